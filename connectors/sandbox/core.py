@@ -1,0 +1,195 @@
+"""The sandbox's HTTP plumbing: one threaded server on 127.0.0.1 (plain HTTP and TLS), a router that hands
+each request to the CRM module owning its path prefix, and the request/response types those modules use.
+
+CRM modules (``hubspot.py``, ``salesforce.py``, ``pipedrive.py``) only see ``Request`` and return
+``Response``; counting, fault injection and pacing of the clock are applied around them here and in
+``faults.py`` / ``clock.py`` so every CRM gets the same behaviour.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import ssl
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: Mapping[str, str]
+    body: bytes
+    params: dict[str, str] = field(default_factory=dict)  # named groups of the route pattern
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else default
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        lname = name.lower()
+        for key, value in self.headers.items():
+            if key.lower() == lname:
+                return value
+        return default
+
+    def json(self) -> Any:
+        """The decoded JSON body; raises ``BadRequest`` (a 400 in the CRM's own error shape) if invalid."""
+        if not self.body:
+            return None
+        try:
+            return json.loads(self.body)
+        except ValueError as exc:
+            raise BadRequest(f"Invalid JSON body: {exc}") from exc
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    body: Any = None  # JSON-serialisable, or bytes sent as they are
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def encoded(self) -> bytes:
+        if self.body is None:
+            return b""
+        if isinstance(self.body, bytes):
+            return self.body
+        return json.dumps(self.body, separators=(",", ":"), default=str).encode()
+
+
+class BadRequest(Exception):
+    """Raised by a handler for a malformed request; the owning CRM module renders it in its error shape."""
+
+
+Handler = Callable[[Request], Response]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+    endpoint: str  # a stable name for counters, e.g. "hubspot.contacts.list"
+
+
+def route(method: str, pattern: str, handler: Handler, endpoint: str) -> Route:
+    return Route(method.upper(), re.compile(f"^{pattern}$"), handler, endpoint)
+
+
+class CRMApi:
+    """What every CRM module provides to the server."""
+
+    crm: str = ""
+    prefixes: tuple[str, ...] = ()
+
+    def routes(self) -> Iterable[Route]:
+        raise NotImplementedError
+
+    def before(self, request: Request, endpoint: str) -> Response | None:
+        """Auth and rate limiting; a returned response short-circuits the handler."""
+        return None
+
+    def after(self, request: Request, endpoint: str, response: Response) -> Response:
+        """Add the CRM's usage headers to every response."""
+        return response
+
+    def error(self, status: int, message: str, request: Request) -> Response:
+        """A response in this CRM's own error shape."""
+        return Response(status, {"error": message})
+
+
+@dataclass(slots=True)
+class Dispatch:
+    api: CRMApi
+    route: Route | None
+    params: dict[str, str]
+
+
+class Router:
+    def __init__(self, apis: Iterable[CRMApi]):
+        self.apis = list(apis)
+        self._routes: list[tuple[CRMApi, Route]] = [(api, r) for api in self.apis for r in api.routes()]
+
+    def owner(self, path: str) -> CRMApi | None:
+        for api in self.apis:
+            if any(path.startswith(p) for p in api.prefixes):
+                return api
+        return None
+
+    def resolve(self, method: str, path: str) -> Dispatch | None:
+        api = self.owner(path)
+        if api is None:
+            return None
+        for owner, r in self._routes:
+            if owner is not api or r.method != method:
+                continue
+            m = r.pattern.match(path)
+            if m:
+                return Dispatch(api, r, {k: v for k, v in m.groupdict().items() if v is not None})
+        return Dispatch(api, None, {})
+
+
+RequestHook = Callable[[Request, "Dispatch"], Response | None]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # the sandbox keeps counters instead of an access log
+
+    def _handle(self) -> None:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        request = Request(
+            method=self.command,
+            path=parts.path,
+            query=parse_qs(parts.query, keep_blank_values=True),
+            headers=dict(self.headers.items()),
+            body=body,
+        )
+        response = self.server.app.handle(request, self)
+        if response is None:  # the fault injector dropped the connection
+            self.close_connection = True
+            return
+        payload = response.encoded()
+        self.send_response(response.status)
+        headers = {"Content-Type": "application/json;charset=utf-8", **response.headers}
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if payload:
+            self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, port: int, app: Any, ssl_context: ssl.SSLContext | None = None):
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.app = app
+        if ssl_context is not None:
+            self.socket = ssl_context.wrap_socket(self.socket, server_side=True)
+
+
+def serve_in_thread(server: ThreadingHTTPServer) -> threading.Thread:
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    return thread
+
+
+def make_server(port: int, app: Any, ssl_context: ssl.SSLContext | None = None) -> _Server:
+    return _Server(port, app, ssl_context)
