@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from connectors.records import (
@@ -41,6 +42,10 @@ class CRMAdapter(Protocol):
 
     def read_contacts(self, cursor: str | None) -> Iterator[ContactPage]:
         """Contacts changed since ``cursor`` (all of them when None), oldest change first, in pages."""
+        ...
+
+    def cursor_at(self, since: datetime) -> str:
+        """A cursor valid for both ``read_contacts`` and ``read_activity_changes`` that starts at ``since``."""
         ...
 
     def get_contacts(self, ids: Sequence[str]) -> list[Contact]:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import ssl
+import struct
+import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -103,6 +106,14 @@ class CRMApi:
         """A response in this CRM's own error shape."""
         return Response(status, {"error": message})
 
+    def rate_limited(self, request: Request, endpoint: str) -> Response:
+        """This CRM's answer when a rate limit is hit; the fault injector uses it for injected 429s.
+
+        The default is ``error(429, ...)``; a CRM whose limit answers differently (Salesforce: 403
+        ``REQUEST_LIMIT_EXCEEDED``) or carries extra headers overrides it.
+        """
+        return self.error(429, "You have reached your rate limit (injected by the sandbox).", request)
+
 
 @dataclass(slots=True)
 class Dispatch:
@@ -141,9 +152,19 @@ RequestHook = Callable[[Request, "Dispatch"], Response | None]
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    timeout = 120  # an idle keep-alive connection frees its thread after this many seconds
 
     def log_message(self, format: str, *args: Any) -> None:
         return  # the sandbox keeps counters instead of an access log
+
+    def setup(self) -> None:
+        # TLS handshakes run here, in the connection's own thread, not in the accept loop: one slow or
+        # broken client must not stall every other connection.
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(self.timeout)
+            self.request.do_handshake()
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().setup()
 
     def _handle(self) -> None:
         parts = urlsplit(self.path)
@@ -158,7 +179,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
         response = self.server.app.handle(request, self)
         if response is None:  # the fault injector dropped the connection
-            self.close_connection = True
+            self._reset()
             return
         payload = response.encoded()
         self.send_response(response.status)
@@ -166,9 +187,21 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in headers.items():
             self.send_header(key, value)
         self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if payload:
-            self.wfile.write(payload)
+        # status line, headers and body leave in one write (no Nagle / delayed-ACK stall on keep-alive)
+        self._headers_buffer.append(b"\r\n")
+        self._headers_buffer.append(payload)
+        self.flush_headers()
+
+    def _reset(self) -> None:
+        """Abort the connection with a TCP RST and no response, as a crashed load balancer would."""
+        self.close_connection = True
+        sock = self.connection
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        self.rfile.close()  # the makefile() reader holds a reference that would delay the real close
+        sock.close()
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
@@ -182,7 +215,13 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", port), _Handler)
         self.app = app
         if ssl_context is not None:
-            self.socket = ssl_context.wrap_socket(self.socket, server_side=True)
+            self.socket = ssl_context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that hang up (timeouts, injected resets, failed TLS handshakes) are part of the job.
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
 
 
 def serve_in_thread(server: ThreadingHTTPServer) -> threading.Thread:

@@ -1,0 +1,515 @@
+"""The sync pipeline: read -> score -> decide -> diff -> write -> record, one batch at a time.
+
+Data flows one way.  For each page of contacts the adapter yields:
+
+1. read the contacts' activities (one batched read per page);
+2. score every contact with the model and ``now``;
+3. let the ``Planner`` decide the changes (policies, write modes, what the CRM holds now);
+4. write only the contacts with changes, in the CRM's largest batches;
+5. in ONE state transaction: audit rows and written values for what landed, quarantine for what the CRM
+   refused, the scoring inputs (for time-driven rescoring), and the page's cursor.
+
+Memory stays flat: nothing but the current page is held.  A crash loses nothing: the cursor only moves
+once a page is recorded, and the changes about to be written are saved first as an "in-flight" record, so
+a rerun that finds them already in the CRM records them as written instead of writing them again.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from connectors.base import CRMAdapter
+from connectors.errors import ConnectorError, QuotaExhausted
+from connectors.http import redact
+from connectors.records import Activity, Contact, FieldUpdate, WriteResult, WriteStatus
+from scoring import Model, ScoreResult, score
+from sync.policies import Change, Planner, RoundRobin, same_value
+from sync.state import (
+    Assignment,
+    AuditAction,
+    AuditStatus,
+    FieldChange,
+    RoundRobinState,
+    RunKind,
+    RunStatus,
+    ScoringInputs,
+    StateStore,
+)
+
+log = logging.getLogger("leadsync.sync")
+
+BACKFILL_STREAM = "backfill"
+CONTACTS_STREAM = "contacts"
+ACTIVITIES_STREAM = "activities"
+INFLIGHT_STREAM = "inflight"
+CURSOR_OVERLAP = timedelta(minutes=5)  # incremental syncs after a backfill re-read its last minutes
+
+
+class Progress(Protocol):
+    def start(self, total: int | None) -> None: ...
+    def advance(self, records: int, *, calls: int, quota_left: int | None) -> None: ...
+    def stop(self) -> None: ...
+
+
+class NullProgress:
+    def start(self, total: int | None) -> None:
+        return None
+
+    def advance(self, records: int, *, calls: int, quota_left: int | None) -> None:
+        return None
+
+    def stop(self) -> None:
+        return None
+
+
+@dataclass
+class RunSummary:
+    run_id: int
+    kind: str
+    status: RunStatus
+    dry_run: bool
+    counts: Counter[str] = field(default_factory=Counter)
+    changes_by_kind: Counter[str] = field(default_factory=Counter)
+    api_calls: dict[str, int] = field(default_factory=dict)
+    quota_left: int | None = None
+    duration: float = 0.0
+    error: str | None = None
+    exit_code: int = 0
+    plan_path: Path | None = None
+    plan_preview: list[tuple[str, str, str, str]] = field(default_factory=list)
+    new_p1: list[tuple[str, ScoreResult]] = field(default_factory=list)
+
+
+@dataclass
+class _Batch:
+    contacts: list[Contact]
+    cursor: str | None = None
+    stream: str | None = None
+
+
+class PlanWriter:
+    """The dry-run plan: a CSV on disk plus the first rows for the terminal table."""
+
+    def __init__(self, path: Path | None, preview: int = 50):
+        self.path = path
+        self.preview: list[tuple[str, str, str, str]] = []
+        self._limit = preview
+        self._fh: Any = None
+        self._writer: Any = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = path.open("w", newline="", encoding="utf-8")
+            self._writer = csv.writer(self._fh)
+            self._writer.writerow(["contact_id", "field", "old", "new", "kind"])
+
+    def add(self, change: Change) -> None:
+        old = "" if change.old is None else str(change.old)
+        new = "" if change.new is None else str(change.new)
+        if self._writer is not None:
+            self._writer.writerow([change.contact_id, change.field, old, new, change.kind])
+        if len(self.preview) < self._limit:
+            self.preview.append((change.contact_id, change.field, old, new))
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        crm: str,
+        adapter: CRMAdapter,
+        store: StateStore,
+        model: Model,
+        planner: Planner,
+        clock: Callable[[], datetime],
+        batch_size: int = 500,
+        progress: Progress | None = None,
+        stop: threading.Event | None = None,
+        plan_dir: Path | None = None,
+        on_p1: Callable[[Contact, ScoreResult], None] | None = None,
+    ):
+        self.crm = crm
+        self.adapter = adapter
+        self.store = store
+        self.model = model
+        self.planner = planner
+        self.clock = clock
+        self.batch_size = batch_size
+        self.progress = progress or NullProgress()
+        self.stop = stop or threading.Event()
+        self.plan_dir = plan_dir
+        self.on_p1 = on_p1
+        self._inflight: dict[str, dict[str, Any]] = {}
+        self._pending_quarantine: list[tuple[str, str, dict[str, Any]]] = []
+        self._stored_activities: dict[str, list[Activity]] = {}
+
+    # -- entry points ------------------------------------------------------------------------------------
+    def backfill(self, *, since: datetime | None = None, limit: int | None = None, dry_run: bool = False) -> RunSummary:
+        """Score every contact (changed since ``since``); resumable from where an earlier backfill stopped."""
+        started = self.clock()
+        saved = None if dry_run else self.store.get_cursor(self.crm, BACKFILL_STREAM)
+        state: dict[str, Any] = json.loads(saved) if saved else {}
+        if not state:
+            state = {"started_at": started.isoformat(), "since": since.isoformat() if since else None, "cursor": None}
+            if since is not None:
+                state["cursor"] = self.adapter.cursor_at(since)
+        else:
+            log.info("resuming the backfill started at %s", state.get("started_at"))
+
+        def batches() -> Iterator[_Batch]:
+            total = self._estimate(state.get("cursor"))
+            self.progress.start(min(total, limit) if total is not None and limit else total)
+            seen = 0
+            for page in self.adapter.read_contacts(state.get("cursor")):
+                contacts = list(page.contacts)
+                if limit is not None:
+                    contacts = contacts[: max(limit - seen, 0)]
+                seen += len(contacts)
+                state["cursor"] = page.cursor
+                yield _Batch(contacts, json.dumps(state), BACKFILL_STREAM)
+                if limit is not None and seen >= limit:
+                    return
+
+        summary = self._run(RunKind.BACKFILL, batches(), dry_run=dry_run)
+        if summary.status in (RunStatus.OK, RunStatus.PARTIAL) and not dry_run and limit is None:
+            # the backfill is complete: hand over to incremental syncs from the moment it started
+            backfill_started = datetime.fromisoformat(state["started_at"])
+            handover = self.adapter.cursor_at(backfill_started - CURSOR_OVERLAP)
+            now = self.clock()
+            with self.store.transaction():
+                self.store.set_cursor(self.crm, BACKFILL_STREAM, None, now)
+                if self.store.get_cursor(self.crm, CONTACTS_STREAM) is None:
+                    self.store.set_cursor(self.crm, CONTACTS_STREAM, handover, now)
+                if self.store.get_cursor(self.crm, ACTIVITIES_STREAM) is None:
+                    self.store.set_cursor(self.crm, ACTIVITIES_STREAM, handover, now)
+        return summary
+
+    def sync(self, *, dry_run: bool = False) -> RunSummary:
+        """One incremental run: contacts changed since the cursor, contacts with new activities, quarantine."""
+
+        def batches() -> Iterator[_Batch]:
+            self.progress.start(None)
+            done: set[str] = set()
+            retry_ids = [q.contact_id for q in self.store.quarantine_list(self.crm)]
+            for chunk in _chunks(retry_ids, self.batch_size):
+                contacts = self.adapter.get_contacts(chunk)
+                done.update(c.id for c in contacts)
+                yield _Batch(contacts)
+            for page in self.adapter.read_contacts(self.store.get_cursor(self.crm, CONTACTS_STREAM)):
+                contacts = [c for c in page.contacts if c.id not in done]
+                done.update(c.id for c in contacts)
+                yield _Batch(contacts, page.cursor, CONTACTS_STREAM)
+            for apage in self.adapter.read_activity_changes(self.store.get_cursor(self.crm, ACTIVITIES_STREAM)):
+                ids = sorted({a.contact_id for a in apage.activities} - done)
+                contacts = self.adapter.get_contacts(ids) if ids else []
+                done.update(c.id for c in contacts)
+                yield _Batch(contacts, apage.cursor, ACTIVITIES_STREAM)
+
+        return self._run(RunKind.SYNC, batches(), dry_run=dry_run)
+
+    def rescore(self, *, dry_run: bool = False, limit: int | None = None) -> RunSummary:
+        """Rescore the contacts whose score changes by time alone, from stored inputs: no CRM reads."""
+        now = self.clock()
+        inputs_iter = self.store.iter_due(self.crm, now, batch_size=self.batch_size, limit=limit)
+
+        def batches() -> Iterator[_Batch]:
+            self.progress.start(self.store.count_due(self.crm, now))
+            for batch in inputs_iter:
+                ids = [item.contact_id for item in batch]
+                written = self.store.get_written(self.crm, ids)
+                contacts = []
+                for item in batch:
+                    # what the CRM holds now, as far as we know: the fields read last plus what we wrote since
+                    fields = dict(item.contact.fields)
+                    fields.update(written.get(item.contact_id, {}))
+                    contacts.append(
+                        Contact(
+                            id=item.contact.id,
+                            updated_at=item.contact.updated_at,
+                            fields=fields,
+                            object_type=item.contact.object_type,
+                            protected=item.contact.protected,
+                        )
+                    )
+                    self._stored_activities[item.contact_id] = list(item.activities)
+                yield _Batch(contacts)
+
+        return self._run(RunKind.RESCORE, batches(), dry_run=dry_run, activities_from_store=True)
+
+    # -- the loop ----------------------------------------------------------------------------------------
+    def _estimate(self, cursor: str | None) -> int | None:
+        count = getattr(self.adapter, "count_contacts", None)
+        if count is None:
+            return None
+        try:
+            return int(count(cursor))
+        except ConnectorError:
+            return None
+
+    def _run(
+        self, kind: RunKind, batches: Iterable[_Batch], *, dry_run: bool, activities_from_store: bool = False
+    ) -> RunSummary:
+        t0 = time.monotonic()
+        now = self.clock()
+        self.store.mark_interrupted_runs(self.crm, now)
+        run_id = self.store.start_run(self.crm, kind, model_version=self.model.version, dry_run=dry_run, now=now)
+        summary = RunSummary(run_id=run_id, kind=str(kind), status=RunStatus.RUNNING, dry_run=dry_run)
+        plan = PlanWriter(self._plan_path(kind, now) if dry_run and self.plan_dir else None)
+        self._load_inflight()
+        rr_state = self.store.get_round_robin(self.crm)
+        self.planner.round_robin = RoundRobin(dict(rr_state.counters))
+        try:
+            for batch in batches:
+                if batch.contacts:
+                    self._process(batch, summary, plan, run_id, dry_run, activities_from_store)
+                elif batch.cursor is not None and not dry_run:
+                    with self.store.transaction():
+                        self.store.set_cursor(self.crm, batch.stream or CONTACTS_STREAM, batch.cursor, self.clock())
+                usage = self.adapter.usage()
+                self.progress.advance(len(batch.contacts), calls=usage.total_calls, quota_left=usage.quota_left)
+                if self.stop.is_set():
+                    summary.status = RunStatus.INTERRUPTED
+                    summary.error = "stopped on request after finishing the batch in flight"
+                    break
+            else:
+                summary.status = RunStatus.PARTIAL if summary.counts["quarantined"] else RunStatus.OK
+        except QuotaExhausted as exc:
+            summary.status = RunStatus.FAILED
+            summary.error = redact(str(exc)) + " The cursor is saved; the next run continues from here."
+            summary.exit_code = 3
+        except ConnectorError as exc:
+            summary.status = RunStatus.FAILED
+            summary.error = redact(str(exc))
+            summary.exit_code = exc.exit_code if exc.exit_code in (2, 3) else 1
+        except BaseException as exc:
+            summary.status = RunStatus.FAILED
+            summary.error = redact(f"{type(exc).__name__}: {exc}")
+            summary.exit_code = 1
+            raise
+        finally:
+            plan.close()
+            self.progress.stop()
+            usage = self.adapter.usage()
+            summary.api_calls = dict(usage.calls_by_endpoint)
+            summary.quota_left = usage.quota_left
+            summary.duration = time.monotonic() - t0
+            summary.plan_path = plan.path
+            summary.plan_preview = plan.preview
+            if summary.status is RunStatus.PARTIAL and summary.exit_code == 0:
+                summary.exit_code = 1
+            self.store.finish_run(
+                run_id,
+                status=summary.status,
+                counts=dict(summary.counts),
+                api_calls=summary.api_calls,
+                quota_left=summary.quota_left,
+                error=summary.error,
+                now=self.clock(),
+            )
+        return summary
+
+    def _plan_path(self, kind: RunKind, now: datetime) -> Path:
+        assert self.plan_dir is not None
+        return self.plan_dir / f"plan-{self.crm}-{kind}-{now.strftime('%Y%m%dT%H%M%SZ')}.csv"
+
+    def _load_inflight(self) -> None:
+        raw = self.store.get_cursor(self.crm, INFLIGHT_STREAM)
+        self._inflight = json.loads(raw) if raw else {}
+
+    def _process(
+        self, batch: _Batch, summary: RunSummary, plan: PlanWriter, run_id: int, dry_run: bool, from_store: bool
+    ) -> None:
+        contacts = batch.contacts
+        summary.counts["read"] += len(contacts)
+        ids = [c.id for c in contacts]
+        if from_store:
+            activities: dict[str, list[Activity]] = {cid: self._stored_activities.pop(cid, []) for cid in ids}
+        else:
+            activities = {cid: list(acts) for cid, acts in self.adapter.read_activities(ids).items()}
+        now = self.clock()
+        assignments = self.store.get_assignments(self.crm, ids)
+        for contact in contacts:
+            self.planner.learn(contact)
+
+        results: dict[str, ScoreResult] = {}
+        changes_by_contact: dict[str, list[Change]] = {}
+        reconciled: list[tuple[int, FieldChange]] = []
+        for contact in contacts:
+            acts = activities.get(contact.id, [])
+            try:
+                result = score(self.model, contact, acts, now)
+            except Exception as exc:  # a bug, not bad data: quarantine the record, keep the run going
+                log.exception("scoring failed for contact %s", contact.id)
+                self._quarantine_later(summary, contact.id, f"scoring failed: {type(exc).__name__}: {exc}", {})
+                continue
+            results[contact.id] = result
+            summary.counts["scored"] += 1
+            sticky = assignments.get(contact.id)
+            changes = self.planner.plan(contact, result, sticky_owner=sticky.owner_id if sticky else None)
+            reconciled.extend(self._reconcile_inflight(contact))
+            if changes:
+                changes_by_contact[contact.id] = changes
+        summary.counts["changed"] += len(changes_by_contact)
+        for cid, changes in changes_by_contact.items():
+            for change in changes:
+                summary.changes_by_kind[_change_kind(change, results[cid])] += 1
+                if dry_run:
+                    plan.add(change)
+
+        write_results: list[WriteResult] = []
+        updates = [
+            FieldUpdate(cid, {c.field: c.new for c in changes}, object_type=_object_type(contacts, cid))
+            for cid, changes in changes_by_contact.items()
+        ]
+        if updates and not dry_run:
+            self._save_inflight(run_id, changes_by_contact)
+            write_results = self.adapter.write(updates)
+
+        if dry_run:
+            return
+        self._record(
+            batch, summary, run_id, contacts, activities, results, changes_by_contact, write_results, reconciled
+        )
+
+    def _record(
+        self,
+        batch: _Batch,
+        summary: RunSummary,
+        run_id: int,
+        contacts: Sequence[Contact],
+        activities: dict[str, list[Activity]],
+        results: dict[str, ScoreResult],
+        changes_by_contact: dict[str, list[Change]],
+        write_results: Sequence[WriteResult],
+        reconciled: Sequence[tuple[int, FieldChange]],
+    ) -> None:
+        now = self.clock()
+        audit: list[FieldChange] = []
+        assignments: list[Assignment] = []
+        succeeded: list[str] = []
+        failures: list[tuple[str, str, dict[str, Any]]] = []
+        by_requested = {r.requested_id or r.contact_id: r for r in write_results}
+        for cid, changes in changes_by_contact.items():
+            res = by_requested.get(cid)
+            payload = {c.field: c.new for c in changes}
+            if res is None or res.status is not WriteStatus.OK:
+                status = res.status if res else WriteStatus.RETRY
+                reason = (res.error or res.error_code) if res else "no result returned for this record"
+                if status is WriteStatus.SKIPPED:
+                    continue
+                failures.append((cid, f"{status}: {redact(reason)}", payload))
+                audit.extend(
+                    FieldChange(cid, c.field, c.old, c.new, AuditAction.WRITE, AuditStatus.FAILED) for c in changes
+                )
+                continue
+            succeeded.append(cid)
+            audit.extend(FieldChange(cid, c.field, c.old, c.new) for c in changes)
+            for change in changes:
+                if change.kind == "owner" and change.new:
+                    assignments.append(Assignment(cid, str(change.new), self.planner.policies.owners.strategy, now))
+            result = results[cid]
+            if result.tier == "P1" and self.on_p1 is not None and any(c.field.endswith("tier") for c in changes):
+                contact = next(c for c in contacts if c.id == cid)
+                summary.new_p1.append((cid, result))
+                self.on_p1(contact, result)
+        summary.counts["written"] += len(succeeded)
+        summary.counts["failed"] += len(failures)
+        summary.counts["quarantined"] += len(failures)
+
+        inputs = [
+            ScoringInputs(
+                contact=c,
+                activities=tuple(activities.get(c.id, [])),
+                model_version=self.model.version,
+                scored_at=now,
+                next_change_at=results[c.id].next_change_at,
+                total=results[c.id].total,
+                stage=results[c.id].stage,
+                tier=results[c.id].tier,
+            )
+            for c in contacts
+            if c.id in results
+        ]
+        with self.store.transaction():
+            if audit:
+                self.store.record_writes(run_id, self.crm, audit, now)
+            for earlier_run, change in reconciled:
+                self.store.record_writes(earlier_run, self.crm, [change], now)
+            for cid, reason, payload in failures:
+                self.store.quarantine_add(self.crm, cid, reason=reason, payload=payload, run_id=run_id, now=now)
+            for cid, reason, payload in self._pending_quarantine:
+                self.store.quarantine_add(self.crm, cid, reason=reason, payload=payload, run_id=run_id, now=now)
+            self._pending_quarantine = []
+            released = [c.id for c in contacts if c.id in results and c.id not in {f[0] for f in failures}]
+            if released:
+                self.store.quarantine_release(self.crm, released)
+            if assignments:
+                self.store.set_assignments(self.crm, assignments)
+                self.store.set_round_robin(
+                    self.crm, RoundRobinState(counters=dict(self.planner.round_robin.counts)), now=now
+                )
+            if inputs:
+                self.store.save_inputs(self.crm, inputs)
+            leftover = json.dumps(self._inflight, default=str) if self._inflight else None
+            self.store.set_cursor(self.crm, INFLIGHT_STREAM, leftover, now)
+            if batch.cursor is not None:
+                self.store.set_cursor(self.crm, batch.stream or CONTACTS_STREAM, batch.cursor, now)
+
+    # -- crash safety ------------------------------------------------------------------------------------
+    def _save_inflight(self, run_id: int, changes_by_contact: dict[str, list[Change]]) -> None:
+        """Before writing, remember what is about to be written (with any left by an earlier crash)."""
+        record = dict(self._inflight)
+        for cid, changes in changes_by_contact.items():
+            record[cid] = {"run_id": run_id, "changes": {c.field: [c.old, c.new] for c in changes}}
+        with self.store.transaction():
+            self.store.set_cursor(self.crm, INFLIGHT_STREAM, json.dumps(record, default=str), self.clock())
+
+    def _reconcile_inflight(self, contact: Contact) -> list[tuple[int, FieldChange]]:
+        """Changes an interrupted run made before it could record them: recorded now, never repeated."""
+        pending = self._inflight.pop(contact.id, None)
+        if not pending:
+            return []
+        done = []
+        for fname, (old, new) in pending["changes"].items():
+            if same_value(contact.get(fname), new) and not same_value(old, new):
+                done.append((int(pending["run_id"]), FieldChange(contact.id, fname, old, new)))
+        return done
+
+    def _quarantine_later(self, summary: RunSummary, cid: str, reason: str, payload: dict[str, Any]) -> None:
+        self._pending_quarantine.append((cid, redact(reason), payload))
+        summary.counts["quarantined"] += 1
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(items), size):
+        yield list(items[i : i + size])
+
+
+def _object_type(contacts: Sequence[Contact], cid: str) -> str:
+    for c in contacts:
+        if c.id == cid:
+            return c.object_type
+    return "contact"
+
+
+def _change_kind(change: Change, result: ScoreResult) -> str:
+    if change.kind == "stage":
+        return f"new {result.stage.upper()}s" if result.stage in ("mql", "sql") else "stage moves"
+    if change.kind == "owner":
+        return "owner assignments"
+    if change.kind == "score":
+        return "score changes"
+    return "other field changes"

@@ -1,0 +1,198 @@
+"""Settings: one root ``Settings`` built once at the edge (CLI, daemon) and passed down.
+
+Read from environment variables with the ``LEADSYNC_`` prefix and from a ``.env`` file; nested sections
+per CRM use ``__`` (``LEADSYNC_HUBSPOT__ACCESS_TOKEN``).  Secrets are ``SecretStr``: they print as
+``**********`` and are registered with the redactor so no log line or error can show them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from connectors.http import redact
+
+CRMName = Literal["hubspot", "salesforce", "pipedrive"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HubSpotSettings(_Section):
+    access_token: SecretStr | None = None  # private-app token
+    client_id: str | None = None  # OAuth app (instead of a private-app token)
+    client_secret: SecretStr | None = None
+    refresh_token: SecretStr | None = None
+    base_url: str = "https://api.hubapi.com"
+    burst_limit: int = Field(100, description="requests per 10 s allowed to this app (100 free/starter, 190 pro+)")
+
+
+class SalesforceSettings(_Section):
+    auth: Literal["password", "jwt", "client_credentials", "session"] = "password"
+    username: str | None = None
+    password: SecretStr | None = None
+    security_token: SecretStr | None = None
+    consumer_key: str | None = None
+    consumer_secret: SecretStr | None = None
+    private_key_file: Path | None = None
+    session_id: SecretStr | None = None
+    instance_url: str | None = None
+    login_url: str = "https://login.salesforce.com"
+    object: Literal["Lead", "Contact"] = "Lead"
+    api_version: str = "59.0"
+
+
+class PipedriveSettings(_Section):
+    api_token: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    access_token: SecretStr | None = None
+    refresh_token: SecretStr | None = None
+    base_url: str = "https://api.pipedrive.com"
+    oauth_url: str = "https://oauth.pipedrive.com"
+    daily_token_budget: int | None = Field(None, description="override when the API does not report it")
+
+
+class DaemonSettings(_Section):
+    sync_cron: str = "*/15 * * * *"
+    rescore_cron: str = "0 2 * * *"
+    calibrate_cron: str = "0 6 1 * *"
+    metrics_port: int | None = None  # off by default; e.g. 9464 serves /healthz and /metrics on 127.0.0.1
+    metrics_host: str = "127.0.0.1"
+    webhook_url: SecretStr | None = None  # Slack-compatible incoming webhook (its URL is a secret)
+    quota_wait_max_seconds: int = 6 * 3600
+    report_dir: Path = Path("reports")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LEADSYNC_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="forbid",
+        frozen=True,
+    )
+
+    crm: CRMName = "hubspot"
+    model_file: Path = Path("scoring.yaml")
+    state_url: str = "sqlite:///leadsync.db"
+    batch_size: int = Field(500, ge=1, le=10_000)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_file: Path | None = None
+    plan_dir: Path = Path("plans")  # dry-run CSVs
+    ca_bundle: Path | None = None  # extra CA to trust (the sandbox's); unset for the real CRMs
+    hubspot: HubSpotSettings = HubSpotSettings()
+    salesforce: SalesforceSettings = SalesforceSettings()
+    pipedrive: PipedriveSettings = PipedriveSettings()
+    daemon: DaemonSettings = DaemonSettings()
+
+    @field_validator("state_url")
+    @classmethod
+    def _state_url(cls, value: str) -> str:
+        if not (value.startswith(("sqlite:", "postgresql://", "postgres://")) or "://" not in value):
+            raise ValueError("must be sqlite:///PATH, a file path, or postgresql://USER@HOST/DB")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, dotenv_settings
+
+    def secrets(self) -> list[str]:
+        """Every secret value configured, for the redactor."""
+        out: list[str] = []
+        for section in (self.hubspot, self.salesforce, self.pipedrive, self.daemon):
+            for value in section.__dict__.values():
+                if isinstance(value, SecretStr):
+                    out.append(value.get_secret_value())
+        return out
+
+
+class SettingsError(Exception):
+    """Settings are invalid: one sentence per problem, naming the variable."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _env_name(loc: tuple[object, ...]) -> str:
+    return "LEADSYNC_" + "__".join(str(part).upper() for part in loc)
+
+
+def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
+    """Build settings from the environment and ``env_file``; raise ``SettingsError`` naming each variable."""
+    if env_file is not None and not Path(env_file).exists():
+        env_file = None
+    try:
+        settings = Settings(_env_file=env_file, **overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(err.get("loc", ()))
+            name = _env_name(loc)
+            where = f" (in {env_file})" if env_file else ""
+            if err.get("type") == "extra_forbidden":
+                problems.append(f"{name}{where}: unknown setting; see settings.example.env for the valid names")
+            else:
+                problems.append(f"{name}{where}: {redact(str(err.get('msg')))}")
+        raise SettingsError(problems) from None
+    redact.add(*settings.secrets())
+    return settings
+
+
+def missing_credentials(settings: Settings) -> list[str]:
+    """Sentences naming the variables still needed to reach the configured CRM."""
+    crm = settings.crm
+    missing: list[str] = []
+    if crm == "hubspot":
+        hs = settings.hubspot
+        if hs.access_token is None and not (hs.client_id and hs.client_secret and hs.refresh_token):
+            missing.append(
+                "LEADSYNC_HUBSPOT__ACCESS_TOKEN is not set: create a private app in HubSpot (Settings > "
+                "Integrations > Private apps) with the crm.objects.contacts read/write and crm.schemas.contacts"
+                "scopes,"
+                " and paste its token (or set CLIENT_ID, CLIENT_SECRET and REFRESH_TOKEN for OAuth)."
+            )
+    elif crm == "salesforce":
+        sf = settings.salesforce
+        need = {
+            "password": ["username", "password", "consumer_key", "consumer_secret"],
+            "jwt": ["username", "consumer_key", "private_key_file"],
+            "client_credentials": ["consumer_key", "consumer_secret"],
+            "session": ["session_id", "instance_url"],
+        }[sf.auth]
+        for name in need:
+            if getattr(sf, name) in (None, ""):
+                missing.append(
+                    f"LEADSYNC_SALESFORCE__{name.upper()} is not set (needed for LEADSYNC_SALESFORCE__AUTH={sf.auth})."
+                )
+        if sf.private_key_file is not None and not sf.private_key_file.exists():
+            missing.append(f"LEADSYNC_SALESFORCE__PRIVATE_KEY_FILE: no file at {sf.private_key_file}.")
+    else:
+        pd = settings.pipedrive
+        if pd.api_token is None and pd.access_token is None and pd.refresh_token is None:
+            missing.append(
+                "LEADSYNC_PIPEDRIVE__API_TOKEN is not set: copy your personal API token from Pipedrive "
+                "(Personal preferences > API), or set the OAuth variables."
+            )
+    return missing
+
+
+def env_defaults() -> dict[str, str]:
+    """The LEADSYNC_ variables currently set in the environment (names only matter to callers)."""
+    return {k: v for k, v in os.environ.items() if k.startswith("LEADSYNC_")}

@@ -1,0 +1,180 @@
+"""The state schema as an ordered list of migrations, written once for both SQLite and PostgreSQL.
+
+A migration's statements use ``$ts``, ``$json``, ``$blob``, ``$bool``, ``$real``, ``$bigint`` and ``$serial``
+for the few types the two databases spell differently; everything else is the same SQL.  Migrations are
+only ever appended: never edit one that has shipped, add the next version instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from string import Template
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+    def render(self, types: dict[str, str]) -> list[str]:
+        return [Template(statement).substitute(types) for statement in self.statements]
+
+
+SQLITE_TYPES = {
+    "ts": "TEXT",  # ISO-8601 UTC with microseconds, fixed width so text order is time order
+    "json": "TEXT",
+    "blob": "BLOB",
+    "bool": "INTEGER",
+    "real": "REAL",
+    "bigint": "INTEGER",
+    "serial": "INTEGER PRIMARY KEY AUTOINCREMENT",  # AUTOINCREMENT: ids of deleted runs are never reused
+}
+
+POSTGRES_TYPES = {
+    "ts": "TIMESTAMPTZ",
+    "json": "JSONB",
+    "blob": "BYTEA",
+    "bool": "BOOLEAN",
+    "real": "DOUBLE PRECISION",
+    "bigint": "BIGINT",
+    "serial": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+}
+
+# Created before any migration runs, so the version can be read; never changed by a migration.
+SCHEMA_VERSION_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER PRIMARY KEY,
+    description TEXT NOT NULL,
+    applied_at $ts NOT NULL
+)"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "runs, cursors, written values, scoring inputs, assignments, audit, quarantine, run locks",
+        (
+            """
+            CREATE TABLE runs (
+                id $serial,
+                crm TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                status TEXT NOT NULL,
+                started_at $ts NOT NULL,
+                finished_at $ts,
+                duration_seconds $real,
+                model_version TEXT NOT NULL DEFAULT '',
+                dry_run $bool NOT NULL,
+                counts $json NOT NULL DEFAULT '{}',
+                api_calls $json NOT NULL DEFAULT '{}',
+                quota_left $bigint,
+                error TEXT,
+                pid INTEGER NOT NULL,
+                host TEXT NOT NULL
+            )""",
+            "CREATE INDEX runs_by_crm ON runs (crm, id)",
+            "CREATE INDEX runs_running ON runs (crm) WHERE status = 'running'",
+            """
+            CREATE TABLE cursors (
+                crm TEXT NOT NULL,
+                stream TEXT NOT NULL,
+                cursor TEXT NOT NULL,
+                updated_at $ts NOT NULL,
+                PRIMARY KEY (crm, stream)
+            )""",
+            # value: the JSON of the FieldValue leadsync last wrote; NULL when it cleared the field
+            """
+            CREATE TABLE written_values (
+                crm TEXT NOT NULL,
+                contact_id TEXT NOT NULL,
+                field TEXT NOT NULL,
+                value TEXT,
+                run_id $bigint NOT NULL,
+                written_at $ts NOT NULL,
+                PRIMARY KEY (crm, contact_id, field)
+            )""",
+            # payload: zlib-compressed JSON of the contact and its activities
+            """
+            CREATE TABLE scoring_inputs (
+                crm TEXT NOT NULL,
+                contact_id TEXT NOT NULL,
+                payload $blob NOT NULL,
+                model_version TEXT NOT NULL,
+                scored_at $ts NOT NULL,
+                next_change_at $ts,
+                total $real,
+                stage TEXT,
+                tier TEXT,
+                PRIMARY KEY (crm, contact_id)
+            )""",
+            """
+            CREATE INDEX scoring_inputs_due ON scoring_inputs (crm, next_change_at, contact_id)
+            WHERE next_change_at IS NOT NULL""",
+            """
+            CREATE TABLE assignments (
+                crm TEXT NOT NULL,
+                contact_id TEXT NOT NULL,
+                owner_id TEXT NOT NULL,
+                strategy TEXT NOT NULL,
+                assigned_at $ts NOT NULL,
+                PRIMARY KEY (crm, contact_id)
+            )""",
+            "CREATE INDEX assignments_by_owner ON assignments (crm, owner_id)",
+            """
+            CREATE TABLE round_robin (
+                crm TEXT NOT NULL,
+                pool TEXT NOT NULL,
+                position INTEGER NOT NULL,
+                counters $json NOT NULL DEFAULT '{}',
+                updated_at $ts NOT NULL,
+                PRIMARY KEY (crm, pool)
+            )""",
+            """
+            CREATE TABLE audit (
+                id $serial,
+                run_id $bigint NOT NULL,
+                crm TEXT NOT NULL,
+                contact_id TEXT NOT NULL,
+                field TEXT NOT NULL,
+                old_value TEXT,
+                new_value TEXT,
+                at $ts NOT NULL,
+                action TEXT NOT NULL,
+                status TEXT NOT NULL
+            )""",
+            "CREATE INDEX audit_by_run ON audit (run_id, id)",
+            "CREATE INDEX audit_by_contact ON audit (crm, contact_id, id)",
+            """
+            CREATE TABLE quarantine (
+                crm TEXT NOT NULL,
+                contact_id TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                payload $json NOT NULL,
+                attempts INTEGER NOT NULL,
+                first_seen $ts NOT NULL,
+                last_seen $ts NOT NULL,
+                run_id $bigint,
+                PRIMARY KEY (crm, contact_id)
+            )""",
+            # SQLite: the lock itself.  PostgreSQL: who holds the advisory lock (the lock is pg_advisory_lock).
+            """
+            CREATE TABLE run_locks (
+                crm TEXT PRIMARY KEY,
+                token TEXT NOT NULL,
+                pid INTEGER NOT NULL,
+                host TEXT NOT NULL,
+                acquired_at $ts NOT NULL,
+                heartbeat_at $ts NOT NULL
+            )""",
+        ),
+    ),
+)
+
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+def check_migrations(migrations: tuple[Migration, ...]) -> None:
+    """Refuse a migration list with gaps or reordering: versions must be 1, 2, 3, ..."""
+    versions = [migration.version for migration in migrations]
+    if versions != list(range(1, len(versions) + 1)):
+        raise ValueError(f"migration versions must be 1..N in order, got {versions}")
