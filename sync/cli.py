@@ -1,5 +1,352 @@
-"""Command-line interface (filled in by the sync work)."""
+"""``leadsync``: the command line.  Every command has ``--help``; exit codes are documented in the README:
+
+0 ok · 1 some records quarantined (or a run failed) · 2 configuration error · 3 authentication or quota.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from connectors.errors import AuthError, ConfigurationError, ConnectorError, QuotaExhausted
+from connectors.http import redact
+from scoring import ModelError
+from sync.app import App, ConfigError
+from sync.pipeline import RunSummary
+from sync.settings import SettingsError
+
+F = TypeVar("F", bound=Callable[..., Any])
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Ctx:
+    env_file: str
+    log_level: str | None
+    _app: App | None = field(default=None)
+
+    def app(self) -> App:
+        if self._app is None:
+            self._app = App.from_env(self.env_file, log_level=self.log_level)
+        return self._app
+
+
+def fail(message: str, code: int) -> None:
+    err.print(redact(message), markup=False)
+    sys.exit(code)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn the errors a user can meet into one sentence and an exit code; never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (SettingsError, ConfigError) as exc:
+            fail(f"Configuration error:\n{exc}", 2)
+        except ModelError as exc:
+            fail(str(exc), 2)
+        except ConfigurationError as exc:
+            fail(f"Configuration error: {exc}", 2)
+        except QuotaExhausted as exc:
+            fail(f"API quota exhausted: {exc}", 3)
+        except AuthError as exc:
+            fail(f"Authentication failed: {exc}", 3)
+        except ConnectorError as exc:
+            fail(f"CRM error: {exc}", 1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option("--env-file", default=".env", show_default=True, help="Settings file (environment variables win).")
+@click.option(
+    "--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]), default=None, help="Overrides settings."
+)
+@click.version_option(package_name="leadsync")
+@click.pass_context
+def cli(ctx: click.Context, env_file: str, log_level: str | None) -> None:
+    """leadsync: one lead-scoring model for HubSpot, Salesforce and Pipedrive.
+
+    Reads contacts and their activities, scores them with the model file, and writes back scores,
+    lifecycle stages and owners, changing only what differs.
+    """
+    ctx.obj = Ctx(env_file=env_file, log_level=log_level)
+
+
+def _ctx() -> Ctx:
+    obj = click.get_current_context().obj
+    assert isinstance(obj, Ctx)
+    return obj
+
+
+# -- init -----------------------------------------------------------------------------------------------
+@cli.command()
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+@click.option("--model-file", default="scoring.yaml", show_default=True, help="Where to write the starter model.")
+@handle_errors
+def init(force: bool, model_file: str) -> None:
+    """Write .env (from settings.example.env) and a starter model file to edit."""
+    from scoring import STARTER_MODEL_PATH
+    from sync.settings import example_env
+
+    env_path = Path(_ctx().env_file)
+    wrote = []
+    if env_path.exists() and not force:
+        out.print(f"{env_path} exists; left alone (use --force to overwrite).")
+    else:
+        fd = os.open(env_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(example_env())
+        wrote.append(str(env_path))
+    model_path = Path(model_file)
+    if model_path.exists() and not force:
+        out.print(f"{model_path} exists; left alone (use --force to overwrite).")
+    else:
+        shutil.copyfile(STARTER_MODEL_PATH, model_path)
+        wrote.append(str(model_path))
+    if wrote:
+        out.print("Wrote " + ", ".join(wrote) + ". Next: fill in your CRM credentials, then `leadsync check`.")
+
+
+# -- check ----------------------------------------------------------------------------------------------
+@cli.command()
+@click.option("--create-fields", is_flag=True, help="Create the missing write-back fields where rights allow.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handle_errors
+def check(create_fields: bool, as_json: bool) -> None:
+    """Validate settings and model, connect, and report missing rights and fields in plain sentences."""
+    report = _ctx().app().check(create_fields=create_fields)
+    if as_json:
+        out.print_json(json.dumps(report))
+    else:
+        for line in report["lines"]:
+            out.print(line, markup=False)
+    sys.exit(0 if report["ok"] else report.get("exit_code", 1))
+
+
+# -- runs -----------------------------------------------------------------------------------------------
+@contextmanager
+def _locked(app: App, wait: bool) -> Iterator[bool]:
+    lock = app.store.acquire_lock(app.settings.crm, wait=wait)
+    if lock is None:
+        holder = app.store.lock_holder(app.settings.crm)
+        who = holder.describe() if holder else "another leadsync process"
+        out.print(f"Already running: {who}. Nothing to do (use --wait to wait for it).")
+        yield False
+        return
+    with lock:
+        yield True
+
+
+@contextmanager
+def _graceful_stop() -> Iterator[threading.Event]:
+    """SIGTERM / SIGINT finish the batch in flight, save state, and exit 0."""
+    stop = threading.Event()
+    previous = {}
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        err.print("Stopping after the batch in flight (press Ctrl-C again to abort)...")
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, handler)
+    try:
+        yield stop
+    finally:
+        for sig, prev in previous.items():
+            signal.signal(sig, prev)
+
+
+def _print_summary(summary: RunSummary, app: App) -> None:
+    counts = summary.counts
+    verb = "would change" if summary.dry_run else "wrote"
+    out.print(
+        f"Run {summary.run_id} ({summary.kind}{', dry run' if summary.dry_run else ''}): {summary.status}. "
+        f"read {counts['read']}, scored {counts['scored']}, changed {counts['changed']}, "
+        f"{verb} {counts['changed'] if summary.dry_run else counts['written']}, failed {counts['failed']}, "
+        f"quarantined {counts['quarantined']}; {sum(summary.api_calls.values())} API calls"
+        + (f", quota left {summary.quota_left}" if summary.quota_left is not None else "")
+        + f", {summary.duration:.1f}s.",
+        markup=False,
+    )
+    if summary.changes_by_kind:
+        out.print("  " + ", ".join(f"{k}: {v}" for k, v in sorted(summary.changes_by_kind.items())), markup=False)
+    if summary.dry_run and summary.plan_preview:
+        table = Table(title="Planned changes (first rows)")
+        for col in ("contact", "field", "old", "new"):
+            table.add_column(col, overflow="fold")
+        for row in summary.plan_preview[:30]:
+            table.add_row(*[v[:60] for v in row])
+        out.print(table)
+    if summary.plan_path:
+        out.print(f"Full plan: {summary.plan_path}")
+    if summary.error:
+        err.print(summary.error, markup=False)
+
+
+def _run_command(kind: str, dry_run: bool, wait: bool, **kwargs: Any) -> None:
+    app = _ctx().app()
+    with _locked(app, wait) as got, _graceful_stop() as stop:
+        if not got:
+            sys.exit(0)
+        summary = app.run(kind, dry_run=dry_run, stop=stop, progress=True, **kwargs)
+    _print_summary(summary, app)
+    sys.exit(summary.exit_code)
+
+
+@cli.command()
+@click.option(
+    "--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), help="Only contacts changed since."
+)
+@click.option("--limit", type=click.IntRange(min=1), help="Stop after N contacts.")
+@click.option("--dry-run", is_flag=True, help="Plan only: print and save the changes, write nothing.")
+@click.option("--wait", is_flag=True, help="Wait for a run already in progress instead of exiting.")
+@handle_errors
+def backfill(since: datetime | None, limit: int | None, dry_run: bool, wait: bool) -> None:
+    """Score every contact and write back; resumable: a killed backfill continues where it stopped."""
+    since_utc = since.replace(tzinfo=UTC) if since is not None else None
+    _run_command("backfill", dry_run, wait, since=since_utc, limit=limit)
+
+
+@cli.command(name="sync")
+@click.option("--dry-run", is_flag=True, help="Plan only: print and save the changes, write nothing.")
+@click.option("--wait", is_flag=True, help="Wait for a run already in progress instead of exiting.")
+@handle_errors
+def sync_cmd(dry_run: bool, wait: bool) -> None:
+    """One incremental run: contacts changed or active since the last run, plus quarantined ones."""
+    _run_command("sync", dry_run, wait)
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Plan only, write nothing.")
+@click.option("--wait", is_flag=True, help="Wait for a run already in progress instead of exiting.")
+@handle_errors
+def rescore(dry_run: bool, wait: bool) -> None:
+    """Recompute the scores that time has changed (decay, SLA tiers) from stored inputs: no CRM reads."""
+    _run_command("rescore", dry_run, wait)
+
+
+@cli.command()
+@click.argument("contact_id")
+@click.option("--explain", "show_explain", is_flag=True, help="List every rule that fired, with evidence.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handle_errors
+def score(contact_id: str, show_explain: bool, as_json: bool) -> None:
+    """Score one contact now: its score, its reasons, and what would be written."""
+    report = _ctx().app().score_one(contact_id, now=now_utc())
+    if as_json:
+        out.print_json(json.dumps(report, default=str))
+        return
+    r = report["result"]
+    out.print(
+        f"{contact_id}: score {r['total']} (fit {r['fit']}, engagement {r['engagement']}), grade {r['grade']}, "
+        f"stage {r['stage']}, tier {r['tier'] or '-'}" + (f", due by {r['sla_due_at']}" if r["sla_due_at"] else ""),
+        markup=False,
+    )
+    out.print(f"reason: {report['reason']}", markup=False)
+    if show_explain:
+        for reason in r["reasons"]:
+            out.print(
+                f"  {reason['points']:+g}  {reason['label']}  [{reason['rule']}]  {reason['evidence']}", markup=False
+            )
+    if report["changes"]:
+        out.print("would write:")
+        for ch in report["changes"]:
+            out.print(f"  {ch['field']}: {ch['old']!r} -> {ch['new']!r}", markup=False)
+    else:
+        out.print("nothing to write: the CRM already holds these values.")
+
+
+# -- model ----------------------------------------------------------------------------------------------
+@cli.group()
+def model() -> None:
+    """Work with model files: validate, run their examples, print the JSON Schema."""
+
+
+@model.command("schema")
+def model_schema() -> None:
+    """Print the model file's JSON Schema (for editor completion)."""
+    from scoring.cli_support import schema_command
+
+    click.echo(schema_command())
+
+
+@model.command("validate")
+@click.argument("path", type=click.Path(dir_okay=False))
+def model_validate(path: str) -> None:
+    """Check a model file; every problem with its line and field path; exit 2 on errors."""
+    from scoring.cli_support import validate_command
+
+    code, text = validate_command(path)
+    click.echo(text, err=code != 0)
+    sys.exit(code)
+
+
+@model.command("test")
+@click.argument("path", type=click.Path(dir_okay=False))
+def model_test(path: str) -> None:
+    """Run the model file's examples and show the difference when one fails."""
+    from scoring.cli_support import test_command
+
+    code, text = test_command(path)
+    click.echo(text)
+    sys.exit(code)
+
+
+# -- demo -----------------------------------------------------------------------------------------------
+@cli.command()
+@click.option(
+    "--crm",
+    type=click.Choice(["all", "hubspot", "salesforce", "pipedrive"]),
+    default="all",
+    show_default=True,
+    help="Which sandbox CRM to run against.",
+)
+@click.option("--contacts", type=click.IntRange(10, 100_000), default=300, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@handle_errors
+def demo(crm: str, contacts: int, seed: int) -> None:
+    """Start the built-in CRM sandbox, seed it, run a real backfill and show the top leads with reasons."""
+    from sync.demo import run_demo
+
+    sys.exit(run_demo(crm=crm, contacts=contacts, seed=seed, console=out))
 
 
 def main() -> None:
-    raise SystemExit(0)
+    _register_optional_commands()
+    cli(prog_name="leadsync")
+
+
+def _register_optional_commands() -> None:
+    """Command groups that live with their own package."""
+    from connectors.sandbox.cli import sandbox
+
+    cli.add_command(sandbox)
+    from sync import ops_cli
+
+    ops_cli.register(cli)

@@ -7,6 +7,12 @@
         sb.counters.snapshot()          # requests by endpoint and status
         sb.faults.configure(...)        # deterministic fault injection
         sb.clock.advance(seconds=3600)  # move the sandbox's time (rate windows, budgets, timestamps)
+        sb.load(dataset)                # seed every CRM from one Dataset (see ``seed.generate``)
+
+Control endpoints (for a sandbox in another process; see ``cli.run_subprocess``):
+``GET /_sandbox/health``, ``GET /_sandbox/info`` (URLs, CA path, credentials), ``GET|DELETE
+/_sandbox/counters``, ``GET|POST|DELETE /_sandbox/faults`` (POST takes ``FaultConfig`` keys as JSON),
+``GET|POST /_sandbox/clock`` (``{"advance": seconds}`` or ``{"set": "<ISO 8601 with offset>"}``).
 
 It binds 127.0.0.1 only.  Plain HTTP serves HubSpot and Pipedrive; TLS (a throwaway CA made with
 ``trustme`` at start, its PEM written to ``ca_path``) serves all three, because simple-salesforce only
@@ -15,12 +21,17 @@ speaks https.
 
 from __future__ import annotations
 
+import json
+import logging
+import ssl
 import tempfile
 import threading
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.sandbox.clock import Clock
 from connectors.sandbox.core import (
@@ -35,6 +46,13 @@ from connectors.sandbox.core import (
 from connectors.sandbox.faults import FaultConfig, Faults
 from connectors.sandbox.store import Store
 
+if TYPE_CHECKING:
+    from connectors.sandbox.dataset import Dataset
+
+log = logging.getLogger(__name__)
+
+CRMS: tuple[str, ...] = ("hubspot", "salesforce", "pipedrive")
+
 
 @dataclass
 class SandboxConfig:
@@ -47,6 +65,7 @@ class SandboxConfig:
     faults: FaultConfig = field(default_factory=FaultConfig)
     # Per-CRM overrides of the documented limits, e.g. {"hubspot": {"burst_per_10s": 190}}.
     limits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ca_path: str | None = None  # where to write the CA's PEM (default: a temporary directory)
 
 
 class Counters:
@@ -75,6 +94,37 @@ class Counters:
                 for (endpoint, st), n in self._counts.items()
                 if endpoint.startswith(prefix) and (status is None or st == status)
             )
+
+    def by_endpoint(self, prefix: str = "", status: int | None = None) -> dict[str, int]:
+        """Requests per endpoint (all statuses unless ``status``), for endpoints starting with ``prefix``."""
+        with self._lock:
+            out: Counter[str] = Counter()
+            for (endpoint, st), n in self._counts.items():
+                if endpoint.startswith(prefix) and (status is None or st == status):
+                    out[endpoint] += n
+            return dict(sorted(out.items()))
+
+    def by_crm(self) -> dict[str, int]:
+        """Requests per CRM (the part of the endpoint name before the first dot)."""
+        with self._lock:
+            out: Counter[str] = Counter()
+            for (endpoint, _), n in self._counts.items():
+                out[endpoint.split(".", 1)[0]] += n
+            return dict(sorted(out.items()))
+
+    def total(self, crm: str | None = None) -> int:
+        """Requests to one CRM (``crm``), or to all of them."""
+        return self.calls(f"{crm}." if crm else "")
+
+    def delta(self, before: Mapping[str, Mapping[int, int]]) -> dict[str, dict[int, int]]:
+        """What was counted since ``before`` (an earlier ``snapshot()``), zero entries left out."""
+        out: dict[str, dict[int, int]] = {}
+        for endpoint, statuses in self.snapshot().items():
+            for status, n in statuses.items():
+                diff = n - before.get(endpoint, {}).get(status, 0)
+                if diff:
+                    out.setdefault(endpoint, {})[status] = diff
+        return out
 
     def reset(self) -> None:
         with self._lock:
@@ -118,6 +168,9 @@ class SandboxApp:
             response = dispatch.route.handler(request)
         except BadRequest as exc:
             response = api.error(400, str(exc), request)
+        except Exception as exc:  # a bug in a CRM module: answer 500 in its shape rather than hang up
+            log.exception("sandbox handler %s failed", endpoint)
+            response = api.error(500, f"Sandbox error in {endpoint}: {exc}", request)
         response = self.sandbox.faults.after(api.crm, endpoint, request, response)
         response = api.after(request, endpoint, response)
         self.sandbox.counters.add(endpoint, response.status)
@@ -130,8 +183,8 @@ class Sandbox:
         self.clock = Clock(scale=self.config.time_scale)
         self.store = Store(self.config.db_path)
         self.counters = Counters()
-        self.faults = Faults(self.config.faults, seed=self.config.seed, clock=self.clock)
         self.apis: dict[str, CRMApi] = {}
+        self.faults = Faults(self.config.faults, seed=self.config.seed, clock=self.clock, apis=self.apis)
         self._servers: list[Any] = []
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.ca_path: Path | None = None
@@ -147,16 +200,66 @@ class Sandbox:
             api = module.create_api(self)
             self.apis[api.crm] = api
 
+    # -- data ------------------------------------------------------------------------------------------
+    def load(self, dataset: Dataset, crms: Iterable[str] | None = None) -> dict[str, dict[str, str]]:
+        """Load ``dataset`` into each CRM (all by default); returns person key -> CRM id per CRM."""
+        out: dict[str, dict[str, str]] = {}
+        for crm in crms or list(self.apis):
+            out[crm] = self.load_into(crm, dataset)
+        return out
+
+    def load_into(self, crm: str, dataset: Dataset) -> dict[str, str]:
+        api = self.apis.get(crm)
+        if api is None:
+            raise ValueError(f"unknown CRM {crm!r}; the sandbox serves {', '.join(sorted(self.apis))}")
+        load = getattr(api, "load", None)
+        if load is None:
+            raise NotImplementedError(
+                f"The sandbox's {crm} module (connectors/sandbox/{crm}.py) does not implement "
+                f"load(dataset) yet, so it cannot be seeded; its API is served empty."
+            )
+        ids: dict[str, str] = load(dataset)
+        self.meta_set(f"loaded.{crm}", json.dumps({"people": len(dataset.people), "at": self.clock.now()}, default=str))
+        return ids
+
+    def credentials(self, crm: str) -> dict[str, str]:
+        """The credentials the sandbox accepts for ``crm`` (its module's ``SANDBOX_CREDENTIALS``)."""
+        import importlib
+
+        module = importlib.import_module(f"connectors.sandbox.{crm}")
+        creds = getattr(module, "SANDBOX_CREDENTIALS", None)
+        return {str(k): str(v) for k, v in creds.items()} if isinstance(creds, Mapping) else {}
+
+    # -- a small key/value table in the store, so a DB file remembers what was seeded into it -------------
+    def meta_get(self, key: str) -> str | None:
+        self._meta_table()
+        with self.store.read() as conn:
+            row = conn.execute("SELECT value FROM sandbox_meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def meta_set(self, key: str, value: str) -> None:
+        self._meta_table()
+        with self.store.tx() as conn:
+            conn.execute("INSERT OR REPLACE INTO sandbox_meta (key, value) VALUES (?, ?)", (key, value))
+
+    def _meta_table(self) -> None:
+        with self.store.read() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS sandbox_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
     # -- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> Sandbox:
         import trustme
 
-        self._tmp = tempfile.TemporaryDirectory(prefix="leadsync-sandbox-")
         ca = trustme.CA()
         cert = ca.issue_cert("127.0.0.1", "localhost")
-        self.ca_path = Path(self._tmp.name) / "sandbox-ca.pem"
+        if self.config.ca_path:
+            self.ca_path = Path(self.config.ca_path)
+            self.ca_path.parent.mkdir(parents=True, exist_ok=True)
+        else:
+            self._tmp = tempfile.TemporaryDirectory(prefix="leadsync-sandbox-")
+            self.ca_path = Path(self._tmp.name) / "sandbox-ca.pem"
         ca.cert_pem.write_to_path(str(self.ca_path))
-        ctx = __import__("ssl").create_default_context(__import__("ssl").Purpose.CLIENT_AUTH)
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         cert.configure_cert(ctx)
         app = SandboxApp(self, list(self.apis.values()))
         plain = make_server(self.config.port, app)
@@ -169,6 +272,7 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
+        self.faults.stop()
         for server in self._servers:
             server.shutdown()
             server.server_close()
@@ -205,12 +309,58 @@ class Sandbox:
         return self.http_url
 
     # -- control endpoint --------------------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        return {
+            "crms": sorted(self.apis),
+            "http_url": self.http_url,
+            "https_url": self.https_url,
+            "urls": {"hubspot": self.hubspot_url, "salesforce": self.salesforce_url, "pipedrive": self.pipedrive_url},
+            "ca_path": str(self.ca_path) if self.ca_path else None,
+            "credentials": {crm: self.credentials(crm) for crm in sorted(self.apis)},
+            "seed": self.config.seed,
+            "time_scale": self.config.time_scale,
+            "rate_limits": self.config.rate_limits,
+            "db_path": self.config.db_path,
+        }
+
     def control(self, request: Request) -> Response:
-        if request.path == "/_sandbox/counters" and request.method == "GET":
-            return Response(200, self.counters.snapshot())
-        if request.path == "/_sandbox/counters" and request.method == "DELETE":
-            self.counters.reset()
-            return Response(204)
-        if request.path == "/_sandbox/health":
-            return Response(200, {"ok": True, "crms": sorted(self.apis)})
-        return Response(404, {"error": f"Unknown sandbox control path {request.path}"})
+        path, method = request.path.rstrip("/"), request.method
+        try:
+            if path == "/_sandbox/counters" and method == "GET":
+                return Response(200, self.counters.snapshot())
+            if path == "/_sandbox/counters" and method == "DELETE":
+                self.counters.reset()
+                return Response(204)
+            if path == "/_sandbox/health":
+                return Response(200, {"ok": True, "crms": sorted(self.apis)})
+            if path == "/_sandbox/info":
+                return Response(200, self.info())
+            if path == "/_sandbox/faults":
+                if method == "POST":
+                    self.faults.configure(**_json_object(request))
+                elif method == "DELETE":
+                    self.faults.clear()
+                    self.faults.reset()
+                return Response(200, self.faults.state())
+            if path == "/_sandbox/clock":
+                if method == "POST":
+                    body = _json_object(request)
+                    if "set" in body:
+                        when = datetime.fromisoformat(str(body["set"]).replace("Z", "+00:00"))
+                        self.clock.set(when)
+                    if "advance" in body:
+                        self.clock.advance(float(body["advance"]))
+                return Response(200, self.clock.state())
+        except (ValueError, TypeError) as exc:
+            return Response(400, {"error": str(exc)})
+        return Response(404, {"error": f"Unknown sandbox control path {request.method} {request.path}"})
+
+
+def _json_object(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError as exc:
+        raise ValueError(f"the body must be a JSON object: {exc}") from exc
+    if not isinstance(body, dict):
+        raise ValueError("the body must be a JSON object")
+    return body

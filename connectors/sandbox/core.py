@@ -8,6 +8,7 @@ CRM modules (``hubspot.py``, ``salesforce.py``, ``pipedrive.py``) only see ``Req
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -17,6 +18,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -182,24 +184,23 @@ class _Handler(BaseHTTPRequestHandler):
             self._reset()
             return
         payload = response.encoded()
-        self.send_response(response.status)
+        try:
+            phrase = HTTPStatus(response.status).phrase
+        except ValueError:
+            phrase = ""
         headers = {"Content-Type": "application/json;charset=utf-8", **response.headers}
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(payload)))
+        headers["Content-Length"] = str(len(payload))
+        head = f"{self.protocol_version} {response.status} {phrase}\r\n"
+        head += "".join(f"{key}: {value}\r\n" for key, value in headers.items())
         # status line, headers and body leave in one write (no Nagle / delayed-ACK stall on keep-alive)
-        self._headers_buffer.append(b"\r\n")
-        self._headers_buffer.append(payload)
-        self.flush_headers()
+        self.wfile.write(head.encode("latin-1") + b"\r\n" + payload)
 
     def _reset(self) -> None:
         """Abort the connection with a TCP RST and no response, as a crashed load balancer would."""
         self.close_connection = True
         sock = self.connection
-        try:
+        with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
         self.rfile.close()  # the makefile() reader holds a reference that would delay the real close
         sock.close()
 

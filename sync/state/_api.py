@@ -307,9 +307,7 @@ class StateStore(ABC):
     def get_round_robin(self, crm: str, pool: str = "default") -> RoundRobinState: ...
 
     @abstractmethod
-    def set_round_robin(
-        self, crm: str, state: RoundRobinState, *, pool: str = "default", now: datetime
-    ) -> None: ...
+    def set_round_robin(self, crm: str, state: RoundRobinState, *, pool: str = "default", now: datetime) -> None: ...
 
     # -- quarantine --------------------------------------------------------------------------------------
     @abstractmethod
@@ -349,7 +347,6 @@ def utc(value: datetime, name: str = "datetime") -> datetime:
     """``value`` in UTC; a naive datetime is refused, since guessing its zone would corrupt cursors."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(
-            f"{name} must be timezone-aware (got naive {value.isoformat()}); use datetime.now(UTC) or "
-            "attach a tzinfo"
+            f"{name} must be timezone-aware (got naive {value.isoformat()}); use datetime.now(UTC) or attach a tzinfo"
         )
     return value.astimezone(UTC)

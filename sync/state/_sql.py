@@ -499,8 +499,7 @@ class SqlStateStore(StateStore):
 
     def count_due(self, crm: str, now: datetime) -> int:
         row = self._execute(
-            "SELECT COUNT(*) FROM scoring_inputs WHERE crm = ? AND next_change_at IS NOT NULL "
-            "AND next_change_at <= ?",
+            "SELECT COUNT(*) FROM scoring_inputs WHERE crm = ? AND next_change_at IS NOT NULL AND next_change_at <= ?",
             (crm, self._now(now)),
         ).fetchone()
         return int(row[0])
@@ -533,8 +532,7 @@ class SqlStateStore(StateStore):
 
     def set_assignments(self, crm: str, assignments: Sequence[Assignment]) -> None:
         rows = [
-            (crm, a.contact_id, a.owner_id, a.strategy, self._now(a.assigned_at, "assigned_at"))
-            for a in assignments
+            (crm, a.contact_id, a.owner_id, a.strategy, self._now(a.assigned_at, "assigned_at")) for a in assignments
         ]
         if rows:
             self._executemany(
@@ -552,9 +550,7 @@ class SqlStateStore(StateStore):
             return RoundRobinState()
         return RoundRobinState(position=int(row[0]), counters=self._read_json(row[1]))
 
-    def set_round_robin(
-        self, crm: str, state: RoundRobinState, *, pool: str = "default", now: datetime
-    ) -> None:
+    def set_round_robin(self, crm: str, state: RoundRobinState, *, pool: str = "default", now: datetime) -> None:
         self._execute(
             "INSERT INTO round_robin (crm, pool, position, counters, updated_at) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (crm, pool) DO UPDATE SET position = excluded.position, counters = excluded.counters, "

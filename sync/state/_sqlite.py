@@ -141,10 +141,8 @@ class SQLiteStateStore(SqlStateStore):
         now = datetime.now(UTC)
         token = new_token()
         try:
-            row = conn.execute(
-                "SELECT token, pid, host, heartbeat_at FROM run_locks WHERE crm = ?", (crm,)
-            ).fetchone()
-            if row is not None and not self._stale(*row, now):
+            row = conn.execute("SELECT token, pid, host, heartbeat_at FROM run_locks WHERE crm = ?", (crm,)).fetchone()
+            if row is not None and not self._stale(row[0], row[1], row[2], row[3], now):
                 conn.execute("COMMIT")
                 return None
             conn.execute(
@@ -214,9 +212,7 @@ class _SQLiteRunLock(RunLock):
         self._thread.join()
         try:
             with contextlib.suppress(sqlite3.Error):
-                self._conn.execute(
-                    "DELETE FROM run_locks WHERE crm = ? AND token = ?", (self.crm, self._token)
-                )
+                self._conn.execute("DELETE FROM run_locks WHERE crm = ? AND token = ?", (self.crm, self._token))
         finally:
             self._conn.close()
             _process.unclaim(f"lock:{self._token}")

@@ -1,0 +1,282 @@
+"""The composition root: settings, model, policies, state store and adapter, built once and wired together.
+
+Only this module (and the CLI / daemon above it) knows how the parts fit; the pipeline, the policies and
+the engine receive what they need as arguments.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from connectors.base import CRMAdapter
+from connectors.errors import AuthError, ConnectorError
+from connectors.http import redact
+from scoring import Model, ScoreResult, explain, load_model, score
+from sync.logs import setup_logging
+from sync.pipeline import Pipeline, RunSummary
+from sync.policies import FieldsConfig, Planner, Policies, writeback_specs
+from sync.progress import RichProgress
+from sync.settings import Settings, load_settings, missing_credentials
+from sync.state import StateStore, open_store
+
+
+class ConfigError(Exception):
+    """The model file's ``policies:``/``fields:`` blocks or the settings do not make sense together."""
+
+    exit_code = 2
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_blocks(model: Model, source: str) -> tuple[Policies, FieldsConfig]:
+    """Validate the model file's ``policies:`` and ``fields:`` blocks, with file:line errors."""
+    problems: list[str] = []
+    policies = Policies()
+    fields = FieldsConfig()
+    raw_policies = getattr(model, "policies", None) or {}
+    raw_fields = getattr(model, "fields", None) or {}
+    try:
+        policies = Policies.model_validate(raw_policies)
+    except ValidationError as exc:
+        problems.extend(_format(exc, source, "policies"))
+    try:
+        fields = FieldsConfig.model_validate(raw_fields)
+    except ValidationError as exc:
+        problems.extend(_format(exc, source, "fields"))
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return policies, fields
+
+
+def _format(exc: ValidationError, source: str, prefix: str) -> list[str]:
+    lines = _line_lookup(source)
+    out = []
+    for err in exc.errors():
+        path = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.get("loc", ()))
+        line = lines(path)
+        where = f"{source}:{line}" if line else source
+        msg = "unknown key" if err.get("type") == "extra_forbidden" else str(err.get("msg"))
+        out.append(f"{where} {path}: {msg}")
+    return out
+
+
+def _line_lookup(source: str) -> Callable[[str], int | None]:
+    try:
+        from scoring.yamlfile import load_yaml_with_lines
+
+        text = Path(source).read_text(encoding="utf-8")
+        _data, line_map = load_yaml_with_lines(text, source)
+    except Exception:
+        return lambda path: None
+
+    def lookup(path: str) -> int | None:
+        getter = getattr(line_map, "line_for", None) or getattr(line_map, "get", None)
+        while path:
+            try:
+                found = getter(path) if getter else None
+            except Exception:
+                found = None
+            if found:
+                return int(found)
+            if "." not in path and "[" not in path:
+                return None
+            cut = max(path.rfind("."), path.rfind("["))
+            path = path[:cut]
+        return None
+
+    return lookup
+
+
+@dataclass
+class App:
+    settings: Settings
+    clock: Callable[[], datetime] = _utcnow
+    adapter_factory: Callable[[Settings, list[str]], CRMAdapter] | None = None
+    _adapter: CRMAdapter | None = field(default=None, init=False)
+
+    @classmethod
+    def from_env(cls, env_file: str | Path | None = ".env", *, log_level: str | None = None, **overrides: Any) -> App:
+        settings = load_settings(env_file, **overrides)
+        setup_logging(log_level or settings.log_level, settings.log_file)
+        return cls(settings)
+
+    # -- parts -------------------------------------------------------------------------------------------
+    @cached_property
+    def model(self) -> Model:
+        return load_model(self.settings.model_file)
+
+    @cached_property
+    def blocks(self) -> tuple[Policies, FieldsConfig]:
+        return parse_blocks(self.model, str(self.settings.model_file))
+
+    @property
+    def policies(self) -> Policies:
+        return self.blocks[0]
+
+    @property
+    def fields_config(self) -> FieldsConfig:
+        return self.blocks[1]
+
+    @cached_property
+    def store(self) -> StateStore:
+        return open_store(self.settings.state_url)
+
+    def planner(self, owners: list[Any] | None = None) -> Planner:
+        return Planner(self.settings.crm, self.fields_config, self.policies, owners=owners or [])
+
+    @property
+    def adapter(self) -> CRMAdapter:
+        if self._adapter is None:
+            missing = missing_credentials(self.settings)
+            if missing:
+                raise ConfigError("\n".join(missing))
+            read_fields = self.planner().read_fields
+            factory = self.adapter_factory
+            if factory is None:
+                from sync.wiring import build_adapter
+
+                factory = build_adapter
+            self._adapter = factory(self.settings, read_fields)
+        return self._adapter
+
+    def close(self) -> None:
+        if self._adapter is not None:
+            self._adapter.close()
+        if "store" in self.__dict__:
+            self.store.close()
+
+    # -- operations --------------------------------------------------------------------------------------
+    def pipeline(
+        self,
+        *,
+        stop: threading.Event | None = None,
+        progress: bool = False,
+        on_p1: Callable[..., None] | None = None,
+    ) -> Pipeline:
+        owners = self.adapter.read_owners() if self.policies.owners.enabled else []
+        return Pipeline(
+            crm=self.settings.crm,
+            adapter=self.adapter,
+            store=self.store,
+            model=self.model,
+            planner=self.planner(owners),
+            clock=self.clock,
+            batch_size=self.settings.batch_size,
+            progress=RichProgress(self.settings.crm) if progress else None,
+            stop=stop,
+            plan_dir=self.settings.plan_dir,
+            on_p1=on_p1,
+        )
+
+    def run(
+        self,
+        kind: str,
+        *,
+        dry_run: bool = False,
+        stop: threading.Event | None = None,
+        progress: bool = False,
+        on_p1: Callable[..., None] | None = None,
+        **kwargs: Any,
+    ) -> RunSummary:
+        # load the model and policies first: a bad model file must fail before any API call
+        _ = self.model, self.blocks
+        pipe = self.pipeline(stop=stop, progress=progress, on_p1=on_p1)
+        if kind == "backfill":
+            return pipe.backfill(dry_run=dry_run, **kwargs)
+        if kind == "sync":
+            return pipe.sync(dry_run=dry_run)
+        if kind == "rescore":
+            return pipe.rescore(dry_run=dry_run, **kwargs)
+        raise ValueError(f"unknown run kind {kind!r}")
+
+    def score_one(self, contact_id: str, *, now: datetime) -> dict[str, Any]:
+        _ = self.model, self.blocks
+        contacts = self.adapter.get_contacts([contact_id])
+        if not contacts:
+            raise ConfigError(f"No contact with id {contact_id!r} in {self.settings.crm}.")
+        contact = contacts[0]
+        activities = list(self.adapter.read_activities([contact.id]).get(contact.id, []))
+        result = score(self.model, contact, activities, now)
+        sticky = self.store.get_assignments(self.settings.crm, [contact.id]).get(contact.id)
+        owners = self.adapter.read_owners() if self.policies.owners.enabled else []
+        changes = self.planner(owners).plan(contact, result, sticky_owner=sticky.owner_id if sticky else None)
+        return {
+            "contact_id": contact.id,
+            "result": result_dict(result),
+            "reason": explain(result, max_length=self.fields_config.reason.max_length or 255),
+            "changes": [{"field": c.field, "old": c.old, "new": c.new, "kind": c.kind} for c in changes],
+        }
+
+    def check(self, *, create_fields: bool = False) -> dict[str, Any]:
+        """Settings, model, connection, rights and fields: each finding one sentence."""
+        lines: list[str] = []
+        ok = True
+        exit_code = 0
+        lines.append(f"Settings: ok (CRM {self.settings.crm}, state {redact(self.settings.state_url)}).")
+        _ = self.model, self.blocks
+        lines.append(f"Model {self.settings.model_file}: ok (version {self.model.version}).")
+        try:
+            adapter = self.adapter
+            owners = adapter.read_owners()
+            lines.append(f"Connected to {self.settings.crm}: {len(owners)} users visible.")
+            specs = writeback_specs(self.fields_config, self.settings.crm)
+            result = adapter.check_fields(specs, create=create_fields)
+            if result.present:
+                lines.append(f"Fields present: {', '.join(result.present)}.")
+            if result.created:
+                lines.append(f"Fields created: {', '.join(result.created)}.")
+            if result.missing:
+                ok = False
+                exit_code = 1
+                hint = "" if create_fields else " Run `leadsync check --create-fields` to create them."
+                lines.append(f"Fields missing: {', '.join(result.missing)}.{hint}")
+            if result.instructions:
+                lines.append(result.instructions)
+            usage = adapter.usage()
+            if usage.quota_left is not None:
+                lines.append(f"API quota left: {usage.quota_left} of {usage.quota_limit}.")
+        except AuthError as exc:
+            ok, exit_code = False, 3
+            lines.append(f"Authentication failed: {redact(str(exc))}")
+        except ConnectorError as exc:
+            ok, exit_code = False, exc.exit_code if exc.exit_code in (2, 3) else 1
+            lines.append(f"CRM error: {redact(str(exc))}")
+        return {"ok": ok, "exit_code": exit_code, "lines": lines}
+
+
+def result_dict(result: ScoreResult) -> dict[str, Any]:
+    return {
+        "contact_id": result.contact_id,
+        "total": result.total,
+        "fit": result.fit,
+        "engagement": result.engagement,
+        "grade": result.grade,
+        "label": result.label,
+        "matrix": result.matrix,
+        "stage": result.stage,
+        "tier": result.tier,
+        "sla_due_at": result.sla_due_at.isoformat() if result.sla_due_at else None,
+        "model_version": result.model_version,
+        "next_change_at": result.next_change_at.isoformat() if result.next_change_at else None,
+        "reasons": [
+            {
+                "rule": r.rule,
+                "label": r.label,
+                "component": r.component,
+                "points": r.points,
+                "evidence": [str(e) for e in r.evidence],
+            }
+            for r in result.reasons
+        ],
+        "warnings": list(result.warnings),
+    }
