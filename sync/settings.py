@@ -7,6 +7,7 @@ per CRM use ``__`` (``LEADSYNC_HUBSPOT__ACCESS_TOKEN``).  Secrets are ``SecretSt
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -75,6 +76,7 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         env_file=".env",
         env_file_encoding="utf-8",
+        env_ignore_empty=True,
         extra="forbid",
         frozen=True,
     )
@@ -145,14 +147,27 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Set
         for err in exc.errors():
             loc = tuple(err.get("loc", ()))
             name = _env_name(loc)
-            where = f" (in {env_file})" if env_file else ""
+            where = f" (environment or {env_file})" if env_file else " (environment)"
             if err.get("type") == "extra_forbidden":
-                problems.append(f"{name}{where}: unknown setting; see settings.example.env for the valid names")
+                close = difflib.get_close_matches(name, known_variables(), n=1)
+                hint = f" Did you mean {close[0]}?" if close else " See settings.example.env for the valid names."
+                problems.append(f"{name}{where}: unknown setting.{hint}")
             else:
                 problems.append(f"{name}{where}: {redact(str(err.get('msg')))}")
         raise SettingsError(problems) from None
     redact.add(*settings.secrets())
     return settings
+
+
+def known_variables() -> list[str]:
+    names: list[str] = []
+    for name, info in Settings.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names.extend(f"LEADSYNC_{name.upper()}__{sub.upper()}" for sub in annotation.model_fields)
+        else:
+            names.append(f"LEADSYNC_{name.upper()}")
+    return names
 
 
 def missing_credentials(settings: Settings) -> list[str]:
@@ -196,3 +211,72 @@ def missing_credentials(settings: Settings) -> list[str]:
 def env_defaults() -> dict[str, str]:
     """The LEADSYNC_ variables currently set in the environment (names only matter to callers)."""
     return {k: v for k, v in os.environ.items() if k.startswith("LEADSYNC_")}
+
+
+_COMMENTS: dict[str, str] = {
+    "CRM": "Which CRM this installation syncs: hubspot, salesforce or pipedrive.",
+    "MODEL_FILE": "The scoring model file (YAML), reviewed in git. `leadsync init` writes a starter one.",
+    "STATE_URL": "State database: sqlite:///leadsync.db (default) or postgresql://user@host/dbname.",
+    "BATCH_SIZE": "Contacts scored and written per batch; the cursor advances after each batch.",
+    "LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR. Secrets are redacted at every level.",
+    "LOG_FILE": "Also log to this file (created readable by its owner only). Empty: stderr only.",
+    "PLAN_DIR": "Where --dry-run writes its CSV of planned changes.",
+    "CA_BUNDLE": "Extra CA certificate to trust (only for the built-in sandbox; leave empty for real CRMs).",
+    "HUBSPOT__ACCESS_TOKEN": "Private-app token (Settings > Integrations > Private apps). Scopes: "
+    "crm.objects.contacts.read/write, crm.schemas.contacts.read/write, crm.objects.owners.read, "
+    "crm.objects.deals.read.",
+    "HUBSPOT__CLIENT_ID": "OAuth instead of a private app: client id, client secret and a refresh token.",
+    "HUBSPOT__BASE_URL": "API root; change only to point at the sandbox.",
+    "HUBSPOT__BURST_LIMIT": "Requests per 10 s your HubSpot tier allows (100 free/starter, 190 pro/enterprise).",
+    "SALESFORCE__AUTH": "password (username + password + security token + connected app), jwt, "
+    "client_credentials, or session (session id + instance URL).",
+    "SALESFORCE__PRIVATE_KEY_FILE": "JWT bearer flow: the connected app's private key (PEM).",
+    "SALESFORCE__LOGIN_URL": "https://login.salesforce.com, or https://test.salesforce.com for a sandbox org.",
+    "SALESFORCE__OBJECT": "Which records to score: Lead or Contact.",
+    "PIPEDRIVE__API_TOKEN": "Personal API token (Personal preferences > API), or the OAuth variables below.",
+    "PIPEDRIVE__BASE_URL": "Your company domain, e.g. https://yourcompany.pipedrive.com.",
+    "PIPEDRIVE__DAILY_TOKEN_BUDGET": "Your plan's daily API token budget if the API does not report it.",
+    "DAEMON__SYNC_CRON": "When the daemon runs an incremental sync (cron, UTC).",
+    "DAEMON__RESCORE_CRON": "When the daemon rescores contacts whose scores changed with time (cron, UTC).",
+    "DAEMON__CALIBRATE_CRON": "When the daemon writes the calibration report (cron, UTC).",
+    "DAEMON__METRICS_PORT": "Serve /healthz and /metrics on 127.0.0.1:PORT. Empty: off.",
+    "DAEMON__WEBHOOK_URL": "Slack-compatible webhook for failures, quarantines and new P1 leads. Empty: off.",
+}
+
+
+def _default_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, SecretStr):
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    return f'"{text}"' if " " in text else text
+
+
+def example_env() -> str:
+    """The text of settings.example.env: every variable with a comment and a safe default, no secret."""
+    lines = [
+        "# leadsync settings. Copy to .env (or run `leadsync init`) and fill in your CRM's credentials.",
+        "# Environment variables override this file. Nested sections use a double underscore.",
+        "",
+    ]
+    defaults = Settings.model_construct()
+    for name in Settings.model_fields:
+        value = getattr(defaults, name)
+        if isinstance(value, BaseModel):
+            lines.append(f"# --- {name} ---")
+            for sub, _sub_info in type(value).model_fields.items():
+                key = f"{name.upper()}__{sub.upper()}"
+                if key in _COMMENTS:
+                    lines.append(f"# {_COMMENTS[key]}")
+                lines.append(f"LEADSYNC_{key}={_default_text(getattr(value, sub))}")
+            lines.append("")
+            continue
+        key = name.upper()
+        if key in _COMMENTS:
+            lines.append(f"# {_COMMENTS[key]}")
+        lines.append(f"LEADSYNC_{key}={_default_text(value)}")
+    lines.append("")
+    return "\n".join(lines)
