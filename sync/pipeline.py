@@ -446,8 +446,8 @@ class Pipeline:
         with self.store.transaction():
             if audit:
                 self.store.record_writes(run_id, self.crm, audit, now)
-            for earlier_run, change in reconciled:
-                self.store.record_writes(earlier_run, self.crm, [change], now)
+            for earlier_run, field_change in reconciled:
+                self.store.record_writes(earlier_run, self.crm, [field_change], now)
             for cid, reason, payload in failures:
                 self.store.quarantine_add(self.crm, cid, reason=reason, payload=payload, run_id=run_id, now=now)
             for cid, reason, payload in self._pending_quarantine:

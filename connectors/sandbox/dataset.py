@@ -7,8 +7,11 @@ tasks / activities, owners / users and deals.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +79,36 @@ class Dataset:
     people: list[SamplePerson] = field(default_factory=list)
     activities: list[SampleActivity] = field(default_factory=list)
     outcomes: list[SampleOutcome] = field(default_factory=list)
+    # where the data came from ("generated: seed 7, ..." or the CSV path), and one sentence per row problem
+    source: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def activities_by_person(self) -> dict[str, list[SampleActivity]]:
+        out: dict[str, list[SampleActivity]] = {p.key: [] for p in self.people}
+        for activity in self.activities:
+            out.setdefault(activity.person_key, []).append(activity)
+        return out
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "owners": len(self.owners),
+            "people": len(self.people),
+            "activities": len(self.activities),
+            "outcomes": len(self.outcomes),
+            "won": sum(1 for o in self.outcomes if o.won),
+            "warnings": len(self.warnings),
+        }
+
+
+def generate(contacts: int, seed: int, now: datetime, activities_per_contact: float = 10.0, owners: int = 8) -> Dataset:
+    """Seeded realistic data; see ``connectors.sandbox.seed``."""
+    from connectors.sandbox.seed import generate as _generate
+
+    return _generate(contacts, seed, now, activities_per_contact, owners)
+
+
+def from_csv(path: str | Path, mapping: Mapping[str, Any] | str | Path, now: datetime) -> Dataset:
+    """A CSV export loaded through a mapping; see ``connectors.sandbox.importer``."""
+    from connectors.sandbox.importer import from_csv as _from_csv
+
+    return _from_csv(path, mapping, now)

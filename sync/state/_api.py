@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from connectors.records import Activity, Contact, FieldValue
 
@@ -183,7 +183,10 @@ class RunLock(AbstractContextManager["RunLock"]):
 
     @property
     def held(self) -> bool:
-        """False once released, or once the lock was lost (its connection died, or it was taken over)."""
+        """False once released or lost (connection gone, or taken over); check it before committing a batch.
+
+        SQLite reads a flag its heartbeat thread keeps; PostgreSQL makes one round trip on the lock's connection.
+        """
         return not self._released and not self._lost()
 
     def release(self) -> None:
@@ -218,7 +221,7 @@ class StateStore(ABC):
     @abstractmethod
     def transaction(self) -> AbstractContextManager[None]: ...
 
-    def __enter__(self) -> StateStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

@@ -159,7 +159,13 @@ class _PostgresRunLock(RunLock):
         self._conn = conn
 
     def _lost(self) -> bool:
-        return self._conn.closed or self._conn.broken
+        if self._conn.closed or self._conn.broken:
+            return True
+        try:  # one round trip: the server may have dropped the session (and so the lock) since last time
+            self._conn.execute("SELECT 1")
+        except psycopg.Error:
+            return True
+        return False
 
     def _release(self) -> None:
         # closing the session frees the advisory lock; the run_locks row is only a description of it

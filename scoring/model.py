@@ -1,0 +1,718 @@
+"""The model file: what a RevOps user writes, validated with pydantic (every key known, every value typed).
+
+The layout and the meaning of every key are documented in ``docs/model.md``.  This module only checks the
+file; ``scoring.engine`` compiles a validated ``Model`` into plain functions for scoring.
+
+``Model.version`` is a stable hash of the normalized model: 12 hex digits of the SHA-256 of its canonical
+JSON (defaults filled in, keys sorted), so comments, formatting and key order do not change it.  It covers
+everything except ``description`` and ``examples``, which cannot change a score; the pass-through
+``policies``, ``fields`` and ``calibration`` blocks are included, so a policy change also shows up as a new
+model version on the CRM record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+
+from connectors.records import ActivityType
+
+from .yamlfile import unknown_key_message
+
+KNOWN_ACTIVITY_TYPES: tuple[str, ...] = tuple(member.value for member in ActivityType)
+STAGES: tuple[str, ...] = ("lead", "mql", "sql")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Small value types
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("expected a finite number")
+    return value
+
+
+def _positive(value: float) -> float:
+    if not value > 0:
+        raise ValueError("expected a number above 0")
+    return value
+
+
+def _non_negative(value: float) -> float:
+    if not value >= 0:
+        raise ValueError("expected a number of 0 or more")
+    return value
+
+
+Number = Annotated[float, AfterValidator(_finite)]
+PositiveNumber = Annotated[float, AfterValidator(_finite), AfterValidator(_positive)]
+NonNegativeNumber = Annotated[float, AfterValidator(_finite), AfterValidator(_non_negative)]
+PositiveInt = Annotated[int, Field(ge=1)]
+
+
+def _check_scalar(value: Any) -> Any:
+    if isinstance(value, bool | str):
+        return value
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError("expected a finite number")
+        return float(value)
+    raise ValueError("expected text, a number or true/false")
+
+
+def _check_field_value(value: Any) -> Any:
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int | float):
+        return value
+    raise ValueError("expected text, a number, true/false or nothing (null)")
+
+
+Scalar = Annotated[
+    Any,
+    BeforeValidator(_check_scalar),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]}),
+]
+FieldValueIn = Annotated[
+    Any,
+    BeforeValidator(_check_field_value),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]}
+    ),
+]
+
+
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+def _check_activity_type(value: str) -> str:
+    if value not in KNOWN_ACTIVITY_TYPES:
+        hint = unknown_key_message(value, KNOWN_ACTIVITY_TYPES).replace("unknown key", "unknown activity type")
+        raise ValueError(hint)
+    return value
+
+
+def _non_empty(value: list[Any]) -> list[Any]:
+    if not value:
+        raise ValueError("expected at least one entry")
+    return value
+
+
+ActivityTypeName = Annotated[
+    str,
+    AfterValidator(_check_activity_type),
+    WithJsonSchema({"type": "string", "enum": list(KNOWN_ACTIVITY_TYPES)}),
+]
+ActivityTypes = Annotated[
+    list[ActivityTypeName],
+    BeforeValidator(_one_or_many),
+    AfterValidator(_non_empty),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "enum": list(KNOWN_ACTIVITY_TYPES)},
+                {"type": "array", "items": {"type": "string", "enum": list(KNOWN_ACTIVITY_TYPES)}},
+            ]
+        }
+    ),
+]
+StrList = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1)]],
+    BeforeValidator(_one_or_many),
+    AfterValidator(_non_empty),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
+]
+RuleId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Label = Annotated[str, StringConstraints(min_length=1, max_length=120)]
+
+_DURATION_RE = re.compile(
+    r"^\s*(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>s|sec|secs|seconds?|m|min|mins|minutes?|h|hr|hrs|hours?"
+    r"|d|days?|w|wk|weeks?)\s*$",
+    re.IGNORECASE,
+)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _unit_letter(unit: str) -> str:
+    unit = unit.lower()
+    return "m" if unit.startswith("mi") or unit == "m" else unit[0]
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds in a duration such as ``10m``, ``48h``, ``2d``, ``1w`` (``m`` is minutes)."""
+    match = _DURATION_RE.match(text)
+    if match is None:
+        raise ValueError(f"not a duration: {text!r}")
+    return float(match.group("n")) * _UNIT_SECONDS[_unit_letter(match.group("unit"))]
+
+
+def _normalize_duration(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a duration such as 10m, 48h, 2d or 1w (m = minutes)")
+    match = _DURATION_RE.match(value)
+    if match is None:
+        raise ValueError(f"expected a duration such as 10m, 48h, 2d or 1w (m = minutes), not {value!r}")
+    number = float(match.group("n"))
+    if number <= 0:
+        raise ValueError("expected a duration above 0")
+    shown = str(int(number)) if number.is_integer() else match.group("n")
+    return f"{shown}{_unit_letter(match.group('unit'))}"
+
+
+Duration = Annotated[
+    str,
+    BeforeValidator(_normalize_duration),
+    WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d+)?\s*(s|m|h|d|w)$"}),
+]
+
+
+def slugify(text: str) -> str:
+    """A rule id from a label: ``"Demo request (24h)"`` -> ``demo_request_24h``."""
+    slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+    return slug[:64] or "rule"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Conditions over contact fields (fit, properties, negative) or activity attributes (where:)
+
+CONDITION_OPERATORS: tuple[str, ...] = (
+    "equals",
+    "in",
+    "not_in",
+    "contains",
+    "contains_word",
+    "regex",
+    "gte",
+    "lte",
+    "between",
+    "exists",
+    "missing",
+    "within_days",
+    "older_than_days",
+    "free_mail",
+    "all",
+    "any",
+    "not",
+)
+_NO_FIELD_OPERATORS = frozenset({"free_mail", "all", "any", "not"})
+
+
+class Condition(_Strict):
+    """One test on a contact's fields (or an activity's attributes), or ``all``/``any``/``not`` of tests."""
+
+    field: str | None = Field(default=None, min_length=1, description="Field (or attribute) to test.")
+    equals: Scalar | None = None
+    in_: list[Scalar] | None = Field(default=None, alias="in")
+    not_in: list[Scalar] | None = None
+    contains: StrList | None = None
+    contains_word: StrList | None = None
+    regex: str | None = None
+    gte: Number | None = None
+    lte: Number | None = None
+    between: tuple[Number, Number] | None = None
+    exists: bool | None = None
+    missing: bool | None = None
+    within_days: PositiveNumber | None = None
+    older_than_days: NonNegativeNumber | None = None
+    free_mail: bool | None = None
+    all_: list[Condition] | None = Field(default=None, alias="all")
+    any_: list[Condition] | None = Field(default=None, alias="any")
+    not_: Condition | None = Field(default=None, alias="not")
+    case_sensitive: bool = False
+
+    @property
+    def operator(self) -> str:
+        return next(op for op in CONDITION_OPERATORS if self._value(op) is not None)
+
+    def _value(self, op: str) -> Any:
+        return getattr(self, {"in": "in_", "all": "all_", "any": "any_", "not": "not_"}.get(op, op))
+
+    @model_validator(mode="after")
+    def _one_operator(self) -> Condition:
+        used = [op for op in CONDITION_OPERATORS if self._value(op) is not None]
+        if not used:
+            raise ValueError(
+                "give one test: " + ", ".join(op for op in CONDITION_OPERATORS if op not in ("all", "any", "not"))
+                + ", or all/any/not"
+            )
+        if len(used) > 1:
+            hint = "; use between for a range" if set(used) == {"gte", "lte"} else "; combine tests with all:"
+            raise ValueError(f"give one test per condition, found {' and '.join(used)}{hint}")
+        op = used[0]
+        if op in _NO_FIELD_OPERATORS and self.field is not None:
+            raise ValueError(f"'{op}' takes no field")
+        if op not in _NO_FIELD_OPERATORS and self.field is None:
+            raise ValueError(f"'{op}' needs a field to test")
+        if op in ("all", "any") and not self._value(op):
+            raise ValueError(f"'{op}' needs at least one condition")
+        if op == "between" and self.between is not None and self.between[0] > self.between[1]:
+            raise ValueError("between needs [low, high] with low <= high")
+        if op == "regex" and self.regex is not None:
+            try:
+                re.compile(self.regex)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression: {exc}") from None
+        if op in ("in", "not_in") and not self._value(op):
+            raise ValueError(f"'{op}' needs at least one value")
+        return self
+
+    def fields_used(self) -> Iterator[str]:
+        """Every field this condition reads (``email`` for free_mail)."""
+        op = self.operator
+        if op in ("all", "any"):
+            for child in self._value(op):
+                yield from child.fields_used()
+        elif op == "not":
+            assert self.not_ is not None
+            yield from self.not_.fields_used()
+        elif op == "free_mail":
+            yield "email"
+        elif self.field is not None:
+            yield "email" if self.field == "email_domain" else self.field
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Decay
+
+
+class Decay(_Strict):
+    """How engagement points fade: ``{half_life_days: N}``, ``{expire_days: N}`` or ``none``."""
+
+    half_life_days: PositiveNumber | None = None
+    expire_days: PositiveNumber | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _none_word(cls, value: Any) -> Any:
+        if value is False or (isinstance(value, str) and value.strip().lower() == "none"):
+            return {}
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Decay:
+        if self.half_life_days is not None and self.expire_days is not None:
+            raise ValueError("give half_life_days or expire_days, not both")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> Any:
+        if self.half_life_days is None and self.expire_days is None:
+            return "none"
+        data = handler(self)
+        return {key: value for key, value in data.items() if value is not None}
+
+    @property
+    def kind(self) -> Literal["half_life", "linear", "none"]:
+        if self.half_life_days is not None:
+            return "half_life"
+        if self.expire_days is not None:
+            return "linear"
+        return "none"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Rules
+
+
+class _Rule(_Strict):
+    id: RuleId = Field(description="Stable id shown in reasons; defaults to the label in snake_case.")
+    label: Label = Field(description="Human text for reasons, e.g. 'demo request'.")
+    points: Number
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_id_and_label(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        rule_id, label = value.get("id"), value.get("label")
+        if rule_id is None and label is None:
+            raise ValueError("give the rule an id or a label")
+        if rule_id is None and isinstance(label, str):
+            value = {**value, "id": slugify(label)}
+        if label is None and isinstance(rule_id, str):
+            value = {**value, "label": rule_id.replace("_", " ")}
+        return value
+
+
+def _check_positive_points(value: float) -> float:
+    if value < 0:
+        raise ValueError("rules here add points (0 or more); put rules that take points away under negative:")
+    return value
+
+
+def _check_negative_points(value: float) -> float:
+    if value >= 0:
+        raise ValueError("negative rules take points away: give a number below 0, e.g. -10")
+    return value
+
+
+class FitRule(_Rule):
+    """Points for who the contact is: a test on contact fields."""
+
+    when: Condition
+    points: Annotated[Number, AfterValidator(_check_positive_points)]
+
+
+class PropertyRule(_Rule):
+    """Engagement points from CRM rollup fields (a count field >= N, a date field within N days)."""
+
+    when: Condition
+    points: Annotated[Number, AfterValidator(_check_positive_points)]
+
+
+_WHERE_HELP = "Test on the activity's attributes."
+_WITHIN_HELP = "Only activities younger than this many days count."
+_MAX_POINTS_HELP = "Cap on this rule's points (absolute value)."
+_MAX_TIMES_HELP = "Count at most the N most recent activities."
+_DECAY_HELP = "Overrides the model's decay for this rule."
+
+
+class EngagementRule(_Rule):
+    """Points per activity of the given canonical type(s)."""
+
+    activity: ActivityTypes
+    where: Condition | None = Field(default=None, description=_WHERE_HELP)
+    points: Annotated[Number, AfterValidator(_check_positive_points)]
+    within_days: PositiveNumber | None = Field(default=None, description=_WITHIN_HELP)
+    max_points: PositiveNumber | None = Field(default=None, description=_MAX_POINTS_HELP)
+    max_times: PositiveInt | None = Field(default=None, description=_MAX_TIMES_HELP)
+    decay: Decay | None = Field(default=None, description=_DECAY_HELP)
+
+
+class NegativeRule(_Rule):
+    """Points taken away: a field test (``when``), an activity (``activity``) or inactivity (``inactive_days``).
+
+    A ``when`` rule lowers fit unless ``applies_to: engagement``; activity and inactivity rules lower
+    engagement.  Negative activity rules do not decay unless they give ``decay:`` themselves.
+    """
+
+    when: Condition | None = None
+    activity: ActivityTypes | None = None
+    where: Condition | None = Field(default=None, description=_WHERE_HELP)
+    points: Annotated[Number, AfterValidator(_check_negative_points)]
+    within_days: PositiveNumber | None = Field(default=None, description=_WITHIN_HELP)
+    max_points: PositiveNumber | None = Field(default=None, description=_MAX_POINTS_HELP)
+    max_times: PositiveInt | None = Field(default=None, description=_MAX_TIMES_HELP)
+    decay: Decay | None = Field(default=None, description=_DECAY_HELP)
+    inactive_days: PositiveNumber | None = Field(
+        default=None, description="No activity (of the listed types, or any) for this many days."
+    )
+    applies_to: Literal["fit", "engagement"] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> NegativeRule:
+        if self.when is not None and (self.activity is not None or self.inactive_days is not None):
+            raise ValueError("a negative rule tests fields (when:) or activities (activity:), not both")
+        if self.when is None and self.activity is None and self.inactive_days is None:
+            raise ValueError("give when: (a field test), activity: or inactive_days:")
+        activity_options = ("where", "within_days", "max_points", "max_times", "decay")
+        if self.when is not None or self.inactive_days is not None:
+            used = [name for name in activity_options if getattr(self, name) is not None]
+            if used:
+                raise ValueError(f"{', '.join(used)} only apply to activity rules")
+        if self.applies_to == "fit" and self.when is None:
+            raise ValueError("only field tests (when:) can lower fit")
+        return self
+
+    @property
+    def kind(self) -> Literal["field", "activity", "inactivity"]:
+        if self.when is not None:
+            return "field"
+        if self.inactive_days is not None:
+            return "inactivity"
+        return "activity"
+
+    @property
+    def target(self) -> Literal["fit", "engagement"]:
+        if self.applies_to is not None:
+            return self.applies_to
+        return "fit" if self.when is not None else "engagement"
+
+
+class FitSection(_Strict):
+    rules: list[FitRule] = Field(default_factory=list)
+
+
+class EngagementSection(_Strict):
+    rules: list[EngagementRule] = Field(default_factory=list)
+
+
+class PropertySection(_Strict):
+    rules: list[PropertyRule] = Field(default_factory=list)
+
+
+class NegativeSection(_Strict):
+    rules: list[NegativeRule] = Field(default_factory=list)
+
+
+class Stagnation(_Strict):
+    """Points lost when a contact repeats only low-intent actions for ``after_days`` without a high-intent one."""
+
+    id: RuleId = "stagnation"
+    label: Label | None = None
+    after_days: PositiveNumber
+    low_intent: ActivityTypes
+    high_intent: ActivityTypes
+    points: Annotated[Number, AfterValidator(_check_negative_points)]
+    min_actions: PositiveInt = Field(default=2, description="Low-intent actions needed to count as repeating.")
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> Stagnation:
+        both = sorted(set(self.low_intent) & set(self.high_intent))
+        if both:
+            raise ValueError(f"{', '.join(both)} cannot be both low_intent and high_intent")
+        return self
+
+    @property
+    def text(self) -> str:
+        days = int(self.after_days) if float(self.after_days).is_integer() else self.after_days
+        return self.label or f"only low-intent activity for {days}+ days"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Scale, grades, labels, matrix, stages, tiers
+
+
+class Weights(_Strict):
+    fit: NonNegativeNumber = 0.5
+    engagement: NonNegativeNumber = 0.5
+
+
+class Scale(_Strict):
+    """Caps and how fit and engagement combine into the total."""
+
+    max: PositiveInt = Field(default=100, description="Cap of fit, engagement and total (0..max).")
+    fit_max: PositiveInt | None = None
+    engagement_max: PositiveInt | None = None
+    combine: Literal["sum", "weighted"] = "sum"
+    weights: Weights | None = None
+
+    @model_validator(mode="after")
+    def _weights(self) -> Scale:
+        if self.combine == "weighted" and self.weights is None:
+            raise ValueError("combine: weighted needs weights: {fit: ..., engagement: ...}")
+        if self.combine == "sum" and self.weights is not None:
+            raise ValueError("weights only apply with combine: weighted")
+        return self
+
+
+def _check_cuts(value: dict[str, float]) -> dict[str, float]:
+    if not value:
+        raise ValueError("expected at least one entry")
+    if len(set(value.values())) != len(value):
+        raise ValueError("each entry needs its own minimum")
+    for name in value:
+        if not name.strip():
+            raise ValueError("names cannot be empty")
+    return value
+
+
+Cuts = Annotated[dict[str, NonNegativeNumber], AfterValidator(_check_cuts)]
+
+
+class Labels(_Strict):
+    """A hot / warm / cold label (names and cut-offs configurable) from total, fit or engagement."""
+
+    based_on: Literal["total", "fit", "engagement"] = "total"
+    cuts: Cuts = Field(default_factory=lambda: {"hot": 70.0, "warm": 40.0, "cold": 0.0})
+
+
+def _descending(value: list[float]) -> list[float]:
+    if not value:
+        raise ValueError("expected at least one level")
+    if any(later >= earlier for earlier, later in zip(value, value[1:], strict=False)):
+        raise ValueError("levels must go down, e.g. [75, 50, 25, 0]")
+    return value
+
+
+class Matrix(_Strict):
+    """Fit grade x engagement level -> a cell such as ``A1`` (level 1 is the most engaged)."""
+
+    engagement_levels: Annotated[list[NonNegativeNumber], AfterValidator(_descending)] = Field(
+        default_factory=lambda: [75.0, 50.0, 25.0, 0.0]
+    )
+    cells: dict[str, Label] = Field(default_factory=dict, description="Optional names for cells, e.g. A1: hot.")
+
+
+class Stages(_Strict):
+    """Total score thresholds for MQL and SQL; below MQL a contact is a lead."""
+
+    mql: NonNegativeNumber = 40.0
+    sql: NonNegativeNumber = 75.0
+
+    @model_validator(mode="after")
+    def _order(self) -> Stages:
+        if self.mql > self.sql:
+            raise ValueError("mql must not be above sql")
+        return self
+
+
+class Tier(_Strict):
+    """A priority tier: a recent activity -> respond within a time (the SLA)."""
+
+    tier: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    label: Label | None = None
+    activity: ActivityTypes
+    where: Condition | None = None
+    within: Duration = Field(description="How recent the activity must be, e.g. 24h.")
+    respond_within: Duration = Field(description="The SLA from the activity, e.g. 10m.")
+    min_total: NonNegativeNumber | None = None
+
+    @property
+    def text(self) -> str:
+        return self.label or f"{' or '.join(t.replace('_', ' ') for t in self.activity)} within {self.within}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Examples
+
+
+class ExampleContact(_Strict):
+    id: str = "example"
+    fields: dict[str, FieldValueIn] = Field(default_factory=dict)
+
+
+class ExampleActivity(_Strict):
+    id: str | None = None
+    type: Annotated[str, StringConstraints(min_length=1)]
+    at: AwareDatetime | None = None
+    ago: Duration | None = None
+    attributes: dict[str, FieldValueIn] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _when(self) -> ExampleActivity:
+        if (self.at is None) == (self.ago is None):
+            raise ValueError("give at: (a time) or ago: (a duration such as 2d), one of them")
+        return self
+
+
+class Expectation(_Strict):
+    total: int | None = None
+    fit: int | None = None
+    engagement: int | None = None
+    grade: str | None = None
+    stage: Literal["lead", "mql", "sql"] | None = None
+    label: str | None = Field(default=None, description="Expected label; 'none' for no label.")
+    matrix: str | None = None
+    tier: str | None = Field(default=None, description="Expected tier; 'none' for no tier.")
+
+
+class Example(_Strict):
+    name: Annotated[str, StringConstraints(min_length=1)]
+    now: AwareDatetime
+    contact: ExampleContact = Field(default_factory=ExampleContact)
+    activities: list[ExampleActivity] = Field(default_factory=list)
+    expect: Expectation
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The model
+
+
+RuleSection = Literal["fit", "engagement", "properties", "negative"]
+AnyRule = FitRule | EngagementRule | PropertyRule | NegativeRule
+
+_NOT_HASHED = {"description", "examples"}
+
+
+class Model(_Strict):
+    """A validated model file.  Build one with ``load_model`` / ``parse_model``; it is immutable."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    description: str = ""
+    scale: Scale = Field(default_factory=Scale)
+    decay: Decay | None = Field(default=None, description="Default decay of engagement rules.")
+    fit: FitSection = Field(default_factory=FitSection)
+    engagement: EngagementSection = Field(default_factory=EngagementSection)
+    properties: PropertySection = Field(default_factory=PropertySection)
+    negative: NegativeSection = Field(default_factory=NegativeSection)
+    stagnation: Stagnation | None = None
+    grades: Cuts = Field(default_factory=lambda: {"A": 75.0, "B": 50.0, "C": 25.0, "D": 0.0})
+    labels: Labels | None = None
+    matrix: Matrix = Field(default_factory=Matrix)
+    stages: Stages = Field(default_factory=Stages)
+    tiers: list[Tier] = Field(default_factory=list)
+    examples: list[Example] = Field(default_factory=list)
+    policies: dict[str, Any] | None = Field(default=None, description="Passed through to the sync.")
+    fields: dict[str, Any] | None = Field(default=None, description="Passed through to the sync.")
+    calibration: dict[str, Any] | None = Field(default=None, description="Passed through to calibration.")
+
+    _version: str = PrivateAttr(default="")
+
+    def model_post_init(self, context: Any, /) -> None:
+        canonical = json.dumps(
+            self.model_dump(mode="json", by_alias=True, exclude=_NOT_HASHED),
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+        self._version = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+
+    @property
+    def version(self) -> str:
+        """Stable short hash of the normalized model (see the module docstring for what it covers)."""
+        return self._version
+
+    def iter_rules(self) -> Iterator[tuple[RuleSection, AnyRule]]:
+        """Every rule with its section, in file order: fit, engagement, properties, negative."""
+        for rule in self.fit.rules:
+            yield "fit", rule
+        for engagement_rule in self.engagement.rules:
+            yield "engagement", engagement_rule
+        for property_rule in self.properties.rules:
+            yield "properties", property_rule
+        for negative_rule in self.negative.rules:
+            yield "negative", negative_rule
+
+    @field_validator("fields", "policies", "calibration", mode="before")
+    @classmethod
+    def _mapping_or_nothing(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, dict):
+            raise ValueError("expected a mapping of keys to values")
+        return value
+
+
+def cut_name(cuts: dict[str, float], value: float) -> str:
+    """The name of the highest cut-off that ``value`` reaches (the lowest one when it reaches none)."""
+    best_name, best_min = "", -math.inf
+    lowest_name, lowest_min = "", math.inf
+    for name, minimum in cuts.items():
+        if value >= minimum and minimum > best_min:
+            best_name, best_min = name, minimum
+        if minimum < lowest_min:
+            lowest_name, lowest_min = name, minimum
+    return best_name or lowest_name
+
+
+def example_datetime(example: Example, activity: ExampleActivity) -> datetime:
+    """When an example's activity happened (``at`` as given, or ``ago`` before the example's ``now``)."""
+    if activity.at is not None:
+        return activity.at
+    assert activity.ago is not None
+    return example.now - timedelta(seconds=duration_seconds(activity.ago))

@@ -1,0 +1,213 @@
+"""Alerts to a Slack-compatible incoming webhook (``{"text": ...}``): failed runs, quarantined records, new P1s.
+
+Sending never slows or breaks a run: messages go on a queue that a background thread delivers, retrying
+briefly (connection errors, 429 with ``Retry-After``, 5xx), and a message that cannot be delivered is logged
+and dropped.  P1 leads waiting in the queue together are sent as one message, so a burst does not trip the
+webhook's rate limit.  The webhook URL is a secret: it is never logged, and neither is an exception text
+that could contain it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import requests
+from pydantic import SecretStr
+
+from connectors.records import Contact
+
+log = logging.getLogger("leadsync.alerts")
+
+MAX_P1_LINES = 20
+MAX_RETRY_AFTER = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Message:
+    text: str
+    p1: bool = False
+
+
+class Alerter:
+    """Posts alerts to ``url`` (None: alerts are only logged).  ``close()`` delivers what is queued."""
+
+    def __init__(
+        self,
+        url: SecretStr | None,
+        *,
+        crm: str,
+        timeout: float = 5.0,
+        attempts: int = 3,
+        backoff: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._url = url
+        self.crm = crm
+        self.timeout = timeout
+        self.attempts = attempts
+        self.backoff = backoff
+        self.sleep = sleep
+        self.delivered = 0
+        self.dropped = 0
+        self._queue: queue.Queue[_Message | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._start_guard = threading.Lock()
+        self._last_failure: dict[str, str] = {}
+        self._session = requests.Session()
+
+    @property
+    def enabled(self) -> bool:
+        return self._url is not None and bool(self._url.get_secret_value())
+
+    # -- what to say -------------------------------------------------------------------------------------
+    def run_finished(
+        self,
+        *,
+        run_id: int | None,
+        kind: str,
+        status: str,
+        error: str | None,
+        quarantined: int = 0,
+        newly_quarantined: int = 0,
+    ) -> None:
+        """Alert on a failed run (once per distinct error) and on newly quarantined records."""
+        run = f"run {run_id} ({kind})" if run_id is not None else f"the {kind} job"
+        if status == "failed":
+            message = error or "no error message"
+            if self._last_failure.get(kind) == message:
+                log.info("%s failed again with the same error; alert not repeated", run)
+                return
+            self._last_failure[kind] = message
+            self.notify(f":red_circle: leadsync {run} on {self.crm} failed: {message}")
+            return
+        if status in ("ok", "partial") and self._last_failure.pop(kind, None) is not None:
+            self.notify(f":large_green_circle: leadsync {kind} on {self.crm} works again ({run}: {status}).")
+        if newly_quarantined:
+            self.notify(
+                f":warning: leadsync {run} on {self.crm} quarantined {newly_quarantined} record(s) the CRM refused"
+                f" ({quarantined} in quarantine from this run). See `leadsync show {run_id}`."
+            )
+        elif quarantined:
+            log.info("%s: %d record(s) still refused by the CRM (already reported)", run, quarantined)
+
+    def p1(self, contact: Contact, *, score: float | None, sla_due_at: datetime | None, reason: str) -> None:
+        """A contact just became P1: tell the team now, so the response SLA can be met."""
+        self._queue_message(_Message(p1_line(contact, score=score, sla_due_at=sla_due_at, reason=reason), p1=True))
+
+    def notify(self, text: str) -> None:
+        self._queue_message(_Message(text))
+
+    # -- delivery ----------------------------------------------------------------------------------------
+    def _queue_message(self, message: _Message) -> None:
+        if not self.enabled:
+            log.info("alert (no webhook configured): %s", message.text)
+            return
+        with self._start_guard:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._deliver_loop, name="leadsync-alerts", daemon=True)
+                self._thread.start()
+        self._queue.put(message)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every queued message is delivered or dropped; False when ``timeout`` ran out first."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def close(self, timeout: float = 10.0) -> None:
+        if self._thread is not None:
+            if not self.flush(timeout):
+                log.warning("gave up delivering %d queued alert(s) at shutdown", self._queue.qsize())
+            self._queue.put(None)
+            self._thread.join(timeout=1.0)
+            self._thread = None
+        self._session.close()
+
+    def _deliver_loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            batch = [first]
+            while True:  # take whatever else is waiting, so queued P1s go out as one message
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                for text in self._compose([m for m in batch if m is not None]):
+                    self._post(text)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+            if any(m is None for m in batch):
+                return
+
+    def _compose(self, messages: list[_Message]) -> list[str]:
+        texts = [m.text for m in messages if not m.p1]
+        p1s = [m.text for m in messages if m.p1]
+        if len(p1s) == 1:
+            texts.append(f":rotating_light: New P1 lead in {self.crm}: {p1s[0]}")
+        elif p1s:
+            lines = [f"• {line}" for line in p1s[:MAX_P1_LINES]]
+            if len(p1s) > MAX_P1_LINES:
+                lines.append(f"…and {len(p1s) - MAX_P1_LINES} more: see the CRM's priority tier field.")
+            texts.append(f":rotating_light: {len(p1s)} new P1 leads in {self.crm}:\n" + "\n".join(lines))
+        return texts
+
+    def _post(self, text: str) -> None:
+        assert self._url is not None
+        url = self._url.get_secret_value()
+        problem = ""
+        for attempt in range(1, self.attempts + 1):
+            wait = self.backoff * 2 ** (attempt - 1)
+            try:
+                response = self._session.post(url, json={"text": text}, timeout=self.timeout)
+            except requests.RequestException as exc:
+                # the exception's text names the URL: only its type is safe to log
+                problem = f"{type(exc).__name__} (no response)"
+            else:
+                if response.status_code < 300:
+                    self.delivered += 1
+                    return
+                problem = f"HTTP {response.status_code}"
+                if response.status_code == 429:
+                    wait = min(_retry_after(response.headers) or wait, MAX_RETRY_AFTER)
+                elif response.status_code < 500:
+                    break  # the webhook refuses this request; sending it again will not help
+            if attempt < self.attempts:
+                self.sleep(wait)
+        self.dropped += 1
+        log.warning(
+            "could not deliver an alert to the webhook (%s); check LEADSYNC_DAEMON__WEBHOOK_URL. The alert was: %s",
+            problem,
+            text,
+        )
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    try:
+        return float(headers.get("Retry-After", ""))
+    except ValueError:
+        return None
+
+
+def p1_line(contact: Contact, *, score: float | None, sla_due_at: datetime | None, reason: str) -> str:
+    name = " ".join(str(contact.get(f) or "").strip() for f in ("first_name", "last_name")).strip()
+    email = str(contact.get("email") or "").strip()
+    who = f"{name} <{email}>" if name and email else (name or email or "(no name)")
+    company = str(contact.get("company") or "").strip()
+    parts = [f"{who}{f' ({company})' if company else ''}, contact {contact.id}"]
+    if score is not None:
+        parts.append(f"score {score:g}")
+    if sla_due_at is not None:
+        parts.append(f"respond by {sla_due_at.strftime('%Y-%m-%d %H:%M %Z').strip()}")
+    line = ", ".join(parts)
+    return f"{line}. {reason}" if reason else line

@@ -1,0 +1,682 @@
+"""One suite for every state store: each test runs against SQLite and against PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from connectors.records import Activity, Contact
+from sync.state import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    Assignment,
+    AuditAction,
+    AuditStatus,
+    FieldChange,
+    Migration,
+    PostgresStateStore,
+    RoundRobinState,
+    RunKind,
+    RunStatus,
+    SchemaTooNewError,
+    ScoringInputs,
+    SQLiteStateStore,
+    StateError,
+    StateStore,
+    _process,
+    open_store,
+)
+from sync.state._schema import check_migrations
+
+ROOT = Path(__file__).resolve().parents[2]
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+CRM = "hubspot"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "state.db")
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[StateStore]:
+    opened = open_store(store_url)
+    yield opened
+    opened.close()
+
+
+def _open(url: str, migrations: tuple[Migration, ...]) -> StateStore:
+    if url.startswith("postgresql://"):
+        return PostgresStateStore(url, migrations=migrations)
+    return SQLiteStateStore(url, migrations=migrations)
+
+
+def _sql(store: StateStore, query: str, *params: object) -> list[tuple[object, ...]]:
+    """Reach under the API, for arranging states the API never produces (a dead pid, a foreign host)."""
+    cursor = store._execute(query, params)  # type: ignore[attr-defined]
+    return list(cursor.fetchall()) if cursor.description else []
+
+
+# -- schema -------------------------------------------------------------------------------------------------
+NOTES = Migration(SCHEMA_VERSION + 1, "test: notes", ("CREATE TABLE test_notes (id $serial, at $ts NOT NULL)",))
+
+
+def test_migrations_are_numbered_one_to_n() -> None:
+    check_migrations(MIGRATIONS)
+    with pytest.raises(ValueError, match=r"1\.\.N"):
+        check_migrations((*MIGRATIONS, Migration(SCHEMA_VERSION + 2, "gap", ())))
+
+
+def test_a_fresh_store_is_at_the_latest_version(store: StateStore) -> None:
+    assert store.schema_version() == SCHEMA_VERSION
+
+
+def test_reopening_keeps_data_and_version(store_url: str) -> None:
+    with open_store(store_url) as first:
+        first.set_cursor(CRM, "contacts", "c-1", T0)
+    with open_store(store_url) as second:
+        assert second.schema_version() == SCHEMA_VERSION
+        assert second.get_cursor(CRM, "contacts") == "c-1"
+
+
+def test_opening_an_older_database_applies_the_new_migrations(store_url: str) -> None:
+    with _open(store_url, MIGRATIONS) as old:
+        old.set_cursor(CRM, "contacts", "c-1", T0)
+    with _open(store_url, (*MIGRATIONS, NOTES)) as upgraded:
+        assert upgraded.schema_version() == SCHEMA_VERSION + 1
+        assert upgraded.get_cursor(CRM, "contacts") == "c-1"
+        _sql(upgraded, "INSERT INTO test_notes (at) VALUES (?)", upgraded._ts(T0))  # type: ignore[attr-defined]
+        assert len(_sql(upgraded, "SELECT id FROM test_notes")) == 1
+
+
+def test_a_database_newer_than_the_code_is_refused(store_url: str) -> None:
+    _open(store_url, (*MIGRATIONS, NOTES)).close()
+    with pytest.raises(SchemaTooNewError, match=f"schema version {SCHEMA_VERSION + 1}.*upgrade leadsync"):
+        open_store(store_url)
+
+
+def test_a_failing_migration_changes_nothing(store_url: str) -> None:
+    _open(store_url, MIGRATIONS).close()
+    broken = Migration(SCHEMA_VERSION + 1, "broken", ("CREATE TABLE half_done (x INTEGER)", "NOT SQL AT ALL"))
+    with pytest.raises(Exception, match="syntax error"):
+        _open(store_url, (*MIGRATIONS, broken))
+    fixed = Migration(SCHEMA_VERSION + 1, "fixed", ("CREATE TABLE half_done (x INTEGER)",))
+    with _open(store_url, (*MIGRATIONS, fixed)) as store:
+        assert store.schema_version() == SCHEMA_VERSION + 1
+
+
+# -- runs ---------------------------------------------------------------------------------------------------
+def test_a_run_is_recorded_from_start_to_finish(store: StateStore) -> None:
+    run_id = store.start_run(CRM, RunKind.SYNC, model_version="m-3", dry_run=True, now=T0)
+    running = store.get_run(run_id)
+    assert running is not None
+    assert (running.status, running.kind, running.started_at, running.finished_at) == (
+        RunStatus.RUNNING,
+        RunKind.SYNC,
+        T0,
+        None,
+    )
+    assert (running.pid, running.host, running.dry_run, running.model_version) == (
+        os.getpid(),
+        socket.gethostname(),
+        True,
+        "m-3",
+    )
+
+    counts = {"read": 10, "scored": 10, "changed": 4, "written": 3, "failed": 1, "quarantined": 1}
+    store.finish_run(
+        run_id,
+        status="partial",
+        counts=counts,
+        api_calls={"contacts.search": 3, "contacts.batch_update": 1},
+        quota_left=249_000,
+        error="1 record refused",
+        now=T0 + timedelta(seconds=90),
+    )
+    done = store.get_run(run_id)
+    assert done is not None
+    assert done.status is RunStatus.PARTIAL
+    assert done.finished_at == T0 + timedelta(seconds=90)
+    assert done.duration_seconds == 90.0
+    assert dict(done.counts) == counts
+    assert dict(done.api_calls) == {"contacts.search": 3, "contacts.batch_update": 1}
+    assert (done.quota_left, done.error) == (249_000, "1 record refused")
+    assert store.get_run(run_id + 1000) is None
+
+
+def test_runs_are_listed_newest_first_and_filtered(store: StateStore) -> None:
+    ids = [store.start_run(crm, kind, now=T0) for crm, kind in [(CRM, "sync"), ("pipedrive", "sync"), (CRM, "rescore")]]
+    store.finish_run(ids[0], status=RunStatus.OK, now=T0)
+    assert [run.id for run in store.list_runs()] == ids[::-1]
+    assert [run.id for run in store.list_runs(CRM)] == [ids[2], ids[0]]
+    assert [run.id for run in store.list_runs(CRM, kind="sync")] == [ids[0]]
+    assert [run.id for run in store.list_runs(status="running")] == [ids[2], ids[1]]
+    assert [run.id for run in store.list_runs(limit=1)] == [ids[2]]
+
+
+def test_bad_run_arguments_are_refused(store: StateStore) -> None:
+    with pytest.raises(ValueError):
+        store.start_run(CRM, "resync", now=T0)
+    run_id = store.start_run(CRM, "sync", now=T0)
+    with pytest.raises(ValueError, match="final status"):
+        store.finish_run(run_id, status="running", now=T0)
+    with pytest.raises(StateError, match="does not exist"):
+        store.finish_run(run_id + 1000, status="ok", now=T0)
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def test_runs_left_running_by_dead_processes_are_marked_interrupted(store: StateStore) -> None:
+    now = datetime.now(UTC)
+    alive = store.start_run(CRM, "sync", now=now)
+    dead = store.start_run(CRM, "sync", now=now - timedelta(minutes=5))
+    _sql(store, "UPDATE runs SET pid = ? WHERE id = ?", _dead_pid(), dead)
+    # our own pid, but not a run this process started: left by an earlier process with the same pid
+    reused = store.start_run(CRM, "sync", now=now)
+    _process.unclaim(store._run_key(reused))  # type: ignore[attr-defined]
+    elsewhere = store.start_run(CRM, "backfill", now=now)
+    _sql(store, "UPDATE runs SET host = ? WHERE id = ?", "another-host", elsewhere)
+    other_crm = store.start_run("pipedrive", "sync", now=now)
+    _sql(store, "UPDATE runs SET pid = ? WHERE id = ?", _dead_pid(), other_crm)
+
+    assert store.mark_interrupted_runs(CRM, now) == 2
+    statuses = {run.id: run.status for run in store.list_runs()}
+    assert statuses[alive] is RunStatus.RUNNING
+    assert statuses[dead] is statuses[reused] is RunStatus.INTERRUPTED
+    assert statuses[elsewhere] is statuses[other_crm] is RunStatus.RUNNING
+    interrupted = store.get_run(dead)
+    assert interrupted is not None
+    assert interrupted.duration_seconds == 300.0
+    assert interrupted.error is not None and "stopped before the run finished" in interrupted.error
+
+    assert store.mark_interrupted_runs(CRM, now, include_other_hosts=True) == 1
+    assert store.get_run(alive).status is RunStatus.RUNNING  # type: ignore[union-attr]
+
+
+# -- cursors ------------------------------------------------------------------------------------------------
+def test_cursors_are_kept_per_crm_and_stream(store: StateStore) -> None:
+    assert store.get_cursor(CRM, "contacts") is None
+    store.set_cursor(CRM, "contacts", '{"after": "100"}', T0)
+    store.set_cursor(CRM, "activities", "a-1", T0)
+    store.set_cursor("salesforce", "contacts", "sf-1", T0)
+    store.set_cursor(CRM, "contacts", '{"after": "200"}', T0 + timedelta(minutes=1))
+    assert store.get_cursor(CRM, "contacts") == '{"after": "200"}'
+    assert store.get_cursor(CRM, "activities") == "a-1"
+    assert store.get_cursor("salesforce", "contacts") == "sf-1"
+    store.set_cursor(CRM, "contacts", None, T0)
+    assert store.get_cursor(CRM, "contacts") is None
+
+
+def test_naive_datetimes_are_refused(store: StateStore) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        store.set_cursor(CRM, "contacts", "x", T0.replace(tzinfo=None))
+    with pytest.raises(ValueError, match="timezone-aware"):
+        store.start_run(CRM, "sync", now=T0.replace(tzinfo=None))
+
+
+def test_datetimes_come_back_in_utc(store: StateStore) -> None:
+    paris = timezone(timedelta(hours=2))
+    run_id = store.start_run(CRM, "sync", now=datetime(2024, 5, 1, 14, 0, 0, 123456, tzinfo=paris))
+    run = store.get_run(run_id)
+    assert run is not None
+    assert run.started_at == datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    assert run.started_at.utcoffset() == timedelta(0)
+
+
+# -- written values and audit -------------------------------------------------------------------------------
+def test_record_writes_remembers_successful_values_and_audits_all(store: StateStore) -> None:
+    run_id = store.start_run(CRM, "sync", now=T0)
+    store.record_writes(
+        run_id,
+        CRM,
+        [
+            FieldChange("c1", "leadsync_score", None, 42),
+            FieldChange("c1", "lifecycle_stage", "lead", "marketingqualifiedlead"),
+            FieldChange("c1", "leadsync_hot", None, True),
+            FieldChange("c2", "leadsync_score", "7", "7.5"),
+            FieldChange("c3", "leadsync_score", 10, 11, status=AuditStatus.FAILED),
+        ],
+        T0,
+    )
+    written = store.get_written(CRM, ["c1", "c2", "c3", "c4"])
+    assert written == {
+        "c1": {"leadsync_score": 42, "lifecycle_stage": "marketingqualifiedlead", "leadsync_hot": True},
+        "c2": {"leadsync_score": "7.5"},
+    }
+    assert type(written["c1"]["leadsync_score"]) is int
+    assert store.get_written("pipedrive", ["c1"]) == {}
+
+    later = store.start_run(CRM, "revert", now=T0 + timedelta(hours=1))
+    store.record_writes(
+        later,
+        CRM,
+        [FieldChange("c1", "leadsync_score", 42, None, action=AuditAction.REVERT)],
+        T0 + timedelta(hours=1),
+    )
+    assert store.get_written(CRM, ["c1"])["c1"]["leadsync_score"] is None
+
+    history = store.audit_for_contact(CRM, "c1")
+    assert [(row.field, row.old_value, row.new_value, row.action) for row in history] == [
+        ("leadsync_score", None, 42, AuditAction.WRITE),
+        ("lifecycle_stage", "lead", "marketingqualifiedlead", AuditAction.WRITE),
+        ("leadsync_hot", None, True, AuditAction.WRITE),
+        ("leadsync_score", 42, None, AuditAction.REVERT),
+    ]
+    assert (history[-1].run_id, history[-1].at) == (later, T0 + timedelta(hours=1))
+    failed = store.audit_for_contact(CRM, "c3")
+    assert [(row.status, row.old_value, row.new_value) for row in failed] == [(AuditStatus.FAILED, 10, 11)]
+
+
+def test_audit_for_run_streams_every_row_in_order(store: StateStore) -> None:
+    run_id = store.start_run(CRM, "sync", now=T0)
+    other = store.start_run(CRM, "sync", now=T0)
+    store.record_writes(run_id, CRM, [FieldChange(f"c{i}", "leadsync_score", None, i) for i in range(25)], T0)
+    store.record_writes(other, CRM, [FieldChange("x", "leadsync_score", None, 1)], T0)
+    rows = store.audit_for_run(run_id, batch_size=4)
+    assert isinstance(rows, Iterator)
+    assert [(row.contact_id, row.new_value) for row in rows] == [(f"c{i}", i) for i in range(25)]
+    assert list(store.audit_for_run(run_id + 1000)) == []
+
+
+def test_lookups_by_many_ids_cross_chunk_boundaries(store: StateStore) -> None:
+    run_id = store.start_run(CRM, "sync", now=T0)
+    ids = [f"c{i}" for i in range(1_203)]
+    store.record_writes(run_id, CRM, [FieldChange(cid, "leadsync_score", None, 1) for cid in ids], T0)
+    assert len(store.get_written(CRM, ids)) == 1_203
+    with pytest.raises(TypeError, match="sequence of contact ids"):
+        store.get_written(CRM, "c1")
+
+
+# -- transactions -------------------------------------------------------------------------------------------
+def _batch(store: StateStore, run_id: int, cursor: str) -> None:
+    store.record_writes(run_id, CRM, [FieldChange("c1", "leadsync_score", 1, 2)], T0)
+    store.quarantine_add(CRM, "c9", reason="INVALID_EMAIL", payload={"email": "x"}, run_id=run_id, now=T0)
+    store.save_inputs(CRM, [_inputs("c1", T0)])
+    store.set_assignments(CRM, [Assignment("c1", "owner-1", "round_robin", T0)])
+    store.set_cursor(CRM, "contacts", cursor, T0)
+
+
+def test_an_exception_inside_a_transaction_rolls_back_the_whole_batch(store: StateStore) -> None:
+    run_id = store.start_run(CRM, "sync", now=T0)
+    store.set_cursor(CRM, "contacts", "before", T0)
+    with pytest.raises(RuntimeError, match="adapter blew up"), store.transaction():
+        _batch(store, run_id, "after")
+        assert store.get_cursor(CRM, "contacts") == "after"  # visible inside the transaction
+        raise RuntimeError("adapter blew up")
+    assert store.get_cursor(CRM, "contacts") == "before"
+    assert store.get_written(CRM, ["c1"]) == {}
+    assert list(store.audit_for_run(run_id)) == []
+    assert store.quarantine_count(CRM) == 0
+    assert store.load_inputs(CRM, ["c1"]) == {}
+    assert store.get_assignments(CRM, ["c1"]) == {}
+
+
+def test_a_transaction_commits_the_whole_batch(store_url: str) -> None:
+    with open_store(store_url) as store, open_store(store_url) as observer:
+        run_id = store.start_run(CRM, "sync", now=T0)
+        with store.transaction():
+            _batch(store, run_id, "after")
+            assert observer.get_cursor(CRM, "contacts") is None  # not visible to others before commit
+        assert observer.get_cursor(CRM, "contacts") == "after"
+        assert observer.get_written(CRM, ["c1"]) == {"c1": {"leadsync_score": 2}}
+        assert len(list(observer.audit_for_run(run_id))) == 1
+        assert observer.quarantine_count(CRM) == 1
+
+
+def test_a_nested_transaction_rolls_back_alone(store: StateStore) -> None:
+    with store.transaction():
+        store.set_cursor(CRM, "contacts", "outer", T0)
+        with pytest.raises(KeyError), store.transaction():
+            store.set_cursor(CRM, "activities", "inner", T0)
+            raise KeyError("inner")
+    assert store.get_cursor(CRM, "contacts") == "outer"
+    assert store.get_cursor(CRM, "activities") is None
+
+
+# -- scoring inputs -----------------------------------------------------------------------------------------
+def _inputs(contact_id: str, next_change_at: datetime | None, total: float = 50.0) -> ScoringInputs:
+    contact = Contact(
+        id=contact_id,
+        updated_at=T0 - timedelta(days=1),
+        fields={"email": f"{contact_id}@example.com", "employees": 250, "customer": False, "phone": None},
+        merged_from=("old-1",),
+    )
+    activities = (
+        Activity("a1", contact_id, "page_view", T0 - timedelta(days=3), {"url": "/pricing"}, "PAGE_VIEW"),
+        Activity("a2", contact_id, "demo_request", T0 - timedelta(days=2), {"score": 1.5}),
+    )
+    return ScoringInputs(contact, activities, "m-3", T0, next_change_at, total, "mql", "A")
+
+
+def test_scoring_inputs_round_trip_compressed(store: StateStore) -> None:
+    paris = timezone(timedelta(hours=2))
+    original = _inputs("c1", datetime(2024, 5, 8, 14, 0, tzinfo=paris))
+    store.save_inputs(CRM, [original, _inputs("c2", None)])
+    loaded = store.load_inputs(CRM, ["c1", "c2", "missing"])
+    assert set(loaded) == {"c1", "c2"}
+    assert loaded["c1"] == original
+    assert loaded["c1"].next_change_at == datetime(2024, 5, 8, 12, 0, tzinfo=UTC)
+    assert loaded["c2"].next_change_at is None
+    payload = _sql(store, "SELECT payload FROM scoring_inputs WHERE contact_id = ?", "c1")[0][0]
+    assert isinstance(payload, bytes | memoryview)
+    assert b"pricing" in zlib.decompress(payload)
+
+    store.save_inputs(CRM, [_inputs("c1", None, total=80.0)])
+    assert store.load_inputs(CRM, ["c1"])["c1"].total == 80.0
+
+
+def test_iter_due_streams_due_contacts_earliest_first_in_batches(store: StateStore) -> None:
+    items = [_inputs(f"c{i:02}", T0 + timedelta(minutes=i // 2)) for i in range(30)]  # pairs share a time
+    items += [_inputs("never", None), _inputs("later", T0 + timedelta(days=1))]
+    store.save_inputs(CRM, items[::-1])
+    store.save_inputs("salesforce", [_inputs("sf", T0)])
+    now = T0 + timedelta(minutes=9)  # due: c00..c19
+
+    batches = list(store.iter_due(CRM, now, batch_size=7))
+    assert [len(batch) for batch in batches] == [7, 7, 6]
+    assert [item.contact_id for batch in batches for item in batch] == [f"c{i:02}" for i in range(20)]
+    assert [len(batch) for batch in store.iter_due(CRM, now, batch_size=7, limit=10)] == [7, 3]
+    assert store.count_due(CRM, now) == 20
+    assert list(store.iter_due(CRM, T0 - timedelta(seconds=1))) == []
+
+
+def test_iter_due_lets_the_caller_reschedule_as_it_goes(store: StateStore) -> None:
+    store.save_inputs(CRM, [_inputs(f"c{i:02}", T0 + timedelta(seconds=i)) for i in range(10)])
+    now = T0 + timedelta(minutes=1)
+    seen = []
+    for batch in store.iter_due(CRM, now, batch_size=3):
+        seen += [item.contact_id for item in batch]
+        store.save_inputs(CRM, [_inputs(item.contact_id, now + timedelta(days=7)) for item in batch])
+    assert seen == [f"c{i:02}" for i in range(10)]
+    assert store.count_due(CRM, now) == 0
+
+
+# -- owners -------------------------------------------------------------------------------------------------
+def test_assignments_are_sticky_and_round_robin_continues_across_stores(store_url: str) -> None:
+    with open_store(store_url) as store:
+        store.set_assignments(CRM, [Assignment("c1", "o1", "round_robin", T0), Assignment("c2", "o2", "territory", T0)])
+        store.set_assignments(CRM, [Assignment("c2", "o3", "manual", T0 + timedelta(hours=1))])
+        assert store.get_round_robin(CRM) == RoundRobinState()
+        store.set_round_robin(CRM, RoundRobinState(position=4, counters={"o1": 3, "o2": -2}), now=T0)
+        store.set_round_robin(CRM, RoundRobinState(position=1), pool="emea", now=T0)
+    with open_store(store_url) as later:
+        assert later.get_assignments(CRM, ["c1", "c2", "c3"]) == {
+            "c1": Assignment("c1", "o1", "round_robin", T0),
+            "c2": Assignment("c2", "o3", "manual", T0 + timedelta(hours=1)),
+        }
+        assert later.get_assignments("salesforce", ["c1"]) == {}
+        assert later.get_round_robin(CRM) == RoundRobinState(position=4, counters={"o1": 3, "o2": -2})
+        assert later.get_round_robin(CRM, "emea") == RoundRobinState(position=1)
+        assert later.get_round_robin("salesforce") == RoundRobinState()
+
+
+# -- quarantine ---------------------------------------------------------------------------------------------
+def test_quarantine_counts_attempts_until_released(store: StateStore) -> None:
+    first = store.quarantine_add(CRM, "c1", reason="INVALID_EMAIL", payload={"score": 50}, run_id=1, now=T0)
+    store.quarantine_add(CRM, "c2", reason="PROTECTED", payload={}, run_id=1, now=T0 + timedelta(seconds=1))
+    store.quarantine_add("salesforce", "c1", reason="X", payload={}, run_id=None, now=T0)
+    second = store.quarantine_add(
+        CRM, "c1", reason="INVALID_EMAIL again", payload={"score": 55}, run_id=2, now=T0 + timedelta(hours=1)
+    )
+    assert (first, second) == (1, 2)
+    entries = store.quarantine_list(CRM)
+    assert [entry.contact_id for entry in entries] == ["c1", "c2"]
+    c1 = entries[0]
+    assert (c1.attempts, c1.reason, dict(c1.payload), c1.run_id) == (2, "INVALID_EMAIL again", {"score": 55}, 2)
+    assert (c1.first_seen, c1.last_seen) == (T0, T0 + timedelta(hours=1))
+    assert len(store.quarantine_list(CRM, limit=1)) == 1
+    assert store.quarantine_count(CRM) == 2
+
+    assert store.quarantine_release(CRM, ["c1", "not-quarantined"]) == 1
+    assert [entry.contact_id for entry in store.quarantine_list(CRM)] == ["c2"]
+    assert store.quarantine_count("salesforce") == 1
+
+
+def test_forgetting_contacts_keeps_their_audit_trail(store: StateStore) -> None:
+    run_id = store.start_run(CRM, "sync", now=T0)
+    _batch(store, run_id, "cursor")
+    store.forget_contacts(CRM, ["c1", "c9"])
+    assert store.get_written(CRM, ["c1"]) == {}
+    assert store.load_inputs(CRM, ["c1"]) == {}
+    assert store.get_assignments(CRM, ["c1"]) == {}
+    assert store.quarantine_count(CRM) == 0
+    assert len(store.audit_for_contact(CRM, "c1")) == 1
+
+
+# -- SQLite files and URLs ----------------------------------------------------------------------------------
+def test_the_sqlite_file_and_its_wal_are_private(tmp_path: Path) -> None:
+    path = tmp_path / "deeper" / "state.db"
+    with open_store(path) as store:
+        store.set_cursor(CRM, "contacts", "c", T0)
+        for name in ("state.db", "state.db-wal", "state.db-shm"):
+            assert stat.S_IMODE((path.parent / name).stat().st_mode) == 0o600, name
+        journal = _sql(store, "PRAGMA journal_mode")[0][0]
+        assert journal == "wal"
+
+
+def test_an_existing_readable_sqlite_file_is_made_private(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    path.touch(mode=0o644)
+    path.chmod(0o644)
+    open_store(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_open_store_understands_paths_and_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with open_store("sqlite:///relative.db") as relative:
+        assert isinstance(relative, SQLiteStateStore)
+    assert (tmp_path / "relative.db").exists()
+    with open_store(f"sqlite:///{tmp_path}/absolute.db"):
+        assert (tmp_path / "absolute.db").exists()
+    with pytest.raises(StateError, match="unsupported state store URL scheme 'mysql'"):
+        open_store("mysql://localhost/x")
+
+
+def test_an_unreachable_postgres_is_a_clear_error_without_the_password() -> None:
+    with pytest.raises(StateError, match="cannot connect to the PostgreSQL state database") as caught:
+        open_store("postgresql://leadsync:s3cret-pw@127.0.0.1:1/leadsync")
+    assert "s3cret-pw" not in str(caught.value)
+
+
+# -- run lock -----------------------------------------------------------------------------------------------
+def test_the_lock_is_exclusive_within_a_process(store: StateStore) -> None:
+    lock = store.acquire_lock(CRM)
+    assert lock is not None and lock.held
+    assert (lock.crm, lock.holder_info.pid, lock.holder_info.host) == (CRM, os.getpid(), socket.gethostname())
+    assert store.acquire_lock(CRM) is None
+    holder = store.lock_holder(CRM)
+    assert holder is not None and holder.pid == os.getpid()
+    assert "pid" in holder.describe()
+
+    other = store.acquire_lock("salesforce")
+    assert other is not None
+    other.release()
+
+    lock.release()
+    lock.release()
+    assert not lock.held
+    assert store.lock_holder(CRM) is None
+    with store.acquire_lock(CRM) as again:
+        assert again is not None and again.held
+    assert store.lock_holder(CRM) is None
+
+
+def test_waiting_for_a_held_lock_gives_up_after_the_timeout(store: StateStore) -> None:
+    lock = store.acquire_lock(CRM)
+    assert lock is not None
+    with lock:
+        started = time.monotonic()
+        assert store.acquire_lock(CRM, wait=True, timeout=0.3) is None
+        assert time.monotonic() - started >= 0.3
+
+
+def test_closing_the_store_releases_its_locks(store_url: str) -> None:
+    first = open_store(store_url)
+    assert first.acquire_lock(CRM) is not None
+    first.close()
+    with open_store(store_url) as second:
+        assert second.acquire_lock(CRM) is not None
+
+
+HOLDER = """
+import sys
+from sync.state import open_store
+store = open_store(sys.argv[1])
+lock = store.acquire_lock(sys.argv[2], wait=True, timeout=20)
+print("locked" if lock else "busy", flush=True)
+sys.stdin.readline()
+store.close()
+"""
+
+
+@contextmanager
+def _holder_process(url: str, crm: str = CRM) -> Iterator[subprocess.Popen[str]]:
+    """A separate process that takes the CRM's lock and keeps it until told (a line on stdin) or killed."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, url, crm],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "locked"
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
+def _let_go(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write("\n")
+    proc.stdin.flush()
+
+
+def test_the_lock_holds_across_processes(store: StateStore, store_url: str) -> None:
+    with _holder_process(store_url) as proc:
+        assert store.acquire_lock(CRM) is None
+        holder = store.lock_holder(CRM)
+        assert holder is not None and holder.pid == proc.pid
+        assert store.acquire_lock("salesforce") is not None
+
+        threading.Timer(0.3, _let_go, [proc]).start()
+        started = time.monotonic()
+        lock = store.acquire_lock(CRM, wait=True, timeout=20)
+        assert lock is not None and lock.holder_info.pid == os.getpid()
+        assert time.monotonic() - started >= 0.25
+        lock.release()
+
+
+def test_the_lock_of_a_killed_process_is_taken_over(store: StateStore, store_url: str) -> None:
+    with _holder_process(store_url) as proc:
+        assert store.acquire_lock(CRM) is None
+        proc.kill()
+        proc.wait(10)
+        # SQLite: the row names a dead pid on this host, taken over at once;
+        # PostgreSQL: the server drops the lock as soon as it sees the dead client's socket close
+        lock = store.acquire_lock(CRM, wait=store_url.startswith("postgresql://"), timeout=10)
+        assert lock is not None and lock.held
+        assert store.lock_holder(CRM) == lock.holder_info
+        lock.release()
+
+
+def test_processes_can_write_to_one_store_at_once(store: StateStore, store_url: str) -> None:
+    worker = """
+import sys
+from datetime import UTC, datetime
+from sync.state import open_store
+with open_store(sys.argv[1]) as store:
+    for i in range(60):
+        with store.transaction():
+            store.quarantine_add("hubspot", "c1", reason="r", payload={}, run_id=None, now=datetime.now(UTC))
+            store.set_cursor("hubspot", sys.argv[2], str(i), datetime.now(UTC))
+"""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", worker, store_url, f"w{n}"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}
+        )
+        for n in range(3)
+    ]
+    assert [proc.wait(60) for proc in procs] == [0, 0, 0]
+    assert store.quarantine_list(CRM)[0].attempts == 180
+    assert [store.get_cursor(CRM, f"w{n}") for n in range(3)] == ["59", "59", "59"]
+
+
+def test_a_sqlite_lock_with_a_stale_heartbeat_on_another_host_is_taken_over(tmp_path: Path) -> None:
+    with SQLiteStateStore(tmp_path / "state.db", lock_ttl=60) as store:
+        fresh = datetime.now(UTC)
+        _sql(
+            store,
+            "INSERT INTO run_locks (crm, token, pid, host, acquired_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?)",
+            CRM,
+            "their-token",
+            1,
+            "another-host",
+            store._ts(fresh - timedelta(hours=1)),
+            store._ts(fresh - timedelta(seconds=5)),
+        )
+        assert store.acquire_lock(CRM) is None
+        holder = store.lock_holder(CRM)
+        assert holder is not None and holder.host == "another-host"
+
+        _sql(store, "UPDATE run_locks SET heartbeat_at = ?", store._ts(fresh - timedelta(seconds=61)))
+        assert store.lock_holder(CRM) is None
+        lock = store.acquire_lock(CRM)
+        assert lock is not None
+        lock.release()
+
+
+def test_a_sqlite_heartbeat_keeps_a_live_lock_and_notices_a_takeover(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with SQLiteStateStore(path, lock_ttl=1.0) as store, SQLiteStateStore(path, lock_ttl=1.0) as rival:
+        lock = store.acquire_lock(CRM)
+        assert lock is not None
+        _sql(store, "UPDATE run_locks SET host = ?", "another-host")  # so only the heartbeat vouches for it
+        time.sleep(1.3)  # longer than the TTL: only heartbeats (every 0.25 s) keep it
+        assert rival.acquire_lock(CRM) is None
+        assert lock.held
+
+        _sql(store, "UPDATE run_locks SET token = ?", "someone-else")
+        deadline = time.monotonic() + 5
+        while lock.held and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not lock.held
+        lock.release()
+
+
+@pytest.mark.postgres
+def test_a_postgres_lock_dies_with_its_connection(pg_url: str) -> None:
+    with open_store(pg_url) as store, open_store(pg_url) as rival:
+        lock = store.acquire_lock(CRM)
+        assert lock is not None and lock.held
+        backend_pid = lock._conn.info.backend_pid  # type: ignore[attr-defined]
+        _sql(rival, "SELECT pg_terminate_backend(?)", backend_pid)
+        again = rival.acquire_lock(CRM, wait=True, timeout=10)
+        assert again is not None
+        assert not lock.held
+        lock.release()
+        again.release()
