@@ -1,0 +1,286 @@
+"""Undo a run: put back every CRM value it overwrote, unless someone has changed that value since.
+
+The audit trail holds, for each field a run wrote, the value before and the value written.  For each contact
+(one batched ``get_contacts`` per batch) the CRM's current value decides:
+
+- it still equals what the run wrote: restore the old value;
+- it already equals the old value: nothing to do;
+- anything else (a person, another tool or a later run changed it): a conflict, reported and left alone.
+
+Restores go through ``adapter.write`` like any other write, and are recorded as a run of kind ``revert``
+whose audit rows (action ``revert``) hold the value replaced and the value restored, so a revert can be
+reverted in turn.  Owner and lifecycle fields are audited under their canonical names (``owner_id``,
+``lifecycle_stage``, ``lead_status``) and handed to the adapter as they are.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from connectors.base import CRMAdapter
+from connectors.errors import ConnectorError, QuotaExhausted
+from connectors.http import redact
+from connectors.records import Contact, FieldUpdate, FieldValue, WriteStatus
+from sync.policies import same_value
+from sync.state import AuditAction, AuditRow, AuditStatus, FieldChange, RunKind, RunRecord, RunStatus, StateStore
+
+log = logging.getLogger("leadsync.revert")
+
+
+class RevertError(Exception):
+    """The run cannot be reverted (unknown, another CRM's, still running); the message says why."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRestore:
+    contact_id: str
+    field: str
+    current: FieldValue  # what the CRM holds now (what the reverted run wrote)
+    restore: FieldValue  # the value before the reverted run
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    contact_id: str
+    field: str
+    written: FieldValue  # what the reverted run wrote
+    current: FieldValue  # what the CRM holds now
+    restore: FieldValue  # what a revert would have put back
+    reason: str
+
+
+@dataclass
+class RevertReport:
+    target: RunRecord
+    run_id: int | None = None  # the revert's own run (None when nothing was recorded)
+    dry_run: bool = False
+    status: RunStatus = RunStatus.RUNNING
+    restores: list[FieldRestore] = field(default_factory=list)  # planned (dry run) or written
+    conflicts: list[Conflict] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # contact id, why the CRM refused
+    missing: list[str] = field(default_factory=list)  # contacts no longer in the CRM
+    unchanged: int = 0  # fields already holding the old value
+    counts: Counter[str] = field(default_factory=Counter)
+    api_calls: dict[str, int] = field(default_factory=dict)
+    quota_left: int | None = None
+    duration: float = 0.0
+    error: str | None = None
+    exit_code: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "reverted_run_id": self.target.id,
+            "crm": self.target.crm,
+            "dry_run": self.dry_run,
+            "status": str(self.status),
+            "counts": dict(self.counts),
+            "restored": [
+                {"contact_id": r.contact_id, "field": r.field, "from": r.current, "to": r.restore}
+                for r in self.restores
+            ],
+            "conflicts": [
+                {
+                    "contact_id": c.contact_id,
+                    "field": c.field,
+                    "written": c.written,
+                    "current": c.current,
+                    "would_restore": c.restore,
+                    "reason": c.reason,
+                }
+                for c in self.conflicts
+            ],
+            "failed": [{"contact_id": cid, "error": why} for cid, why in self.failed],
+            "missing": list(self.missing),
+            "unchanged": self.unchanged,
+            "api_calls": self.api_calls,
+            "quota_left": self.quota_left,
+            "duration_seconds": round(self.duration, 3),
+            "error": self.error,
+        }
+
+
+def find_run(store: StateStore, run_id: int, crm: str) -> RunRecord:
+    target = store.get_run(run_id)
+    if target is None:
+        raise RevertError(f"There is no run {run_id} in the state database: `leadsync runs` lists them.")
+    if target.crm != crm:
+        raise RevertError(
+            f"Run {run_id} is a {target.crm} run, but this installation is set up for {crm} "
+            f"(LEADSYNC_CRM): revert it with LEADSYNC_CRM={target.crm}."
+        )
+    if target.status is RunStatus.RUNNING:
+        raise RevertError(f"Run {run_id} is still running: wait for it to finish (or stop it), then revert it.")
+    if target.dry_run:
+        raise RevertError(f"Run {run_id} was a dry run: it wrote nothing, so there is nothing to revert.")
+    return target
+
+
+def revert_run(
+    *,
+    crm: str,
+    adapter: CRMAdapter,
+    store: StateStore,
+    run_id: int,
+    clock: Callable[[], datetime],
+    dry_run: bool = False,
+    batch_size: int = 500,
+) -> RevertReport:
+    """Revert run ``run_id`` (see the module docstring); the caller holds the CRM's run lock."""
+    t0 = time.monotonic()
+    store.mark_interrupted_runs(crm, clock())
+    report = RevertReport(target=find_run(store, run_id, crm), dry_run=dry_run)
+    report.run_id = store.start_run(crm, RunKind.REVERT, dry_run=dry_run, now=clock())
+    try:
+        for batch in _contact_batches(store.audit_for_run(run_id), batch_size):
+            _revert_batch(batch, report, crm=crm, adapter=adapter, store=store, clock=clock)
+        report.status = RunStatus.PARTIAL if report.failed else RunStatus.OK
+        report.exit_code = 1 if report.failed else 0
+    except QuotaExhausted as exc:
+        report.status, report.exit_code = RunStatus.FAILED, 3
+        report.error = redact(str(exc)) + " What was restored so far is recorded; run the revert again later."
+    except ConnectorError as exc:
+        report.status = RunStatus.FAILED
+        report.exit_code = exc.exit_code if exc.exit_code in (2, 3) else 1
+        report.error = redact(str(exc))
+    except BaseException as exc:
+        report.status, report.exit_code = RunStatus.FAILED, 1
+        report.error = redact(f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        usage = adapter.usage()
+        report.api_calls = dict(usage.calls_by_endpoint)
+        report.quota_left = usage.quota_left
+        report.duration = time.monotonic() - t0
+        report.counts["conflicts"] = len(report.conflicts)
+        store.finish_run(
+            report.run_id,
+            status=report.status,
+            counts=dict(report.counts),
+            api_calls=report.api_calls,
+            quota_left=report.quota_left,
+            error=report.error,
+            now=clock(),
+        )
+    return report
+
+
+# contact id -> field -> (value before the run, value the run wrote)
+_Batch = dict[str, dict[str, tuple[FieldValue, FieldValue]]]
+
+
+def _contact_batches(rows: Iterator[AuditRow], size: int) -> Iterator[_Batch]:
+    """The run's successful writes grouped by contact, ``size`` contacts at a time, in audit order."""
+    batch: _Batch = {}
+    for row in rows:
+        if row.status is not AuditStatus.OK:
+            continue  # the CRM refused it: nothing landed, nothing to undo
+        if row.contact_id not in batch and len(batch) >= size:
+            yield batch
+            batch = {}
+        fields = batch.setdefault(row.contact_id, {})
+        before = fields[row.field][0] if row.field in fields else row.old_value
+        fields[row.field] = (before, row.new_value)
+    if batch:
+        yield batch
+
+
+def _revert_batch(
+    batch: _Batch,
+    report: RevertReport,
+    *,
+    crm: str,
+    adapter: CRMAdapter,
+    store: StateStore,
+    clock: Callable[[], datetime],
+) -> None:
+    ids = list(batch)
+    current = {c.id: c for c in adapter.get_contacts(ids)}
+    written_now = store.get_written(crm, ids)
+    report.counts["read"] += len(current)
+    restores: dict[str, list[FieldRestore]] = {}
+    for cid, fields in batch.items():
+        contact = current.get(cid)
+        if contact is None:
+            report.missing.append(cid)
+            continue
+        for fname, (before, wrote) in fields.items():
+            plan = _decide(contact, fname, before, wrote, written_now.get(cid, {}))
+            if isinstance(plan, Conflict):
+                report.conflicts.append(plan)
+            elif plan is None:
+                report.unchanged += 1
+            else:
+                restores.setdefault(cid, []).append(plan)
+    report.counts["changed"] += len(restores)
+    if report.dry_run or not restores:
+        report.restores.extend(r for rs in restores.values() for r in rs)
+        return
+
+    updates = [
+        FieldUpdate(cid, {r.field: r.restore for r in rs}, object_type=current[cid].object_type)
+        for cid, rs in restores.items()
+    ]
+    results = {(r.requested_id or r.contact_id): r for r in adapter.write(updates)}
+    audit: list[FieldChange] = []
+    for cid, rs in restores.items():
+        result = results.get(cid)
+        ok = result is not None and result.status is WriteStatus.OK
+        status = AuditStatus.OK if ok else AuditStatus.FAILED
+        audit.extend(FieldChange(cid, r.field, r.current, r.restore, AuditAction.REVERT, status) for r in rs)
+        if ok:
+            report.restores.extend(rs)
+            report.counts["written"] += 1
+        else:
+            why = (result.error or result.error_code or str(result.status)) if result else "no result returned"
+            report.failed.append((cid, redact(why)))
+            report.counts["failed"] += 1
+    assert report.run_id is not None
+    store.record_writes(report.run_id, crm, audit, clock())
+
+
+def _decide(
+    contact: Contact, fname: str, before: FieldValue, wrote: FieldValue, last_written: dict[str, FieldValue]
+) -> FieldRestore | Conflict | None:
+    if fname not in contact.fields:
+        return Conflict(
+            contact.id, fname, wrote, None, before, "the CRM did not return this field, so leadsync cannot check it"
+        )
+    now = contact.fields[fname]
+    if same_value(now, wrote):
+        return None if same_value(before, wrote) else FieldRestore(contact.id, fname, now, before)
+    if same_value(now, before):
+        return None
+    if fname in last_written and same_value(now, last_written[fname]):
+        reason = "a later leadsync run changed it since"
+    else:
+        reason = "changed in the CRM since (by a person or another tool)"
+    return Conflict(contact.id, fname, wrote, now, before, reason)
+
+
+def describe(report: RevertReport) -> Sequence[str]:
+    """The report as sentences for the terminal."""
+    target = report.target
+    fields = len(report.restores)
+    contacts = len({r.contact_id for r in report.restores})
+    verb = "would restore" if report.dry_run else "restored"
+    head = f"Revert of run {target.id} ({target.kind}, {target.started_at.isoformat(timespec='seconds')})"
+    if report.run_id is not None:
+        head += f", recorded as run {report.run_id}"
+    lines = [
+        f"{head}: {report.status}{' (dry run: nothing written)' if report.dry_run else ''}.",
+        f"{verb} {fields} field(s) on {contacts} contact(s); {len(report.conflicts)} conflict(s) left alone; "
+        f"{report.unchanged} field(s) already back to their old value; {len(report.failed)} contact(s) failed; "
+        f"{len(report.missing)} contact(s) no longer in the CRM.",
+    ]
+    if report.error:
+        lines.append(report.error)
+    return lines
