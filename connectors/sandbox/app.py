@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CRMS: tuple[str, ...] = ("hubspot", "salesforce", "pipedrive")
+CRMS: tuple[str, ...] = ("hubspot", "salesforce", "pipedrive")  # each a module connectors.sandbox.<crm>
 
 
 @dataclass
@@ -66,6 +66,7 @@ class SandboxConfig:
     # Per-CRM overrides of the documented limits, e.g. {"hubspot": {"burst_per_10s": 190}}.
     limits: dict[str, dict[str, Any]] = field(default_factory=dict)
     ca_path: str | None = None  # where to write the CA's PEM (default: a temporary directory)
+    crms: tuple[str, ...] = CRMS  # which CRM APIs to serve
 
 
 class Counters:
@@ -194,10 +195,12 @@ class Sandbox:
 
     def _load_apis(self) -> None:
         # Imported here so a CRM module under construction does not break the others.
-        from connectors.sandbox import hubspot, pipedrive, salesforce
+        import importlib
 
-        for module in (hubspot, salesforce, pipedrive):
-            api = module.create_api(self)
+        for crm in self.config.crms:
+            if crm not in CRMS:
+                raise ValueError(f"unknown CRM {crm!r}; the sandbox emulates {', '.join(CRMS)}")
+            api = importlib.import_module(f"connectors.sandbox.{crm}").create_api(self)
             self.apis[api.crm] = api
 
     # -- data ------------------------------------------------------------------------------------------

@@ -312,7 +312,7 @@ class HubSpotApi(CRMApi):
     # -- schema --------------------------------------------------------------------------------------------------
     def _init_schema(self) -> None:
         with self.store.tx() as conn:
-            conn.executescript(
+            ddl = (
                 """
                 CREATE TABLE IF NOT EXISTS hs_objects (
                     type TEXT NOT NULL, id INTEGER NOT NULL, created_ms INTEGER NOT NULL,
@@ -339,6 +339,9 @@ class HubSpotApi(CRMApi):
                 CREATE TABLE IF NOT EXISTS hs_seq (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
                 """
             )
+            for statement in ddl.split(";"):  # executescript would commit the transaction
+                if statement.strip():
+                    conn.execute(statement)
             conn.execute("INSERT OR IGNORE INTO hs_seq VALUES ('object', 100000), ('owner', 7000000)")
             if conn.execute("SELECT COUNT(*) FROM hs_properties").fetchone()[0] == 0:
                 self._seed_properties(conn)
@@ -1603,9 +1606,9 @@ class HubSpotApi(CRMApi):
             act_ids = self._next_ids(conn, len(acts_all))
             object_rows, assoc_rows = [], []
             for aid, act in zip(act_ids, acts_all, strict=True):
-                otype, props = self._engagement_props(act.type, act.subject, act.attributes, act.occurred_at)
+                otype, eprops = self._engagement_props(act.type, act.subject, act.attributes, act.occurred_at)
                 at = to_ms(act.occurred_at)
-                object_rows.append((otype, aid, at, at, 0, json.dumps(props)))
+                object_rows.append((otype, aid, at, at, 0, json.dumps(eprops)))
                 assoc_rows.append((int(ids[act.person_key]), otype, aid))
             outcomes = [o for o in dataset.outcomes if o.person_key in ids]
             deal_ids = self._next_ids(conn, len(outcomes))
