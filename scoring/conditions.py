@@ -1,8 +1,9 @@
-"""Compile a ``Condition`` from the model file into a plain function over a mapping of values.
+"""Compile a ``Condition`` from the model file into plain functions over a mapping of values.
 
-``compile_condition(condition) -> Compiled`` gives ``test(values, t) -> bool``, where ``values`` is a
-contact's fields or an activity's attributes and ``t`` is the scoring moment in epoch seconds (only date
-tests read it), and ``flips(values) -> list[float]``: the moments at which a date test can change its answer.
+``compile_condition(condition) -> Compiled``.  For a condition without date tests, ``test(values, t)``
+answers it for a contact's fields or an activity's attributes (``t`` is ignored).  For one with date tests
+(``timed``), ``bind(values)`` reads the dates once and returns ``(test_at, flips)``: ``test_at(t)`` answers
+at epoch second ``t`` and ``flips`` lists the moments at which a date test can change its answer.
 
 Semantics, shared by every rule kind:
 
@@ -10,9 +11,13 @@ Semantics, shared by every rule kind:
 * Every test except ``missing`` is false on an empty field (``None``, ``""`` or only spaces), ``not_in``
   included; wrap a test in ``not:`` to count empty fields in.
 * ``gte`` reads a range's low end, ``lte`` its high end, ``between`` needs all of it inside
-  (see ``scoring.numbers``); text that holds no number makes them false.
+  (see ``scoring.numbers``); a value that holds no number makes them false.
+* ``contains_word`` matches whole words or phrases: ``vp`` matches "VP Sales", not "MVP".
 * Field values longer than ``MAX_TEXT`` characters are cut to that length before text tests.
 * ``email_domain`` is the part of ``email`` after the last ``@`` (a field of that name wins if present).
+
+Each text test remembers its answers for recent short texts (titles, industries, page URLs and form
+names repeat across contacts), which makes most tests a dictionary lookup.
 """
 
 from __future__ import annotations
@@ -20,30 +25,32 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from functools import lru_cache
+from typing import Any, Final
 
 from .freemail import FREE_MAIL_DOMAINS
 from .model import Condition
 from .numbers import parse_bool, parse_datetime, parse_range
 
 Test = Callable[[Mapping[str, Any], float], bool]
-Flips = Callable[[Mapping[str, Any]], list[float]]
+TestAt = Callable[[float], bool]
+Bind = Callable[[Mapping[str, Any]], tuple[TestAt, list[float]]]
+Getter = Callable[[Mapping[str, Any]], Any]
 
-MAX_TEXT = 10_000
-DAY = 86400.0
+MAX_TEXT: Final = 10_000
+DAY: Final = 86400.0
 # Activities and dates up to this far in the future count as "now" (clocks disagree a little).
-CLOCK_SKEW_SECONDS = 300.0
+CLOCK_SKEW_SECONDS: Final = 300.0
+_MEMO_SIZE: Final = 4096  # answers remembered per text test
+_MEMO_MAX_LEN: Final = 200  # longer texts are tested without remembering
+_WORD_RE: Final = re.compile(r"\w+")
 
 
 @dataclass(frozen=True, slots=True)
 class Compiled:
-    test: Test
-    timed: bool  # whether the answer can change with time alone (a date test inside)
-    flips: Flips
-
-
-def _no_flips(values: Mapping[str, Any]) -> list[float]:
-    return []
+    test: Test  # for conditions without date tests
+    timed: bool
+    bind: Bind  # for conditions with date tests
 
 
 def to_text(value: Any) -> str | None:
@@ -51,7 +58,7 @@ def to_text(value: Any) -> str | None:
     cls = value.__class__
     if cls is str:
         text = value if len(value) <= MAX_TEXT else value[:MAX_TEXT]
-        return text if text.strip() else None
+        return text if text and not text.isspace() else None
     if value is None:
         return None
     if cls is bool:
@@ -66,18 +73,26 @@ def to_text(value: Any) -> str | None:
         text = str(value)[:MAX_TEXT]
     except Exception:  # a value whose __str__ fails is as good as empty
         return None
-    return text if text.strip() else None
+    return text if text and not text.isspace() else None
 
 
-def email_domain(value: Any) -> str | None:
-    text = to_text(value)
-    if text is None or "@" not in text:
+@lru_cache(maxsize=_MEMO_SIZE)
+def _domain_of(text: str) -> str | None:
+    if "@" not in text:
         return None
     domain = text.rpartition("@")[2].strip().strip(">.").lower()
     return domain or None
 
 
-def _getter(field: str) -> Callable[[Mapping[str, Any]], Any]:
+def email_domain(value: Any) -> str | None:
+    """The domain of an email address value, lower case, or ``None``."""
+    text = to_text(value)
+    if text is None:
+        return None
+    return _domain_of(text) if len(text) <= _MEMO_MAX_LEN else _domain_of.__wrapped__(text)
+
+
+def _getter(field: str) -> Getter:
     if field == "email_domain":
 
         def get_domain(values: Mapping[str, Any]) -> Any:
@@ -85,123 +100,160 @@ def _getter(field: str) -> Callable[[Mapping[str, Any]], Any]:
             return own if own is not None else email_domain(values.get("email"))
 
         return get_domain
-
-    def get(values: Mapping[str, Any]) -> Any:
-        return values.get(field)
-
-    return get
+    return lambda values: values.get(field)
 
 
-def _norm(case_sensitive: bool) -> Callable[[str], str]:
-    if case_sensitive:
-        return str.strip
-    return lambda text: text.strip().lower()
+def _text_test(field: str, match: Callable[[str], bool]) -> Test:
+    """A test that reads ``field`` as text and asks ``match`` (remembered for short texts)."""
+
+    def answer(text: str) -> bool:
+        return bool(text) and not text.isspace() and match(text)
+
+    memo = lru_cache(maxsize=_MEMO_SIZE)(answer)
+    get = _getter(field)
+
+    def test_other(value: Any) -> bool:
+        text = to_text(value)
+        if text is None:
+            return False
+        return memo(text) if len(text) <= _MEMO_MAX_LEN else answer(text)
+
+    if field == "email_domain":
+        return lambda values, t: test_other(get(values))
+
+    def test(values: Mapping[str, Any], t: float) -> bool:
+        value = values.get(field)
+        if value.__class__ is str and len(value) <= _MEMO_MAX_LEN:
+            return memo(value)
+        return test_other(value)
+
+    return test
 
 
-def _scalar_text(value: Any, case_sensitive: bool) -> str:
-    text = to_text(value) or ""
-    return text.strip() if case_sensitive else text.strip().lower()
+def _never_timed(values: Mapping[str, Any]) -> tuple[TestAt, list[float]]:
+    raise AssertionError("bind() is only for conditions with date tests")
 
 
 def compile_condition(condition: Condition) -> Compiled:
     op = condition.operator
-    if op in ("all", "any"):
-        children = [compile_condition(child) for child in condition._value(op)]
-        tests = tuple(child.test for child in children)
-        if op == "all":
-
-            def test_all(values: Mapping[str, Any], t: float) -> bool:
-                for child_test in tests:
-                    if not child_test(values, t):
-                        return False
-                return True
-
-            test: Test = test_all
-        else:
-
-            def test_any(values: Mapping[str, Any], t: float) -> bool:
-                for child_test in tests:
-                    if child_test(values, t):
-                        return True
-                return False
-
-            test = test_any
-        timed = any(child.timed for child in children)
-        return Compiled(test, timed, _join_flips([c.flips for c in children if c.timed]) if timed else _no_flips)
-    if op == "not":
-        assert condition.not_ is not None
-        inner = compile_condition(condition.not_)
-        inner_test = inner.test
-
-        def test_not(values: Mapping[str, Any], t: float) -> bool:
-            return not inner_test(values, t)
-
-        return Compiled(test_not, inner.timed, inner.flips)
+    if op in ("all", "any", "not"):
+        return _compile_group(condition, op)
     if op == "free_mail":
         want_free = bool(condition.free_mail)
 
         def test_free_mail(values: Mapping[str, Any], t: float) -> bool:
             domain = email_domain(values.get("email"))
-            if domain is None:
-                return False
-            return (domain in FREE_MAIL_DOMAINS) is want_free
+            return domain is not None and (domain in FREE_MAIL_DOMAINS) is want_free
 
-        return Compiled(test_free_mail, False, _no_flips)
+        return Compiled(test_free_mail, False, _never_timed)
     assert condition.field is not None
-    get = _getter(condition.field)
     if op in ("within_days", "older_than_days"):
-        return _compile_date(condition, op, get)
-    return Compiled(_compile_leaf(condition, op, get), False, _no_flips)
+        return _compile_date(condition, op, _getter(condition.field))
+    return Compiled(_compile_leaf(condition, op, condition.field), False, _never_timed)
 
 
-def _join_flips(parts: list[Flips]) -> Flips:
-    def flips(values: Mapping[str, Any]) -> list[float]:
-        out: list[float] = []
-        for part in parts:
-            out.extend(part(values))
-        return out
+def _compile_group(condition: Condition, op: str) -> Compiled:
+    children = (
+        [compile_condition(condition.not_)] if op == "not" and condition.not_ is not None else
+        [compile_condition(child) for child in condition._value(op)]
+    )  # fmt: skip
+    timed = any(child.timed for child in children)
+    if op == "not":
+        inner = children[0]
+        inner_test = inner.test
 
-    return flips
+        def test_not(values: Mapping[str, Any], t: float) -> bool:
+            return not inner_test(values, t)
+
+        def bind_not(values: Mapping[str, Any]) -> tuple[TestAt, list[float]]:
+            inner_at, flips = inner.bind(values)
+            return (lambda t: not inner_at(t)), flips
+
+        return Compiled(test_not, timed, bind_not if timed else _never_timed)
+    tests = tuple(child.test for child in children)
+    want = op == "any"  # "any" stops at the first true child, "all" at the first false one
+
+    def test_group(values: Mapping[str, Any], t: float) -> bool:
+        for child_test in tests:
+            if child_test(values, t) is want:
+                return want
+        return not want
+
+    def bind_group(values: Mapping[str, Any]) -> tuple[TestAt, list[float]]:
+        bound: list[TestAt] = []
+        flips: list[float] = []
+        for child in children:
+            if child.timed:
+                child_at, child_flips = child.bind(values)
+                bound.append(child_at)
+                flips.extend(child_flips)
+            else:
+                bound.append(_constant(child.test(values, 0.0)))
+
+        def group_at(t: float) -> bool:
+            for child_at in bound:
+                if child_at(t) is want:
+                    return want
+            return not want
+
+        return group_at, flips
+
+    return Compiled(test_group, timed, bind_group if timed else _never_timed)
 
 
-def _compile_date(condition: Condition, op: str, get: Callable[[Mapping[str, Any]], Any]) -> Compiled:
-    def timestamp(values: Mapping[str, Any]) -> float | None:
+def _constant(answer: bool) -> TestAt:
+    return lambda t: answer
+
+
+def _compile_date(condition: Condition, op: str, get: Getter) -> Compiled:
+    def never(t: float) -> bool:
+        return False
+
+    def read(values: Mapping[str, Any]) -> float | None:
         parsed = parse_datetime(get(values))
-        return None if parsed is None else parsed.timestamp()
+        if parsed is None:
+            return None
+        try:
+            return parsed.timestamp()
+        except (OverflowError, ValueError, OSError):
+            return None
+
+    def static_test(values: Mapping[str, Any], t: float) -> bool:
+        raise AssertionError("date tests are answered through bind()")
 
     if op == "within_days":
         assert condition.within_days is not None
         span = condition.within_days * DAY
 
-        def test_within(values: Mapping[str, Any], t: float) -> bool:
-            ts = timestamp(values)
-            return ts is not None and -CLOCK_SKEW_SECONDS <= t - ts < span
+        def bind_within(values: Mapping[str, Any]) -> tuple[TestAt, list[float]]:
+            ts = read(values)
+            if ts is None:
+                return never, []
+            start = ts - CLOCK_SKEW_SECONDS
+            return (lambda t: start <= t < ts + span), [start, ts + span]
 
-        def flips_within(values: Mapping[str, Any]) -> list[float]:
-            ts = timestamp(values)
-            return [] if ts is None else [ts - CLOCK_SKEW_SECONDS, ts + span]
-
-        return Compiled(test_within, True, flips_within)
+        return Compiled(static_test, True, bind_within)
     assert condition.older_than_days is not None
     age = condition.older_than_days * DAY
 
-    def test_older(values: Mapping[str, Any], t: float) -> bool:
-        ts = timestamp(values)
-        return ts is not None and t - ts >= age
+    def bind_older(values: Mapping[str, Any]) -> tuple[TestAt, list[float]]:
+        ts = read(values)
+        if ts is None:
+            return never, []
+        return (lambda t: t - ts >= age), [ts + age]
 
-    def flips_older(values: Mapping[str, Any]) -> list[float]:
-        ts = timestamp(values)
-        return [] if ts is None else [ts + age]
-
-    return Compiled(test_older, True, flips_older)
+    return Compiled(static_test, True, bind_older)
 
 
-def _compile_leaf(condition: Condition, op: str, get: Callable[[Mapping[str, Any]], Any]) -> Test:
+def _compile_leaf(condition: Condition, op: str, field: str) -> Test:
     case_sensitive = condition.case_sensitive
-    norm = _norm(case_sensitive)
+
+    def norm(text: str) -> str:
+        return text.strip() if case_sensitive else text.strip().lower()
 
     if op in ("exists", "missing"):
         want = bool(condition.exists) if op == "exists" else not condition.missing
+        get = _getter(field)
 
         def test_exists(values: Mapping[str, Any], t: float) -> bool:
             return (to_text(get(values)) is not None) is want
@@ -209,91 +261,86 @@ def _compile_leaf(condition: Condition, op: str, get: Callable[[Mapping[str, Any
         return test_exists
 
     if op in ("gte", "lte", "between"):
+        low, high = -float("inf"), float("inf")
         if op == "gte":
             assert condition.gte is not None
-            low_bound = condition.gte
-
-            def test_gte(values: Mapping[str, Any], t: float) -> bool:
-                bounds = parse_range(get(values))
-                return bounds is not None and bounds[0] >= low_bound
-
-            return test_gte
-        if op == "lte":
+            low = condition.gte
+        elif op == "lte":
             assert condition.lte is not None
-            high_bound = condition.lte
+            high = condition.lte
+        else:
+            assert condition.between is not None
+            low, high = condition.between
 
-            def test_lte(values: Mapping[str, Any], t: float) -> bool:
-                bounds = parse_range(get(values))
-                return bounds is not None and bounds[1] <= high_bound
-
-            return test_lte
-        assert condition.between is not None
-        low, high = condition.between
-
-        def test_between(values: Mapping[str, Any], t: float) -> bool:
-            bounds = parse_range(get(values))
+        def in_range(value: Any) -> bool:
+            bounds = parse_range(value)
             return bounds is not None and bounds[0] >= low and bounds[1] <= high
 
-        return test_between
+        text_in_range = _text_test(field, in_range)
+        get = _getter(field)
+
+        def test_number(values: Mapping[str, Any], t: float) -> bool:
+            value = get(values)
+            cls = value.__class__
+            if cls is int or cls is float:
+                return low <= value <= high  # NaN compares false
+            if cls is str:
+                return text_in_range(values, t)
+            return in_range(value)
+
+        return test_number
 
     if op == "regex":
         assert condition.regex is not None
-        pattern = re.compile(condition.regex, 0 if case_sensitive else re.IGNORECASE)
-        search = pattern.search
+        search = re.compile(condition.regex, 0 if case_sensitive else re.IGNORECASE).search
+        return _text_test(field, lambda text: search(text) is not None)
 
-        def test_regex(values: Mapping[str, Any], t: float) -> bool:
-            text = to_text(get(values))
-            return text is not None and search(text) is not None
+    if op == "contains":
+        needles = tuple(n for n in (norm(needle) for needle in condition.contains or ()) if n)
 
-        return test_regex
-
-    if op in ("contains", "contains_word"):
-        needles = [norm(needle) for needle in (condition.contains or condition.contains_word or [])]
-        if op == "contains_word":
-            alternatives = "|".join(re.escape(needle) for needle in sorted(needles, key=len, reverse=True))
-            flags = 0 if case_sensitive else re.IGNORECASE
-            word_search = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", flags).search
-
-            def test_word(values: Mapping[str, Any], t: float) -> bool:
-                text = to_text(get(values))
-                return text is not None and word_search(text) is not None
-
-            return test_word
-        needle_tuple = tuple(needles)
-
-        def test_contains(values: Mapping[str, Any], t: float) -> bool:
-            text = to_text(get(values))
-            if text is None:
-                return False
-            text = norm(text)
-            for needle in needle_tuple:
-                if needle in text:
+        def contains(text: str) -> bool:
+            folded = text if case_sensitive else text.lower()
+            for needle in needles:  # noqa: SIM110 - a plain loop is faster than any() over a generator
+                if needle in folded:
                     return True
             return False
 
-        return test_contains
+        return _text_test(field, contains)
 
-    # equals / in / not_in
-    if op == "equals":
-        wanted: list[Any] = [condition.equals]
-    else:
-        wanted = list(condition.in_ if op == "in" else condition.not_in or [])
-    texts = frozenset(_scalar_text(v, case_sensitive) for v in wanted if isinstance(v, str))
+    if op == "contains_word":
+        phrases = [norm(needle) for needle in condition.contains_word or ()]
+        words = frozenset(p for p in phrases if _WORD_RE.fullmatch(p))
+        multi = tuple(
+            " " + " ".join(_WORD_RE.findall(p)) + " " for p in phrases if p not in words and _WORD_RE.search(p)
+        )
+
+        def contains_word(text: str) -> bool:
+            found = _WORD_RE.findall(text if case_sensitive else text.lower())
+            if not words.isdisjoint(found):
+                return True
+            if multi:
+                joined = " " + " ".join(found) + " "
+                for phrase in multi:
+                    if phrase in joined:
+                        return True
+            return False
+
+        return _text_test(field, contains_word)
+
+    # equals / in / not_in: compare as text, and as a number or a yes/no when the model gives those
+    wanted: list[Any] = [condition.equals] if op == "equals" else list(condition._value(op) or [])
+    texts = frozenset(norm(v) for v in wanted if isinstance(v, str))
     numbers = frozenset(v for v in wanted if isinstance(v, float) and not isinstance(v, bool))
     flags = frozenset(v for v in wanted if isinstance(v, bool))
     negate = op == "not_in"
 
-    def test_in(values: Mapping[str, Any], t: float) -> bool:
-        value = get(values)
-        text = to_text(value)
-        if text is None:
-            return False
+    def member(text: str) -> bool:
         found = norm(text) in texts
         if not found and numbers:
-            bounds = parse_range(value)
+            bounds = parse_range(text)
             found = bounds is not None and bounds[0] == bounds[1] and bounds[0] in numbers
         if not found and flags:
-            found = parse_bool(value) in flags
+            found = parse_bool(text) in flags
         return found is not negate
 
-    return test_in
+    return _text_test(field, member)

@@ -13,6 +13,7 @@ model version on the CRM record.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import re
@@ -101,9 +102,7 @@ Scalar = Annotated[
 FieldValueIn = Annotated[
     Any,
     BeforeValidator(_check_field_value),
-    WithJsonSchema(
-        {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]}
-    ),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]}),
 ]
 
 
@@ -258,7 +257,8 @@ class Condition(_Strict):
         used = [op for op in CONDITION_OPERATORS if self._value(op) is not None]
         if not used:
             raise ValueError(
-                "give one test: " + ", ".join(op for op in CONDITION_OPERATORS if op not in ("all", "any", "not"))
+                "give one test: "
+                + ", ".join(op for op in CONDITION_OPERATORS if op not in ("all", "any", "not"))
                 + ", or all/any/not"
             )
         if len(used) > 1:
@@ -408,8 +408,9 @@ class EngagementRule(_Rule):
 class NegativeRule(_Rule):
     """Points taken away: a field test (``when``), an activity (``activity``) or inactivity (``inactive_days``).
 
-    A ``when`` rule lowers fit unless ``applies_to: engagement``; activity and inactivity rules lower
-    engagement.  Negative activity rules do not decay unless they give ``decay:`` themselves.
+    A ``when`` rule lowers fit unless it says ``applies_to: engagement`` or ``applies_to: total`` (the
+    total only, e.g. to sink competitors whatever they do); activity and inactivity rules lower engagement.
+    Negative activity rules do not decay unless they give ``decay:`` themselves.
     """
 
     when: Condition | None = None
@@ -423,7 +424,7 @@ class NegativeRule(_Rule):
     inactive_days: PositiveNumber | None = Field(
         default=None, description="No activity (of the listed types, or any) for this many days."
     )
-    applies_to: Literal["fit", "engagement"] | None = None
+    applies_to: Literal["fit", "engagement", "total"] | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> NegativeRule:
@@ -436,8 +437,8 @@ class NegativeRule(_Rule):
             used = [name for name in activity_options if getattr(self, name) is not None]
             if used:
                 raise ValueError(f"{', '.join(used)} only apply to activity rules")
-        if self.applies_to == "fit" and self.when is None:
-            raise ValueError("only field tests (when:) can lower fit")
+        if self.applies_to in ("fit", "total") and self.when is None:
+            raise ValueError(f"only field tests (when:) can apply to {self.applies_to}")
         return self
 
     @property
@@ -449,7 +450,7 @@ class NegativeRule(_Rule):
         return "activity"
 
     @property
-    def target(self) -> Literal["fit", "engagement"]:
+    def target(self) -> Literal["fit", "engagement", "total"]:
         if self.applies_to is not None:
             return self.applies_to
         return "fit" if self.when is not None else "engagement"
@@ -546,7 +547,7 @@ class Labels(_Strict):
 def _descending(value: list[float]) -> list[float]:
     if not value:
         raise ValueError("expected at least one level")
-    if any(later >= earlier for earlier, later in zip(value, value[1:], strict=False)):
+    if any(later >= earlier for earlier, later in itertools.pairwise(value)):
         raise ValueError("levels must go down, e.g. [75, 50, 25, 0]")
     return value
 
@@ -696,6 +697,16 @@ class Model(_Strict):
         if value is not None and not isinstance(value, dict):
             raise ValueError("expected a mapping of keys to values")
         return value
+
+
+def model_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the model file (for editor completion, e.g. yaml-language-server)."""
+    schema = Model.model_json_schema(by_alias=True, mode="validation")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "leadsync scoring model",
+        **{key: value for key, value in schema.items() if key != "title"},
+    }
 
 
 def cut_name(cuts: dict[str, float], value: float) -> str:

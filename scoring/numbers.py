@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any, Final
 
 INF: Final = math.inf
@@ -141,6 +142,14 @@ def parse_range(value: Any) -> tuple[float, float] | None:
                 return None
             return (number, number) if _is_finite(number) else None
         return None
+    if len(value) > _MAX_NUMBER_TEXT:
+        return _parse_range_str.__wrapped__(value[:_MAX_NUMBER_TEXT])
+    return _parse_range_str(value)
+
+
+@lru_cache(maxsize=4096)
+def _parse_range_str(value: str) -> tuple[float, float] | None:
+    # Remembered: CRM number fields repeat the same few strings ("100-500", "1,000") across contacts.
     try:
         # The common case: a clean number in a string ("250").  float() also reads "1_000" and " 12 ".
         number = float(value)
@@ -285,7 +294,7 @@ def parse_datetime(value: Any) -> datetime | None:
     text = value[:_MAX_DATE_TEXT].strip()
     if not text:
         return None
-    if _NUMERIC_RE.fullmatch(text):
+    if text.isdigit() or _NUMERIC_RE.fullmatch(text):
         if len(text) == 8 and text.isdigit():
             # Compact dates (20240501) rather than an epoch value in 1970.
             try:
@@ -296,14 +305,13 @@ def parse_datetime(value: Any) -> datetime | None:
             return _from_epoch(float(text))
         except (OverflowError, ValueError):
             return None
-    candidate = text.replace(" ", "T", 1) if len(text) > 10 and text[10] == " " else text
-    if candidate.endswith(("z", "Z")):
-        candidate = candidate[:-1] + "+00:00"
-    candidate = _SALESFORCE_OFFSET_RE.sub(r"\1:\2", candidate) if "T" in candidate else candidate
+    parsed: datetime | None
     try:
-        parsed = datetime.fromisoformat(candidate)
+        parsed = datetime.fromisoformat(text)
     except ValueError:
-        return None
+        parsed = _parse_loose(text)
+        if parsed is None:
+            return None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         parsed = parsed.replace(tzinfo=UTC)
     try:
@@ -311,3 +319,16 @@ def parse_datetime(value: Any) -> datetime | None:
     except (OverflowError, ValueError):
         return None
     return parsed
+
+
+def _parse_loose(text: str) -> datetime | None:
+    """ISO-like text that ``fromisoformat`` refuses: ``z`` suffixes, ``+0000`` offsets, a space separator."""
+    candidate = text.replace(" ", "T", 1) if len(text) > 10 and text[10] == " " else text
+    if candidate.endswith(("z", "Z")):
+        candidate = candidate[:-1] + "+00:00"
+    if "T" in candidate:
+        candidate = _SALESFORCE_OFFSET_RE.sub(r"\1:\2", candidate)
+    try:
+        return datetime.fromisoformat(candidate)
+    except ValueError:
+        return None

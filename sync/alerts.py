@@ -16,10 +16,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import requests
 from pydantic import SecretStr
 
+from connectors.http import redact
 from connectors.records import Contact
 
 log = logging.getLogger("leadsync.alerts")
@@ -48,6 +50,10 @@ class Alerter:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._url = url
+        if url is not None:
+            # HTTP libraries log the request path at DEBUG; in a webhook URL the path is the secret part
+            parts = urlsplit(url.get_secret_value())
+            redact.add(url.get_secret_value(), parts.path + (f"?{parts.query}" if parts.query else ""))
         self.crm = crm
         self.timeout = timeout
         self.attempts = attempts

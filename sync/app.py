@@ -102,6 +102,8 @@ class App:
     settings: Settings
     clock: Callable[[], datetime] = _utcnow
     adapter_factory: Callable[[Settings, list[str]], CRMAdapter] | None = None
+    # CRM fields to read besides the model's write-back fields (a revert reads every field its run wrote)
+    extra_read_fields: list[str] = field(default_factory=list)
     _adapter: CRMAdapter | None = field(default=None, init=False)
 
     @classmethod
@@ -141,6 +143,7 @@ class App:
             if missing:
                 raise ConfigError("\n".join(missing))
             read_fields = self.planner().read_fields
+            read_fields += [name for name in self.extra_read_fields if name not in read_fields]
             factory = self.adapter_factory
             if factory is None:
                 from sync.wiring import build_adapter
@@ -162,8 +165,10 @@ class App:
         stop: threading.Event | None = None,
         progress: bool = False,
         on_p1: Callable[..., None] | None = None,
+        read_owners: bool = True,
     ) -> Pipeline:
-        owners = self.adapter.read_owners() if self.policies.owners.enabled else []
+        """``read_owners=False`` for a rescore, which must make no read call (it assigns from the configured pool)."""
+        owners = self.adapter.read_owners() if read_owners and self.policies.owners.enabled else []
         return Pipeline(
             crm=self.settings.crm,
             adapter=self.adapter,
@@ -190,7 +195,7 @@ class App:
     ) -> RunSummary:
         # load the model and policies first: a bad model file must fail before any API call
         _ = self.model, self.blocks
-        pipe = self.pipeline(stop=stop, progress=progress, on_p1=on_p1)
+        pipe = self.pipeline(stop=stop, progress=progress, on_p1=on_p1, read_owners=kind != "rescore")
         if kind == "backfill":
             return pipe.backfill(dry_run=dry_run, **kwargs)
         if kind == "sync":

@@ -37,7 +37,10 @@ class Metrics:
             registry=self.registry,
         )
         self.api_calls = Counter(
-            "leadsync_api_calls", "CRM API calls made by runs, by endpoint.", ["crm", "endpoint"], registry=self.registry
+            "leadsync_api_calls",
+            "CRM API calls made by runs, by endpoint.",
+            ["crm", "endpoint"],
+            registry=self.registry,
         )
         self.runs = Counter(
             "leadsync_runs", "Runs finished, by kind and status.", ["crm", "kind", "status"], registry=self.registry
@@ -115,6 +118,12 @@ class Health:
         self._last_success_at = last_success_at
         self._last: dict[str, Any] | None = None
         self._state = "starting"
+
+    def seed(self, last_success_at: datetime | None) -> None:
+        """The last success recorded before this daemon started (from the state store)."""
+        with self._lock:
+            if self._last_success_at is None:
+                self._last_success_at = last_success_at
 
     def record(self, *, run_id: int | None, kind: str, status: str, finished_at: datetime, error: str | None) -> None:
         with self._lock:
@@ -201,8 +210,11 @@ class MetricsServer:
     """``/metrics`` and ``/healthz`` on ``host:port`` in a background thread; port 0 picks a free one."""
 
     def __init__(self, metrics: Metrics, health: Health, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
         self._server = _Server((host, port), metrics, health)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="leadsync-metrics", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="leadsync-metrics", daemon=True
+        )
 
     @property
     def port(self) -> int:
@@ -210,8 +222,7 @@ class MetricsServer:
 
     @property
     def url(self) -> str:
-        host = self._server.server_address[0]
-        return f"http://{host}:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self) -> MetricsServer:
         self._thread.start()

@@ -88,6 +88,8 @@ class RunSummary:
     plan_path: Path | None = None
     plan_preview: list[tuple[str, str, str, str]] = field(default_factory=list)
     new_p1: list[tuple[str, ScoreResult]] = field(default_factory=list)
+    quota_exhausted: bool = False  # the run stopped because the CRM's API quota ran out
+    quota_reset_at: datetime | None = None  # when the CRM said the quota resets, if it did
 
 
 @dataclass
@@ -227,8 +229,12 @@ class Pipeline:
 
         def batches() -> Iterator[_Batch]:
             self.progress.start(self.store.count_due(self.crm, now))
-            for batch in inputs_iter:
+            seen: set[str] = set()
+            for due in inputs_iter:
+                # a contact rescored in this run whose next change is again <= now comes back: once is enough
+                batch = [item for item in due if item.contact_id not in seen]
                 ids = [item.contact_id for item in batch]
+                seen.update(ids)
                 written = self.store.get_written(self.crm, ids)
                 contacts = []
                 for item in batch:
@@ -242,6 +248,7 @@ class Pipeline:
                             fields=fields,
                             object_type=item.contact.object_type,
                             protected=item.contact.protected,
+                            merged_from=item.contact.merged_from,
                         )
                     )
                     self._stored_activities[item.contact_id] = list(item.activities)
@@ -290,6 +297,8 @@ class Pipeline:
             summary.status = RunStatus.FAILED
             summary.error = redact(str(exc)) + " The cursor is saved; the next run continues from here."
             summary.exit_code = 3
+            summary.quota_exhausted = True
+            summary.quota_reset_at = exc.reset_at
         except ConnectorError as exc:
             summary.status = RunStatus.FAILED
             summary.error = redact(str(exc))

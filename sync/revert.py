@@ -32,6 +32,8 @@ from sync.state import AuditAction, AuditRow, AuditStatus, FieldChange, RunKind,
 
 log = logging.getLogger("leadsync.revert")
 
+DETAIL_LIMIT = 1000  # restores listed one by one in a report; the counts cover all of them
+
 
 class RevertError(Exception):
     """The run cannot be reverted (unknown, another CRM's, still running); the message says why."""
@@ -63,7 +65,9 @@ class RevertReport:
     run_id: int | None = None  # the revert's own run (None when nothing was recorded)
     dry_run: bool = False
     status: RunStatus = RunStatus.RUNNING
-    restores: list[FieldRestore] = field(default_factory=list)  # planned (dry run) or written
+    restores: list[FieldRestore] = field(default_factory=list)  # the first DETAIL_LIMIT restores, for display
+    restored_fields: int = 0  # planned (dry run) or written
+    restored_contacts: int = 0
     conflicts: list[Conflict] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # contact id, why the CRM refused
     missing: list[str] = field(default_factory=list)  # contacts no longer in the CRM
@@ -83,6 +87,8 @@ class RevertReport:
             "dry_run": self.dry_run,
             "status": str(self.status),
             "counts": dict(self.counts),
+            "restored_fields": self.restored_fields,
+            "restored_contacts": self.restored_contacts,
             "restored": [
                 {"contact_id": r.contact_id, "field": r.field, "from": r.current, "to": r.restore}
                 for r in self.restores
@@ -222,7 +228,8 @@ def _revert_batch(
                 restores.setdefault(cid, []).append(plan)
     report.counts["changed"] += len(restores)
     if report.dry_run or not restores:
-        report.restores.extend(r for rs in restores.values() for r in rs)
+        for rs in restores.values():
+            _restored(report, rs)
         return
 
     updates = [
@@ -237,7 +244,7 @@ def _revert_batch(
         status = AuditStatus.OK if ok else AuditStatus.FAILED
         audit.extend(FieldChange(cid, r.field, r.current, r.restore, AuditAction.REVERT, status) for r in rs)
         if ok:
-            report.restores.extend(rs)
+            _restored(report, rs)
             report.counts["written"] += 1
         else:
             why = (result.error or result.error_code or str(result.status)) if result else "no result returned"
@@ -245,6 +252,14 @@ def _revert_batch(
             report.counts["failed"] += 1
     assert report.run_id is not None
     store.record_writes(report.run_id, crm, audit, clock())
+
+
+def _restored(report: RevertReport, restores: Sequence[FieldRestore]) -> None:
+    report.restored_fields += len(restores)
+    report.restored_contacts += 1
+    room = DETAIL_LIMIT - len(report.restores)
+    if room > 0:
+        report.restores.extend(restores[:room])
 
 
 def _decide(
@@ -269,8 +284,7 @@ def _decide(
 def describe(report: RevertReport) -> Sequence[str]:
     """The report as sentences for the terminal."""
     target = report.target
-    fields = len(report.restores)
-    contacts = len({r.contact_id for r in report.restores})
+    fields, contacts = report.restored_fields, report.restored_contacts
     verb = "would restore" if report.dry_run else "restored"
     head = f"Revert of run {target.id} ({target.kind}, {target.started_at.isoformat(timespec='seconds')})"
     if report.run_id is not None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 
@@ -24,6 +26,7 @@ class Clock:
         self._origin_wall = start or datetime.now(UTC)
         self._origin_mono = time.monotonic()
         self._offset = 0.0
+        self._frozen: float | None = None  # elapsed sandbox seconds while frozen
 
     def now(self) -> datetime:
         return self._origin_wall + timedelta(seconds=self.seconds())
@@ -34,11 +37,16 @@ class Clock:
             return self._elapsed()
 
     def _elapsed(self) -> float:
+        if self._frozen is not None:
+            return self._frozen
         return (time.monotonic() - self._origin_mono) * self.scale + self._offset
 
     def advance(self, seconds: float) -> None:
         with self._lock:
-            self._offset += seconds
+            if self._frozen is not None:
+                self._frozen += seconds
+            else:
+                self._offset += seconds
 
     def set(self, dt: datetime) -> None:
         """Make ``now()`` return ``dt`` from here on (then keep running at ``scale``).
@@ -49,11 +57,47 @@ class Clock:
             raise ValueError("Clock.set needs a timezone-aware datetime")
         with self._lock:
             target = (dt - self._origin_wall).total_seconds()
-            self._offset += target - self._elapsed()
+            if self._frozen is not None:
+                self._frozen = target
+            else:
+                self._offset += target - self._elapsed()
+
+    def freeze(self, at: datetime | None = None) -> None:
+        """Stop the clock (at ``at``, default now) until ``thaw()``: many changes at one exact timestamp.
+
+        ``advance`` and ``set`` still move a frozen clock.  Rate windows stand still too, so thaw before
+        making many calls.
+        """
+        if at is not None:
+            self.set(at)
+        with self._lock:
+            self._frozen = self._elapsed()
+
+    def thaw(self) -> None:
+        """Run again from where the clock was frozen."""
+        with self._lock:
+            if self._frozen is not None:
+                running = (time.monotonic() - self._origin_mono) * self.scale
+                self._offset = self._frozen - running
+                self._frozen = None
+
+    @contextmanager
+    def frozen(self, at: datetime | None = None) -> Iterator[datetime]:
+        """``with clock.frozen() as t:`` everything inside happens at ``t``."""
+        self.freeze(at)
+        try:
+            yield self.now()
+        finally:
+            self.thaw()
 
     def real_seconds(self, sandbox_seconds: float) -> float:
         """How long ``sandbox_seconds`` of sandbox time take on the wall clock."""
         return sandbox_seconds / self.scale
 
     def state(self) -> dict[str, object]:
-        return {"now": self.now().isoformat(), "seconds": self.seconds(), "scale": self.scale}
+        return {
+            "now": self.now().isoformat(),
+            "seconds": self.seconds(),
+            "scale": self.scale,
+            "frozen": self._frozen is not None,
+        }

@@ -59,6 +59,9 @@ class Response:
     status: int
     body: Any = None  # JSON-serialisable, or bytes sent as they are
     headers: dict[str, str] = field(default_factory=dict)
+    # Counter name to use instead of the route's, when one path serves both reads and writes
+    # (Salesforce's /composite): empty keeps the route's endpoint name.
+    counted_as: str = ""
 
     def encoded(self) -> bytes:
         if self.body is None:

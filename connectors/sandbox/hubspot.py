@@ -52,6 +52,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote
 
 from connectors.sandbox.core import BadRequest, CRMApi, Request, Response, Route, route
 
@@ -719,8 +720,6 @@ class HubSpotApi(CRMApi):
 
     # -- OAuth ---------------------------------------------------------------------------------------------------
     def _oauth_token(self, request: Request) -> Response:
-        from urllib.parse import parse_qs
-
         form = {k: v[0] for k, v in parse_qs(request.body.decode("utf-8", "replace")).items()}
         if form.get("grant_type") != "refresh_token":
             return Response(
@@ -888,7 +887,7 @@ class HubSpotApi(CRMApi):
         return str(getattr(self.sandbox, "hubspot_url", ""))
 
     def _get(self, otype: str, request: Request) -> Response:
-        raw_id = request.params["id"]
+        raw_id = unquote(request.params["id"])
         id_property = request.arg("idProperty")
         wanted = self._wanted(request)
         with self.store.read() as conn:

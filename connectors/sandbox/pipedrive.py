@@ -54,9 +54,11 @@ import math
 import random
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -112,8 +114,17 @@ COUNT_SQL = {  # include_fields of v2 persons that the sandbox computes
 
 # Person labels (options of the ``label_ids`` field) as a new Pipedrive account has them.
 LABELS = tuple({"id": i, "label": lab} for i, lab in enumerate(("Customer", "Hot lead", "Warm lead", "Cold lead"), 1))
-LIFECYCLE_LABEL = {"customer": 1, "opportunity": 2, "salesqualifiedlead": 2, "marketingqualifiedlead": 3, "lead": 4}
-LIFECYCLE_STAGES = ("lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer")
+# Sample-data lifecycle value -> (option of the "Lifecycle stage" field, person label id).  The options are
+# the stage names leadsync's Pipedrive defaults use (sync/policies.py).
+LIFECYCLE = {"lead": ("Lead", 4), "marketingqualifiedlead": ("MQL", 3), "salesqualifiedlead": ("SQL", 2),
+             "opportunity": ("Opportunity", 2), "customer": ("Customer", 1)}  # fmt: skip
+LIFECYCLE_STAGES = tuple(label for label, _ in LIFECYCLE.values())
+
+
+def stage_label(value: str) -> str:
+    """The Pipedrive option for a sample-data lifecycle value ("marketingqualifiedlead" -> "MQL")."""
+    return LIFECYCLE[value][0] if value in LIFECYCLE else value.replace("_", " ").title()
+
 
 # Pipedrive has no title / industry / lifecycle fields on persons: sample data goes to custom fields
 # (name, field_type, SamplePerson attribute).  The organization holds the company name.
@@ -192,8 +203,13 @@ CREATE INDEX IF NOT EXISTS pd_deals_person ON pd_deals(person_id, id);
 
 
 # -- small helpers ------------------------------------------------------------------------------------------
+@lru_cache(maxsize=65536)  # listing 100k persons formats the same seconds over and over
 def rfc3339(ts: int | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if ts is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def _json(text: str | None, empty: Any) -> Any:
+    return json.loads(text) if text and text not in ("[]", "{}") else type(empty)()
 
 
 def v1_time(ts: int | None) -> str | None:
@@ -297,7 +313,9 @@ class PipedriveApi(CRMApi):
         self._refresh_tokens = {SANDBOX_CREDENTIALS["refresh_token"]}
         self._issued = 0
         with self.store.tx() as db:
-            db.executescript(SCHEMA)
+            for statement in SCHEMA.split(";"):  # not executescript(): it would commit the open transaction
+                if statement.strip():
+                    db.execute(statement)
             if db.execute("SELECT COUNT(*) FROM pd_person_fields").fetchone()[0] == 0:
                 for order, (key, name, kind) in enumerate(STANDARD_FIELDS):
                     options = json.dumps(list(LABELS)) if key == "label_ids" else None
@@ -310,6 +328,11 @@ class PipedriveApi(CRMApi):
 
     def error(self, status: int, message: str, request: Request) -> Response:
         return Response(status, _error_body(message))
+
+    def rate_limited(self, request: Request, endpoint: str) -> Response:
+        """A burst-limit 429 (used for injected faults too); ``after()`` adds the usage headers."""
+        body = {"success": False, "error": "Rate limit exceeded", "errorCode": 429, "error_info": ERROR_INFO}
+        return Response(429, body)
 
     def limits(self) -> Limits:
         cfg: Mapping[str, Any] = self.sandbox.config.limits.get("pipedrive", {})
@@ -366,8 +389,7 @@ class PipedriveApi(CRMApi):
                 retry_after = max(1, math.ceil((day + 1) * 86400 - wall))
                 refused = Response(429, body | {"error_info": ERROR_INFO}, {"retry-after": str(retry_after)})
             elif enforce and window.count >= burst:
-                body = {"success": False, "error": "Rate limit exceeded", "errorCode": 429}
-                refused = Response(429, body | {"error_info": ERROR_INFO})
+                refused = self.rate_limited(request, endpoint)
             else:
                 window.count += 1
                 self._tokens_today += cost
@@ -486,10 +508,10 @@ class PipedriveApi(CRMApi):
     # -- rendering ----------------------------------------------------------------------------------------------
     @staticmethod
     def _person_v2(row: sqlite3.Row, keys: Iterable[str], counts: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        stored = json.loads(row["custom"] or "{}")
+        stored = _json(row["custom"], {})
         data = _pick(row, "id name first_name last_name owner_id org_id visible_to", "add_time update_time")
-        data |= {k: json.loads(row[col] or "[]") for k, col in (("emails", "emails"), ("phones", "phones"))}
-        data |= {"label_ids": json.loads(row["label_ids"] or "[]"), "is_deleted": bool(row["is_deleted"])}
+        data |= {"emails": _json(row["emails"], []), "phones": _json(row["phones"], [])}
+        data |= {"label_ids": _json(row["label_ids"], []), "is_deleted": bool(row["is_deleted"])}
         data |= {"picture_id": None, "custom_fields": {k: stored.get(k) for k in keys}}
         return data | dict(counts or {})
 
@@ -764,7 +786,10 @@ class PipedriveApi(CRMApi):
         kind, name = field["field_type"], field["name"]
         if kind in ("enum", "set"):
             raw = value if isinstance(value, list) else str(value).split(",") if kind == "set" else [value]
-            ids = [self._as_int(str(v).strip() if not isinstance(v, bool) else v, f"Field '{name}'") for v in raw]
+            try:
+                ids = [int(str(v).strip()) for v in raw if not isinstance(v, bool)]
+            except ValueError as exc:
+                raise BadRequest(f"Field '{name}' expects option IDs, got {value!r}") from exc
             if kind == "enum" and len(ids) != 1:
                 raise BadRequest(f"Field '{name}' takes a single option ID")
             valid = {o["id"] for o in json.loads(field["options"] or "[]")}
@@ -938,18 +963,20 @@ class PipedriveApi(CRMApi):
             if default_owner is None and dataset.people:
                 admin = {"name": "Sandbox Admin", "email": "admin@sandbox.invalid", "active_flag": 1, "is_admin": 1}
                 default_owner = _insert_one(db, "pd_users", admin | {"created": now})
-            fields = self._dataset_fields(db, (p.lifecycle_stage for p in dataset.people))
+            fields = self._dataset_fields(
+                db, (stage_label(p.lifecycle_stage) for p in dataset.people if p.lifecycle_stage)
+            )
             rows = []
             for p in dataset.people:
                 owner_id = owners.get(p.owner_key or "", default_owner)
                 created = _epoch(p.created_at)
                 custom = {}
                 for attr, field in fields.items():
-                    value = getattr(p, attr)
+                    value = stage_label(p.lifecycle_stage) if attr == "lifecycle_stage" else getattr(p, attr)
                     custom[field["key"]] = (
                         self._option_id(field, value) if field["field_type"] == "enum" else value
                     ) or None
-                label = LIFECYCLE_LABEL.get(p.lifecycle_stage)
+                label = LIFECYCLE.get(p.lifecycle_stage, ("", None))[1]
                 org_id = self._org_id(db, p.company, owner_id, created)
                 rows.append(
                     {"name": f"{p.first_name} {p.last_name}".strip() or p.email, "first_name": p.first_name,
@@ -990,8 +1017,9 @@ class PipedriveApi(CRMApi):
     ) -> dict[str, Any]:
         type_key, prefix = ACTIVITY_TYPES.get(kind, (kind, kind.replace("_", " ").capitalize()))
         when = (occurred_at if occurred_at.tzinfo else occurred_at.replace(tzinfo=UTC)).astimezone(UTC)
+        detail = subject or next((str(attrs[k]) for k in ("webinar", "form", "asset", "url") if attrs.get(k)), "")
         return {
-            "type": type_key, "subject": f"{prefix}: {subject}" if subject else prefix, "owner_id": person["owner_id"],
+            "type": type_key, "subject": f"{prefix}: {detail}" if detail else prefix, "owner_id": person["owner_id"],
             "person_id": person["id"], "org_id": person["org_id"], "deal_id": None, "done": 1,
             "due_date": when.strftime("%Y-%m-%d"), "due_time": when.strftime("%H:%M"),
             "duration": "00:30" if type_key in ("call", "meeting") else "", "add_time": _epoch(when),
@@ -1032,8 +1060,9 @@ class PipedriveApi(CRMApi):
                 if field is None:
                     raise KeyError(f"no person field named {name!r}")
                 if field["field_type"] in ("enum", "set") and value is not None:
+                    labels = value if isinstance(value, list) else [value]
                     option_ids = [
-                        self._option_id(field, str(v)) for v in (value if isinstance(value, list) else [value])
+                        self._option_id(field, str(v)) or self._option_id(field, stage_label(str(v))) for v in labels
                     ]
                     if None in option_ids:
                         raise KeyError(f"field {field['name']!r} has no option {value!r}")

@@ -579,6 +579,7 @@ class _Generator:
         elif rng.random() < 0.04 * math.exp(-0.5 * intent):
             mail = [ts for ts, t in events if t in _EMAIL_IN or t == "email_sent"]
             events.append((min(int(self.now_ts), (max(mail) if mail else events[-1][0]) + 60), "unsubscribe"))
+            events.sort()
         pricing_w = 0.04 * math.exp(0.8 * intent)
         careers_w = 0.25 if segment in ("student", "job_seeker") else 0.02
         pages = _PAGE_PATHS

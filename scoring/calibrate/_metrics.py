@@ -175,9 +175,7 @@ def decile_bands(scores: Sequence[float] | FloatArray, won: Sequence[bool] | Boo
     for i, part in enumerate(np.array_split(order, 10)):
         if len(part) == 0:
             continue
-        bands.append(
-            Band(f"D{i + 1}", float(s[part].min()), float(s[part].max()), len(part), int(y[part].sum()))
-        )
+        bands.append(Band(f"D{i + 1}", float(s[part].min()), float(s[part].max()), len(part), int(y[part].sum())))
     return bands
 
 

@@ -85,9 +85,7 @@ class CsvProblem:
 class CsvRows(list[CalibrationRow]):
     """The rows read from a CSV file, plus the problems met on the way and the field names kept."""
 
-    def __init__(
-        self, rows: Iterable[CalibrationRow], problems: Sequence[CsvProblem], fields: Sequence[str]
-    ) -> None:
+    def __init__(self, rows: Iterable[CalibrationRow], problems: Sequence[CsvProblem], fields: Sequence[str]) -> None:
         super().__init__(rows)
         self.problems: list[CsvProblem] = list(problems)
         self.fields: list[str] = list(fields)
@@ -172,7 +170,11 @@ def rows_from_csv(
                 + ", ".join(header)
                 + ". Pass the right one with --outcome-column."
             )
-        for role, column in (("id", roles.id_column), ("created", roles.created_column), ("closed", roles.closed_column)):
+        for role, column in (
+            ("id", roles.id_column),
+            ("created", roles.created_column),
+            ("closed", roles.closed_column),
+        ):
             if column and column not in header:
                 raise CalibrationError(f"{source} has no column {column!r} (given as the {role} column).")
         lines: list[tuple[int, list[str]]] = []
@@ -192,9 +194,7 @@ def rows_from_csv(
             problems.append(CsvProblem(reader.line_num, "", f"not readable as CSV ({exc}); reading stopped here"))
 
     special = {outcome_column, roles.id_column, roles.created_column, roles.closed_column}
-    field_columns = [
-        (i, name) for i, name in enumerate(header) if name not in special and name not in roles.exclude
-    ]
+    field_columns = [(i, name) for i, name in enumerate(header) if name not in special and name not in roles.exclude]
     placeholders = {p.lower() for p in roles.placeholders}
 
     def answered(text: str) -> str | None:

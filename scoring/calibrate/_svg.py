@@ -58,9 +58,7 @@ def _legend(names: Sequence[tuple[str, str, bool]], y: float) -> list[str]:
     return parts
 
 
-def _y_axis(
-    y_max: float, plot_height: float, fmt: Callable[[float], str], label: str, ticks: int = 5
-) -> list[str]:
+def _y_axis(y_max: float, plot_height: float, fmt: Callable[[float], str], label: str, ticks: int = 5) -> list[str]:
     parts = []
     for i in range(ticks + 1):
         value = y_max * i / ticks

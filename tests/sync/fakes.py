@@ -17,7 +17,8 @@ sync sees leadsync's own writes come back, as it does against a real CRM.
 
 Fault injection: ``fail_writes`` (contact id -> the CRM's refusal, a permanent per-record failure),
 ``raise_on`` (endpoint -> an exception raised by every call to it), ``quota_limit`` (calls allowed before
-``QuotaExhausted`` is raised, with ``quota_reset_at``), ``write_delay`` (seconds each write call takes).
+``QuotaExhausted`` is raised, with ``quota_reset_at``), ``write_delay`` (seconds each write call takes),
+``on_write`` (called with each write batch before it lands).
 
 For a leadsync running in a subprocess: ``save(path)`` / ``FakeCRM.load(path)``, and ``adapter_from_env``
 as the adapter factory (see ``FACTORY_ENV``); such an adapter saves itself back on ``close()`` and appends
@@ -33,6 +34,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -129,8 +131,16 @@ class FakeCRM:
         self._lock = threading.Lock()
 
     # -- building the data -------------------------------------------------------------------------------
-    def add_contact(self, contact_id: str, *, updated_at: datetime | None = None, **fields: FieldValue) -> Contact:
-        contact = Contact(id=contact_id, updated_at=updated_at or self.clock(), fields=dict(fields))
+    def add_contact(
+        self,
+        contact_id: str,
+        *,
+        updated_at: datetime | None = None,
+        values: Mapping[str, FieldValue] | None = None,
+        **fields: FieldValue,
+    ) -> Contact:
+        """Add a contact with ``fields`` (and ``values``, for field names that are not Python names)."""
+        contact = Contact(id=contact_id, updated_at=updated_at or self.clock(), fields={**(values or {}), **fields})
         self.contacts[contact_id] = contact
         self.activities.setdefault(contact_id, [])
         return contact
@@ -211,7 +221,7 @@ class FakeCRM:
         return _key_cursor(since, "")
 
     def get_contacts(self, ids: Sequence[str]) -> list[Contact]:
-        found = []
+        found: list[Contact] = []
         for start in range(0, len(ids), self.page_size):
             self._call("get_contacts")
             found.extend(self.contacts[i] for i in ids[start : start + self.page_size] if i in self.contacts)
@@ -263,16 +273,16 @@ class FakeCRM:
         for start in range(0, len(updates), self.write_batch):
             chunk = updates[start : start + self.write_batch]
             self._call("write")
+            if self.events_path is not None:  # written before the delay: the write is in flight from here
+                with self.events_path.open("a", encoding="utf-8") as fh:
+                    fh.write(f"write {' '.join(u.contact_id for u in chunk)}\n")
+            if self.on_write is not None:
+                self.on_write(chunk)
             if self.write_delay:
                 time.sleep(self.write_delay)
             self.writes.extend(chunk)
             for update in chunk:
                 results.append(self._apply(update))
-            if self.on_write is not None:
-                self.on_write(chunk)
-            if self.events_path is not None:
-                with self.events_path.open("a", encoding="utf-8") as fh:
-                    fh.write(f"write {len(chunk)}\n")
         return results
 
     def _apply(self, update: FieldUpdate) -> WriteResult:
@@ -352,3 +362,107 @@ def adapter_from_env(settings: Any, read_fields: list[str]) -> FakeCRM:
     crm = FakeCRM.load(path)
     crm.persist_path = path
     return crm
+
+
+# -- a small model and an App around a FakeCRM ---------------------------------------------------------------
+# Time moves these scores: a demo request makes a VP a P1 for 24 hours (10-minute SLA) and counts for 7 days.
+# Page views never expire, so contacts with only page views never need a rescore.
+TEST_MODEL = """\
+name: ops test model
+fit:
+  rules:
+    - id: vp
+      label: VP title
+      when: {field: title, contains_word: [vp]}
+      points: 30
+engagement:
+  rules:
+    - id: demo
+      label: demo request
+      activity: demo_request
+      points: 40
+      within_days: 7
+      decay: none
+    - id: visit
+      label: website visit
+      activity: page_view
+      points: 5
+      decay: none
+stages: {mql: 40, sql: 75}
+tiers:
+  - tier: P1
+    activity: demo_request
+    within: 24h
+    respond_within: 10m
+"""
+
+
+def make_settings(tmp_path: Path, *, model: str = TEST_MODEL, **overrides: Any) -> Any:
+    """Settings for a test installation in ``tmp_path``: the test model, a SQLite state, a fake token."""
+    from sync.settings import Settings
+
+    model_file = tmp_path / "model.yaml"
+    model_file.write_text(model, encoding="utf-8")
+    values: dict[str, Any] = {
+        "crm": "hubspot",
+        "model_file": model_file,
+        "state_url": f"sqlite:///{tmp_path / 'state.db'}",
+        "plan_dir": tmp_path / "plans",
+        "hubspot": {"access_token": "pat-test-token"},
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+def make_app(settings: Any, crm: FakeCRM, clock: Callable[[], datetime]) -> Any:
+    """An ``App`` wired to ``crm``; each call builds a new one (its own state-store connection)."""
+    from sync.app import App
+
+    return App(settings, clock=clock, adapter_factory=lambda _settings, _fields: crm)
+
+
+# -- a Slack-compatible webhook on 127.0.0.1 ------------------------------------------------------------------
+class WebhookReceiver:
+    """Collects the JSON bodies posted to it; answers with ``statuses`` in turn (then 200)."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, str]] = []
+        self.paths: list[str] = []
+        self.statuses: list[int] = []
+        self._guard = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = json.loads(self.rfile.read(length))
+                with receiver._guard:
+                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                    receiver.paths.append(self.path)
+                    if status < 300:
+                        receiver.bodies.append(body)
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, format: str, *args: object) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        """The URL to post to; its path stands in for the secret part of a real webhook URL."""
+        return f"http://127.0.0.1:{self.server.server_address[1]}/services/T0SECRET/B0SECRET/xoxSECRET"
+
+    @property
+    def texts(self) -> list[str]:
+        with self._guard:
+            return [b["text"] for b in self.bodies]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,146 @@
+"""Scoring engine throughput: contacts scored per second on one core with the starter model.
+
+    .venv/bin/python bench/scoring.py [--contacts 2000] [--seconds 2] [--profile]
+
+Builds seeded, realistic contacts (messy employee counts, free-mail and company domains, decision makers
+to students) with N activities each (page views, forms, demos, email, webinars... over the last 180 days)
+and scores them in a loop for a fixed time per N.  Prints contacts/s at 5, 10, 20 and 40 activities and
+the cost per activity, so a glance shows whether the cost is linear in activities.  A benchmark, not a
+test: it never fails on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import platform
+import pstats
+import random
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from connectors.records import Activity, Contact
+from scoring import STARTER_MODEL_PATH, Model, load_model, score
+
+NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+TITLES = (
+    "CEO",
+    "VP Sales",
+    "Head of Growth",
+    "Director of Marketing",
+    "Marketing Manager",
+    "RevOps Manager",
+    "Software Engineer",
+    "Account Executive",
+    "Data Analyst",
+    "Student",
+    "Job Seeker",
+    "",
+)
+INDUSTRIES = ("Software & IT Services", "Financial Services", "Healthcare", "Education", "Manufacturing", "Retail")
+EMPLOYEES = ("1,000", "100-500", "1000+", "n/a", "", "25", "250", "5000", "11-50", "2.5k")
+DOMAINS = ("gmail.com", "northsoft.io", "apex-capital.com", "yahoo.com", "meridian.health", "leadloom.com")
+PAGES = ("/", "/pricing", "/product", "/blog/lead-scoring-101", "/careers", "/docs/api", "/customers")
+FORMS = ("Newsletter signup", "Contact us", "Free trial", "Pricing calculator")
+MIX = (
+    ("page_view", 0.42),
+    ("email_open", 0.17),
+    ("email_click", 0.06),
+    ("email_sent", 0.06),
+    ("form_submission", 0.04),
+    ("content_download", 0.04),
+    ("call", 0.04),
+    ("webinar_registration", 0.025),
+    ("webinar_attended", 0.015),
+    ("email_reply", 0.02),
+    ("meeting", 0.015),
+    ("demo_request", 0.01),
+    ("unsubscribe", 0.005),
+)
+
+
+def make_contacts(count: int, activities: int, seed: int) -> list[tuple[Contact, list[Activity]]]:
+    rng = random.Random(seed)
+    types = [t for t, _ in MIX]
+    weights = [w for _, w in MIX]
+    out = []
+    for i in range(count):
+        fields = {
+            "email": f"person{i}@{rng.choice(DOMAINS)}",
+            "title": rng.choice(TITLES),
+            "industry": rng.choice(INDUSTRIES),
+            "employees": rng.choice(EMPLOYEES),
+            "country": rng.choice(("United States", "Germany", "India", "")),
+            "created_at": (NOW - timedelta(days=rng.uniform(30, 400))).isoformat(),
+        }
+        if rng.random() < 0.5:
+            fields["hs_analytics_num_page_views"] = str(rng.randrange(0, 40))
+            fields["hs_email_last_open_date"] = str(int((NOW - timedelta(days=rng.uniform(0, 90))).timestamp() * 1000))
+        contact = Contact(id=f"c{i}", updated_at=NOW, fields=fields)
+        acts = []
+        for j, kind in enumerate(rng.choices(types, weights, k=activities)):
+            attributes: dict[str, str] = {}
+            if kind == "page_view":
+                attributes = {"url": "https://example.com" + rng.choice(PAGES)}
+            elif kind in ("email_open", "email_click", "email_sent"):
+                attributes = {"campaign": rng.choice(("Monthly newsletter", "Product update"))}
+            elif kind == "form_submission":
+                attributes = {"form": rng.choice(FORMS)}
+            occurred = NOW - timedelta(seconds=rng.uniform(0, 180 * 86400))
+            acts.append(Activity(f"c{i}-a{j}", contact.id, kind, occurred, attributes))
+        out.append((contact, acts))
+    return out
+
+
+def rate(model: Model, items: list[tuple[Contact, list[Activity]]], seconds: float) -> float:
+    """Contacts per second: whole passes over ``items`` until ``seconds`` have gone by; best of 3 runs."""
+    best = 0.0
+    for _ in range(3):
+        done = 0
+        start = time.process_time()
+        deadline = start + seconds / 3
+        while True:
+            for contact, activities in items:
+                score(model, contact, activities, NOW)
+            done += len(items)
+            elapsed = time.process_time() - start
+            if elapsed >= seconds / 3 or time.process_time() >= deadline:
+                break
+        best = max(best, done / elapsed)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contacts", type=int, default=2000, help="distinct contacts per run (default 2000)")
+    parser.add_argument("--seconds", type=float, default=2.0, help="time per activity count (default 2)")
+    parser.add_argument("--profile", action="store_true", help="profile 20 activities with cProfile instead")
+    args = parser.parse_args()
+    model = load_model(STARTER_MODEL_PATH)
+    if args.profile:
+        items = make_contacts(args.contacts, 20, seed=20)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(3):
+            for contact, activities in items:
+                score(model, contact, activities, NOW)
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+        return
+    print(f"scoring engine, starter model {model.version}, {args.contacts} contacts per run, one core")
+    print(f"python {platform.python_version()} on {platform.machine()} ({platform.processor() or 'unknown cpu'})")
+    print(f"{'activities':>10}  {'contacts/s':>11}  {'us/contact':>10}  {'us/activity':>11}")
+    for count in (0, 5, 10, 20, 40):
+        items = make_contacts(args.contacts, count, seed=count)
+        per_second = rate(model, items, args.seconds)
+        per_contact = 1e6 / per_second
+        per_activity = f"{per_contact / count:11.2f}" if count else f"{'-':>11}"
+        print(f"{count:>10}  {per_second:>11,.0f}  {per_contact:>10.1f}  {per_activity}")
+
+
+if __name__ == "__main__":
+    main()

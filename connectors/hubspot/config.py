@@ -1,0 +1,167 @@
+"""``HubSpotConfig``: everything the HubSpot adapter needs, built once at the edge and passed down."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+
+from pydantic import SecretStr
+
+from connectors.errors import ConfigurationError
+
+# canonical field name -> HubSpot contact property
+DEFAULT_FIELD_MAP: Mapping[str, str] = MappingProxyType(
+    {
+        "email": "email",
+        "first_name": "firstname",
+        "last_name": "lastname",
+        "title": "jobtitle",
+        "company": "company",
+        "industry": "industry",
+        "employees": "numemployees",
+        "annual_revenue": "annualrevenue",
+        "country": "country",
+        "region": "state",
+        "city": "city",
+        "phone": "phone",
+        "website": "website",
+        "lead_source": "hs_analytics_source",
+        "lifecycle_stage": "lifecyclestage",
+        "lead_status": "hs_lead_status",
+        "owner_id": "hubspot_owner_id",
+        "created_at": "createdate",
+    }
+)
+
+# Contact rollups HubSpot keeps from web analytics, marketing emails and forms (they arrive as rollups, not
+# as events), read under their HubSpot names for the model's property rules.
+DEFAULT_EXTRA_FIELDS: tuple[str, ...] = (
+    "hs_analytics_num_page_views",
+    "hs_analytics_num_visits",
+    "hs_analytics_last_visit_timestamp",
+    "hs_email_open",
+    "hs_email_click",
+    "num_conversion_events",
+    "recent_conversion_event_name",
+    "notes_last_updated",
+    "hs_last_sales_activity_timestamp",
+    "hs_email_optout",
+    "hs_lifecyclestage_customer_date",
+)
+
+# Contact properties whose values are numbers or booleans (HubSpot sends every value as a string).
+NUMBER_PROPERTIES: frozenset[str] = frozenset(
+    {
+        "hs_analytics_num_page_views",
+        "hs_analytics_num_visits",
+        "hs_email_open",
+        "hs_email_click",
+        "num_conversion_events",
+        "num_notes",
+        "num_contacted_notes",
+        "hs_email_bounce",
+    }
+)
+BOOL_PROPERTIES: frozenset[str] = frozenset({"hs_email_optout"})
+
+# HubSpot engagement "source type" -> canonical ActivityType.  Source types are built from the engagement:
+# EMAIL:<SENT|OPENED|CLICKED|INCOMING_EMAIL|FORWARDED_EMAIL|BOUNCED>, MEETING:<outcome>, CALL:<status>,
+# NOTE:<label before the first ":" of the body>.  Lookup is case-insensitive, exact first, then the part
+# before the first ":" ("MEETING:NO_SHOW" falls back to "MEETING"); anything unmapped is "other".
+DEFAULT_ACTIVITY_TYPE_MAP: Mapping[str, str] = MappingProxyType(
+    {
+        "EMAIL": "email_sent",
+        "EMAIL:SENT": "email_sent",
+        "EMAIL:FORWARDED_EMAIL": "email_sent",
+        "EMAIL:OPENED": "email_open",
+        "EMAIL:CLICKED": "email_click",
+        "EMAIL:INCOMING_EMAIL": "email_reply",
+        "EMAIL:BOUNCED": "bounce",
+        "MEETING": "meeting",
+        "MEETING:CANCELED": "other",
+        "MEETING:NO_SHOW": "other",
+        "CALL": "call",
+        "NOTE": "note",
+        "NOTE:PAGE VIEW": "page_view",
+        "NOTE:FORM SUBMISSION": "form_submission",
+        "NOTE:DEMO REQUEST": "demo_request",
+        "NOTE:WEBINAR REGISTRATION": "webinar_registration",
+        "NOTE:WEBINAR ATTENDED": "webinar_attended",
+        "NOTE:CONTENT DOWNLOAD": "content_download",
+        "NOTE:SOCIAL ENGAGEMENT": "social_engagement",
+        "NOTE:UNSUBSCRIBE": "unsubscribe",
+    }
+)
+
+ENGAGEMENT_TYPES: tuple[str, ...] = ("emails", "meetings", "calls", "notes")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class HubSpotConfig:
+    """Credentials: a private-app ``access_token`` (never expires), or OAuth ``client_id`` +
+    ``client_secret`` + ``refresh_token`` (access tokens refreshed before ``expires_in`` runs out).
+
+    ``page_size`` is the number of contacts per ``ContactPage`` handed to the sync (scored, written and
+    checkpointed together); 1,000 matches the associations batch limit so activities cost the fewest calls.
+    ``search_lag_seconds`` keeps incremental reads ``lastmodifieddate`` seconds behind now, for portals
+    whose search index lags behind writes (0: read up to now).
+    """
+
+    access_token: SecretStr | None = None
+    client_id: str = ""
+    client_secret: SecretStr | None = None
+    refresh_token: SecretStr | None = None
+    base_url: str = "https://api.hubapi.com"
+    ca_path: str | None = None
+    page_size: int = 1000
+    field_map: Mapping[str, str] = field(default_factory=lambda: DEFAULT_FIELD_MAP)
+    extra_fields: Sequence[str] = DEFAULT_EXTRA_FIELDS
+    activity_type_map: Mapping[str, str] = field(default_factory=lambda: DEFAULT_ACTIVITY_TYPE_MAP)
+    engagement_types: Sequence[str] = ENGAGEMENT_TYPES
+    won_stages: Sequence[str] = ("closedwon",)
+    lost_stages: Sequence[str] = ("closedlost",)
+    property_group: str = "leadsync"
+    property_group_label: str = "leadsync"
+    backfill: str = "list"  # "list" (GET contacts, 100 per call) or "search" (200 per call, 5 calls/s)
+    backfill_overlap_seconds: float = 300.0
+    search_lag_seconds: float = 0.0
+    clear_lifecycle_to_move_back: bool = True
+    timeout: float = 60.0
+    max_attempts: int = 6
+    backoff_max: float = 60.0
+    sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
+    now: Callable[[], datetime] = utc_now
+
+    @property
+    def oauth(self) -> bool:
+        return self.access_token is None
+
+    def validate(self) -> None:
+        if self.access_token is None and not (self.client_id and self.client_secret and self.refresh_token):
+            raise ConfigurationError(
+                "HubSpot credentials are missing: set a private-app access token, or an OAuth client id, "
+                "client secret and refresh token.",
+                crm="hubspot",
+            )
+        if not 1 <= self.page_size <= 10_000:
+            raise ConfigurationError(f"page_size must be between 1 and 10000, got {self.page_size}.", crm="hubspot")
+        if self.backfill not in ("list", "search"):
+            raise ConfigurationError(f"backfill must be 'list' or 'search', got {self.backfill!r}.", crm="hubspot")
+        unknown = [t for t in self.engagement_types if t not in (*ENGAGEMENT_TYPES, "tasks")]
+        if unknown:
+            raise ConfigurationError(
+                f"Unknown HubSpot engagement type(s) {', '.join(unknown)}; known: {', '.join(ENGAGEMENT_TYPES)}, "
+                "tasks.",
+                crm="hubspot",
+            )
+
+    def secrets(self) -> list[str]:
+        return [s.get_secret_value() for s in (self.access_token, self.client_secret, self.refresh_token) if s]

@@ -1,0 +1,665 @@
+"""``SalesforceAdapter``: Leads and/or Contacts, their Tasks, Events and CampaignMembers, Opportunities and
+Users, through simple-salesforce over one ``requests`` session.
+
+Calls (the daily API allocation is the limit; every REST request counts one, OAuth token requests none):
+
+- contacts: one SOQL query per object then ``nextRecordsUrl`` batches of 2,000 (the maximum), ordered by
+  ``SystemModstamp, Id``; incremental reads start ``overlap_seconds`` before the cursor and dedupe.
+- activities and outcomes: several queries packed into one Composite call (up to 5 queries, or
+  query-more batches, per call), so an unchanged incremental costs one call for contacts and one for
+  Task + Event + CampaignMember changes.
+- writes: sObject Collections of 200; more than one collection goes as up to 5 collections in one Composite
+  call (1,000 records per call), always with ``Sforce-Auto-Assign: FALSE`` so assignment rules do not
+  re-route owners.  Converted leads are never sent (``CANNOT_UPDATE_CONVERTED_LEAD``).
+
+Lists of ids in SOQL are cut so every request URI (or Composite subrequest URL) stays under
+``max_url_bytes`` (Salesforce refuses URIs over 16,384 bytes).  Custom fields are never created by leadsync:
+``check_fields`` lists what an admin must add in Setup (and the field-level security to grant).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import quote_plus
+
+import requests
+from simple_salesforce import Salesforce
+
+from connectors.base import ActivityPage
+from connectors.errors import AuthError, FatalApiError
+from connectors.http import Action, ApiClient, Exchange, redact
+from connectors.records import (
+    CANONICAL_FIELDS,
+    Activity,
+    ApiUsage,
+    Contact,
+    ContactPage,
+    FieldCheck,
+    FieldSpec,
+    FieldUpdate,
+    FieldValue,
+    Outcome,
+    Owner,
+    WriteResult,
+    WriteStatus,
+)
+from connectors.salesforce import auth
+from connectors.salesforce._session import make_session
+from connectors.salesforce.classify import classify, classify_login, error_for, to_exchange
+from connectors.salesforce.config import SalesforceConfig
+from connectors.salesforce.cursor import Cursor, StreamCursor, parse_sf_datetime, soql_datetime
+from connectors.salesforce.mapping import (
+    ACTIVITY_FIELDS,
+    ACTIVITY_OBJECTS,
+    contact_fields,
+    quote,
+    select_list,
+    sobject_of,
+    to_activity,
+    to_contact,
+    to_datetime,
+)
+
+T = TypeVar("T")
+QueryBody = dict[str, Any]
+
+# FieldSpec.type -> (Salesforce field type, how Setup names it)
+SPEC_TYPES: Mapping[str, tuple[str, str]] = {
+    "number": ("double", "Number, length 16, 2 decimal places"),
+    "string": ("string", "Text, length 255"),
+    "datetime": ("datetime", "Date/Time"),
+    "enumeration": ("picklist", "Picklist"),
+}
+
+
+def api_name(name: str) -> str:
+    """The API name of a write-back field: names without the ``__c`` suffix get it."""
+    return name if name.endswith("__c") or "__" in name else f"{name}__c"
+
+
+class SalesforceAdapter:
+    crm = "salesforce"
+
+    def __init__(self, config: SalesforceConfig, *, session: requests.Session | None = None):
+        config.validate()
+        redact.add(*config.secrets())
+        self.config = config
+        self.mode = config.auth_mode()
+        self._http = session or make_session(config.ca_path)
+        self._http.hooks["response"].append(self._track_usage)
+        self.client = ApiClient(
+            "salesforce", classify, max_attempts=config.max_attempts, sleep=config.sleep, refresh_auth=self._relogin
+        )
+        self._login_client = ApiClient(
+            "salesforce", classify_login, max_attempts=config.max_attempts, sleep=config.sleep
+        )
+        self._sf: Salesforce | None = None
+        self.quota_used: int | None = None
+        self.quota_limit: int | None = None
+        self.logins = 0
+        self._protected: set[str] = set()
+        self._converted_contact: dict[str, str] = {}  # converted lead id -> its Contact id
+        self._field_keys: dict[str, str] = {}
+
+    # -- session -----------------------------------------------------------------------------------------
+    def _track_usage(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        m = re.search(r"api-usage=(\d+)/(\d+)", response.headers.get("Sforce-Limit-Info", ""))
+        if m:
+            self.quota_used, self.quota_limit = int(m.group(1)), int(m.group(2))
+
+    def login(self) -> None:
+        """Get a session now (otherwise the first call logs in); a no-op beyond building the client in session mode."""
+        if self.mode == "session":
+            assert self.config.session_id is not None and self.config.instance_url is not None
+            token = auth.Token(self.config.session_id.get_secret_value(), self.config.instance_url)
+        else:
+            response = self._login_client.call(
+                "oauth.token", lambda: auth.request_token(self.config, self._http, self.mode), to_exchange
+            )
+            token = auth.parse_token(response)
+            redact.add(token.access_token)
+            self.logins += 1
+        self._sf = Salesforce(
+            instance_url=token.instance_url,
+            session_id=token.access_token,
+            session=self._http,
+            version=self.config.api_version,
+        )
+
+    def _relogin(self) -> None:
+        if self.mode == "session":
+            raise AuthError(
+                "The Salesforce session id has expired; give a new one, or configure a login flow (password, "
+                "JWT or client credentials) so leadsync can log in again by itself.",
+                crm="salesforce",
+            )
+        self.login()
+
+    def _call(self, endpoint: str, fn: Callable[[Salesforce], T]) -> T:
+        if self._sf is None:
+            self.login()
+
+        def send() -> T:
+            assert self._sf is not None
+            return fn(self._sf)
+
+        return self.client.call(endpoint, send, to_exchange)
+
+    # -- query plumbing ------------------------------------------------------------------------------------
+    def _query_headers(self) -> dict[str, str]:
+        return {"Sforce-Query-Options": f"batchSize={max(self.config.page_size, 200)}"}
+
+    def _query(self, soql: str, paged: bool = True) -> QueryBody:
+        headers = self._query_headers() if paged else {}
+        body: QueryBody = self._call("query", lambda sf: sf.query(soql, headers=headers))
+        return body
+
+    def _query_more(self, url: str) -> QueryBody:
+        body: QueryBody = self._call(
+            "query_more", lambda sf: sf.query_more(url, identifier_is_url=True, headers=self._query_headers())
+        )
+        return body
+
+    def _query_url(self, soql: str) -> str:
+        return f"/services/data/v{self.config.api_version}/query?q={quote_plus(soql)}"
+
+    def _composite(self, subrequests: list[dict[str, Any]], headers: Mapping[str, str] | None = None) -> list[Any]:
+        payload = {"allOrNone": False, "compositeRequest": subrequests}
+        body = self._call(
+            "composite", lambda sf: sf.restful("composite", method="POST", json=payload, headers=dict(headers or {}))
+        )
+        if not isinstance(body, Mapping):
+            raise FatalApiError("Salesforce answered a composite request without a body.", crm=self.crm)
+        responses: list[Any] = body["compositeResponse"]
+        return responses
+
+    def _query_rounds(self, soqls: Sequence[str]) -> Iterator[list[tuple[int, QueryBody]]]:
+        """Run several queries to the end, packing up to 5 queries or query-more batches per call.
+
+        Yields, per call, the (query index, result batch) pairs it returned; batches of one query come
+        in order.
+        """
+        pending: deque[tuple[int, str, bool, int]] = deque((i, q, False, 0) for i, q in enumerate(soqls))
+        while pending:
+            batch = [pending.popleft() for _ in range(min(self.config.collections_per_call, len(pending)))]
+            results: list[tuple[int, str, bool, int, int, Any]] = []
+            if len(batch) == 1:
+                i, target, more, tries = batch[0]
+                body = self._query_more(target) if more else self._query(target)
+                results.append((i, target, more, tries, 200, body))
+            else:
+                subrequests = [
+                    {
+                        "method": "GET",
+                        "url": target if more else self._query_url(target),
+                        "referenceId": f"q{n}",
+                    }
+                    for n, (i, target, more, tries) in enumerate(batch)
+                ]
+                answers = {a["referenceId"]: a for a in self._composite(subrequests)}
+                for n, (i, target, more, tries) in enumerate(batch):
+                    answer = answers[f"q{n}"]
+                    results.append((i, target, more, tries, int(answer["httpStatusCode"]), answer["body"]))
+            out: list[tuple[int, QueryBody]] = []
+            for i, target, more, tries, status, body in results:
+                if status >= 300:
+                    self._subrequest_failed(status, body, tries)
+                    pending.append((i, target, more, tries + 1))
+                    continue
+                out.append((i, body))
+                if not body.get("done", True):
+                    pending.append((i, str(body["nextRecordsUrl"]), True, 0))
+            yield out
+
+    def _subrequest_failed(self, status: int, body: Any, tries: int) -> None:
+        """A failed Composite subrequest: transient ones are re-sent (at most max_attempts), others raise."""
+        exchange = Exchange(status=status, body=json.dumps(body, default=str))
+        verdict = classify(exchange)
+        if verdict.action is Action.RETRY and tries + 1 < self.config.max_attempts:
+            return
+        raise error_for(verdict, status, "composite")
+
+    def _query_all(self, soqls: Sequence[str]) -> list[list[dict[str, Any]]]:
+        records: list[list[dict[str, Any]]] = [[] for _ in soqls]
+        for round_ in self._query_rounds(soqls):
+            for i, body in round_:
+                records[i].extend(body["records"])
+        return records
+
+    def _id_chunks(self, prefix_soql: str, ids: Sequence[str], suffix_soql: str = "") -> list[str]:
+        """``prefix (id, id, ...) suffix`` queries whose request URL stays under max_url_bytes."""
+        base = len(self._query_url(prefix_soql + "()" + suffix_soql)) + 200  # room for the host and version
+        budget = self.config.max_url_bytes - base
+        out: list[str] = []
+        chunk: list[str] = []
+        used = 0
+        for record_id in ids:
+            cost = len(quote_plus(quote(record_id) + ","))
+            if chunk and used + cost > budget:
+                out.append(f"{prefix_soql}({','.join(chunk)}){suffix_soql}")
+                chunk, used = [], 0
+            chunk.append(quote(record_id))
+            used += cost
+        if chunk:
+            out.append(f"{prefix_soql}({','.join(chunk)}){suffix_soql}")
+        return out
+
+    # -- contacts ------------------------------------------------------------------------------------------
+    def _contact_soql(self, sobject: str) -> str:
+        fields = contact_fields(sobject, self.config.fields_for(sobject), self.config.extra_fields)
+        return f"SELECT {select_list(fields)} FROM {sobject}"
+
+    def _to_contact(self, record: Mapping[str, Any], sobject: str) -> Contact:
+        contact = to_contact(record, sobject, self.config.fields_for(sobject), self.config.extra_fields)
+        if contact.protected:
+            self._protected.add(contact.id)
+            if record.get("ConvertedContactId"):
+                self._converted_contact[contact.id] = str(record["ConvertedContactId"])
+        return contact
+
+    def _stream_batches(self, sobject: str, stream: StreamCursor) -> Iterator[tuple[list[dict[str, Any]], bool]]:
+        """(records, last) batches of one object's changes since ``stream``, in SystemModstamp, Id order.
+
+        Salesforce's batchSize floor is 200; a smaller ``page_size`` is read with LIMIT and a keyset on
+        (SystemModstamp, Id), one call per page.
+        """
+        since = stream.since(self.config.overlap_seconds)
+        conditions = [f"SystemModstamp >= {since}"] if since is not None else []
+        order = " ORDER BY SystemModstamp, Id"
+        if self.config.page_size >= 200:
+            where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+            body = self._query(self._contact_soql(sobject) + where + order)
+            while True:
+                yield body["records"], bool(body["done"])
+                if body["done"]:
+                    return
+                body = self._query_more(str(body["nextRecordsUrl"]))
+        after: tuple[str, str] | None = None
+        while True:
+            keyset = list(conditions)
+            if after is not None:
+                stamp = soql_datetime(parse_sf_datetime(after[0]))
+                keyset.append(f"(SystemModstamp > {stamp} OR (SystemModstamp = {stamp} AND Id > {quote(after[1])}))")
+            where = f" WHERE {' AND '.join(keyset)}" if keyset else ""
+            soql = f"{self._contact_soql(sobject)}{where}{order} LIMIT {self.config.page_size}"
+            records: list[dict[str, Any]] = self._query(soql, paged=False)["records"]
+            last = len(records) < self.config.page_size
+            yield records, last
+            if last:
+                return
+            after = (str(records[-1]["SystemModstamp"]), str(records[-1]["Id"]))
+
+    def read_contacts(self, cursor: str | None) -> Iterator[ContactPage]:
+        state = Cursor.loads(cursor, "contacts")
+        objects = list(self.config.objects)
+        for position, sobject in enumerate(objects):
+            stream = state.stream(sobject)
+            for records, last in self._stream_batches(sobject, stream):
+                contacts = tuple(
+                    self._to_contact(r, sobject) for r in records if stream.is_new(r["Id"], r["SystemModstamp"])
+                )
+                stream.advance(
+                    ((r["Id"], r["SystemModstamp"]) for r in records), self.config.overlap_seconds, self.config.max_seen
+                )
+                yield ContactPage(contacts, state.dumps(), done=last and position == len(objects) - 1)
+
+    def cursor_at(self, since: datetime) -> str:
+        """A cursor for ``read_contacts`` and ``read_activity_changes`` handing out changes from ``since``."""
+        return Cursor.at(since).dumps()
+
+    def get_contacts(self, ids: Sequence[str]) -> list[Contact]:
+        soqls: list[str] = []
+        kinds: list[str] = []
+        for sobject in self.config.objects:
+            mine = [i for i in dict.fromkeys(ids) if sobject_of(i) == sobject]
+            for soql in self._id_chunks(f"{self._contact_soql(sobject)} WHERE Id IN ", mine):
+                soqls.append(soql)
+                kinds.append(sobject)
+        found: dict[str, Contact] = {}
+        for n, records in enumerate(self._query_all(soqls)):
+            for record in records:
+                contact = self._to_contact(record, kinds[n])
+                found[contact.id] = contact
+        return [found[i] for i in dict.fromkeys(ids) if i in found]
+
+    # -- activities ----------------------------------------------------------------------------------------
+    def _activity_soql(self, sobject: str) -> str:
+        return f"SELECT {select_list(['Id', 'SystemModstamp', *ACTIVITY_FIELDS[sobject]])} FROM {sobject}"
+
+    def _owner_of(self, sobject: str, record: Mapping[str, Any]) -> str | None:
+        if sobject != "CampaignMember":
+            who = record.get("WhoId")
+            return str(who) if who else None
+        if "Lead" in self.config.objects and record.get("LeadId"):
+            return str(record["LeadId"])
+        return str(record["ContactId"]) if record.get("ContactId") else None
+
+    def read_activities(self, contact_ids: Sequence[str]) -> Mapping[str, list[Activity]]:
+        requested = list(dict.fromkeys(contact_ids))
+        leads = [i for i in requested if sobject_of(i) == "Lead"]
+        contacts = [i for i in requested if sobject_of(i) == "Contact"]
+        # Conversion moves a lead's activities to its Contact: read them there, report them on the lead.
+        alias: dict[str, list[str]] = {}
+        for lead in leads:
+            converted = self._converted_contact.get(lead)
+            if converted:
+                alias.setdefault(converted, []).append(lead)
+        who_ids = list(dict.fromkeys([*leads, *contacts, *alias]))
+        contact_side = list(dict.fromkeys([*contacts, *alias]))
+        soqls: list[str] = []
+        kinds: list[str] = []
+        for sobject in ("Task", "Event"):
+            for soql in self._id_chunks(f"{self._activity_soql(sobject)} WHERE WhoId IN ", who_ids):
+                soqls.append(soql)
+                kinds.append(sobject)
+        for field_name, ids in (("LeadId", leads), ("ContactId", contact_side)):
+            for soql in self._id_chunks(f"{self._activity_soql('CampaignMember')} WHERE {field_name} IN ", ids):
+                soqls.append(soql)
+                kinds.append("CampaignMember")
+        wanted = set(requested)
+        out: dict[str, dict[str, Activity]] = {i: {} for i in requested}
+        for n, records in enumerate(self._query_all(soqls)):
+            sobject = kinds[n]
+            for record in records:
+                owners: list[str] = []
+                if sobject == "CampaignMember":
+                    links = [str(record[k]) for k in ("LeadId", "ContactId") if record.get(k)]
+                else:
+                    links = [str(record["WhoId"])] if record.get("WhoId") else []
+                for link in links:
+                    if link in wanted:
+                        owners.append(link)
+                    owners.extend(alias.get(link, []))
+                for owner in dict.fromkeys(owners):
+                    activity = to_activity(sobject, record, owner, self.config.activity_type_map)
+                    out[owner][activity.id] = activity
+        return {i: sorted(acts.values(), key=lambda a: (a.occurred_at, a.id)) for i, acts in out.items()}
+
+    def read_activity_changes(self, cursor: str | None) -> Iterator[ActivityPage]:
+        state = Cursor.loads(cursor, "activities")
+        soqls = []
+        for sobject in ACTIVITY_OBJECTS:
+            soql = self._activity_soql(sobject)
+            since = state.stream(sobject).since(self.config.overlap_seconds)
+            if since is not None:
+                soql += f" WHERE SystemModstamp >= {since}"
+            soqls.append(soql + " ORDER BY SystemModstamp, Id")
+        rounds = self._query_rounds(soqls)
+        pending_round = next(rounds, None)
+        while pending_round is not None:
+            activities: list[Activity] = []
+            for i, body in pending_round:
+                sobject = ACTIVITY_OBJECTS[i]
+                stream: StreamCursor = state.stream(sobject)
+                for record in body["records"]:
+                    owner = self._owner_of(sobject, record)
+                    if owner and stream.is_new(record["Id"], record["SystemModstamp"]):
+                        activities.append(to_activity(sobject, record, owner, self.config.activity_type_map))
+                stream.advance(
+                    ((r["Id"], r["SystemModstamp"]) for r in body["records"]),
+                    self.config.overlap_seconds,
+                    self.config.max_seen,
+                )
+            following = next(rounds, None)
+            yield ActivityPage(tuple(activities), state.dumps(), done=following is None)
+            pending_round = following
+
+    # -- outcomes and owners ---------------------------------------------------------------------------------
+    def read_outcomes(self) -> Iterator[Outcome]:
+        soqls = [
+            "SELECT Id, IsWon, CloseDate, Amount FROM Opportunity WHERE IsClosed = true",
+            "SELECT Id, ContactId, OpportunityId FROM OpportunityContactRole WHERE Opportunity.IsClosed = true",
+        ]
+        if "Lead" in self.config.objects:
+            lead_soql = (
+                "SELECT Id, Status, IsConverted, ConvertedContactId, ConvertedOpportunityId, ConvertedDate "
+                "FROM Lead WHERE IsConverted = true"
+            )
+            if self.config.lost_statuses:
+                lead_soql += f" OR Status IN ({', '.join(quote(s) for s in self.config.lost_statuses)})"
+            soqls.append(lead_soql)
+        results = self._query_all(soqls)
+        opps = {str(o["Id"]): o for o in results[0]}
+        roles: dict[str, list[str]] = {}
+        for role in results[1]:
+            if role.get("ContactId") and str(role.get("OpportunityId")) in opps:
+                roles.setdefault(str(role["ContactId"]), []).append(str(role["OpportunityId"]))
+
+        def outcome(contact_id: str, opp_id: str) -> Outcome:
+            opp = opps[opp_id]
+            amount = opp.get("Amount")
+            return Outcome(
+                contact_id=contact_id,
+                won=bool(opp.get("IsWon")),
+                closed_at=to_datetime(opp.get("CloseDate")),
+                amount=float(amount) if amount is not None else None,
+                source_id=opp_id,
+            )
+
+        if "Contact" in self.config.objects:
+            for contact_id, opp_ids in roles.items():
+                for opp_id in dict.fromkeys(opp_ids):
+                    yield outcome(contact_id, opp_id)
+        for lead in results[2] if len(results) > 2 else []:
+            lead_id = str(lead["Id"])
+            if not lead.get("IsConverted"):
+                yield Outcome(contact_id=lead_id, won=False, closed_at=None, source_id=f"LeadStatus:{lead['Status']}")
+                continue
+            opp_id = str(lead.get("ConvertedOpportunityId") or "")
+            linked = [opp_id] if opp_id in opps else roles.get(str(lead.get("ConvertedContactId") or ""), [])
+            if linked:
+                for linked_id in dict.fromkeys(linked):
+                    yield outcome(lead_id, linked_id)
+            elif opp_id and self.config.converted_counts_as_won:
+                # converted into an opportunity that is still open: the lead itself was won
+                yield Outcome(
+                    contact_id=lead_id, won=True, closed_at=to_datetime(lead.get("ConvertedDate")), source_id=opp_id
+                )
+
+    def read_owners(self) -> list[Owner]:
+        (users,) = self._query_all(
+            ["SELECT Id, Name, Email, IsActive, Department FROM User WHERE IsActive = true ORDER BY Name"]
+        )
+        return [
+            Owner(
+                id=str(u["Id"]),
+                name=str(u.get("Name") or ""),
+                email=str(u.get("Email") or ""),
+                active=bool(u.get("IsActive")),
+                teams=(str(u["Department"]),) if u.get("Department") else (),
+            )
+            for u in users
+        ]
+
+    # -- fields ------------------------------------------------------------------------------------------
+    def _describe(self) -> dict[str, dict[str, Any]]:
+        objects = list(self.config.objects)
+        path = f"/services/data/v{self.config.api_version}/sobjects/{{}}/describe"
+        if len(objects) == 1:
+            body = self._call("describe", lambda sf: sf.restful(f"sobjects/{objects[0]}/describe"))
+            return {objects[0]: dict(body or {})}
+        answers = self._composite([{"method": "GET", "url": path.format(o), "referenceId": f"d{o}"} for o in objects])
+        out: dict[str, dict[str, Any]] = {}
+        for sobject, answer in zip(objects, answers, strict=True):
+            if int(answer["httpStatusCode"]) >= 300:
+                self._subrequest_failed(int(answer["httpStatusCode"]), answer["body"], self.config.max_attempts)
+            out[sobject] = answer["body"]
+        return out
+
+    def check_fields(self, specs: Sequence[FieldSpec], *, create: bool = False) -> FieldCheck:
+        described = self._describe()
+        present: list[str] = []
+        missing: list[str] = []
+        lines: list[str] = []
+        keys: dict[str, str] = {}
+        for spec in specs:
+            name = api_name(spec.name)
+            keys[spec.name] = name
+            absent = []
+            for sobject, body in described.items():
+                fields = {f["name"].lower(): f for f in body.get("fields", [])}
+                found = fields.get(name.lower())
+                if found is None or not found.get("updateable"):
+                    absent.append(sobject)
+                elif found["name"] != name:
+                    keys[spec.name] = found["name"]
+            if not absent:
+                present.append(spec.name)
+                continue
+            missing.append(spec.name)
+            _, setup = SPEC_TYPES.get(spec.type, ("string", "Text, length 255"))
+            if spec.type == "enumeration" and spec.options:
+                setup += f" (values: {', '.join(spec.options)})"
+            for sobject in absent:
+                lines.append(f"  - {sobject}: field label '{spec.label}', API name {name}, type {setup}")
+        self._field_keys.update(keys)
+        instructions = ""
+        if missing:
+            instructions = (
+                "Create these custom fields in Salesforce Setup > Object Manager > <object> > Fields & "
+                "Relationships > New, then give the integration user's profile or permission set "
+                "field-level security Visible (not Read-Only) on each:\n" + "\n".join(lines)
+            )
+            if create:
+                instructions += (
+                    "\nleadsync does not create Salesforce fields itself: that needs the Metadata API with "
+                    "Customize Application, and the new fields stay hidden until field-level security is granted."
+                )
+        return FieldCheck(
+            present=tuple(present), created=(), missing=tuple(missing), instructions=instructions, field_keys=keys
+        )
+
+    # -- writes ------------------------------------------------------------------------------------------
+    def _translate(self, update: FieldUpdate, sobject: str) -> dict[str, FieldValue] | str:
+        field_map = self.config.fields_for(sobject)
+        out: dict[str, FieldValue] = {}
+        for key, value in update.values.items():
+            if key in field_map:
+                name = field_map[key]
+            elif key in CANONICAL_FIELDS:
+                return f"No {sobject} field is mapped to '{key}'; add it to the Salesforce field_map to write it."
+            else:
+                name = self._field_keys.get(key, key)
+            if "." in name:
+                return f"'{key}' maps to {name}, a field of a related record, which leadsync does not write."
+            out[name] = value
+        return out
+
+    def write(self, updates: Sequence[FieldUpdate]) -> list[WriteResult]:
+        results: list[WriteResult | None] = [None] * len(updates)
+        items: list[tuple[int, dict[str, Any]]] = []
+        for index, update in enumerate(updates):
+            cid = update.contact_id
+            sobject = sobject_of(cid) or {"lead": "Lead", "contact": "Contact"}.get(update.object_type.lower())
+            if sobject not in ("Lead", "Contact"):
+                results[index] = WriteResult(cid, WriteStatus.FAILED, f"{cid} is not a Lead or Contact id.", "", cid)
+                continue
+            if cid in self._protected:
+                results[index] = WriteResult(
+                    cid,
+                    WriteStatus.SKIPPED,
+                    "This lead is converted; Salesforce does not allow updates to converted leads.",
+                    "CANNOT_UPDATE_CONVERTED_LEAD",
+                    cid,
+                )
+                continue
+            values = self._translate(update, sobject)
+            if isinstance(values, str):
+                results[index] = WriteResult(cid, WriteStatus.FAILED, values, "UNMAPPED_FIELD", cid)
+                continue
+            if not values:
+                results[index] = WriteResult(cid, WriteStatus.SKIPPED, "Nothing to write.", "", cid)
+                continue
+            items.append((index, {"attributes": {"type": sobject}, "id": cid, **values}))
+        size, per_call = self.config.records_per_collection, self.config.collections_per_call
+        chunks = [items[i : i + size] for i in range(0, len(items), size)]
+        for start in range(0, len(chunks), per_call):
+            group = chunks[start : start + per_call]
+            for chunk, (status, body) in zip(group, self._send_collections(group), strict=True):
+                self._map_results(updates, chunk, status, body, results)
+        return [r if r is not None else WriteResult("", WriteStatus.FAILED, "not processed") for r in results]
+
+    def _send_collections(self, group: list[list[tuple[int, dict[str, Any]]]]) -> list[tuple[int, Any]]:
+        no_assign = {"Sforce-Auto-Assign": "FALSE"}
+        bodies = [{"allOrNone": False, "records": [record for _, record in chunk]} for chunk in group]
+        if len(group) == 1:
+            response = self._call(
+                "composite.sobjects",
+                lambda sf: sf.restful("composite/sobjects", method="PATCH", json=bodies[0], headers=no_assign),
+            )
+            return [(200, response)]
+        url = f"/services/data/v{self.config.api_version}/composite/sobjects"
+        answers = self._composite(
+            [
+                {"method": "PATCH", "url": url, "referenceId": f"c{n}", "body": body, "httpHeaders": no_assign}
+                for n, body in enumerate(bodies)
+            ],
+            headers=no_assign,
+        )
+        by_ref = {a["referenceId"]: a for a in answers}
+        return [(int(by_ref[f"c{n}"]["httpStatusCode"]), by_ref[f"c{n}"]["body"]) for n in range(len(group))]
+
+    def _map_results(
+        self,
+        updates: Sequence[FieldUpdate],
+        chunk: list[tuple[int, dict[str, Any]]],
+        status: int,
+        body: Any,
+        results: list[WriteResult | None],
+    ) -> None:
+        if status >= 300:
+            verdict = classify(Exchange(status=status, body=json.dumps(body, default=str)))
+            if verdict.action is not Action.RETRY:
+                self._subrequest_failed(status, body, self.config.max_attempts)
+            for index, _ in chunk:
+                cid = updates[index].contact_id
+                results[index] = WriteResult(cid, WriteStatus.RETRY, verdict.message, verdict.code, cid)
+            return
+        for (index, _), result in zip(chunk, body, strict=True):
+            cid = updates[index].contact_id
+            if result.get("success"):
+                results[index] = WriteResult(cid, WriteStatus.OK, requested_id=cid)
+                continue
+            error = (result.get("errors") or [{}])[0]
+            code = str(error.get("statusCode", ""))
+            message = redact(str(error.get("message", "")))
+            fields = error.get("fields") or []
+            if code == "CANNOT_UPDATE_CONVERTED_LEAD":
+                self._protected.add(cid)
+                results[index] = WriteResult(
+                    cid,
+                    WriteStatus.FAILED,
+                    "This lead was converted; Salesforce does not allow updates to converted leads, so leadsync "
+                    "leaves it unchanged.",
+                    code,
+                    cid,
+                )
+            else:
+                status_ = (
+                    WriteStatus.RETRY if code in ("UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE") else WriteStatus.FAILED
+                )
+                where = f" (fields: {', '.join(map(str, fields))})" if fields else ""
+                results[index] = WriteResult(
+                    cid, status_, f"Salesforce refused the update: {message}{where}", code, cid
+                )
+
+    # -- usage ---------------------------------------------------------------------------------------------
+    def usage(self) -> ApiUsage:
+        calls: Counter[str] = Counter(self.client.calls)
+        calls.update(self._login_client.calls)
+        retries: Counter[str] = Counter(self.client.retries)
+        retries.update(self._login_client.retries)
+        return ApiUsage(
+            calls_by_endpoint=dict(calls),
+            quota_used=self.quota_used,
+            quota_limit=self.quota_limit,
+            extra={"retries": dict(retries), "logins": self.logins},
+        )
+
+    def close(self) -> None:
+        self._http.close()

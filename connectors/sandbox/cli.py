@@ -1,0 +1,561 @@
+"""``leadsync sandbox ...``: run, seed and fill the local CRM sandbox; and ``run_subprocess`` for tests.
+
+::
+
+    leadsync sandbox serve --contacts 1000 --seed 7            # foreground; prints URLs, CA, credentials, env
+    leadsync sandbox seed --crm hubspot --contacts 10000 --db sandbox.db
+    leadsync sandbox import --crm pipedrive --csv leads.csv --mapping x_education.yaml --db sandbox.db
+    leadsync sandbox serve --db sandbox.db                      # serves what the DB holds
+
+Tests that need the sandbox in another process (to SIGKILL it, or the sync) use::
+
+    with run_subprocess(contacts=50, time_scale=100) as proc:
+        proc.hubspot_url, proc.ca_path, proc.credentials("hubspot"), proc.counters()
+        proc.configure_faults(rate_5xx=0.2); proc.advance_clock(3600); proc.kill()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any
+
+import click
+
+from connectors.sandbox.app import CRMS, Sandbox, SandboxConfig
+from connectors.sandbox.faults import FaultConfig
+
+CRM_CHOICE = click.Choice(["all", *CRMS])
+_LABELS = {"hubspot": "HubSpot", "salesforce": "Salesforce", "pipedrive": "Pipedrive"}
+
+
+def _crms(choice: str) -> tuple[str, ...]:
+    return CRMS if choice == "all" else (choice,)
+
+
+def _parse_now(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise click.BadParameter("give a timezone, e.g. 2025-06-01T00:00:00Z", param_hint="--now")
+    return parsed
+
+
+def _parse_limits(pairs: Sequence[str], raw_json: str | None) -> dict[str, dict[str, Any]]:
+    limits: dict[str, dict[str, Any]] = json.loads(raw_json) if raw_json else {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        crm, dot, key = name.partition(".")
+        if not sep or not dot or crm not in CRMS:
+            raise click.BadParameter(f"expected CRM.KEY=VALUE (e.g. hubspot.burst_per_10s=50), got {pair!r}")
+        try:
+            value: Any = json.loads(text)
+        except ValueError:
+            value = text
+        limits.setdefault(crm, {})[key] = value
+    return limits
+
+
+# Which sandbox credential each CRM's printed settings use (the rest are printed as commented alternatives),
+# and the setting a credential goes to when its name differs.
+_PRIMARY = {"hubspot": {"private_app_token"}, "salesforce": {"session_id"}, "pipedrive": {"api_token"}}
+_SETTING_NAME = {("hubspot", "private_app_token"): "access_token"}
+
+
+def _known_settings() -> dict[str, set[str]]:
+    try:
+        from sync import settings as sync_settings
+
+        return {
+            "hubspot": set(sync_settings.HubSpotSettings.model_fields),
+            "salesforce": set(sync_settings.SalesforceSettings.model_fields),
+            "pipedrive": set(sync_settings.PipedriveSettings.model_fields),
+        }
+    except Exception:  # settings not importable: print every line, unchecked
+        return {}
+
+
+def env_lines(sandbox: Sandbox, crms: Sequence[str]) -> list[str]:
+    """The ``LEADSYNC_...`` lines that point leadsync at this sandbox (only names the settings accept)."""
+    known = _known_settings()
+    lines = [f"LEADSYNC_CRM={crms[0]}" if len(crms) == 1 else f"# LEADSYNC_CRM=one of {', '.join(crms)}"]
+    for crm in crms:
+        creds = sandbox.credentials(crm)
+        primary = _PRIMARY[crm] & set(creds) or set(creds)
+        values: dict[str, str] = {}
+        if crm == "hubspot":
+            values["base_url"] = sandbox.hubspot_url
+        elif crm == "salesforce":
+            values["auth"] = "session" if "session_id" in primary else "password"
+            values["instance_url"] = sandbox.salesforce_url
+            values["login_url"] = sandbox.salesforce_url
+        else:
+            values["base_url"] = sandbox.pipedrive_url
+            values["oauth_url"] = sandbox.pipedrive_url
+        alternatives: dict[str, str] = {}
+        for key, value in creds.items():
+            name = _SETTING_NAME.get((crm, key), key).lower()
+            (values if key in primary else alternatives)[name] = value
+        for key, value in values.items():
+            line = f"LEADSYNC_{crm.upper()}__{key.upper()}={value}"
+            if known and key not in known.get(crm, set()):
+                line = f"# {line}   (accepted by the sandbox; leadsync has no such setting)"
+            lines.append(line)
+        if alternatives:
+            lines.append(f"#   {_LABELS[crm]} also accepts (another auth flow):")
+            lines += [f"#   LEADSYNC_{crm.upper()}__{k.upper()}={v}" for k, v in alternatives.items()]
+    lines.append(f"LEADSYNC_CA_BUNDLE={sandbox.ca_path}")
+    return lines
+
+
+def describe(sandbox: Sandbox, crms: Sequence[str]) -> str:
+    out = ["leadsync sandbox is running (127.0.0.1 only). Ctrl-C or SIGTERM stops it.", ""]
+    for crm in crms:
+        url = {"hubspot": sandbox.hubspot_url, "salesforce": sandbox.salesforce_url}.get(crm, sandbox.pipedrive_url)
+        creds = sandbox.credentials(crm)
+        shown = ", ".join(f"{k}={v}" for k, v in creds.items()) or "(module exports no SANDBOX_CREDENTIALS yet)"
+        out.append(f"  {_LABELS[crm]:<11} {url}")
+        out.append(f"  {'':<11} credentials: {shown}")
+    out += [
+        "",
+        f"  CA certificate (TLS port {sandbox.https_port}): {sandbox.ca_path}",
+        f"  Counters: {sandbox.http_url}/_sandbox/counters   Faults: POST {sandbox.http_url}/_sandbox/faults",
+        "",
+        "Paste into .env (or export) to point leadsync at the sandbox:",
+        "",
+        *env_lines(sandbox, crms),
+        "",
+    ]
+    return "\n".join(out)
+
+
+def _seed_crms(
+    sandbox: Sandbox, crms: Sequence[str], contacts: int, seed: int, activities: float, now: datetime | None
+) -> list[str]:
+    """Seed each CRM that the DB does not already hold; one line of news per CRM."""
+    from connectors.sandbox.seed import generate
+
+    news: list[str] = []
+    dataset = None
+    for crm in crms:
+        held = sandbox.meta_get(f"loaded.{crm}")
+        if held is not None:
+            news.append(f"{_LABELS[crm]}: serving the data already in {sandbox.config.db_path} ({held})")
+            continue
+        if contacts <= 0:
+            continue
+        if dataset is None:
+            started = time.perf_counter()
+            dataset = generate(contacts, seed, now or sandbox.clock.now().replace(microsecond=0), activities)
+            news.append(
+                f"Generated {len(dataset.people):,} people, {len(dataset.activities):,} activities, "
+                f"{len(dataset.outcomes):,} outcomes (seed {seed}) in {time.perf_counter() - started:.1f} s"
+            )
+        try:
+            ids = sandbox.load_into(crm, dataset)
+        except NotImplementedError as exc:
+            news.append(f"{_LABELS[crm]}: not seeded: {exc}")
+            continue
+        news.append(f"{_LABELS[crm]}: loaded {len(ids):,} records")
+    return news
+
+
+@click.group("sandbox")
+def sandbox() -> None:
+    """The local emulation of the HubSpot, Salesforce and Pipedrive APIs (demo, tests, benchmarks)."""
+
+
+@sandbox.command()
+@click.option("--port", type=int, default=8765, show_default=True, help="Plain HTTP port (HubSpot, Pipedrive); 0: any.")
+@click.option("--tls-port", type=int, default=8766, show_default=True, help="HTTPS port (all three); 0: any free port.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Seed of the generated data and of the faults.")
+@click.option("--contacts", type=click.IntRange(0), default=1000, show_default=True, help="People to generate.")
+@click.option("--activities", type=click.FloatRange(0), default=10.0, show_default=True, help="Mean per person.")
+@click.option("--crm", type=CRM_CHOICE, default="all", show_default=True, help="Which CRM APIs to serve.")
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Run the sandbox's clock (rate windows, daily budgets, timestamps) this many times faster.",
+)
+@click.option("--no-rate-limits", is_flag=True, help="Serve without the CRMs' rate limits.")
+@click.option("--limit", "limit_pairs", multiple=True, metavar="CRM.KEY=VALUE", help="Override a documented limit.")
+@click.option("--fault-429", type=click.FloatRange(0, 1), default=0.0, help="Probability of an injected 429.")
+@click.option("--fault-5xx", type=click.FloatRange(0, 1), default=0.0, help="Probability of a 500/502/503.")
+@click.option("--fault-reset", type=click.FloatRange(0, 1), default=0.0, help="Probability of a connection reset.")
+@click.option("--fault-slow", type=click.FloatRange(0, 1), default=0.0, help="Probability of a slow answer.")
+@click.option(
+    "--slow-seconds", type=click.FloatRange(0), default=30.0, show_default=True, help="Delay of a slow answer."
+)
+@click.option("--fault-malformed", type=click.FloatRange(0, 1), default=0.0, help="Probability of truncated JSON.")
+@click.option("--fault-record", type=click.FloatRange(0, 1), default=0.0, help="Per-record failure rate in batches.")
+@click.option("--db", type=click.Path(dir_okay=False), default=None, help="SQLite file (seeded data persists there).")
+@click.option("--ca-path", type=click.Path(dir_okay=False), default=None, help="Write the CA certificate here.")
+@click.option("--now", "now_text", default=None, help="Pin the data's 'now' (ISO 8601 with a timezone).")
+@click.option("--faults-json", default=None, hidden=True)
+@click.option("--limits-json", default=None, hidden=True)
+@click.option("--ready-file", type=click.Path(dir_okay=False), default=None, hidden=True)
+def serve(
+    port: int,
+    tls_port: int,
+    seed: int,
+    contacts: int,
+    activities: float,
+    crm: str,
+    time_scale: float,
+    no_rate_limits: bool,
+    limit_pairs: tuple[str, ...],
+    fault_429: float,
+    fault_5xx: float,
+    fault_reset: float,
+    fault_slow: float,
+    slow_seconds: float,
+    fault_malformed: float,
+    fault_record: float,
+    db: str | None,
+    ca_path: str | None,
+    now_text: str | None,
+    faults_json: str | None,
+    limits_json: str | None,
+    ready_file: str | None,
+) -> None:
+    """Run the sandbox in the foreground, seeded, until Ctrl-C or SIGTERM."""
+    crms = _crms(crm)
+    faults = FaultConfig(
+        rate_429=fault_429,
+        rate_5xx=fault_5xx,
+        rate_reset=fault_reset,
+        rate_slow=fault_slow,
+        slow_seconds=slow_seconds,
+        rate_malformed=fault_malformed,
+        rate_record_failure=fault_record,
+    )
+    try:
+        faults.validate()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    config = SandboxConfig(
+        port=port,
+        tls_port=tls_port,
+        db_path=db or ":memory:",
+        seed=seed,
+        time_scale=time_scale,
+        rate_limits=not no_rate_limits,
+        faults=faults,
+        limits=_parse_limits(limit_pairs, limits_json),
+        ca_path=ca_path,
+        crms=crms,
+    )
+    sb = Sandbox(config)
+    if faults_json:
+        try:
+            sb.faults.configure(**json.loads(faults_json))
+        except ValueError as exc:
+            raise click.UsageError(f"--faults-json: {exc}") from None
+    for line in _seed_crms(sb, crms, contacts, seed, activities, _parse_now(now_text)):
+        click.echo(line)
+    try:
+        sb.start()
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot listen on 127.0.0.1 port {port} / {tls_port}: {exc.strerror or exc}; "
+            "pick others with --port/--tls-port (0 picks a free one)"
+        ) from None
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        click.echo(describe(sb, crms))
+        if ready_file:
+            tmp = Path(f"{ready_file}.tmp")
+            tmp.write_text(json.dumps({**sb.info(), "pid": os.getpid()}))
+            tmp.replace(ready_file)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sb.stop()
+        sb.store.conn.close()  # a --db file is complete on disk after a clean stop
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        click.echo("Sandbox stopped.")
+
+
+@sandbox.command()
+@click.option("--crm", type=CRM_CHOICE, default="all", show_default=True)
+@click.option("--contacts", type=click.IntRange(1), default=1000, show_default=True)
+@click.option("--activities", type=click.FloatRange(0), default=10.0, show_default=True, help="Mean per person.")
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--now", "now_text", default=None, help="The data's 'now' (ISO 8601 with a timezone); default: now.")
+@click.option("--db", type=click.Path(dir_okay=False), required=True, help="SQLite file that `serve --db` serves.")
+def seed(crm: str, contacts: int, activities: float, seed: int, now_text: str | None, db: str) -> None:
+    """Generate realistic data and store it in a sandbox DB file."""
+    crms = _crms(crm)
+    sb = Sandbox(SandboxConfig(db_path=db, seed=seed, crms=crms))
+    for crm_name in crms:
+        if sb.meta_get(f"loaded.{crm_name}") is not None:
+            raise click.ClickException(
+                f"{db} already holds {_LABELS[crm_name]} data; use a new --db file (or delete this one)"
+            )
+    for line in _seed_crms(sb, crms, contacts, seed, activities, _parse_now(now_text)):
+        click.echo(line)
+    sb.store.conn.close()
+
+
+@sandbox.command("import")
+@click.option("--crm", type=CRM_CHOICE, default="all", show_default=True)
+@click.option("--csv", "csv_path", type=click.Path(exists=True, dir_okay=False), required=True)
+@click.option("--mapping", type=click.Path(exists=True, dir_okay=False), required=True, help="Mapping file (YAML).")
+@click.option("--now", "now_text", default=None, help="The data's 'now' (ISO 8601 with a timezone); default: now.")
+@click.option("--db", type=click.Path(dir_okay=False), required=True, help="SQLite file that `serve --db` serves.")
+def import_(crm: str, csv_path: str, mapping: str, now_text: str | None, db: str) -> None:
+    """Load a CSV export into a sandbox DB file through a mapping file."""
+    from connectors.sandbox.importer import MappingError, from_csv
+
+    crms = _crms(crm)
+    sb = Sandbox(SandboxConfig(db_path=db, crms=crms))
+    now = _parse_now(now_text) or sb.clock.now().replace(microsecond=0)
+    try:
+        dataset = from_csv(csv_path, mapping, now)
+    except MappingError as exc:
+        raise click.ClickException(str(exc)) from None
+    for message in dataset.warnings[:20]:
+        click.echo(f"warning: {message}", err=True)
+    if len(dataset.warnings) > 20:
+        click.echo(f"warning: ... and {len(dataset.warnings) - 20} more problems", err=True)
+    summary = dataset.summary()
+    click.echo(
+        f"Read {summary['people']:,} people, {summary['activities']:,} activities, {summary['outcomes']:,} "
+        f"outcomes ({summary['won']:,} won) from {csv_path}"
+    )
+    for crm_name in crms:
+        try:
+            ids = sb.load_into(crm_name, dataset)
+        except NotImplementedError as exc:
+            click.echo(f"{_LABELS[crm_name]}: not loaded: {exc}", err=True)
+            continue
+        click.echo(f"{_LABELS[crm_name]}: loaded {len(ids):,} records into {db}")
+    sb.store.conn.close()
+
+
+# -- a sandbox in another process ------------------------------------------------------------------------
+class SandboxProcess:
+    """A ``leadsync sandbox serve`` child process, healthy once constructed; stop it with ``stop``/``kill``."""
+
+    def __init__(self, args: Sequence[str], *, timeout: float = 60.0, env: Mapping[str, str] | None = None):
+        self._tmp = tempfile.TemporaryDirectory(prefix="leadsync-sandbox-proc-")
+        tmp = Path(self._tmp.name)
+        self.ready_file = tmp / "ready.json"
+        self.log_path = tmp / "sandbox.log"
+        self.ca_path = str(tmp / "sandbox-ca.pem")
+        cmd = [
+            sys.executable,
+            "-m",
+            "connectors.sandbox.cli",
+            "serve",
+            *args,
+            "--ready-file",
+            str(self.ready_file),
+            "--ca-path",
+            self.ca_path,
+        ]
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            cmd, stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True
+        )
+        self.info: dict[str, Any] = {}
+        self._final_output: str | None = None
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.kill()
+            self._cleanup()
+            raise
+
+    def _wait_ready(self, timeout: float) -> None:
+        import requests
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the sandbox process exited with {self.process.returncode}:\n{self.output()}")
+            if self.ready_file.exists():
+                self.info = json.loads(self.ready_file.read_text())
+                if requests.get(f"{self.http_url}/_sandbox/health", timeout=5).ok:
+                    return
+            time.sleep(0.05)
+        raise TimeoutError(f"the sandbox process was not healthy within {timeout:.0f} s:\n{self.output()}")
+
+    # -- addresses and credentials --------------------------------------------------------------------------
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def http_url(self) -> str:
+        return str(self.info["http_url"])
+
+    @property
+    def https_url(self) -> str:
+        return str(self.info["https_url"])
+
+    @property
+    def hubspot_url(self) -> str:
+        return str(self.info["urls"]["hubspot"])
+
+    @property
+    def salesforce_url(self) -> str:
+        return str(self.info["urls"]["salesforce"])
+
+    @property
+    def pipedrive_url(self) -> str:
+        return str(self.info["urls"]["pipedrive"])
+
+    def credentials(self, crm: str) -> dict[str, str]:
+        return dict(self.info["credentials"].get(crm, {}))
+
+    # -- control endpoints ---------------------------------------------------------------------------------
+    def _control(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        import requests
+
+        response = requests.request(method, f"{self.http_url}/_sandbox/{path}", json=body, timeout=10)
+        if response.status_code >= 400:
+            raise ValueError(f"sandbox {method} /_sandbox/{path}: {response.status_code} {response.text}")
+        return response.json() if response.content else None
+
+    def counters(self) -> dict[str, dict[int, int]]:
+        raw = self._control("GET", "counters")
+        return {endpoint: {int(s): n for s, n in statuses.items()} for endpoint, statuses in raw.items()}
+
+    def calls(self, prefix: str = "", status: int | None = None) -> int:
+        return sum(
+            n
+            for endpoint, statuses in self.counters().items()
+            if endpoint.startswith(prefix)
+            for st, n in statuses.items()
+            if status is None or st == status
+        )
+
+    def reset_counters(self) -> None:
+        self._control("DELETE", "counters")
+
+    def configure_faults(self, **settings: Any) -> dict[str, Any]:
+        state: dict[str, Any] = self._control("POST", "faults", settings)
+        return state
+
+    def faults(self) -> dict[str, Any]:
+        state: dict[str, Any] = self._control("GET", "faults")
+        return state
+
+    def advance_clock(self, seconds: float) -> dict[str, Any]:
+        state: dict[str, Any] = self._control("POST", "clock", {"advance": seconds})
+        return state
+
+    def set_clock(self, when: datetime) -> dict[str, Any]:
+        state: dict[str, Any] = self._control("POST", "clock", {"set": when.isoformat()})
+        return state
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+    def output(self) -> str:
+        """The last 4,000 characters the process printed (kept after it stopped)."""
+        if self._final_output is not None:
+            return self._final_output
+        self._log.flush()
+        try:
+            return self.log_path.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM, then wait (SIGKILL if it does not stop in ``timeout``); returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._cleanup()
+        return self.process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL: the sandbox dies without any cleanup, as in a crash."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def _cleanup(self) -> None:
+        if self._final_output is None:
+            self._final_output = self.output()
+        with contextlib.suppress(OSError):
+            self._log.close()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> SandboxProcess:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def run_subprocess(
+    *,
+    seed: int = 7,
+    contacts: int = 100,
+    activities: float = 10.0,
+    crm: str = "all",
+    db_path: str | None = None,
+    time_scale: float = 1.0,
+    rate_limits: bool = True,
+    faults: Mapping[str, Any] | None = None,
+    limits: Mapping[str, Mapping[str, Any]] | None = None,
+    now: datetime | None = None,
+    port: int = 0,
+    tls_port: int = 0,
+    timeout: float = 60.0,
+    env: Mapping[str, str] | None = None,
+) -> SandboxProcess:
+    """Start ``leadsync sandbox serve`` in a child process and wait until it answers its health check."""
+    args = [
+        f"--port={port}",
+        f"--tls-port={tls_port}",
+        f"--seed={seed}",
+        f"--contacts={contacts}",
+        f"--activities={activities}",
+        f"--crm={crm}",
+        f"--time-scale={time_scale}",
+    ]
+    if not rate_limits:
+        args.append("--no-rate-limits")
+    if db_path:
+        args.append(f"--db={db_path}")
+    if faults:
+        args.append(f"--faults-json={json.dumps(dict(faults), default=sorted)}")
+    if limits:
+        args.append(f"--limits-json={json.dumps({k: dict(v) for k, v in limits.items()})}")
+    if now is not None:
+        args.append(f"--now={now.isoformat()}")
+    return SandboxProcess(args, timeout=timeout, env=env)
+
+
+if __name__ == "__main__":
+    sandbox()

@@ -1,0 +1,807 @@
+"""The scoring engine: a validated ``Model`` is compiled once into plain functions and tuples, then
+``score(model, contact, activities, now)`` runs without pydantic, I/O or a clock of its own.
+
+How a score is made (``docs/model.md`` has the user's view):
+
+* ``now`` is read to the whole second: ages are ``floor(now) - occurred_at`` in seconds.
+* Fit is the sum of the fit rules that match (plus negative field rules aimed at fit), clamped to
+  ``0..fit_max`` and rounded half up.  Engagement is the sum of engagement, property, negative activity,
+  inactivity and stagnation points, clamped and rounded the same way.  The total combines the two integers
+  (sum, or weights), adds the points of rules aimed at the total, and is clamped to ``0..max``.
+* An activity counts once it is no more than ``CLOCK_SKEW_SECONDS`` in the future; later ones are ignored
+  (with a warning) until their time comes.
+* ``next_change_at`` is the first whole second after ``now`` at which fit, engagement, the total
+  adjustment, the tier or the SLA due time would differ through time alone.  Events (a window closing, a
+  future activity arriving, stagnation or inactivity starting, a date test flipping, a tier expiring) are
+  checked by rescoring at that second; between events ``scoring.timing`` finds where the decaying
+  engagement crosses a rounding boundary.  Near ties are confirmed by rescoring.  If the search gives up
+  (more than ``_MAX_EVENTS`` events without a change) it answers early, never late: rescoring is harmless.
+
+Bad data never raises: the fast path assumes clean records and, at the first surprise (a naive or
+missing timestamp, a non-mapping ``fields``, duplicate activity ids, ...), the contact is rescored from
+sanitized copies of its records (``scoring.sanitize``), with a warning for each repair.  Only a naive
+``now`` raises ``ValueError``: that is a programming error, not data.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from operator import attrgetter, itemgetter
+from typing import Any, Final
+
+from connectors.records import Activity, Contact
+
+from .conditions import CLOCK_SKEW_SECONDS, DAY, Compiled, Test, TestAt, compile_condition
+from .model import KNOWN_ACTIVITY_TYPES, Condition, Decay, Model, cut_name, duration_seconds
+from .numbers import parse_datetime
+from .result import Evidence, Reason, ScoreResult, make_reason, make_result
+from .sanitize import sanitize, text_id
+from .timing import Term, first_crossing
+
+INF: Final = math.inf
+SKEW: Final = CLOCK_SKEW_SECONDS
+LN2: Final = math.log(2.0)
+MAX_WARNINGS: Final = 20
+_MAX_EVENTS: Final = 48  # events examined by next_change_at before it settles for an earlier answer
+_KNOWN_TYPES: Final = frozenset(KNOWN_ACTIVITY_TYPES)
+# Types that show the contact is active, for inactivity rules that do not list their own.
+INACTIVITY_DEFAULT_TYPES: Final = tuple(
+    t for t in KNOWN_ACTIVITY_TYPES if t not in ("email_sent", "note", "bounce", "unsubscribe", "other")
+)
+Item = tuple[float, Activity]  # (occurred_at as epoch seconds, activity)
+_by_ts: Final = itemgetter(0)
+_ids: Final = attrgetter("id")
+_exp: Final = math.exp
+_evidence: Final = tuple.__new__  # Evidence is a NamedTuple: build it straight from a tuple
+
+
+_UNREAD: Final[Any] = object()  # created_at not parsed yet (only inactivity rules without activities read it)
+
+
+class _Dirty(Exception):
+    """The fast path met data it does not handle; rescore from sanitized copies."""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Compiled rules
+
+
+def _nice(points: float) -> float:
+    """Points as given in the file: whole numbers stay whole (``25`` rather than ``25.0`` in reasons)."""
+    if float(points).is_integer() and abs(points) < 1e15:
+        return int(points)
+    return points
+
+
+def _round(value: float, cap: int) -> int:
+    """Clamp to ``0..cap`` and round half up."""
+    if value <= 0.0:
+        return 0
+    if value >= cap:
+        return cap
+    return math.floor(value + 0.5)
+
+
+class _FieldRule:
+    """A rule over contact fields (fit, property or negative ``when:``)."""
+
+    __slots__ = ("applies_to", "bind", "component", "fields", "label", "points", "rule_id", "test", "timed")
+
+    def __init__(self, rule_id: str, label: str, component: str, applies_to: str, points: float,
+                 condition: Condition) -> None:  # fmt: skip
+        compiled: Compiled = compile_condition(condition)
+        self.rule_id, self.label, self.component, self.applies_to = rule_id, label, component, applies_to
+        self.points = _nice(points)
+        self.test: Test = compiled.test
+        self.timed = compiled.timed
+        self.bind = compiled.bind
+        self.fields = tuple(dict.fromkeys(condition.fields_used()))
+
+    def reason(self, values: Mapping[str, Any]) -> Reason:
+        if len(self.fields) == 1:
+            name = self.fields[0]
+            evidence: tuple[Evidence, ...] = (
+                _evidence(Evidence, (None, None, 1.0, self.points, name, values.get(name))),
+            )
+        else:
+            evidence = tuple(_evidence(Evidence, (None, None, 1.0, self.points, f, values.get(f))) for f in self.fields)
+        return make_reason(self.rule_id, self.label, self.component, self.points, evidence, self.applies_to, False)
+
+
+class _ActivityRule:
+    """Points per matching activity, decayed, windowed and capped (engagement or negative)."""
+
+    __slots__ = (
+        "cap",
+        "component",
+        "kind",
+        "label",
+        "max_times",
+        "points",
+        "rate",
+        "rule_id",
+        "show_age",
+        "slot",
+        "window",
+    )
+
+    def __init__(self, rule_id: str, label: str, component: str, points: float, decay: Decay | None,
+                 within_days: float | None, max_points: float | None, max_times: int | None,
+                 slot: int) -> None:  # fmt: skip
+        self.rule_id, self.label, self.component = rule_id, label, component
+        self.points = _nice(points)
+        self.slot = slot
+        self.window = within_days * DAY if within_days is not None else INF
+        self.cap = max_points if max_points is not None else INF
+        self.max_times = max_times or 0
+        kind = decay.kind if decay is not None else "none"
+        if kind == "half_life":
+            assert decay is not None and decay.half_life_days is not None
+            self.kind, self.rate = 1, LN2 / (decay.half_life_days * DAY)
+        elif kind == "linear":
+            assert decay is not None and decay.expire_days is not None
+            self.kind, self.rate = 2, 1.0 / (decay.expire_days * DAY)
+        else:
+            self.kind, self.rate = 0, 0.0
+        self.show_age = self.kind != 0 or within_days is not None
+
+
+class _Inactivity:
+    __slots__ = ("after", "label", "points", "rule_id", "slot")
+
+    def __init__(self, rule_id: str, label: str, points: float, after: float, slot: int) -> None:
+        self.rule_id, self.label, self.points, self.after, self.slot = rule_id, label, points, after, slot
+
+
+class _Stagnation:
+    __slots__ = ("after", "high_slot", "label", "low_slot", "min_actions", "points", "rule_id")
+
+    def __init__(self, rule_id: str, label: str, points: float, after: float, min_actions: int, low_slot: int,
+                 high_slot: int) -> None:  # fmt: skip
+        self.rule_id, self.label, self.points, self.after = rule_id, label, points, after
+        self.min_actions, self.low_slot, self.high_slot = min_actions, low_slot, high_slot
+
+
+class _Tier:
+    __slots__ = ("min_total", "name", "respond", "slot", "within")
+
+    def __init__(self, name: str, slot: int, within: float, respond: timedelta, min_total: float | None) -> None:
+        self.name, self.slot, self.within, self.respond, self.min_total = name, slot, within, respond, min_total
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Per-contact state and one evaluation
+
+
+class _State:
+    """What one contact's records say, whatever the moment: matched activities and static rules."""
+
+    bound: list[TestAt]
+    contact_id: Any
+    created_ts: Any  # float | None once read, _UNREAD before
+    eng_static: float
+    eng_static_reasons: list[Reason]
+    fields: Mapping[str, Any]
+    fit_static: float
+    fit_static_reasons: list[Reason]
+    flips: list[float]
+    slots: list[list[Item] | None]
+    total_static: float
+    total_static_reasons: list[Reason]
+    warnings: list[str]
+
+    __slots__ = (
+        "bound",
+        "contact_id",
+        "created_ts",
+        "eng_static",
+        "eng_static_reasons",
+        "fields",
+        "fit_static",
+        "fit_static_reasons",
+        "flips",
+        "slots",
+        "total_static",
+        "total_static_reasons",
+        "warnings",
+    )
+
+
+class _Eval:
+    """The contact at one moment: scores, tier, reasons and what its next change depends on."""
+
+    adjust: float
+    base: float
+    due: datetime | None
+    eng_i: int
+    eng_raw: float
+    fit_i: int
+    fit_raw: float
+    next_event: float
+    reasons: list[Reason]
+    terms: list[Term]
+    tier: str | None
+
+    __slots__ = (
+        "adjust",
+        "base",
+        "due",
+        "eng_i",
+        "eng_raw",
+        "fit_i",
+        "fit_raw",
+        "next_event",
+        "reasons",
+        "terms",
+        "tier",
+    )
+
+    def observable(self) -> tuple[Any, ...]:
+        return (self.fit_i, self.eng_i, self.adjust, self.tier, self.due)
+
+
+class CompiledModel:
+    """A model compiled for scoring.  Build with ``compile_model(model)``; cached per model object."""
+
+    def __init__(self, model: Model) -> None:
+        self.version = model.version
+        self.name = model.name
+        scale = model.scale
+        self.total_max = scale.max
+        self.fit_max = scale.fit_max or scale.max
+        self.eng_max = scale.engagement_max or scale.max
+        self.weights: tuple[float, float] | None = None
+        if scale.combine == "weighted" and scale.weights is not None:
+            self.weights = (scale.weights.fit, scale.weights.engagement)
+        self._tables(model)
+
+        fit_rules = [_FieldRule(r.id, r.label, "fit", "fit", r.points, r.when) for r in model.fit.rules]
+        eng_rules = [
+            _FieldRule(r.id, r.label, "property", "engagement", r.points, r.when) for r in model.properties.rules
+        ]
+        total_rules: list[_FieldRule] = []
+        for rule in model.negative.rules:
+            if rule.kind == "field":
+                assert rule.when is not None
+                target = {"fit": fit_rules, "engagement": eng_rules, "total": total_rules}[rule.target]
+                target.append(_FieldRule(rule.id, rule.label, "negative", rule.target, rule.points, rule.when))
+        self.fit_static = tuple(r for r in fit_rules if not r.timed)
+        self.eng_static = tuple(r for r in eng_rules if not r.timed)
+        self.total_static = tuple(r for r in total_rules if not r.timed)
+        # rules with date tests, in the order their points are added: fit, engagement, total
+        self.timed = tuple(r for r in (*fit_rules, *eng_rules, *total_rules) if r.timed)
+
+        specs: list[tuple[tuple[str, ...], Test | None]] = []
+        spec_index: dict[tuple[str, ...], int] = {}
+
+        def slot_for(types: Iterable[str], where: Condition | None) -> int:
+            """The slot holding the activities of these types that pass ``where`` (shared when possible)."""
+            key = tuple(dict.fromkeys(types))
+            if where is None and key in spec_index:
+                return spec_index[key]
+            specs.append((key, compile_condition(where).test if where is not None else None))
+            if where is None:
+                spec_index[key] = len(specs) - 1
+            return len(specs) - 1
+
+        activity_rules: list[_ActivityRule] = []
+        for erule in model.engagement.rules:
+            decay = erule.decay if erule.decay is not None else model.decay
+            activity_rules.append(
+                _ActivityRule(
+                    erule.id,
+                    erule.label,
+                    "engagement",
+                    erule.points,
+                    decay,
+                    erule.within_days,
+                    erule.max_points,
+                    erule.max_times,
+                    slot_for(erule.activity, erule.where),
+                )
+            )
+        inactivity: list[_Inactivity] = []
+        for nrule in model.negative.rules:
+            if nrule.kind == "activity":
+                assert nrule.activity is not None
+                activity_rules.append(
+                    _ActivityRule(
+                        nrule.id,
+                        nrule.label,
+                        "negative",
+                        nrule.points,
+                        nrule.decay,
+                        nrule.within_days,
+                        nrule.max_points,
+                        nrule.max_times,
+                        slot_for(nrule.activity, nrule.where),
+                    )
+                )
+            elif nrule.kind == "inactivity":
+                assert nrule.inactive_days is not None
+                slot = slot_for(nrule.activity or INACTIVITY_DEFAULT_TYPES, None)
+                inactivity.append(
+                    _Inactivity(nrule.id, nrule.label, _nice(nrule.points), nrule.inactive_days * DAY, slot)
+                )
+        self.activity_rules = tuple(activity_rules)
+        self.inactivity = tuple(inactivity)
+        self.stagnation: _Stagnation | None = None
+        if model.stagnation is not None:
+            stag = model.stagnation
+            self.stagnation = _Stagnation(
+                stag.id,
+                stag.text,
+                _nice(stag.points),
+                stag.after_days * DAY,
+                stag.min_actions,
+                slot_for(stag.low_intent, None),
+                slot_for(stag.high_intent, None),
+            )
+        self.tiers = tuple(
+            _Tier(
+                tier.tier,
+                slot_for(tier.activity, tier.where),
+                duration_seconds(tier.within),
+                timedelta(seconds=duration_seconds(tier.respond_within)),
+                tier.min_total,
+            )
+            for tier in model.tiers
+        )
+        self.slot_count = len(specs)
+        by_type: dict[str, list[int]] = {}
+        for slot, (types, _) in enumerate(specs):
+            for activity_type in types:
+                by_type.setdefault(activity_type, []).append(slot)
+        self.slots_by_type = {key: tuple(value) for key, value in by_type.items()}
+        self.filtered_slots = tuple((slot, where) for slot, (_, where) in enumerate(specs) if where is not None)
+        # slots whose rule counts only the N most recent activities: kept newest first
+        self.sorted_slots = frozenset(r.slot for r in activity_rules if r.max_times)
+
+    def _tables(self, model: Model) -> None:
+        """Grade, label, matrix level and stage for every possible integer score, looked up by index."""
+        self.grade_by_fit = tuple(cut_name(dict(model.grades), f) for f in range(self.fit_max + 1))
+        levels = model.matrix.engagement_levels
+        self.level_by_eng = tuple(
+            next((i + 1 for i, minimum in enumerate(levels) if e >= minimum), len(levels))
+            for e in range(self.eng_max + 1)
+        )
+        self.cells = dict(model.matrix.cells)
+        self.label_basis = model.labels.based_on if model.labels else "total"
+        largest = max(self.fit_max, self.eng_max, self.total_max)
+        self.label_by_score: tuple[str, ...] | None = (
+            tuple(cut_name(dict(model.labels.cuts), v) for v in range(largest + 1)) if model.labels else None
+        )
+        mql, sql = model.stages.mql, model.stages.sql
+        self.stage_by_total = tuple(
+            "sql" if v >= sql else "mql" if v >= mql else "lead" for v in range(self.total_max + 1)
+        )
+
+    # -----------------------------------------------------------------------------------------------------
+
+    def score(self, contact: Contact, activities: Iterable[Activity], now: datetime) -> ScoreResult:
+        t = float(math.floor(now.timestamp()))
+        try:
+            return self._result(self._prepare(contact, activities, t, None), t, now)
+        except Exception:  # bad data: rescore from sanitized copies (see the module docstring)
+            clean_contact, clean_activities, warnings = sanitize(contact, activities)
+            return self._result(self._prepare(clean_contact, clean_activities, t, warnings), t, now)
+
+    def _prepare(self, contact: Contact, activities: Iterable[Activity], t: float,
+                 warnings: list[str] | None) -> _State:  # fmt: skip
+        state = _State()
+        state.warnings = warnings if warnings is not None else []
+        fields = contact.fields
+        if not isinstance(fields, Mapping):
+            raise _Dirty
+        state.contact_id = contact.id
+        state.fields = fields
+        state.fit_static, state.fit_static_reasons = _static_points(self.fit_static, fields, t)
+        state.eng_static, state.eng_static_reasons = _static_points(self.eng_static, fields, t)
+        state.total_static, state.total_static_reasons = _static_points(self.total_static, fields, t)
+        bound: list[TestAt] = []
+        flips: list[float] = []
+        for rule in self.timed:
+            test_at, rule_flips = rule.bind(fields)
+            bound.append(test_at)
+            flips.extend(rule_flips)
+        state.bound = bound
+        state.flips = flips
+
+        if not isinstance(activities, list | tuple):
+            activities = list(activities)
+        if len(activities) > 1 and len(set(map(_ids, activities))) != len(activities):
+            raise _Dirty
+        buckets: dict[str, list[Item]] = {}
+        limit = t + SKEW
+        future = False
+        for activity in activities:
+            occurred = activity.occurred_at
+            if occurred.tzinfo is None:
+                raise _Dirty
+            ts = occurred.timestamp()
+            if ts > limit:
+                future = True
+            bucket = buckets.get(activity.type)
+            if bucket is None:
+                buckets[activity.type] = [(ts, activity)]
+            else:
+                bucket.append((ts, activity))
+        slots: list[list[Item] | None] = [None] * self.slot_count
+        slots_by_type = self.slots_by_type
+        for activity_type, bucket in buckets.items():
+            for slot in slots_by_type.get(activity_type, ()):
+                items = slots[slot]
+                slots[slot] = bucket if items is None else items + bucket
+        for slot, where in self.filtered_slots:
+            items = slots[slot]
+            if items is not None:
+                slots[slot] = [item for item in items if where(item[1].attributes, t)] or None
+        for slot in self.sorted_slots:
+            items = slots[slot]
+            if items is not None and len(items) > 1:
+                slots[slot] = sorted(items, key=_by_ts, reverse=True)
+        state.slots = slots
+        state.created_ts = _UNREAD
+        if future or not _KNOWN_TYPES.issuperset(buckets):
+            _activity_warnings(state.warnings, activities, limit)
+        return state
+
+    def _evaluate(self, state: _State, t: float, collect: bool) -> _Eval:
+        """Score ``state`` at epoch second ``t``; ``collect`` builds the reasons too."""
+        ev = _Eval()
+        reasons: list[Reason] = []
+        next_event = INF
+        fit_raw = state.fit_static
+        eng_raw = state.eng_static
+        adjust = state.total_static
+        if collect:
+            reasons.extend(state.fit_static_reasons)
+            reasons.extend(state.eng_static_reasons)
+            reasons.extend(state.total_static_reasons)
+        if self.timed:
+            fields = state.fields
+            for rule, test_at in zip(self.timed, state.bound, strict=True):
+                if test_at(t):
+                    if rule.applies_to == "fit":
+                        fit_raw += rule.points
+                    elif rule.applies_to == "engagement":
+                        eng_raw += rule.points
+                    else:
+                        adjust += rule.points
+                    if collect:
+                        reasons.append(rule.reason(fields))
+            for flip in state.flips:
+                if t < flip < next_event:
+                    next_event = flip
+
+        terms: list[Term] = []
+        decaying = 0.0  # what the decaying terms add now (engagement minus this is the constant part)
+        slots = state.slots
+        for act in self.activity_rules:
+            items = slots[act.slot]
+            if items is None:
+                continue
+            kind, rate, window, points, limit = act.kind, act.rate, act.window, act.points, act.max_times
+            moving = fixed = 0.0  # the part that decays from now on, and the part that holds until an event
+            oldest = INF
+            count = moving_count = 0
+            evidence: list[Evidence] = []
+            for ts, activity in items:
+                age = t - ts
+                if age < 0.0:
+                    if age < -SKEW:
+                        if ts - SKEW < next_event:
+                            next_event = ts - SKEW
+                        continue
+                    if ts < next_event:  # slightly in the future: full points until it happens
+                        next_event = ts
+                    fixed += points
+                    factor = 1.0
+                elif age >= window:
+                    continue
+                elif kind == 1:
+                    factor = _exp(-rate * age)
+                    moving += points * factor
+                    moving_count += 1
+                elif kind == 2:
+                    factor = 1.0 - rate * age
+                    if factor <= 0.0:
+                        continue
+                    moving += points * factor
+                    moving_count += 1
+                    end = ts + 1.0 / rate - 1.0  # where the line reaches zero (a second early is safe)
+                    if end < next_event:
+                        next_event = end
+                else:
+                    factor = 1.0
+                    fixed += points
+                if ts < oldest:
+                    oldest = ts
+                count += 1
+                if collect:
+                    evidence.append(
+                        _evidence(Evidence, (activity.id, activity.occurred_at, factor, points * factor, None, None))
+                    )
+                if count == limit:
+                    break
+            if count == 0:
+                continue
+            if oldest + window < next_event:
+                next_event = oldest + window
+            value = moving + fixed
+            cap = act.cap
+            if value > cap:
+                value = cap
+            elif value < -cap:
+                value = -cap
+            if moving_count:
+                slope = rate if kind == 1 else -points * rate * moving_count
+                terms.append((kind, fixed, moving, slope, cap))
+                decaying += value
+            eng_raw += value
+            if collect and value:
+                reasons.append(
+                    make_reason(
+                        act.rule_id, act.label, act.component, value, tuple(evidence), "engagement", act.show_age
+                    )
+                )
+
+        for inactive in self.inactivity:
+            last = None
+            latest: Activity | None = None
+            items = slots[inactive.slot]
+            if items is not None:
+                for ts, activity in items:
+                    if ts - SKEW > t:
+                        if ts - SKEW < next_event:
+                            next_event = ts - SKEW
+                    elif last is None or ts > last:
+                        last, latest = ts, activity
+            if last is None:
+                if state.created_ts is _UNREAD:
+                    state.created_ts = _created_ts(state.fields)
+                last = state.created_ts
+                if last is None:
+                    continue
+            if t - last >= inactive.after:
+                eng_raw += inactive.points
+                if collect:
+                    if latest is not None:
+                        proof = _evidence(Evidence, (latest.id, latest.occurred_at, 1.0, inactive.points, None, None))
+                    else:
+                        proof = _evidence(
+                            Evidence, (None, None, 1.0, inactive.points, "created_at", state.fields.get("created_at"))
+                        )
+                    reasons.append(
+                        make_reason(
+                            inactive.rule_id, inactive.label, "negative", inactive.points, (proof,), "engagement", False
+                        )
+                    )
+            elif last + inactive.after < next_event:
+                next_event = last + inactive.after
+
+        stag = self.stagnation
+        if stag is not None:
+            high = -INF
+            items = slots[stag.high_slot]
+            if items is not None:
+                for ts, _ in items:
+                    if ts - SKEW > t:
+                        if ts - SKEW < next_event:
+                            next_event = ts - SKEW
+                    elif ts > high:
+                        high = ts
+            items = slots[stag.low_slot]
+            if items is not None:
+                first = INF
+                first_activity: Activity | None = None
+                count = 0
+                for ts, activity in items:
+                    if ts - SKEW > t:
+                        if ts - SKEW < next_event:
+                            next_event = ts - SKEW
+                    elif ts > high:
+                        count += 1
+                        if ts < first:
+                            first, first_activity = ts, activity
+                if count >= stag.min_actions:
+                    if t - first >= stag.after:
+                        eng_raw += stag.points
+                        if collect and first_activity is not None:
+                            proof = _evidence(
+                                Evidence, (first_activity.id, first_activity.occurred_at, 1.0, stag.points, None, None)
+                            )
+                            reasons.append(
+                                make_reason(
+                                    stag.rule_id, stag.label, "stagnation", stag.points, (proof,), "engagement", False
+                                )
+                            )
+                    elif first + stag.after < next_event:
+                        next_event = first + stag.after
+
+        fit_i = _round(fit_raw, self.fit_max)
+        eng_i = _round(eng_raw, self.eng_max)
+        tier: str | None = None
+        due: datetime | None = None
+        if self.tiers:
+            total = self._total(fit_i, eng_i, adjust)
+            for spec in self.tiers:
+                items = slots[spec.slot]
+                if items is None:
+                    continue
+                trigger: Activity | None = None
+                trigger_ts = INF
+                for ts, activity in items:
+                    age = t - ts
+                    if age < -SKEW:
+                        if ts - SKEW < next_event:
+                            next_event = ts - SKEW
+                        continue
+                    if age >= spec.within:
+                        continue
+                    if ts + spec.within < next_event:
+                        next_event = ts + spec.within
+                    if ts < trigger_ts:
+                        trigger, trigger_ts = activity, ts
+                if trigger is not None and tier is None and (spec.min_total is None or total >= spec.min_total):
+                    tier = spec.name
+                    try:
+                        due = trigger.occurred_at + spec.respond
+                    except OverflowError:
+                        due = None
+        ev.fit_raw, ev.eng_raw, ev.adjust, ev.fit_i, ev.eng_i = fit_raw, eng_raw, adjust, fit_i, eng_i
+        ev.tier, ev.due, ev.reasons, ev.next_event = tier, due, reasons, next_event
+        ev.terms, ev.base = terms, eng_raw - decaying
+        return ev
+
+    def _total(self, fit: int, engagement: int, adjust: float) -> int:
+        """Fit and engagement (integers) combined, plus the points of rules that apply to the total."""
+        if self.weights is None:
+            return _round(fit + engagement + adjust, self.total_max)
+        return _round(self.weights[0] * fit + self.weights[1] * engagement + adjust, self.total_max)
+
+    def _result(self, state: _State, t: float, now: datetime) -> ScoreResult:
+        ev = self._evaluate(state, t, True)
+        fit, engagement = ev.fit_i, ev.eng_i
+        total = self._total(fit, engagement, ev.adjust)
+        grade = self.grade_by_fit[fit]
+        label: str | None = None
+        if self.label_by_score is not None:
+            basis = self.label_basis
+            label = self.label_by_score[total if basis == "total" else fit if basis == "fit" else engagement]
+        cell = f"{grade}{self.level_by_eng[engagement]}"
+        if self.cells:
+            cell = self.cells.get(cell, cell)
+        change = self._next_change(state, t, ev)
+        warnings = state.warnings
+        if len(warnings) > MAX_WARNINGS:
+            warnings = [*warnings[: MAX_WARNINGS - 1], f"... and {len(warnings) - MAX_WARNINGS + 1} more warnings"]
+        contact_id = state.contact_id
+        return make_result(
+            contact_id if contact_id.__class__ is str else text_id(contact_id),
+            total,
+            fit,
+            engagement,
+            grade,
+            label,
+            cell,
+            self.stage_by_total[total],
+            ev.tier,
+            ev.due,
+            tuple(ev.reasons),
+            self.version,
+            now,
+            datetime.fromtimestamp(change, UTC) if change is not None else None,
+            tuple(warnings) if warnings else (),
+        )
+
+    def _next_change(self, state: _State, t: float, first: _Eval) -> float | None:
+        """The first whole second after ``t`` at which the observable result differs (see module docstring)."""
+        target = first.observable()
+        rounded = first.eng_i
+        low = rounded - 0.5 if rounded > 0 else -INF
+        high = rounded + 0.5 if rounded < self.eng_max else INF
+        current, at = first, t
+        for _ in range(_MAX_EVENTS):
+            event = current.next_event
+            event_second = INF
+            if event < INF:
+                event_second = float(math.ceil(event))
+                if event_second <= at:
+                    event_second = at + 1.0
+            if current.terms:
+                found = first_crossing(current.base, current.terms, low, high, event_second - at)
+                if found is not None:
+                    offset, tight = found
+                    second = at + offset
+                    if not tight:
+                        return second
+                    check = self._evaluate(state, second, False)
+                    if check.observable() == target:
+                        current, at = check, second
+                        continue
+                    for _ in range(4):  # a near tie: make sure the second before has not changed already
+                        if second - 1.0 <= at or self._evaluate(state, second - 1.0, False).observable() == target:
+                            break
+                        second -= 1.0
+                    return second
+            if event_second == INF:
+                return None
+            current, at = self._evaluate(state, event_second, False), event_second
+            if current.observable() != target:
+                return at
+        return at if at > t else t + 1.0
+
+
+def _static_points(rules: tuple[_FieldRule, ...], fields: Mapping[str, Any], t: float) -> tuple[float, list[Reason]]:
+    points = 0.0
+    reasons: list[Reason] = []
+    for rule in rules:
+        if rule.test(fields, t):
+            points += rule.points
+            reasons.append(rule.reason(fields))
+    return points, reasons
+
+
+def _created_ts(fields: Mapping[str, Any]) -> float | None:
+    created = parse_datetime(fields.get("created_at"))
+    if created is None:
+        return None
+    try:
+        return created.timestamp()
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def _activity_warnings(warnings: list[str], activities: Sequence[Activity], limit: float) -> None:
+    for activity in activities:
+        if activity.occurred_at.timestamp() > limit:
+            warnings.append(
+                f"activity {activity.id}: occurred_at {activity.occurred_at.isoformat()} is in the future; "
+                "ignored until then"
+            )
+        if activity.type not in _KNOWN_TYPES:
+            warnings.append(f"activity {activity.id}: unknown type {str(activity.type)[:40]!r}; no rule counts it")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Public entry points
+
+
+_COMPILED: dict[int, CompiledModel] = {}
+
+
+def compile_model(model: Model) -> CompiledModel:
+    """The compiled form of ``model`` (compiled on first use, then cached for the model's lifetime)."""
+    compiled = _COMPILED.get(id(model))
+    if compiled is None:
+        if not isinstance(model, Model):
+            raise TypeError(f"expected a scoring Model, got {type(model).__name__}")
+        compiled = CompiledModel(model)
+        _COMPILED[id(model)] = compiled
+        weakref.finalize(model, _COMPILED.pop, id(model), None)
+    return compiled
+
+
+def _check_now(now: datetime) -> None:
+    if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be a timezone-aware datetime, e.g. datetime.now(UTC)")
+
+
+def score(model: Model, contact: Contact, activities: Iterable[Activity], now: datetime) -> ScoreResult:
+    """Score one contact and its activities at ``now`` (timezone-aware).  Pure: no I/O, no clock."""
+    _check_now(now)
+    return compile_model(model).score(contact, activities, now)
+
+
+def score_many(
+    model: Model, items: Iterable[tuple[Contact, Sequence[Activity]]], now: datetime
+) -> Iterator[ScoreResult]:
+    """Score many ``(contact, activities)`` pairs at the same ``now``, lazily."""
+    _check_now(now)
+    run = compile_model(model).score
+    for contact, activities in items:
+        yield run(contact, activities, now)

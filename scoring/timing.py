@@ -1,0 +1,147 @@
+"""When engagement crosses a rounding boundary by time alone: the search behind ``next_change_at``.
+
+Between two events (a window closing, a future activity arriving, stagnation or inactivity starting, a
+date test flipping, a linear decay reaching zero) engagement is
+
+    E(s) = base + sum over decaying rules of clamp(fixed + moving * exp(-rate * s), -cap, cap)
+                + sum over linear rules of clamp(fixed + moving + slope * s, -cap, cap)
+
+with ``s`` in seconds after the moment scored.  ``first_crossing`` finds the first whole second at which
+``E`` leaves ``[low, high)`` (the interval in which it rounds to the same integer).  With one half-life and
+no linear rules (the common case) each stretch between cap releases is ``c + a * exp(-rate * s)``, solved
+exactly with a logarithm.  Otherwise it takes safe steps: the distance to the nearest boundary divided by a
+bound on ``|E'|`` over the rest of the stretch, so no step jumps past a crossing.  Each answer says whether
+it is a near tie (within rounding noise of a boundary) that the engine must confirm by rescoring.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final
+
+Term = tuple[int, float, float, float, float]  # kind (1 exp, 2 linear), fixed, moving, rate or slope, cap
+
+INF: Final = math.inf
+_MAX_STEPS: Final = 60
+_exp: Final = math.exp
+_log: Final = math.log
+
+
+def _clamp(value: float, cap: float) -> float:
+    if value > cap:
+        return cap
+    if value < -cap:
+        return -cap
+    return value
+
+
+def value_at(base: float, terms: list[Term], s: float) -> float:
+    total = base
+    for kind, fixed, moving, rate, cap in terms:
+        if kind == 1:
+            total += _clamp(fixed + moving * _exp(-rate * s), cap)
+        else:
+            total += _clamp(fixed + moving + rate * s, cap)
+    return total
+
+
+def _slope_bound(terms: list[Term], s: float) -> float:
+    bound = 0.0
+    for kind, _, moving, rate, _ in terms:
+        bound += abs(moving) * rate * _exp(-rate * s) if kind == 1 else abs(rate)
+    return bound
+
+
+def _tight(values: tuple[float, ...], low: float, high: float, eps: float) -> bool:
+    return any(abs(v - low) < eps or abs(v - high) < eps for v in values)
+
+
+def first_crossing(
+    base: float, terms: list[Term], low: float, high: float, horizon: float
+) -> tuple[float, bool] | None:
+    """The first whole second ``1 <= s < horizon`` with ``E(s)`` outside ``[low, high)``, and whether it is a
+    near tie; ``None`` when there is none before the horizon."""
+    if not terms:
+        return None
+    eps = 1e-9 * (abs(base) + sum(abs(fixed) + abs(moving) for _, fixed, moving, _, _ in terms) + 1.0)
+    rate0 = terms[0][3]
+    if all(kind == 1 and fixed == 0.0 and rate == rate0 for kind, fixed, _, rate, _ in terms):
+        return _single_rate(base, terms, rate0, low, high, horizon, eps)
+    return _safe_steps(base, terms, low, high, horizon, eps)
+
+
+def _single_rate(
+    base: float, terms: list[Term], rate: float, low: float, high: float, horizon: float, eps: float
+) -> tuple[float, bool] | None:
+    """Exact search when every decaying rule shares one half-life: ``c + a * exp(-rate * s)`` per stretch."""
+    const = base
+    amp = 0.0
+    held: list[tuple[float, float, float]] = []  # (release time, moving, cap) of rules held at their cap
+    for _, _, moving, _, cap in terms:
+        if abs(moving) > cap:
+            held.append((_log(abs(moving) / cap) / rate, moving, cap))
+            const += cap if moving > 0 else -cap
+        else:
+            amp += moving
+    held.sort()
+    start = 0.0
+    index = 0
+    while True:
+        end = held[index][0] if index < len(held) else INF
+        if amp != 0.0:
+            found = _crossing(const, amp, rate, low, high, max(1.0, math.ceil(start)))
+            if found is not None and found < end and found < horizon:
+                before = const + amp * _exp(-rate * (found - 1.0))
+                after = const + amp * _exp(-rate * found)
+                return found, _tight((before, after), low, high, eps)
+        if end >= horizon:
+            return None
+        _, moving, cap = held[index]
+        const -= cap if moving > 0 else -cap
+        amp += moving
+        start = end
+        index += 1
+
+
+def _crossing(const: float, amp: float, rate: float, low: float, high: float, first: float) -> float | None:
+    """First whole second ``>= first`` at which ``const + amp * exp(-rate * s)`` leaves ``[low, high)``."""
+    if amp > 0.0:  # falling toward const: leaves through low when const < low
+        if const >= low:
+            return None
+        ratio = (low - const) / amp
+        if ratio >= 1.0:
+            return first
+        at = -_log(ratio) / rate
+        return max(math.floor(at) + 1.0, first)  # E(s) < low once s > at
+    if const < high:  # rising toward const: leaves through high when const >= high
+        return None
+    ratio = (high - const) / amp
+    if ratio >= 1.0:
+        return first
+    if ratio <= 0.0:
+        return None
+    at = -_log(ratio) / rate
+    return max(float(math.ceil(at)), first)  # E(s) >= high once s >= at
+
+
+def _safe_steps(
+    base: float, terms: list[Term], low: float, high: float, horizon: float, eps: float
+) -> tuple[float, bool] | None:
+    tau = 0.0
+    current = value_at(base, terms, 0.0)
+    for _ in range(_MAX_STEPS):
+        bound = _slope_bound(terms, tau)
+        if bound <= 0.0:
+            return None
+        gap = max(min(current - low, high - current), 0.0)
+        nxt = float(math.floor(tau + gap / bound))
+        if nxt <= tau:
+            nxt = tau + 1.0
+        if nxt >= horizon:
+            return None
+        later = value_at(base, terms, nxt)
+        if later < low or later >= high:
+            before = value_at(base, terms, nxt - 1.0) if nxt - 1.0 > tau else current
+            return nxt, _tight((before, later), low, high, eps)
+        tau, current = nxt, later
+    return tau + 1.0, True  # gave up: an early answer, confirmed (or moved on) by the engine

@@ -1,0 +1,365 @@
+"""``leadsync daemon``: incremental syncs, the nightly rescore and the monthly calibration, on cron schedules.
+
+APScheduler 3 (background scheduler, UTC) runs three jobs from ``settings.daemon.*_cron``: ``sync``,
+``rescore`` and ``calibrate``.  Jobs run one at a time on a single worker thread (a sync and a rescore of the
+same CRM must not overlap anyway), each at most one instance, with missed runs coalesced into one.
+
+Every job run builds its own ``App`` (so it owns its state-store connection and picks up an edited model
+file) and takes the CRM's run lock without waiting: when a backfill or another daemon holds it, the job is
+skipped and says so in the log.  When a run ends with the CRM's quota exhausted, scheduled runs are skipped
+until the quota resets (the CRM's ``reset_at``, else a doubling back-off), never longer than
+``daemon.quota_wait_max_seconds``.
+
+SIGTERM or SIGINT: the run in flight finishes its batch, records itself as interrupted with its cursor
+saved, and the daemon exits 0.  A second signal exits at once (nothing is lost: see ``sync.pipeline``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import signal
+import threading
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+
+from connectors.errors import ConnectorError, QuotaExhausted
+from connectors.http import redact
+from connectors.records import Contact
+from scoring import ScoreResult, explain
+from sync.alerts import Alerter
+from sync.app import App
+from sync.metrics import SUCCESS, Health, Metrics, MetricsServer
+from sync.pipeline import RunSummary
+from sync.settings import Settings
+from sync.state import RunStatus, open_store
+
+log = logging.getLogger("leadsync.daemon")
+
+JOBS = ("sync", "rescore", "calibrate")
+QUOTA_BACKOFF_START = timedelta(minutes=5)
+_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+CalibrateHook = Callable[[App, datetime], None]
+
+
+class DaemonConfigError(Exception):
+    """A daemon setting is unusable; the message names the variable."""
+
+    exit_code = 2
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- schedules -------------------------------------------------------------------------------------------
+def cron_trigger(expr: str, *, setting: str = "") -> CronTrigger:
+    """A UTC trigger from a crontab line: ``minute hour day month weekday``, or six fields led by seconds.
+
+    Weekdays follow crontab (0 or 7 = Sunday, or names), not APScheduler 3's own numbering (0 = Monday).
+    """
+    where = f"{setting}={expr!r}: " if setting else f"{expr!r}: "
+    parts = expr.split()
+    if len(parts) not in (5, 6):
+        raise DaemonConfigError(
+            f"{where}a schedule is a cron line of 5 fields (minute hour day month weekday), "
+            f'e.g. "*/15 * * * *"; a sixth, leading field gives seconds'
+        )
+    second = parts.pop(0) if len(parts) == 6 else "0"
+    minute, hour, day, month, weekday = parts
+    try:
+        return CronTrigger(
+            second=second,
+            minute=minute,
+            hour=hour,
+            day=day,
+            month=month,
+            day_of_week=_crontab_weekdays(weekday),
+            timezone=UTC,
+        )
+    except ValueError as exc:
+        raise DaemonConfigError(f"{where}{exc}") from None
+
+
+def _crontab_weekdays(field: str) -> str:
+    if field in ("*", "?"):
+        return "*"
+    days: set[int] = set()
+    for item in field.lower().split(","):
+        span, _, step_text = item.partition("/")
+        step = int(step_text) if step_text.isdigit() else 1
+        if step_text and not step_text.isdigit():
+            raise ValueError(f"weekday step {step_text!r} is not a number")
+        if span == "*":
+            low, high = 0, 6
+        else:
+            first, _, last = span.partition("-")
+            low = _weekday(first)
+            high = _weekday(last) if last else (6 if step_text else low)
+            if last in ("7", "sun") and high == 0:
+                high = 7
+        days.update(d % 7 for d in range(low, high + 1, step))
+    return ",".join(_DAYS[d] for d in sorted(days))
+
+
+def _weekday(token: str) -> int:
+    if token.isdigit() and 0 <= int(token) <= 7:
+        return int(token)
+    if token[:3] in _DAYS:
+        return _DAYS.index(token[:3])
+    raise ValueError(f"unknown weekday {token!r}: use 0-7 (0 and 7 are Sunday) or sun, mon, ... sat")
+
+
+def schedule_interval(trigger: BaseTrigger, now: datetime, samples: int = 8) -> timedelta:
+    """The longest gap between the trigger's next few firings: how stale a healthy sync may get."""
+    fires: list[datetime] = []
+    previous: datetime | None = None
+    at = now
+    while len(fires) < samples:
+        nxt = trigger.get_next_fire_time(previous, at)
+        if nxt is None:
+            break
+        fires.append(nxt)
+        previous, at = nxt, nxt + timedelta(microseconds=1)
+    gaps = [b - a for a, b in itertools.pairwise(fires)]
+    return max(gaps) if gaps else timedelta(days=1)
+
+
+def triggers_from(settings: Settings) -> dict[str, BaseTrigger]:
+    d = settings.daemon
+    return {
+        "sync": cron_trigger(d.sync_cron, setting="LEADSYNC_DAEMON__SYNC_CRON"),
+        "rescore": cron_trigger(d.rescore_cron, setting="LEADSYNC_DAEMON__RESCORE_CRON"),
+        "calibrate": cron_trigger(d.calibrate_cron, setting="LEADSYNC_DAEMON__CALIBRATE_CRON"),
+    }
+
+
+# -- the daemon ------------------------------------------------------------------------------------------
+class Daemon:
+    """Schedules the jobs and runs them.  ``run()`` blocks until SIGTERM/SIGINT (or ``stop.set()``)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        app_factory: Callable[[], App],
+        calibrate: CalibrateHook | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+        triggers: Mapping[str, BaseTrigger] | None = None,
+        alerter: Alerter | None = None,
+        metrics: Metrics | None = None,
+        metrics_port: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.crm = settings.crm
+        self.app_factory = app_factory
+        self.calibrate = calibrate
+        self.clock = clock
+        self.triggers = dict(triggers) if triggers is not None else triggers_from(settings)
+        self.stop = threading.Event()
+        self.alerter = alerter or Alerter(settings.daemon.webhook_url, crm=self.crm)
+        self.metrics = metrics or Metrics()
+        self.metrics_port = settings.daemon.metrics_port if metrics_port is None else metrics_port
+        self.health = Health(crm=self.crm, sync_interval=schedule_interval(self.triggers["sync"], clock()), clock=clock)
+        self.quota_until: datetime | None = None
+        self.skipped: Counter[str] = Counter()
+        self.finished: deque[tuple[str, RunStatus]] = deque(maxlen=100)  # the latest runs' kinds and statuses
+        self.server: MetricsServer | None = None
+        self._quota_strikes = 0
+        self._scheduler: BackgroundScheduler | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.health.seed(self._last_success())
+        if self.metrics_port is not None:
+            host = self.settings.daemon.metrics_host
+            try:
+                self.server = MetricsServer(self.metrics, self.health, host=host, port=self.metrics_port).start()
+            except OSError as exc:
+                raise DaemonConfigError(
+                    f"cannot serve /metrics on {host}:{self.metrics_port} ({exc.strerror}): set "
+                    "LEADSYNC_DAEMON__METRICS_PORT to a free port, or leave it empty to turn metrics off"
+                ) from None
+        scheduler = BackgroundScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(max_workers=1)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        for kind in JOBS:
+            if kind == "calibrate" and self.calibrate is None:
+                continue
+            scheduler.add_job(self.run_job, self.triggers[kind], args=[kind], id=kind, name=f"leadsync {kind}")
+        scheduler.start()
+        self._scheduler = scheduler
+        for job in scheduler.get_jobs():
+            log.info("scheduled %s: next at %s", job.name, job.next_run_time.isoformat(timespec="seconds"))
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)  # the job in flight finishes its batch first
+            self._scheduler = None
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        self.alerter.close()
+
+    def run(self) -> int:
+        """Start, wait for a stop signal, finish the batch in flight, exit 0."""
+        previous = self._install_signals()
+        try:
+            self.start()
+            log.info("leadsync daemon started for %s (pid %d)", self.crm, os.getpid())
+            while not self.stop.wait(0.5):
+                pass
+            log.info("stopping: finishing the batch in flight")
+        finally:
+            self.shutdown()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        log.info("leadsync daemon stopped")
+        return 0
+
+    def _install_signals(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+
+        def handler(signum: int, frame: Any) -> None:
+            if self.stop.is_set():
+                log.warning("second stop signal: exiting now; the next run picks up where this one stopped")
+                os._exit(130)
+            self.stop.set()
+
+        return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def _last_success(self) -> datetime | None:
+        with open_store(self.settings.state_url) as store:
+            for run in store.list_runs(self.crm, limit=50):
+                if run.status in SUCCESS and run.finished_at is not None and not run.dry_run:
+                    return run.finished_at
+        return None
+
+    # -- one job run -------------------------------------------------------------------------------------
+    def run_job(self, kind: str) -> None:
+        """Run one scheduled job now (the scheduler calls this; tests may too)."""
+        if self.stop.is_set():
+            return
+        now = self.clock()
+        if self.quota_until is not None and now < self.quota_until:
+            self._skip(kind, f"waiting for the API quota to reset at {self.quota_until.isoformat(timespec='seconds')}")
+            return
+        app = self.app_factory()
+        try:
+            lock = app.store.acquire_lock(self.crm, wait=False)
+            if lock is None:
+                holder = app.store.lock_holder(self.crm)
+                self._skip(kind, holder.describe() if holder else f"another leadsync process is working on {self.crm}")
+                return
+            with lock:
+                if kind == "calibrate":
+                    assert self.calibrate is not None
+                    self.calibrate(app, now)
+                    return
+                summary = app.run(kind, stop=self.stop, on_p1=self._on_p1)
+            self._finished(kind, summary, app)
+        except QuotaExhausted as exc:
+            self._failed(kind, f"API quota exhausted: {redact(str(exc))}")
+            self._wait_for_quota(exc.reset_at)
+        except ConnectorError as exc:
+            self._failed(kind, f"CRM error: {redact(str(exc))}")
+        except Exception as exc:  # a daemon must outlive a bad run: log it, alert, try again next time
+            log.exception("the %s job failed", kind)
+            self._failed(kind, redact(f"{type(exc).__name__}: {exc}"))
+        finally:
+            app.close()
+
+    def _skip(self, kind: str, why: str) -> None:
+        self.skipped[kind] += 1
+        log.info("%s skipped: %s", kind, why)
+        self.health.waiting(why)
+
+    def _on_p1(self, contact: Contact, result: ScoreResult) -> None:
+        try:
+            reason = explain(result, max_length=200)
+            self.alerter.p1(contact, score=result.total, sla_due_at=result.sla_due_at, reason=reason)
+        except Exception:  # an alert must never break the run that raised it
+            log.exception("could not queue the P1 alert for contact %s", contact.id)
+
+    def _finished(self, kind: str, summary: RunSummary, app: App) -> None:
+        finished_at = self.clock()
+        status = str(summary.status)
+        self.finished.append((kind, summary.status))
+        self.metrics.observe_run(
+            crm=self.crm,
+            kind=kind,
+            status=status,
+            counts=summary.counts,
+            api_calls=summary.api_calls,
+            quota_left=summary.quota_left,
+            duration=summary.duration,
+            finished_at=finished_at,
+        )
+        log.info(
+            "%s run %d: %s (read %d, written %d, failed %d, quarantined %d, %d API calls)",
+            kind,
+            summary.run_id,
+            status,
+            summary.counts["read"],
+            summary.counts["written"],
+            summary.counts["failed"],
+            summary.counts["quarantined"],
+            sum(summary.api_calls.values()),
+        )
+        if summary.status is RunStatus.INTERRUPTED:
+            return
+        self.health.record(
+            run_id=summary.run_id, kind=kind, status=status, finished_at=finished_at, error=summary.error
+        )
+        newly = 0
+        if summary.counts["quarantined"]:
+            newly = sum(
+                1 for q in app.store.quarantine_list(self.crm) if q.run_id == summary.run_id and q.attempts == 1
+            )
+        self.alerter.run_finished(
+            run_id=summary.run_id,
+            kind=kind,
+            status=status,
+            error=summary.error,
+            quarantined=summary.counts["quarantined"],
+            newly_quarantined=newly,
+        )
+        if summary.quota_exhausted:
+            self._wait_for_quota(summary.quota_reset_at)
+        elif summary.status in (RunStatus.OK, RunStatus.PARTIAL):
+            self._quota_strikes = 0
+
+    def _failed(self, kind: str, error: str) -> None:
+        log.error("the %s job failed: %s", kind, error)
+        self.finished.append((kind, RunStatus.FAILED))
+        self.metrics.runs.labels(self.crm, kind, "failed").inc()
+        self.health.record(run_id=None, kind=kind, status="failed", finished_at=self.clock(), error=error)
+        self.alerter.run_finished(run_id=None, kind=kind, status="failed", error=error)
+
+    def _wait_for_quota(self, reset_at: datetime | None) -> None:
+        now = self.clock()
+        cap = timedelta(seconds=self.settings.daemon.quota_wait_max_seconds)
+        if reset_at is not None and reset_at > now:
+            wait = min(reset_at - now, cap)
+        else:
+            wait = min(QUOTA_BACKOFF_START * 2**self._quota_strikes, cap)
+            self._quota_strikes += 1
+        self.quota_until = now + wait
+        log.warning(
+            "the %s API quota is exhausted: scheduled runs are skipped until %s",
+            self.crm,
+            self.quota_until.isoformat(timespec="seconds"),
+        )

@@ -1,0 +1,301 @@
+"""Commands for running leadsync in production: ``daemon``, ``runs``, ``show`` and ``revert``.
+
+``register(cli)`` adds them to the ``leadsync`` group (``sync.cli`` calls it).  ``calibrate_job`` is the
+daemon's monthly calibration hook.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import click
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from connectors.base import CRMAdapter
+from sync.app import App, ConfigError
+from sync.cli import _ctx, _locked, fail, handle_errors, out
+from sync.settings import Settings, missing_credentials
+from sync.state import RunRecord
+
+log = logging.getLogger("leadsync.ops")
+
+# Test hook: "module:function" building the adapter instead of the real CRM client (see tests/sync/fakes.py).
+ADAPTER_FACTORY_ENV = "LEADSYNC_TEST_ADAPTER_FACTORY"
+
+
+def register(cli: click.Group) -> None:
+    for command in (daemon, runs, show, revert):
+        cli.add_command(command)
+
+
+def _adapter_factory() -> Callable[[Settings, list[str]], CRMAdapter] | None:
+    spec = os.environ.get(ADAPTER_FACTORY_ENV)
+    if not spec:
+        return None
+    module, _, name = spec.partition(":")
+    factory: Callable[[Settings, list[str]], CRMAdapter] = getattr(importlib.import_module(module), name)
+    return factory
+
+
+def _app() -> App:
+    app = _ctx().app()
+    factory = _adapter_factory()
+    if factory is not None:
+        app.adapter_factory = factory
+    return app
+
+
+# -- calibration hook ------------------------------------------------------------------------------------
+def calibrate_job(app: App, now: datetime) -> None:
+    """The daemon's monthly calibration report.
+
+    Runs ``scoring.calibrate.scheduled_report(app, now=now)`` once the calibration package provides it; until
+    then it only logs that calibration is not configured.
+    """
+    try:
+        module = importlib.import_module("scoring.calibrate")
+    except ImportError:
+        module = None
+    report = getattr(module, "scheduled_report", None)
+    if not callable(report):
+        log.info("calibration not configured: the monthly calibration report is skipped")
+        return
+    report(app, now=now)
+
+
+# -- daemon ----------------------------------------------------------------------------------------------
+@click.command()
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve /healthz and /metrics on this local port (overrides LEADSYNC_DAEMON__METRICS_PORT).",
+)
+@handle_errors
+def daemon(metrics_port: int | None) -> None:
+    """Run unattended: incremental sync, nightly rescore and monthly calibration on their cron schedules.
+
+    Schedules, the metrics port and the alert webhook are LEADSYNC_DAEMON__* settings.  SIGTERM or Ctrl-C
+    finishes the batch in flight, saves state and exits 0.
+    """
+    from sync.daemon import Daemon, DaemonConfigError, triggers_from
+
+    app = _app()
+    settings, clock, factory = app.settings, app.clock, app.adapter_factory
+    # a bad model file, policy block, schedule or missing credential stops the daemon now, not at 2 a.m.
+    _ = app.model, app.blocks
+    missing = missing_credentials(settings)
+    if missing:
+        raise ConfigError("\n".join(missing))
+    try:
+        triggers = triggers_from(settings)
+    except DaemonConfigError as exc:
+        fail(f"Configuration error: {exc}", exc.exit_code)
+    app.close()
+
+    def fresh_app() -> App:
+        return App(settings, clock=clock, adapter_factory=factory)
+
+    worker = Daemon(
+        settings,
+        app_factory=fresh_app,
+        calibrate=calibrate_job,
+        clock=clock,
+        triggers=triggers,
+        metrics_port=metrics_port,
+    )
+    try:
+        code = worker.run()
+    except DaemonConfigError as exc:
+        fail(f"Configuration error: {exc}", exc.exit_code)
+    sys.exit(code)
+
+
+# -- history ---------------------------------------------------------------------------------------------
+def run_dict(run: RunRecord) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "crm": run.crm,
+        "kind": str(run.kind),
+        "status": str(run.status),
+        "dry_run": run.dry_run,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "duration_seconds": run.duration_seconds,
+        "model_version": run.model_version,
+        "counts": dict(run.counts),
+        "api_calls": dict(run.api_calls),
+        "api_calls_total": sum(run.api_calls.values()),
+        "quota_left": run.quota_left,
+        "error": run.error,
+        "pid": run.pid,
+        "host": run.host,
+    }
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+@click.command()
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many runs, newest first.")
+@click.option("--crm", type=click.Choice(["hubspot", "salesforce", "pipedrive"]), help="Only this CRM's runs.")
+@click.option(
+    "--kind", type=click.Choice(["backfill", "sync", "rescore", "revert", "calibrate"]), help="Only runs of this kind."
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handle_errors
+def runs(limit: int, crm: str | None, kind: str | None, as_json: bool) -> None:
+    """Run history: what each backfill, sync, rescore and revert did (times in UTC)."""
+    records = _app().store.list_runs(crm, kind=kind, limit=limit)
+    if as_json:
+        click.echo(json.dumps([run_dict(r) for r in records], indent=2))
+        return
+    if not records:
+        out.print("No runs yet: start with `leadsync backfill`.")
+        return
+    several_crms = len({r.crm for r in records}) > 1
+    table = Table(title="leadsync runs (UTC)", box=box.SIMPLE_HEAD, pad_edge=False)
+    numeric = ("run", "read", "written", "failed", "quar.", "calls")
+    for col in ("run", *(("crm",) if several_crms else ()), "kind", "status", "started", "took", *numeric[1:]):
+        table.add_column(col, justify="right" if col in numeric else "left", no_wrap=True)
+    table.add_column("model", no_wrap=True)
+    for r in records:
+        c = r.counts
+        table.add_row(
+            str(r.id),
+            *((r.crm,) if several_crms else ()),
+            str(r.kind) + (" (dry)" if r.dry_run else ""),
+            str(r.status),
+            r.started_at.strftime("%Y-%m-%d %H:%M"),
+            _duration(r.duration_seconds),
+            str(c.get("read", 0)),
+            str(c.get("written", 0)),
+            str(c.get("failed", 0)),
+            str(c.get("quarantined", 0)),
+            str(sum(r.api_calls.values())),
+            r.model_version or "-",
+        )
+    # piped into a file or another program: no terminal width to fit, so do not fold the table
+    console = out if out.is_terminal else Console(width=200, highlight=False)
+    console.print(table)
+
+
+@click.command()
+@click.argument("run_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handle_errors
+def show(run_id: int, as_json: bool) -> None:
+    """One run in detail: counts, API calls by endpoint, quota left, duration, model version, error."""
+    run = _app().store.get_run(run_id)
+    if run is None:
+        fail(f"There is no run {run_id} in the state database: `leadsync runs` lists them.", 2)
+        return
+    if as_json:
+        click.echo(json.dumps(run_dict(run), indent=2))
+        return
+    lines = [
+        f"Run {run.id}: {run.kind}{' (dry run)' if run.dry_run else ''} on {run.crm}, {run.status}",
+        f"  started     {_when(run.started_at)} UTC",
+        f"  finished    {_when(run.finished_at)} UTC" + (f" (took {_duration(run.duration_seconds)})"),
+        f"  model       {run.model_version or '-'}",
+        f"  process     pid {run.pid} on {run.host}",
+        "  records     " + _counts(run.counts),
+        f"  API calls   {sum(run.api_calls.values())}" + _by_endpoint(run.api_calls),
+        f"  quota left  {run.quota_left if run.quota_left is not None else 'not reported'}",
+    ]
+    if run.error:
+        lines.append(f"  error       {run.error}")
+    if run.kind != "revert" and not run.dry_run and run.counts.get("written"):
+        lines.append(f"  undo with   leadsync revert {run.id} --dry-run")
+    for line in lines:
+        out.print(line, markup=False)
+
+
+def _counts(counts: Mapping[str, int]) -> str:
+    order = ["read", "scored", "changed", "written", "failed", "quarantined"]
+    keys = [k for k in order if k in counts] + sorted(k for k in counts if k not in order)
+    return ", ".join(f"{k} {counts[k]}" for k in keys) or "none"
+
+
+def _by_endpoint(calls: Mapping[str, int]) -> str:
+    if not calls:
+        return ""
+    return " (" + ", ".join(f"{name} {n}" for name, n in sorted(calls.items(), key=lambda kv: (-kv[1], kv[0]))) + ")"
+
+
+# -- revert ----------------------------------------------------------------------------------------------
+@click.command()
+@click.argument("run_id", type=int)
+@click.option("--dry-run", is_flag=True, help="Show what would be restored and the conflicts; write nothing.")
+@click.option("--wait", is_flag=True, help="Wait for a run already in progress instead of exiting.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handle_errors
+def revert(run_id: int, dry_run: bool, wait: bool, as_json: bool) -> None:
+    """Undo a run: restore every value it overwrote, except those changed in the CRM since (conflicts).
+
+    Recorded as a run of its own, so a revert can be reverted too.
+    """
+    from sync.revert import RevertError, describe, revert_run
+
+    app = _app()
+    with _locked(app, wait) as got:
+        if not got:
+            sys.exit(0)
+        # the model's fields may have been renamed since: read every field the run wrote
+        app.extra_read_fields = sorted({row.field for row in app.store.audit_for_run(run_id)})
+        try:
+            report = revert_run(
+                crm=app.settings.crm,
+                adapter=app.adapter,
+                store=app.store,
+                run_id=run_id,
+                clock=app.clock,
+                dry_run=dry_run,
+                batch_size=app.settings.batch_size,
+            )
+        except RevertError as exc:
+            fail(str(exc), exc.exit_code)
+            return
+        finally:
+            app.close()
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, default=str))
+        sys.exit(report.exit_code)
+    for line in describe(report):
+        out.print(line, markup=False)
+    if report.conflicts:
+        table = Table(title="Conflicts: changed since the run, left alone")
+        for col in ("contact", "field", "run wrote", "CRM now", "why"):
+            table.add_column(col, overflow="fold")
+        for c in report.conflicts[:50]:
+            table.add_row(c.contact_id, c.field, _text(c.written), _text(c.current), c.reason)
+        out.print(table)
+        if len(report.conflicts) > 50:
+            out.print(f"...and {len(report.conflicts) - 50} more (use --json for all of them).")
+    for cid, why in report.failed[:20]:
+        out.print(f"  failed: {cid}: {why}", markup=False)
+    sys.exit(report.exit_code)
+
+
+def _text(value: Any) -> str:
+    return "(empty)" if value in (None, "") else str(value)[:60]
