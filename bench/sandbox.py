@@ -9,6 +9,7 @@ section of ``bench/RESULTS.md``.  Figures, never pass/fail.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import time
@@ -101,6 +102,7 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
     args = parser.parse_args()
     crms = CRMS if args.crm == "all" else (args.crm,)
+    load_before = os.getloadavg()[0]
 
     started = time.perf_counter()
     dataset = generate(args.contacts, seed=7, now=NOW, activities_per_contact=args.activities)
@@ -142,7 +144,8 @@ def main() -> int:
             "## Sandbox",
             "",
             f"`bench/sandbox.py`, {datetime.now(UTC):%Y-%m-%d}, Python {platform.python_version()}, "
-            f"{platform.machine()}, rate limits off, one client thread over 127.0.0.1.",
+            f"{platform.machine()} with {os.cpu_count()} CPUs (load average {load_before:.1f} at start), "
+            "rate limits off, one client thread over 127.0.0.1.",
             "",
             f"Seeding `generate({args.contacts:,} contacts, {args.activities:g} activities each)`: "
             f"{seed_s:.1f} s ({len(dataset.people):,} people, {len(dataset.activities):,} activities, "

@@ -224,6 +224,7 @@ class _Eval:
     reasons: list[Reason]
     terms: list[Term]
     tier: str | None
+    total: int
 
     __slots__ = (
         "adjust",
@@ -237,10 +238,12 @@ class _Eval:
         "reasons",
         "terms",
         "tier",
+        "total",
     )
 
     def observable(self) -> tuple[Any, ...]:
-        return (self.fit_i, self.eng_i, self.adjust, self.tier, self.due)
+        """What ``ScoreResult.observable()`` shows: grade, label, cell and stage follow from these."""
+        return (self.total, self.fit_i, self.eng_i, self.tier, self.due)
 
 
 class CompiledModel:
@@ -268,6 +271,10 @@ class CompiledModel:
                 assert rule.when is not None
                 target = {"fit": fit_rules, "engagement": eng_rules, "total": total_rules}[rule.target]
                 target.append(_FieldRule(rule.id, rule.label, "negative", rule.target, rule.points, rule.when))
+        # rules worth 0 points never change a score or a reason: leave them out
+        fit_rules = [r for r in fit_rules if r.points]
+        eng_rules = [r for r in eng_rules if r.points]
+        total_rules = [r for r in total_rules if r.points]
         self.fit_static = tuple(r for r in fit_rules if not r.timed)
         self.eng_static = tuple(r for r in eng_rules if not r.timed)
         self.total_static = tuple(r for r in total_rules if not r.timed)
@@ -326,7 +333,7 @@ class CompiledModel:
                 inactivity.append(
                     _Inactivity(nrule.id, nrule.label, _nice(nrule.points), nrule.inactive_days * DAY, slot)
                 )
-        self.activity_rules = tuple(activity_rules)
+        self.activity_rules = tuple(r for r in activity_rules if r.points)
         self.inactivity = tuple(inactivity)
         self.stagnation: _Stagnation | None = None
         if model.stagnation is not None:
@@ -624,10 +631,10 @@ class CompiledModel:
 
         fit_i = _round(fit_raw, self.fit_max)
         eng_i = _round(eng_raw, self.eng_max)
+        total = self._total(fit_i, eng_i, adjust)
         tier: str | None = None
         due: datetime | None = None
         if self.tiers:
-            total = self._total(fit_i, eng_i, adjust)
             for spec in self.tiers:
                 items = slots[spec.slot]
                 if items is None:
@@ -653,6 +660,7 @@ class CompiledModel:
                     except OverflowError:
                         due = None
         ev.fit_raw, ev.eng_raw, ev.adjust, ev.fit_i, ev.eng_i = fit_raw, eng_raw, adjust, fit_i, eng_i
+        ev.total = total
         ev.tier, ev.due, ev.reasons, ev.next_event = tier, due, reasons, next_event
         ev.terms, ev.base = terms, eng_raw - decaying
         return ev
@@ -665,8 +673,7 @@ class CompiledModel:
 
     def _result(self, state: _State, t: float, now: datetime) -> ScoreResult:
         ev = self._evaluate(state, t, True)
-        fit, engagement = ev.fit_i, ev.eng_i
-        total = self._total(fit, engagement, ev.adjust)
+        fit, engagement, total = ev.fit_i, ev.eng_i, ev.total
         grade = self.grade_by_fit[fit]
         label: str | None = None
         if self.label_by_score is not None:

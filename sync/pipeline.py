@@ -385,7 +385,26 @@ class Pipeline:
         ]
         if updates and not dry_run:
             self._save_inflight(run_id, changes_by_contact)
-            write_results = self.adapter.write(updates)
+            try:
+                write_results = self.adapter.write(updates)
+            except QuotaExhausted as exc:
+                # record what landed before the quota ran out; the cursor stays, so the rest is retried
+                partial = getattr(exc, "results", None)
+                if partial:
+                    landed = {r.requested_id or r.contact_id for r in partial if r.ok}
+                    done = {cid: ch for cid, ch in changes_by_contact.items() if cid in landed}
+                    self._record(
+                        _Batch(contacts),
+                        summary,
+                        run_id,
+                        [c for c in contacts if c.id in landed],
+                        activities,
+                        results,
+                        done,
+                        [r for r in partial if r.ok],
+                        reconciled,
+                    )
+                raise
 
         if dry_run:
             return

@@ -202,7 +202,7 @@ class HubSpotClient:
         if not self.config.oauth:
             return
         # refresh a minute before HubSpot's expires_in runs out (a 401 still triggers one refresh)
-        if self._token is None or not self._token or self.config.monotonic() >= self._expires_at - 60:
+        if not self._token or self.config.monotonic() >= self._expires_at - 60:
             self.refresh()
 
     def refresh(self) -> None:
@@ -212,17 +212,19 @@ class HubSpotClient:
         client_secret = cfg.client_secret.get_secret_value()
         refresh_token = cfg.refresh_token.get_secret_value()
         started = cfg.monotonic()
-        data, _, _ = self.token_api.call(
-            "oauth.token",
-            lambda: self.tokens.create_with_http_info(
+
+        def send() -> Any:
+            result = self.tokens.create_with_http_info(
                 grant_type="refresh_token",
                 client_id=cfg.client_id,
                 client_secret=client_secret,
                 refresh_token=refresh_token,
                 _request_timeout=cfg.timeout,
-            ),
-            self._exchange,
-        )
+            )
+            _check(result, "access_token")
+            return result
+
+        data, _, _ = self.token_api.call("oauth.token", send, self._exchange)
         token = str(getattr(data, "access_token", "") or "")
         if not token:
             raise AuthError("HubSpot's token endpoint answered without an access token.", crm="hubspot")
@@ -234,13 +236,19 @@ class HubSpotClient:
                 api.api_client.configuration.access_token = token
 
     # -- calls -----------------------------------------------------------------------------------------------
-    def call(self, endpoint: str, send: Callable[[], T], *, search: bool = False) -> T:
-        """Run one API call (``send`` returns the ``*_with_http_info`` tuple) under the retry/pacing policy."""
+    def call(self, endpoint: str, send: Callable[[], T], *, search: bool = False, require: str = "results") -> T:
+        """Run one API call (``send`` returns the ``*_with_http_info`` tuple) under the retry/pacing policy.
+
+        ``require`` names a field every good answer has: the generated models do not validate what they
+        deserialize, so a garbled body would otherwise read as an empty page (and end a listing early).
+        """
         loop = self.search_api if search else self.api
 
         def attempt() -> T:
             self._ensure_token()
-            return send()
+            result = send()
+            _check(result, require)
+            return result
 
         return loop.call(endpoint, attempt, self._exchange)
 
@@ -301,10 +309,20 @@ class HubSpotClient:
         return None
 
     def close(self) -> None:
-        for api in self._apis:
+        for api in [*self._apis, self.tokens]:
             pool = getattr(api.api_client.rest_client, "pool_manager", None)
             if pool is not None:
                 pool.clear()
+
+
+class MalformedAnswer(Exception):
+    """A 2xx answer whose body is not the JSON document the endpoint returns (cut short, garbled)."""
+
+
+def _check(result: Any, require: str) -> None:
+    data = result[0] if isinstance(result, tuple) and result else result
+    if require and getattr(data, require, None) is None:
+        raise MalformedAnswer(f"HubSpot's answer has no {require!r}: the body was cut short or garbled")
 
 
 def _headers(raw: Any) -> dict[str, str]:

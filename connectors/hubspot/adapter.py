@@ -509,6 +509,7 @@ class HubSpotAdapter:
                 partial(
                     self.client.groups.create_with_http_info, "contacts", body, _request_timeout=self.config.timeout
                 ),
+                require="name",
             )
         except FatalApiError as exc:
             if exc.status != 409:  # 409: the group exists already
@@ -532,6 +533,7 @@ class HubSpotAdapter:
                 partial(
                     self.client.properties.create_with_http_info, "contacts", body, _request_timeout=self.config.timeout
                 ),
+                require="name",
             )
         except FatalApiError as exc:
             if exc.status == 409:  # exists already: creating is idempotent

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -139,6 +140,21 @@ class HubSpotConfig:
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
     now: Callable[[], datetime] = utc_now
+
+    @classmethod
+    def from_settings(cls, settings: Any, *, extra_fields: Sequence[str] = (), **overrides: Any) -> HubSpotConfig:
+        """From the ``hubspot`` section of leadsync's settings (``sync.settings.HubSpotSettings``), reading
+        ``extra_fields`` (the model's properties, the write-back fields) besides the default rollups."""
+        values: dict[str, Any] = {
+            "access_token": settings.access_token,
+            "client_id": settings.client_id or "",
+            "client_secret": settings.client_secret,
+            "refresh_token": settings.refresh_token,
+            "base_url": settings.base_url,
+            "extra_fields": tuple(dict.fromkeys([*DEFAULT_EXTRA_FIELDS, *extra_fields])),
+        }
+        values.update(overrides)
+        return cls(**values)
 
     @property
     def oauth(self) -> bool:

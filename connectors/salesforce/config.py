@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -134,6 +135,22 @@ class SalesforceConfig:
     timeout: float = 120.0
     max_attempts: int = 6
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
+
+    @classmethod
+    def from_config(cls, section: Any, **overrides: Any) -> SalesforceConfig:
+        """Build from a settings object (``sync.settings.SalesforceSettings`` or any object with the same
+        attribute names); its single ``object`` becomes ``objects``; ``overrides`` win (ca_path, sleep...)."""
+        names = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for name in names:
+            if hasattr(section, name) and getattr(section, name) is not None:
+                values[name] = getattr(section, name)
+        if getattr(section, "object", None):
+            values["objects"] = (str(section.object),)
+        if values.get("private_key_file") is not None:
+            values["private_key_file"] = str(values["private_key_file"])
+        values.update(overrides)
+        return cls(**values)
 
     def auth_mode(self) -> str:
         if self.auth != "auto":

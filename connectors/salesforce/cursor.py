@@ -20,7 +20,10 @@ from typing import Any
 
 def parse_sf_datetime(text: str) -> datetime:
     """Salesforce datetime text (``2024-01-01T00:00:00.000+0000``) -> aware datetime."""
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z")
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError(f"Salesforce datetime without an offset: {text!r}")
+    return value
 
 
 def soql_datetime(value: datetime) -> str:

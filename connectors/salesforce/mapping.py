@@ -41,6 +41,8 @@ def quote(value: str) -> str:
 
 def path_value(record: Mapping[str, Any], path: str) -> Any:
     """``Account.Name`` -> record["Account"]["Name"], None when the relationship is empty."""
+    if "." not in path:
+        return record.get(path)
     value: Any = record
     for part in path.split("."):
         if not isinstance(value, Mapping):
@@ -102,9 +104,20 @@ def to_contact(record: Mapping[str, Any], sobject: str, field_map: Mapping[str, 
     )
 
 
+_LOWERED: dict[int, tuple[Mapping[str, str], dict[str, str]]] = {}
+
+
+def _lowered(type_map: Mapping[str, str]) -> dict[str, str]:
+    cached = _LOWERED.get(id(type_map))
+    if cached is None or cached[0] is not type_map:
+        cached = (type_map, {k.lower(): v for k, v in type_map.items()})
+        _LOWERED[id(type_map)] = cached
+    return cached[1]
+
+
 def activity_type(sobject: str, record: Mapping[str, Any], type_map: Mapping[str, str]) -> tuple[str, str]:
     """(canonical type, the CRM's own name for it) following the lookup order of DEFAULT_ACTIVITY_TYPE_MAP."""
-    lowered = {k.lower(): v for k, v in type_map.items()}
+    lowered = _lowered(type_map)
     candidates: list[str] = []
     if sobject == "Task":
         subject = str(record.get("Subject") or "")

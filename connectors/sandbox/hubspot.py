@@ -29,6 +29,13 @@ Modelling choices (assumptions where HubSpot documents nothing, written here onc
   activities, ``hs_last_sales_activity_timestamp``) and therefore its ``lastmodifieddate``, as HubSpot's
   activity rollups do: that is what makes "contacts with new activities" visible through one contacts
   search on ``lastmodifieddate``.
+- Search requests count against the daily limit and their own 5/s window, not the 10 s burst window, and
+  carry no burst headers; bodies over 3,000 characters or with more than 5 filterGroups / 6 filters per
+  group / 18 filters are a 400; ``IN``/``NOT_IN`` take any number of values.
+- A ``lifecyclestage`` moved backwards is a per-record ``VALIDATION_ERROR`` whose message says
+  "backwards" (HubSpot documents the rule, not the error text).
+- Contacts without associations of the asked type come back in ``errors[]`` of a 207
+  (``crm.associations.NO_ASSOCIATIONS_FOUND``), as associations v4 does.
 - A batch update that changes no value leaves ``lastmodifieddate`` alone (HubSpot writes no new property
   version for an unchanged value).
 - Merged contacts: the old id keeps resolving (GET, batch read, batch update) to the surviving record,
@@ -319,7 +326,7 @@ class HubSpotApi(CRMApi):
                     type TEXT NOT NULL, id INTEGER NOT NULL, created_ms INTEGER NOT NULL,
                     modified_ms INTEGER NOT NULL, archived INTEGER NOT NULL DEFAULT 0, props TEXT NOT NULL,
                     PRIMARY KEY (type, id)) WITHOUT ROWID;
-                CREATE INDEX IF NOT EXISTS hs_objects_modified ON hs_objects (type, modified_ms, id);
+                CREATE INDEX IF NOT EXISTS hs_objects_modified ON hs_objects (type, archived, modified_ms, id);
                 CREATE TABLE IF NOT EXISTS hs_merged (
                     type TEXT NOT NULL, old_id INTEGER NOT NULL, new_id INTEGER NOT NULL,
                     PRIMARY KEY (type, old_id));
@@ -953,10 +960,8 @@ class HubSpotApi(CRMApi):
         if otype not in ENGAGEMENT_TYPES:
             return
         # An engagement on a contact updates its activity rollups, hence its lastmodifieddate.
-        row = conn.execute("SELECT props FROM hs_objects WHERE type = ? AND id = ?", (otype, object_id)).fetchone()
-        eprops = json.loads(row[0]) if row else {}
         updates = {"notes_last_updated": iso(now_ms)}
-        if otype != "notes" or eprops.get("hs_note_body", "").startswith(("Meeting", "Call")):
+        if otype in ("emails", "meetings", "calls"):  # sales activities
             updates["hs_last_sales_activity_timestamp"] = iso(now_ms)
         self._patch(conn, "contacts", contact_id, updates, now_ms)
 
@@ -1673,8 +1678,6 @@ class HubSpotApi(CRMApi):
                 props["hs_email_open_count"] = "1"
             if kind == "email_click":
                 props["hs_email_click_count"] = "1"
-                if attributes.get("url"):
-                    props["hs_email_click_url"] = attributes["url"]
             return "emails", props
         if kind == "meeting":
             return "meetings", {

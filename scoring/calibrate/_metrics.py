@@ -150,13 +150,17 @@ def threshold_stats(
 
 @dataclass(frozen=True, slots=True)
 class Band:
-    """One slice of contacts by score and how it converted."""
+    """One slice of contacts by score and how it converted.
+
+    ``won`` is a count, except in deciles where contacts tied across a decile boundary are shared out in
+    proportion (so it may be fractional: the expected number of won contacts in the slice).
+    """
 
     label: str
     low: float
     high: float
     contacts: int
-    won: int
+    won: float
 
     @property
     def conversion(self) -> float | None:
@@ -164,18 +168,38 @@ class Band:
 
 
 def decile_bands(scores: Sequence[float] | FloatArray, won: Sequence[bool] | BoolArray) -> list[Band]:
-    """Ten bands of (as near as possible) equal size, best first: "D1" is the top 10% by score.
+    """Ten bands of equal size, best first: "D1" is the top 10% by score.
 
-    Contacts are ranked by score with ties kept in input order, so equal scores may straddle two deciles;
-    ``low``/``high`` show each band's score range.
+    Contacts with equal scores that straddle a decile boundary are shared between the two deciles in
+    proportion, so a model that gives everyone the same score shows the same conversion in every decile
+    (rather than one that depends on the order of the input).
     """
     s, y = _arrays(scores, won)
-    order = np.argsort(-s, kind="mergesort")
+    n = len(s)
+    if n == 0:
+        return []
+    values, inverse = np.unique(-s, return_inverse=True)  # best score first
+    group_size = np.bincount(inverse, minlength=len(values)).astype(np.float64)
+    group_won = np.bincount(inverse, weights=y.astype(np.float64), minlength=len(values))
+    group_end = np.cumsum(group_size)
+    group_start = group_end - group_size
     bands = []
-    for i, part in enumerate(np.array_split(order, 10)):
-        if len(part) == 0:
+    for d in range(10):
+        low_rank, high_rank = round(d * n / 10), round((d + 1) * n / 10)
+        if high_rank <= low_rank:
             continue
-        bands.append(Band(f"D{i + 1}", float(s[part].min()), float(s[part].max()), len(part), int(y[part].sum())))
+        overlap = np.clip(np.minimum(group_end, high_rank) - np.maximum(group_start, low_rank), 0, None)
+        inside = overlap > 0
+        expected_won = float((overlap * group_won / group_size).sum())
+        bands.append(
+            Band(
+                f"D{d + 1}",
+                float(-values[inside].max()),
+                float(-values[inside].min()),
+                high_rank - low_rank,
+                expected_won,
+            )
+        )
     return bands
 
 

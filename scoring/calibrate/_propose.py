@@ -330,15 +330,17 @@ def propose(
 # Fitting
 
 
-def _logistic(c: float, l1: bool) -> LogisticRegression:
+def _logistic(c: float, l1: bool, seed: int) -> LogisticRegression:
     if l1:
-        return LogisticRegression(C=c, l1_ratio=1.0, solver="liblinear", max_iter=2000)
+        return LogisticRegression(C=c, l1_ratio=1.0, solver="liblinear", max_iter=2000, random_state=seed)
     return LogisticRegression(C=c, l1_ratio=0.0, solver="lbfgs", max_iter=2000)
 
 
-def _support(x: FloatArray, y: BoolArray, c: float, limit: int) -> np.ndarray[Any, np.dtype[np.intp]]:
+def _support(
+    x: FloatArray, y: BoolArray, c: float, limit: int, seed: int
+) -> np.ndarray[Any, np.dtype[np.intp]]:
     """Columns an L1 fit at strength ``c`` keeps, at most ``limit`` of them (largest weights first)."""
-    fitted = _logistic(c, l1=True).fit(x, y)
+    fitted = _logistic(c, l1=True, seed=seed).fit(x, y)
     weights = np.abs(fitted.coef_[0])
     kept = np.flatnonzero(weights > 1e-8)
     if len(kept) > limit:
@@ -349,7 +351,7 @@ def _support(x: FloatArray, y: BoolArray, c: float, limit: int) -> np.ndarray[An
 def _refit(x: FloatArray, y: BoolArray, support: np.ndarray[Any, np.dtype[np.intp]]) -> FloatArray:
     weights = np.zeros(x.shape[1])
     if len(support):
-        fitted = _logistic(_REFIT_C, l1=False).fit(x[:, support], y)
+        fitted = _logistic(_REFIT_C, l1=False, seed=0).fit(x[:, support], y)
         weights[support] = fitted.coef_[0]
     return weights
 
@@ -366,7 +368,7 @@ def _fit_sparse(x: FloatArray, y: BoolArray, max_rules: int, seed: int) -> tuple
         for c in _C_GRID:
             scores = []
             for fit_index, check_index in folds:
-                support = _support(x[fit_index], y[fit_index], c, max_rules)
+                support = _support(x[fit_index], y[fit_index], c, max_rules, seed)
                 weights = _refit(x[fit_index], y[fit_index], support)
                 auc = roc_auc(x[check_index] @ weights, y[check_index])
                 scores.append(auc if auc is not None else 0.5)
@@ -374,11 +376,11 @@ def _fit_sparse(x: FloatArray, y: BoolArray, max_rules: int, seed: int) -> tuple
             if best is None or score > best[1] + 1e-4:
                 best = (c, score)
             # Past the rule budget, more strength only truncates: stop once it no longer helps.
-            too_many = too_many + 1 if len(_support(x, y, c, x.shape[1])) > max_rules else 0
+            too_many = too_many + 1 if len(_support(x, y, c, x.shape[1], seed)) > max_rules else 0
             if too_many >= 2:
                 break
         assert best is not None
-        support = _support(x, y, best[0], max_rules)
+        support = _support(x, y, best[0], max_rules, seed)
         return _refit(x, y, support), best[0]
 
 

@@ -35,7 +35,8 @@ th, td { padding: 4px 10px; text-align: right; border-bottom: 1px solid #eceff3;
 th:first-child, td:first-child { text-align: left; } th { background: #f5f7f9; }
 svg.chart { display: block; margin: 12px 0; max-width: 100%; height: auto; background: #fff; }
 svg .chart-title { font-size: 14px; font-weight: 600; fill: #1d2329; }
-svg .tick, svg .legend { font-size: 11px; fill: #3b434c; } svg .axis-label { font-size: 12px; fill: #3b434c; }
+svg .tick, svg .legend { font-size: 11px; fill: #3b434c; }
+svg .value { font-size: 9px; fill: #5b636d; } svg .axis-label { font-size: 12px; fill: #3b434c; }
 svg .grid { stroke: #eceff3; stroke-width: 1; } svg .axis { stroke: #5b636d; stroke-width: 1; }
 pre { background: #f5f7f9; padding: 12px; overflow-x: auto; font-size: 0.82rem; }
 .cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 12px 0; }

@@ -23,8 +23,8 @@ _WON = frozenset({"1", "true", "yes", "y", "won", "closed won", "converted", "cu
 _LOST = frozenset({"0", "false", "no", "n", "lost", "closed lost", "not converted"})
 _TRUE = frozenset({"true", "yes"})
 _FALSE = frozenset({"false", "no"})
-# A column is read as numbers when at least this share of its answered cells parse as numbers; the
-# remaining cells are reported as problems rather than turning the whole column into text.
+# A column is read as numbers when at least this share of its answered cells (or all but one) parse as
+# numbers; the remaining cells are reported as problems rather than turning the whole column into text.
 _NUMERIC_SHARE = 0.95
 
 
@@ -231,6 +231,7 @@ def rows_from_csv(
         contact = Contact(id=contact_id or f"line-{line}", updated_at=created or now, fields=values)
         rows.append(CalibrationRow(contact=contact, won=won, closed_at=closed))
     fields = [roles.rename.get(name, name) for _, name in field_columns]
+    problems.sort(key=lambda problem: problem.line)
     return CsvRows(rows, problems, fields)
 
 
@@ -256,7 +257,8 @@ def _column_kind(values: Sequence[str | None]) -> str:
     if lowered <= _TRUE | _FALSE:
         return "yes/no answer"
     numbers = sum(_number(v) is not None for v in answered)
-    if numbers >= _NUMERIC_SHARE * len(answered):
+    others = len(answered) - numbers
+    if numbers > others and others <= max(1, (1 - _NUMERIC_SHARE) * len(answered)):
         return "number"
     return "text"
 

@@ -7,6 +7,7 @@ find each one and check it has drawn geometry.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
@@ -58,6 +59,17 @@ def _legend(names: Sequence[tuple[str, str, bool]], y: float) -> list[str]:
     return parts
 
 
+def nice_max(value: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 x 10^k at or above ``value``, so axis ticks are round numbers."""
+    if value <= 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        if step * power >= value - 1e-12:
+            return step * power
+    return 10 * power
+
+
 def _y_axis(y_max: float, plot_height: float, fmt: Callable[[float], str], label: str, ticks: int = 5) -> list[str]:
     parts = []
     for i in range(ticks + 1):
@@ -88,7 +100,7 @@ def grouped_bars(
     """Vertical bars, one group per category, one bar per series; ``None`` values draw no bar."""
     plot_width = WIDTH - _LEFT - _RIGHT
     plot_height = HEIGHT - _TOP - _BOTTOM
-    top = y_max or max([v for s in series for v in s.values if v is not None] + [0.0]) or 1.0
+    top = y_max or nice_max(max([v for s in series for v in s.values if v is not None] + [0.0]))
     parts = _open(chart_id, title)
     parts += _y_axis(top, plot_height, y_format, y_label)
     group = plot_width / max(len(categories), 1)
@@ -166,26 +178,28 @@ def line_chart(
 def diverging_bars(
     chart_id: str, title: str, labels: Sequence[str], series: Sequence[Series], x_label: str = "points"
 ) -> str:
-    """Horizontal bars left (negative) and right (positive) of a zero line, one row per label."""
+    """Horizontal bars left (negative) and right (positive) of a zero line, one row per label, values shown."""
+    width = 900
     row = 12 * len(series) + 8
-    label_width = 250
+    label_width = 330
     height = _TOP + row * max(len(labels), 1) + 44
     plot_left = label_width
-    plot_width = WIDTH - label_width - _RIGHT
+    plot_width = width - label_width - _RIGHT - 36
     extreme = max([abs(v) for s in series for v in s.values if v is not None] + [1.0])
-    zero = plot_left + plot_width * 0.5
-    scale = plot_width * 0.5 / extreme
-    parts = _open(chart_id, title, height)
-    parts.append(
+    has_negative = any(v is not None and v < 0 for s in series for v in s.values)
+    zero = plot_left + (plot_width * 0.5 if has_negative else 28)
+    scale = (zero - plot_left - 28 if has_negative else plot_width - 28) / extreme
+    parts = [
+        f'<svg id="chart-{escape(chart_id)}" data-chart="{escape(chart_id)}" class="chart" role="img" '
+        f'xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
+        f"<title>{escape(title)}</title>",
+        f'<text x="{width / 2}" y="20" text-anchor="middle" class="chart-title">{escape(title)}</text>',
         f'<line x1="{_num(zero)}" y1="{_TOP - 4}" x2="{_num(zero)}" y2="{height - 40}" class="axis"/>'
-        f'<text x="{_num(zero)}" y="{height - 26}" text-anchor="middle" class="tick">0</text>'
-        f'<text x="{_num(plot_left)}" y="{height - 26}" text-anchor="start" class="tick">'
-        f"{_num(-extreme)} {escape(x_label)}</text>"
-        f'<text x="{WIDTH - _RIGHT}" y="{height - 26}" text-anchor="end" class="tick">+{_num(extreme)}</text>'
-    )
+        f'<text x="{_num(zero)}" y="{height - 26}" text-anchor="middle" class="tick">0 {escape(x_label)}</text>',
+    ]
     for r, label in enumerate(labels):
         y0 = _TOP + r * row
-        short = label if len(label) <= 40 else label[:38] + "…"
+        short = label if len(label) <= 52 else label[:50] + "…"
         parts.append(
             f'<text x="{label_width - 6}" y="{_num(y0 + row / 2 + 2)}" text-anchor="end" class="tick">'
             f"<title>{escape(label)}</title>{escape(short)}</text>"
@@ -194,12 +208,17 @@ def diverging_bars(
             value = s.values[r] if r < len(s.values) else None
             if value is None or value == 0:
                 continue
-            w = abs(value) * scale
+            w = max(abs(value) * scale, 1.0)
             x = zero if value > 0 else zero - w
+            y = y0 + 4 + s_index * 12
+            end = x + w + 3 if value > 0 else x - 3
+            anchor = "start" if value > 0 else "end"
             parts.append(
-                f'<rect class="bar" x="{_num(x)}" y="{_num(y0 + 4 + s_index * 12)}" width="{_num(w)}" '
+                f'<rect class="bar" x="{_num(x)}" y="{_num(y)}" width="{_num(w)}" '
                 f'height="10" fill="{s.color}"><title>{escape(s.name)}, {escape(label)}: '
                 f"{_num(value)}</title></rect>"
+                f'<text x="{_num(end)}" y="{_num(y + 9)}" text-anchor="{anchor}" class="value">'
+                f"{'+' if value > 0 else ''}{_num(value)}</text>"
             )
     parts += _legend([(s.name, s.color, s.dashed) for s in series], height - 8)
     parts.append("</svg>")

@@ -63,7 +63,7 @@ def people_dataset(n: int, *, per_second: int = 1, activities: int = 0, start: d
             updated_at=start + timedelta(seconds=i // per_second),
             owner_key="o1" if i % 2 else "o2",
             lifecycle_stage=stages[i % len(stages)],
-        )  # fmt: skip
+        )
         for i in range(n)
     ]
     acts = [

@@ -129,6 +129,7 @@ class SalesforceHarness:
     crm: str = "salesforce"
     writeback_specs: list[FieldSpec] = field(default_factory=lambda: list(WRITEBACK_SPECS))
     read_endpoints: tuple[str, ...] = ("salesforce.query",)  # also matches salesforce.query_more
+    write_batch_size: int = 1000  # 5 sObject Collections of 200 in one Composite call
 
     @property
     def api(self) -> SalesforceApi:
@@ -174,8 +175,8 @@ class SalesforceHarness:
                 return {"salesforce.query": contacts // page_size + 1}
             pages = max(1, math.ceil(contacts / min(page_size, 2000)))
             return {"salesforce.query": 1, **({"salesforce.query_more": pages - 1} if pages > 1 else {})}
-        if scenario == "incremental_unchanged":
-            return {"salesforce.query": 1}
+        if scenario == "incremental_unchanged":  # read_contacts + read_activity_changes
+            return {"salesforce.query": 1, "salesforce.composite_read": 1}
         if scenario == "write":
             chunks = math.ceil(int(facts["updates"]) / 200)
             out: dict[str, int] = {}

@@ -415,9 +415,9 @@ def test_activities_map_to_canonical_types(
     by_contact = adapter.read_activities([cid, *busy])
     counted.check(writes=0, max_reads=len(busy) // 2)  # batched: far fewer calls than contacts
     mine = {a.id: a for a in by_contact.get(cid, [])}
-    for activity_id, kind in added.items():
-        assert activity_id in mine, f"added {kind} activity {activity_id} not read back: {sorted(mine)}"
-        assert mine[activity_id].type == kind and mine[activity_id].contact_id == cid
+    for activity_id, added_type in added.items():
+        assert activity_id in mine, f"added {added_type} activity {activity_id} not read back: {sorted(mine)}"
+        assert mine[activity_id].type == added_type and mine[activity_id].contact_id == cid
     everything = [a for acts in by_contact.values() for a in acts]
     assert everything and {a.type for a in everything} <= canonical
     assert all(a.occurred_at.tzinfo is not None for a in everything)

@@ -20,7 +20,8 @@ HEX40 = re.compile(r"^[0-9a-f]{40}$")
 
 @pytest.fixture
 def pd(sandbox: Sandbox) -> PipedriveApi:
-    api: PipedriveApi = sandbox.apis["pipedrive"]
+    api = sandbox.apis["pipedrive"]
+    assert isinstance(api, PipedriveApi)
     return api
 
 

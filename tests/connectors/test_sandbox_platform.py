@@ -62,10 +62,12 @@ def _kinds(faults: Faults, crm: str, endpoint: str, n: int) -> list[str | None]:
 
 
 def test_fault_draws_are_deterministic_per_seed_and_per_endpoint() -> None:
-    config = {"rate_429": 0.2, "rate_5xx": 0.2, "rate_reset": 0.1}
-    a = Faults(FaultConfig(**config), seed=3, clock=Clock())
-    b = Faults(FaultConfig(**config), seed=3, clock=Clock())
-    c = Faults(FaultConfig(**config), seed=4, clock=Clock())
+    def config() -> FaultConfig:
+        return FaultConfig(rate_429=0.2, rate_5xx=0.2, rate_reset=0.1)
+
+    a = Faults(config(), seed=3, clock=Clock())
+    b = Faults(config(), seed=3, clock=Clock())
+    c = Faults(config(), seed=4, clock=Clock())
     # a: endpoint x then y; b: interleaved.  Each endpoint's sequence is the same either way.
     ax, ay = _kinds(a, "echo", "echo.x", 40), _kinds(a, "echo", "echo.y", 40)
     bx: list[str | None] = []
@@ -203,7 +205,7 @@ def test_record_failures_are_deterministic_and_a_retry_can_succeed() -> None:
     def run(seed: int) -> list[list[str]]:
         faults = Faults(FaultConfig(rate_record_failure=0.3), seed=seed, clock=Clock())
         pending = [str(i) for i in range(200)]
-        rounds = []
+        rounds: list[list[str]] = []
         while pending and len(rounds) < 20:
             pending = [r for r in pending if faults.record_fails("hubspot", r)]
             rounds.append(pending)
@@ -562,7 +564,7 @@ def _pipedrive_people(url: str, token: str) -> list[dict[str, Any]]:
     cursor = ""
     while True:
         page = requests.get(
-            f"{url}/api/v2/persons", params={"api_token": token, "limit": 500, "cursor": cursor}, timeout=10
+            f"{url}/api/v2/persons", params={"api_token": token, "limit": "500", "cursor": cursor}, timeout=10
         ).json()
         people += page["data"]
         cursor = (page.get("additional_data") or {}).get("next_cursor") or ""

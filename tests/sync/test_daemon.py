@@ -20,8 +20,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import SecretStr
 
 from connectors.errors import FatalApiError
+from connectors.records import Outcome
 from sync.daemon import Daemon, DaemonConfigError, cron_trigger, schedule_interval
-from sync.ops_cli import calibrate_job
+from sync.ops_cli import _replaces, calibrate_job
 from sync.state import RunKind, RunStatus, open_store
 from tests.sync.fakes import (
     FACTORY_ENV,
@@ -225,9 +226,61 @@ def test_the_webhook_hears_p1s_quarantines_failures_and_recovery_once_each(
         receiver.close()
 
 
-def test_calibration_hook_logs_until_the_calibration_package_exists(
-    tmp_path: Path, crm: FakeCRM, clock: Clock, caplog: pytest.LogCaptureFixture
+def test_monthly_calibration_reports_from_crm_outcomes_and_stored_inputs(
+    tmp_path: Path, crm: FakeCRM, clock: Clock
 ) -> None:
+    reports = tmp_path / "reports"
+    daemon = daemon_for(tmp_path, crm, clock, calibrate=calibrate_job, settings={"daemon": {"report_dir": reports}})
+    daemon.run_job("sync")  # d1, d2 and v1 are scored: their inputs are stored
+    crm.add_contact("x1", title="Intern")  # never scored: read from the CRM
+    crm.outcomes = [
+        Outcome("d1", won=False, closed_at=T0 - timedelta(days=9)),
+        Outcome("d1", won=True, closed_at=T0 - timedelta(days=5)),
+        Outcome("d1", won=True, closed_at=T0 - timedelta(days=2)),
+        Outcome("v1", won=False, closed_at=T0 - timedelta(days=3)),
+        Outcome("x1", won=False, closed_at=None),
+        Outcome("gone", won=True, closed_at=T0),  # no longer in the CRM: left out
+    ]
+    crm.reset_counters()
+
+    daemon.run_job("calibrate")
+
+    assert crm.calls == {"read_outcomes": 1, "get_contacts": 1, "read_activities": 1}
+    assert sorted(p.name for p in reports.iterdir()) == [
+        "calibration-hubspot-2026-01-05.html",
+        "calibration-hubspot-2026-01-05.json",
+    ]
+    report = json.loads((reports / "calibration-hubspot-2026-01-05.json").read_text())
+    assert json.dumps(report).count("ops test model") >= 1
+    with open_store(tmp_path / "state.db") as store:
+        (run,) = store.list_runs("hubspot", kind=RunKind.CALIBRATE)
+    assert run.status is RunStatus.OK and run.counts == {"read": 3, "won": 1}
+    assert run.api_calls == {"read_outcomes": 1, "get_contacts": 1, "read_activities": 1}
+
+
+@pytest.mark.parametrize(
+    ("deals", "expected"),
+    [
+        ([(False, 9), (True, 5), (True, 2), (False, 1)], (True, 5)),  # (won, days ago): dated by the first win
+        ([(False, 9), (False, 3), (False, None)], (False, 3)),  # lost, dated by the last loss
+        ([(True, None), (True, 4)], (True, 4)),
+    ],
+)
+def test_several_deals_make_one_outcome_per_contact(
+    deals: list[tuple[bool, int | None]], expected: tuple[bool, int]
+) -> None:
+    merged: tuple[bool, datetime | None] | None = None
+    for won, days_ago in deals:
+        at = None if days_ago is None else T0 - timedelta(days=days_ago)
+        if _replaces(merged, won, at):
+            merged = (won, at)
+    assert merged == (expected[0], T0 - timedelta(days=expected[1]))
+
+
+def test_calibration_hook_logs_until_the_calibration_package_exists(
+    tmp_path: Path, crm: FakeCRM, clock: Clock, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "scoring.calibrate", None)  # as if it were not installed
     daemon = daemon_for(tmp_path, crm, clock, calibrate=calibrate_job)
     with caplog.at_level(logging.INFO, logger="leadsync.ops"):
         daemon.run_job("calibrate")

@@ -1,0 +1,299 @@
+"""Request shapes the Pipedrive adapter sends, pinned with ``responses`` (no sandbox involved)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import responses
+from pydantic import SecretStr
+from responses import matchers
+
+from connectors.errors import QuotaExhausted
+from connectors.pipedrive import PipedriveAdapter, PipedriveConfig
+from connectors.records import FieldSpec, FieldUpdate, WriteStatus
+
+BASE = "https://acme.pipedrive.com"
+TOKEN = "pd-test-token-0001"
+TITLE, STAGE, SCORE = "a" * 40, "b" * 40, "c" * 40
+FIELDS = [
+    {"key": "name", "name": "Name", "field_type": "varchar", "edit_flag": False},
+    {"key": "email", "name": "Email", "field_type": "varchar", "edit_flag": False},
+    {"key": "owner_id", "name": "Owner", "field_type": "user", "edit_flag": False},
+    {"key": TITLE, "name": "Job title", "field_type": "varchar", "edit_flag": True},
+    {
+        "key": STAGE,
+        "name": "Lifecycle stage",
+        "field_type": "enum",
+        "edit_flag": True,
+        "options": [{"id": 11, "label": "Lead"}, {"id": 12, "label": "MQL"}],
+    },
+    {"key": SCORE, "name": "Leadsync score", "field_type": "double", "edit_flag": True},
+]
+LIMITS = {
+    "x-ratelimit-limit": "40",
+    "x-ratelimit-remaining": "39",
+    "x-ratelimit-reset": "2",
+    "x-daily-ratelimit-token-limit": "600000",
+    "x-daily-ratelimit-token-remaining": "599000",
+}
+
+
+@pytest.fixture
+def mock() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps:
+        yield rsps
+
+
+def _adapter(**overrides: Any) -> PipedriveAdapter:
+    settings: dict[str, Any] = {"api_token": SecretStr(TOKEN), "sleep": lambda s: None}
+    return PipedriveAdapter(PipedriveConfig.for_company("acme", **(settings | overrides)))
+
+
+def _fields(mock: responses.RequestsMock, fields: list[dict[str, Any]] = FIELDS) -> None:
+    mock.get(
+        f"{BASE}/api/v1/personFields",
+        json={"success": True, "data": fields, "additional_data": {"pagination": {"more_items_in_collection": False}}},
+        headers=LIMITS,
+        match=[matchers.query_param_matcher({"start": "0", "limit": "500"})],
+    )
+
+
+def _person(ident: int, second: int) -> dict[str, Any]:
+    return {
+        "id": ident,
+        "name": f"P{ident}",
+        "update_time": f"2025-03-03T12:00:{second:02d}Z",
+        "owner_id": 7,
+        "emails": [{"value": f"p{ident}@x.example", "primary": True}],
+        "custom_fields": {TITLE: "CTO"},
+    }
+
+
+def _query(call: Any) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(call.request.url).query)
+
+
+def test_v2_person_list_params_auth_header_and_cursor(mock):
+    _fields(mock)
+    page = {"success": True, "data": [_person(1, 5)], "additional_data": {"next_cursor": "eyJpZCI6MX0="}}
+    last = {"success": True, "data": [_person(2, 6)], "additional_data": {"next_cursor": None}}
+    mock.get(f"{BASE}/api/v2/persons", json=page, headers=LIMITS)
+    mock.get(f"{BASE}/api/v2/persons", json=last, headers=LIMITS)
+    cursor = '{"v":1,"kind":"persons","since":"2025-03-03T12:00:04Z","seen":{"9":"x"}}'
+    adapter = _adapter(field_map={"email": "email", "title": "Job title", "lifecycle_stage": "Lifecycle stage"})
+
+    pages = list(adapter.read_contacts(cursor))
+
+    assert [c.fields for p in pages for c in p.contacts] == [
+        {"email": "p1@x.example", "title": "CTO", "lifecycle_stage": None},
+        {"email": "p2@x.example", "title": "CTO", "lifecycle_stage": None},
+    ]
+    first, second = (_query(call) for call in mock.calls[1:])
+    assert first == {
+        "limit": ["500"],
+        "sort_by": ["update_time"],
+        "sort_direction": ["asc"],
+        "updated_since": ["2025-03-03T12:00:04Z"],
+        "custom_fields": [",".join(sorted([TITLE, STAGE]))],
+    }
+    assert second == first | {"cursor": ["eyJpZCI6MX0="]}
+    for call in mock.calls:
+        assert call.request.headers["x-api-token"] == TOKEN
+        assert TOKEN not in call.request.url and "Authorization" not in call.request.headers
+
+
+def test_more_than_15_custom_fields_drop_the_filter(mock):
+    many = [{"key": f"{i:040x}", "name": f"Field {i}", "field_type": "varchar", "edit_flag": True} for i in range(16)]
+    _fields(mock, many)
+    mock.get(f"{BASE}/api/v2/persons", json={"success": True, "data": [], "additional_data": {"next_cursor": None}})
+    adapter = _adapter(field_map={}, extra_fields=[f"Field {i}" for i in range(16)])
+
+    assert next(iter(adapter.read_contacts(None))).contacts == ()
+    assert _query(mock.calls[1]) == {"limit": ["500"], "sort_by": ["update_time"], "sort_direction": ["asc"]}
+
+
+def test_put_body_uses_hash_keys_and_option_ids(mock):
+    _fields(mock)
+    mock.put(
+        f"{BASE}/api/v1/persons/42",
+        json={"success": True, "data": {"id": 42}},
+        headers=LIMITS,
+        match=[
+            matchers.json_params_matcher(
+                {
+                    TITLE: "CRO",
+                    STAGE: 12,
+                    SCORE: 87.5,
+                    "owner_id": 7,
+                    "email": [{"value": "new@x.example", "primary": True, "label": "work"}],
+                }
+            )
+        ],
+    )
+    update = FieldUpdate(
+        "42",
+        {"title": "CRO", "lifecycle_stage": "mql", "Leadsync score": 87.5, "owner_id": "7", "email": "new@x.example"},
+    )
+    results = _adapter(field_map={"title": "Job title", "lifecycle_stage": "Lifecycle stage"}).write([update])
+
+    assert [(r.contact_id, r.status) for r in results] == [("42", WriteStatus.OK)]
+    assert mock.calls[1].request.headers["Content-Type"] == "application/json"
+
+
+def test_field_creation_bodies(mock):
+    _fields(mock, FIELDS[:3])
+    created = [
+        {"key": "d" * 40, "name": "Leadsync score", "field_type": "double", "edit_flag": True},
+        {
+            "key": "e" * 40,
+            "name": "Leadsync grade",
+            "field_type": "enum",
+            "edit_flag": True,
+            "options": [{"id": 1, "label": "A"}, {"id": 2, "label": "B"}],
+        },
+        {"key": "f" * 40, "name": "Leadsync last scored at", "field_type": "varchar", "edit_flag": True},
+    ]
+    bodies: list[dict[str, Any]] = [
+        {"name": "Leadsync score", "field_type": "double"},
+        {"name": "Leadsync grade", "field_type": "enum", "options": [{"label": "A"}, {"label": "B"}]},
+        {"name": "Leadsync last scored at", "field_type": "varchar"},
+    ]
+    for body, data in zip(bodies, created, strict=True):
+        mock.post(
+            f"{BASE}/api/v1/personFields",
+            json={"success": True, "data": data},
+            match=[matchers.json_params_matcher(body)],
+        )
+    specs = [
+        FieldSpec("Leadsync score", "Leadsync score", "number"),
+        FieldSpec("Leadsync grade", "Leadsync grade", "enumeration", options=("A", "B")),
+        FieldSpec("Leadsync last scored at", "Leadsync last scored at", "datetime"),
+    ]
+    check = _adapter().check_fields(specs, create=True)
+    assert check.field_keys == {
+        "Leadsync score": "d" * 40,
+        "Leadsync grade": "e" * 40,
+        "Leadsync last scored at": "f" * 40,
+    }
+
+
+def test_activity_requests_per_person_and_the_id_probe(mock):
+    empty = {"success": True, "data": [], "additional_data": {"next_cursor": None}}
+    for person in ("1", "2"):
+        mock.get(
+            f"{BASE}/api/v2/activities",
+            json=empty,
+            match=[matchers.query_param_matcher({"person_id": person, "limit": "500"})],
+        )
+    newest = {"success": True, "data": [{"id": 100000}], "additional_data": {"next_cursor": "x"}}
+    mock.get(
+        f"{BASE}/api/v2/activities",
+        json=newest,
+        match=[matchers.query_param_matcher({"limit": "1", "sort_by": "id", "sort_direction": "desc"})],
+    )
+    for number in range(3, 9):
+        mock.get(
+            f"{BASE}/api/v2/activities",
+            json=empty,
+            match=[matchers.query_param_matcher({"person_id": str(number), "limit": "500"})],
+        )
+    adapter = _adapter()
+
+    assert adapter.read_activities(["1", "2"]) == {"1": [], "2": []}
+    # 6 persons: the probe says up to 200 pages to stream everything, so asking per person is cheaper
+    assert adapter.read_activities([str(p) for p in range(3, 9)]) == {str(p): [] for p in range(3, 9)}
+
+
+def test_activity_changes_since_a_cursor_at(mock):
+    mock.get(
+        f"{BASE}/api/v2/activities",
+        json={"success": True, "data": [], "additional_data": {"next_cursor": None}},
+        match=[
+            matchers.query_param_matcher(
+                {
+                    "limit": "500",
+                    "sort_by": "update_time",
+                    "sort_direction": "asc",
+                    "updated_since": "2025-03-03T12:00:00Z",
+                }
+            )
+        ],
+    )
+    adapter = _adapter()
+    cursor = adapter.cursor_at(datetime(2025, 3, 3, 12, 0, 0, 900_000, tzinfo=UTC))
+    assert [p.activities for p in adapter.read_activity_changes(cursor)] == [()]
+
+
+def test_oauth_bearer_and_refresh_form(mock):
+    mock.get(
+        f"{BASE}/api/v1/users", status=401, json={"success": False, "error": "unauthorized access", "errorCode": 401}
+    )
+    basic = base64.b64encode(b"client-1:secret-1").decode()
+    mock.post(
+        "https://oauth.pipedrive.com/oauth/token",
+        json={
+            "access_token": "new-access",
+            "token_type": "Bearer",
+            "refresh_token": "refresh-2",
+            "expires_in": 3599,
+            "scope": "base",
+            "api_domain": BASE,
+        },
+        match=[
+            matchers.urlencoded_params_matcher({"grant_type": "refresh_token", "refresh_token": "refresh-1"}),
+            matchers.header_matcher({"Authorization": f"Basic {basic}"}),
+        ],
+    )
+    mock.get(
+        f"{BASE}/api/v1/users",
+        json={"success": True, "data": [{"id": 1, "name": "Ada", "active_flag": True}]},
+        match=[matchers.header_matcher({"Authorization": "Bearer new-access"})],
+    )
+    adapter = _adapter(
+        api_token=None,
+        access_token=SecretStr("old-access"),
+        refresh_token=SecretStr("refresh-1"),
+        client_id="client-1",
+        client_secret=SecretStr("secret-1"),
+    )
+
+    assert [o.name for o in adapter.read_owners()] == ["Ada"]
+    assert mock.calls[0].request.headers["Authorization"] == "Bearer old-access"
+    assert "x-api-token" not in mock.calls[0].request.headers
+
+
+def test_burst_429_waits_for_the_reset_header(mock):
+    slept: list[float] = []
+    over = {"success": False, "error": "Rate limit exceeded", "errorCode": 429}
+    mock.get(
+        f"{BASE}/api/v1/users",
+        status=429,
+        json=over,
+        headers=LIMITS | {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "2"},
+    )
+    mock.get(f"{BASE}/api/v1/users", json={"success": True, "data": []}, headers=LIMITS)
+
+    assert _adapter(sleep=slept.append).read_owners() == []
+    assert slept and min(slept) >= 0 and sum(slept) >= 2.0  # the pacer's block plus tenacity's wait
+
+
+def test_daily_budget_429_is_not_retried(mock):
+    body = {"success": False, "error": "daily request budget exceeded", "errorCode": 429}
+    mock.get(
+        f"{BASE}/api/v1/users",
+        status=429,
+        json=body,
+        headers={"retry-after": "3600", "x-daily-ratelimit-token-remaining": "0"},
+    )
+    adapter = _adapter()
+    with pytest.raises(QuotaExhausted) as caught:
+        adapter.read_owners()
+    assert caught.value.reset_at is not None
+    assert 3500 < (caught.value.reset_at - datetime.now(UTC)).total_seconds() <= 3600
+    assert len(mock.calls) == 1 and json.loads(mock.calls[0].response.text)["errorCode"] == 429
