@@ -45,11 +45,25 @@ def value_at(base: float, terms: list[Term], s: float) -> float:
     return total
 
 
-def _slope_bound(terms: list[Term], s: float) -> float:
+def _slope_bound(terms: list[Term], s: float) -> tuple[float, float]:
+    """A bound on ``|E'|`` from ``s`` until the returned moment (when a rule held at its cap lets go)."""
     bound = 0.0
-    for kind, _, moving, rate, _ in terms:
-        bound += abs(moving) * rate * _exp(-rate * s) if kind == 1 else abs(rate)
-    return bound
+    until = INF
+    for kind, fixed, moving, rate, cap in terms:
+        part = moving * _exp(-rate * s) if kind == 1 else moving + rate * s
+        value = fixed + part
+        if cap < INF and (value > cap or value < -cap):
+            # held at the cap: flat until the moving part brings it back to the cap
+            target = cap if value > 0 else -cap
+            if kind == 1:
+                ratio = (target - fixed) / moving if moving else 0.0
+                release = -_log(ratio) / rate if 0.0 < ratio < 1.0 else INF
+            else:
+                release = (target - fixed - moving) / rate if rate else INF
+            until = min(until, max(release, s))
+        else:
+            bound += abs(moving) * rate * _exp(-rate * s) if kind == 1 else abs(rate)
+    return bound, until
 
 
 def _tight(values: tuple[float, ...], low: float, high: float, eps: float) -> bool:
@@ -130,11 +144,12 @@ def _safe_steps(
     tau = 0.0
     current = value_at(base, terms, 0.0)
     for _ in range(_MAX_STEPS):
-        bound = _slope_bound(terms, tau)
-        if bound <= 0.0:
+        bound, until = _slope_bound(terms, tau)
+        if bound <= 0.0 and until == INF:
             return None
         gap = max(min(current - low, high - current), 0.0)
-        nxt = float(math.floor(tau + gap / bound))
+        reach = min(tau + gap / bound if bound > 0.0 else INF, until)
+        nxt = float(math.floor(reach))
         if nxt <= tau:
             nxt = tau + 1.0
         if nxt >= horizon:

@@ -208,10 +208,12 @@ def same_value(a: FieldValue, b: FieldValue) -> bool:
         return True
     if a is None or b is None:
         return False
+    if str(a).strip() == str(b).strip():
+        return True
     try:
-        return float(a) == float(b)  # type: ignore[arg-type]
+        return float(a) == float(b)
     except (TypeError, ValueError):
-        return str(a).strip() == str(b).strip()
+        return False
 
 
 def _as_float(value: FieldValue) -> float | None:
@@ -387,7 +389,7 @@ def company_key(contact: Contact) -> str | None:
 
 
 def territory_team(contact: Contact, rules: Sequence[TerritoryRule]) -> str | None:
-    from scoring.numbers import parse_number_range
+    from scoring.numbers import parse_range
 
     for rule in rules:
         if rule.country and str(contact.get("country") or "").strip().lower() not in {c.lower() for c in rule.country}:
@@ -399,7 +401,7 @@ def territory_team(contact: Contact, rules: Sequence[TerritoryRule]) -> str | No
         }:
             continue
         if rule.employees_min is not None or rule.employees_max is not None:
-            rng = parse_number_range(contact.get("employees"))
+            rng = parse_range(contact.get("employees"))
             if rng is None:
                 continue
             low, high = rng

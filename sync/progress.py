@@ -57,7 +57,8 @@ class RichProgress:
                 eta = f", ETA {max(self._total - self._records, 0) / rate:.0f}s"
             total = f"/{self._total}" if self._total else ""
             print(
-                f"{self.crm}: {self._records}{total} records, {rate:.0f} rec/s{eta}, {calls} API calls, quota left {quota}",
+                f"{self.crm}: {self._records}{total} records, {rate:.0f} rec/s{eta}, "
+                f"{calls} API calls, quota left {quota}",
                 file=sys.stderr,
                 flush=True,
             )

@@ -320,8 +320,7 @@ class HubSpotApi(CRMApi):
     # -- schema --------------------------------------------------------------------------------------------------
     def _init_schema(self) -> None:
         with self.store.tx() as conn:
-            ddl = (
-                """
+            ddl = """
                 CREATE TABLE IF NOT EXISTS hs_objects (
                     type TEXT NOT NULL, id INTEGER NOT NULL, created_ms INTEGER NOT NULL,
                     modified_ms INTEGER NOT NULL, archived INTEGER NOT NULL DEFAULT 0, props TEXT NOT NULL,
@@ -346,7 +345,6 @@ class HubSpotApi(CRMApi):
                     PRIMARY KEY (type, name));
                 CREATE TABLE IF NOT EXISTS hs_seq (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
                 """
-            )
             for statement in ddl.split(";"):  # executescript would commit the transaction
                 if statement.strip():
                     conn.execute(statement)
