@@ -557,7 +557,7 @@ class CompiledModel:
                 )
 
         for inactive in self.inactivity:
-            last = None
+            last = -INF
             latest: Activity | None = None
             items = slots[inactive.slot]
             if items is not None:
@@ -565,23 +565,22 @@ class CompiledModel:
                     if ts - SKEW > t:
                         if ts - SKEW < next_event:
                             next_event = ts - SKEW
-                    elif last is None or ts > last:
+                    elif ts > last:
                         last, latest = ts, activity
-            if last is None:
+            if t - last >= inactive.after:
+                # no activity lately; a contact created less than `after` ago is not inactive yet
                 if state.created_ts is _UNREAD:
                     state.created_ts = _created_ts(state.fields)
-                last = state.created_ts
-                if last is None:
-                    continue
+                if state.created_ts is not None and state.created_ts > last:
+                    last, latest = state.created_ts, None
             if t - last >= inactive.after:
                 eng_raw += inactive.points
                 if collect:
                     if latest is not None:
                         proof = _evidence(Evidence, (latest.id, latest.occurred_at, 1.0, inactive.points, None, None))
                     else:
-                        proof = _evidence(
-                            Evidence, (None, None, 1.0, inactive.points, "created_at", state.fields.get("created_at"))
-                        )
+                        created = state.fields.get("created_at") if last > -INF else None
+                        proof = _evidence(Evidence, (None, None, 1.0, inactive.points, "created_at", created))
                     reasons.append(
                         make_reason(
                             inactive.rule_id, inactive.label, "negative", inactive.points, (proof,), "engagement", False

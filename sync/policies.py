@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from connectors.records import Contact, FieldSpec, FieldValue, Owner
 from scoring import ScoreResult, explain
+from scoring.numbers import parse_datetime
 
 CRM = Literal["hubspot", "salesforce", "pipedrive"]
 WriteMode = Literal["always", "set_if_empty", "never_lower", "never"]
@@ -185,7 +186,7 @@ class Change:
     field: str  # CRM field name, or a canonical name the adapter maps (owner_id, lifecycle_stage, lead_status)
     old: FieldValue
     new: FieldValue
-    kind: str  # score | stage | owner | info
+    kind: str  # score | stage | owner | info | derived (written only along with another change)
 
 
 @dataclass
@@ -213,7 +214,12 @@ def same_value(a: FieldValue, b: FieldValue) -> bool:
     try:
         return float(a) == float(b)
     except (TypeError, ValueError):
-        return False
+        pass
+    if isinstance(a, str) and isinstance(b, str) and ":" in a and ":" in b:
+        # CRMs echo datetimes in their own format: 2026-01-02T03:04:05.000+0000 == 2026-01-02T03:04:05Z
+        da, db = parse_datetime(a), parse_datetime(b)
+        return da is not None and da == db
+    return False
 
 
 def _as_float(value: FieldValue) -> float | None:
@@ -280,13 +286,16 @@ class Planner:
         if not protected:
             changes.extend(self._stage_change(contact, result))
             changes.extend(self._owner_change(contact, result, sticky_owner))
-        if changes and any(c.kind != "info" for c in changes):
+        if not any(c.kind != "derived" for c in changes):
+            # the reason text ("2d ago") and the timestamp only travel with a real change, so ageing alone
+            # never causes a write
+            return []
+        if self.fields.scored_at.mode != "never":
             scored_at = self._names["scored_at"]
-            if self.fields.scored_at.mode != "never":
-                changes.append(
-                    Change(contact.id, scored_at, contact.get(scored_at), format_dt(result.scored_at), "info")
-                )
-        return [c for c in changes if c.kind != "info"] + [c for c in changes if c.kind == "info"]
+            changes.append(
+                Change(contact.id, scored_at, contact.get(scored_at), format_dt(result.scored_at), "derived")
+            )
+        return changes
 
     def _score_changes(self, contact: Contact, result: ScoreResult) -> list[Change]:
         reason_rule = self.fields.reason
@@ -313,7 +322,8 @@ class Planner:
                 old_n, new_n = _as_float(old), _as_float(new)
                 if old_n is not None and new_n is not None and new_n < old_n:
                     continue
-            out.append(Change(contact.id, name, old, new, "score" if key in ("score", "fit", "engagement") else "info"))
+            kind = "score" if key in ("score", "fit", "engagement") else "derived" if key == "reason" else "info"
+            out.append(Change(contact.id, name, old, new, kind))
         return out
 
     def _stage_change(self, contact: Contact, result: ScoreResult) -> list[Change]:

@@ -191,7 +191,10 @@ class PipedriveAdapter:
     def read_contacts(self, cursor: str | None) -> Iterator[ContactPage]:
         """Persons changed since ``cursor`` (all when None), oldest change first, one page per API page."""
         state = ChangeCursor.parse(cursor, "persons")
-        self._full_read = self._full_read or cursor is None
+        # a new read is a new run: the activity stream cached by the previous run is stale
+        self._activity_cache = None
+        self._served = set()
+        self._full_read = cursor is None
         plan = self._read_plan()
         params: dict[str, Any] = {"limit": self.config.page_size, "sort_by": "update_time", "sort_direction": "asc"}
         if state.updated_since:

@@ -23,7 +23,7 @@ from ._metrics import (
     roc_curve,
     threshold_stats,
 )
-from ._propose import DEFAULT_MAX_RULES, Proposal, RuleChange, Thresholds, propose
+from ._propose import DEFAULT_MAX_RULES, Proposal, RuleChange, Split, Thresholds, propose, split_rows
 from ._report import render_html, to_json
 from ._rows import (
     CalibrationError,
@@ -54,6 +54,7 @@ __all__ = [
     "Proposal",
     "RuleChange",
     "RuleStat",
+    "Split",
     "ThresholdStats",
     "Thresholds",
     "calibrate_csv",
@@ -67,6 +68,7 @@ __all__ = [
     "roc_auc",
     "roc_curve",
     "rows_from_csv",
+    "split_rows",
     "threshold_stats",
     "to_json",
 ]

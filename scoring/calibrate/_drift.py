@@ -1,8 +1,8 @@
 """Drift: does the model still rank this period's leads the way it ranked the previous period's?
 
 ``drift(model, rows, now, period_days=30)`` scores the leads that came in during ``[now - 30d, now)`` and
-``[now - 60d, now - 30d)`` (by creation date, else close date), compares conversion per band and ROC AUC,
-and says plainly whether the model has degraded.
+``[now - 60d, now - 30d)`` (by creation date; by close date only when no row has one), compares conversion
+per band and ROC AUC, and says plainly whether the model has degraded.
 """
 
 from __future__ import annotations
@@ -79,8 +79,13 @@ def drift(model: Model, rows: Sequence[CalibrationRow], now: datetime, period_da
         raise ValueError("period_days must be 1 or more")
     current_start = now - timedelta(days=period_days)
     previous_start = current_start - timedelta(days=period_days)
-    current_rows = [r for r in rows if r.date is not None and current_start <= r.date < now]
-    previous_rows = [r for r in rows if r.date is not None and previous_start <= r.date < current_start]
+    # Leads are placed in a period by when they came in; only without any creation date by their close date.
+    by_created = any(r.created_at is not None for r in rows)
+    dates = [r.created_at if by_created else r.closed_at for r in rows]
+    current_rows = [r for r, d in zip(rows, dates, strict=True) if d is not None and current_start <= d < now]
+    previous_rows = [
+        r for r, d in zip(rows, dates, strict=True) if d is not None and previous_start <= d < current_start
+    ]
 
     def report(
         current: Evaluation | None,
@@ -95,7 +100,7 @@ def drift(model: Model, rows: Sequence[CalibrationRow], now: datetime, period_da
 
     window = f"{period_days} days"
     if len(current_rows) < _MIN_CONTACTS or len(previous_rows) < _MIN_CONTACTS:
-        dated = sum(1 for r in rows if r.date is not None)
+        dated = sum(1 for d in dates if d is not None)
         return report(
             None,
             None,

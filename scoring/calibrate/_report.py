@@ -244,7 +244,7 @@ def render_html(evaluation: Evaluation, proposal: Proposal | None = None, drift:
             f"<p>Of {timing.won_with_history:,} won contacts with activity history, {timing.crossed:,} reached MQL "
             f"before the win and {timing.never_crossed:,} never did"
             + (
-                f"; half crossed between {timing.quartile_days[1]:.0f} and {timing.quartile_days[0]:.0f} days "
+                f"; half crossed between {timing.quartile_days[0]:.0f} and {timing.quartile_days[1]:.0f} days "
                 "before the win.</p>"
                 if timing.quartile_days
                 else ".</p>"

@@ -97,7 +97,9 @@ def synthetic_history(
                 Activity(f"a{i}-v{v}", f"c{i}", "page_view", created + timedelta(hours=rng.uniform(1, 400)))
             )
         if demo:
-            activities.append(Activity(f"a{i}-d", f"c{i}", "demo_request", created + timedelta(days=rng.uniform(1, 10))))
+            activities.append(
+                Activity(f"a{i}-d", f"c{i}", "demo_request", created + timedelta(days=rng.uniform(1, 10)))
+            )
         last = max((a.occurred_at for a in activities), default=created)
         closed = last + timedelta(days=rng.uniform(1, 20)) if won else None
         if closed is not None and closed >= now:
@@ -452,7 +454,14 @@ def test_cli_support_runs_a_csv_and_reports_bad_input(tmp_path):
 
 def test_outputs_are_written_where_asked(model, history, tmp_path: Path):
     run = calibrate_rows(
-        history, model, NOW, 7, tmp_path / "m.yaml", tmp_path / "r.html", out_json_path=tmp_path / "r.json", max_rules=12
+        history,
+        model,
+        NOW,
+        7,
+        tmp_path / "m.yaml",
+        tmp_path / "r.html",
+        out_json_path=tmp_path / "r.json",
+        max_rules=12,
     )
     assert run.model_written and run.html_written and run.json_written
     assert json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["proposal"]["accepted"] is True

@@ -168,7 +168,10 @@ def test_inactivity_counts_from_the_last_activity_or_creation() -> None:
     assert active.next_change_at == NOW + timedelta(days=10)
     created_long_ago = contact(created_at=(NOW - timedelta(days=200)).isoformat())
     assert score(model, created_long_ago, [], NOW).reasons[0].rule == "idle"
-    assert score(model, contact(), [], NOW).reasons == ()  # nothing to count from
+    assert score(model, contact(), [], NOW).reasons[0].rule == "idle"  # never active at all
+    created_lately = contact(created_at=(NOW - timedelta(days=30)).isoformat())
+    fresh = score(model, created_lately, [act("page_view", 200)], NOW)
+    assert fresh.engagement == 30 and fresh.next_change_at == NOW + timedelta(days=60)
 
 
 STAGNATION = """\

@@ -27,9 +27,7 @@ CHARTS = ("histogram", "histogram-proposed", "bands", "roc", "lift", "points", "
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(
-        CHROMIUM is None, reason="headless Chromium not installed (Debian: apt-get install chromium)"
-    ),
+    pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (Debian: apt-get install chromium)"),
 ]
 
 _MEASURE = """

@@ -1,0 +1,138 @@
+"""``leadsync demo``: the built-in sandbox, seeded, synced for real through each CRM's client library.
+
+Everything runs on 127.0.0.1: the sandbox serves the CRM APIs, leadsync reads its settings from a
+``.env`` that points at it (the same lines ``leadsync sandbox serve`` prints), runs ``check
+--create-fields``, a backfill, and a second sync that must write nothing, then shows the top leads.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from connectors.records import Contact
+from connectors.sandbox import Sandbox, SandboxConfig
+from connectors.sandbox.cli import env_lines
+from connectors.sandbox.seed import generate
+from scoring import STARTER_MODEL_PATH, explain, score
+from sync.app import App
+from sync.policies import writeback_specs
+from sync.settings import load_settings
+
+CRMS = ("hubspot", "salesforce", "pipedrive")
+
+
+def _env_file(sandbox: Sandbox, crm: str, workdir: Path) -> Path:
+    lines = [line for line in env_lines(sandbox, [crm]) if line and not line.startswith("#")]
+    lines += [
+        f"LEADSYNC_MODEL_FILE={STARTER_MODEL_PATH}",
+        f"LEADSYNC_STATE_URL=sqlite:///{workdir / f'{crm}-state.db'}",
+        f"LEADSYNC_PLAN_DIR={workdir / 'plans'}",
+        "LEADSYNC_LOG_LEVEL=WARNING",
+    ]
+    path = workdir / f"{crm}.env"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+_SF_TYPES = {"number": ("double", {"precision": 16, "scale": 2}), "datetime": ("datetime", {})}
+
+
+def _create_salesforce_fields(sandbox: Sandbox, app: App) -> None:
+    """What an admin does in Setup after `leadsync check` printed the fields to create."""
+    api = sandbox.apis["salesforce"]
+    for spec in writeback_specs(app.fields_config, "salesforce"):
+        kind, extra = _SF_TYPES.get(spec.type, ("string", {"length": 255}))
+        api.create_field(app.settings.salesforce.object, spec.name, kind, spec.label, **extra)  # type: ignore[attr-defined]
+
+
+def _read_all(app: App) -> list[Contact]:
+    contacts: list[Contact] = []
+    for page in app.adapter.read_contacts(None):
+        contacts.extend(page.contacts)
+    return contacts
+
+
+def _stages(app: App, contacts: list[Contact]) -> Counter[str]:
+    field = app.policies.lifecycle.field.get(app.settings.crm, "lifecycle_stage")
+    return Counter(str(c.get(field) or "(empty)") for c in contacts)
+
+
+def run_demo(*, crm: str = "all", contacts: int = 300, seed: int = 7, console: Console | None = None) -> int:
+    console = console or Console()
+    crms = CRMS if crm == "all" else (crm,)
+    now = datetime.now(UTC)
+    exit_code = 0
+    with tempfile.TemporaryDirectory(prefix="leadsync-demo-") as tmp, Sandbox(SandboxConfig(seed=seed)) as sandbox:
+        workdir = Path(tmp)
+        console.print(f"[bold]leadsync demo[/]: sandbox on 127.0.0.1 ({sandbox.http_url}, {sandbox.https_url})")
+        dataset = generate(contacts, seed=seed, now=now)
+        for name in crms:
+            sandbox.apis[name].load(dataset)  # type: ignore[attr-defined]
+            console.rule(f"[bold]{name}[/]: {contacts} seeded contacts")
+            app = App(load_settings(_env_file(sandbox, name, workdir)))
+            try:
+                report = app.check(create_fields=True)
+                for line in report["lines"]:
+                    console.print("  " + line, markup=False)
+                if name == "salesforce":
+                    _create_salesforce_fields(sandbox, app)
+                    console.print("  (demo: playing the Salesforce admin, the sandbox now has these fields)")
+                before = _read_all(app)
+                summary = app.run("backfill", progress=False)
+                console.print(
+                    f"  backfill: read {summary.counts['read']}, scored {summary.counts['scored']}, "
+                    f"wrote {summary.counts['written']}, quarantined {summary.counts['quarantined']}, "
+                    f"{sum(summary.api_calls.values())} API calls, {summary.duration:.1f}s",
+                    markup=False,
+                )
+                if summary.changes_by_kind:
+                    console.print("  " + ", ".join(f"{k}: {v}" for k, v in sorted(summary.changes_by_kind.items())))
+                again = app.run("sync", progress=False)
+                console.print(
+                    f"  second sync: read {again.counts['read']}, wrote {again.counts['written']} "
+                    f"(nothing changed, nothing written), {sum(again.api_calls.values())} API calls",
+                    markup=False,
+                )
+                after = _read_all(app)
+                _show(console, app, before, after, now)
+                if summary.exit_code not in (0, 1) or again.counts["written"] != 0:
+                    exit_code = 1
+            finally:
+                app.close()
+    return exit_code
+
+
+def _show(console: Console, app: App, before: list[Contact], after: list[Contact], now: datetime) -> None:
+    stages_before, stages_after = _stages(app, before), _stages(app, after)
+    table = Table(title="Lifecycle stages in the CRM", show_lines=False)
+    table.add_column("stage")
+    table.add_column("before", justify="right")
+    table.add_column("after", justify="right")
+    for stage in sorted(set(stages_before) | set(stages_after)):
+        table.add_row(stage, str(stages_before[stage]), str(stages_after[stage]))
+    console.print(table)
+    score_field = app.planner().read_fields[0]
+    ranked = sorted(after, key=lambda c: float(c.get(score_field) or 0), reverse=True)[:10]
+    activities = app.adapter.read_activities([c.id for c in ranked])
+    top = Table(title="Top leads, as written to the CRM")
+    for col in ("contact", "score", "grade", "stage", "tier", "why"):
+        top.add_column(col, overflow="fold")
+    for contact in ranked:
+        result = score(app.model, contact, list(activities.get(contact.id, [])), now)
+        name = " ".join(str(contact.get(k) or "") for k in ("first_name", "last_name")).strip() or contact.id
+        top.add_row(
+            f"{name} ({contact.get('company') or '-'})",
+            str(contact.get(score_field)),
+            result.grade,
+            result.stage,
+            result.tier or "-",
+            explain(result, max_length=110),
+        )
+    console.print(top)
