@@ -142,8 +142,8 @@ def main() -> int:
     print(f"proposal: {proposal.reason} ({seconds:.1f} s)")
 
     if not args.no_write:
-        fitted = sum(1 for change in proposal.rules if change.note in ("new", "re-weighted"))
-        kept = proposal.rule_count - fitted
+        kept = sum(1 for change in proposal.rules if change.note.startswith("kept as is"))
+        fitted = proposal.rule_count - kept
         lines = [
             "## Calibration",
             "",

@@ -265,7 +265,7 @@ def current_rule_candidates(model: Model) -> list[Candidate]:
                 section=target,
                 when=condition if static else None,
                 opposite_when={"not": condition} if static and condition is not None else None,
-                opposite_label=f"not: {rule.label}",
+                opposite_label=f"not {rule.label}",
                 source=rule.id,
                 group=f"rule:{rule.id}",
             )

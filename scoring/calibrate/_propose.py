@@ -334,9 +334,13 @@ def _rule_changes(current: Model, proposed: Model, guards: Sequence[str]) -> lis
         if rule_id in new:
             note = "kept as is: no contact in this history matched it" if rule_id in guards else "re-weighted"
             changes.append(RuleChange(rule_id, label, section, points, new[rule_id][2], note))
+        elif f"not_{rule_id}" in new:
+            changes.append(RuleChange(rule_id, label, section, points, None, f"written as its opposite, not_{rule_id}"))
         else:
             changes.append(RuleChange(rule_id, label, section, points, None, "dropped"))
     for rule_id, (label, section, points) in new.items():
         if rule_id not in old:
-            changes.append(RuleChange(rule_id, label, section, None, points, "new"))
+            opposite = rule_id.removeprefix("not_")
+            note = f"the opposite of {opposite}" if opposite != rule_id and opposite in old else "new"
+            changes.append(RuleChange(rule_id, label, section, None, points, note))
     return changes

@@ -13,7 +13,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from connectors.records import Activity, Contact
-from scoring import parse_model, score
+from scoring import Model, parse_model, score
 from scoring.calibrate import (
     CalibrationError,
     CalibrationRow,
@@ -30,7 +30,9 @@ from scoring.calibrate import (
     threshold_stats,
     to_json,
 )
+from scoring.calibrate._features import Candidate, FeatureTable
 from scoring.calibrate._metrics import threshold_for_precision, threshold_for_recall, threshold_for_volume
+from scoring.calibrate._points import place, points_scale, proposed_data
 from scoring.calibrate.cli_support import EXIT_INVALID, EXIT_OK, parse_since, run_calibrate
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
@@ -317,9 +319,15 @@ def test_proposal_is_a_valid_sparse_integer_model_scored_by_the_engine(proposal,
     assert proposal.holdout_auc_proposed >= proposal.holdout_auc_current
     assert proposal.thresholds is not None and proposal.thresholds.mql <= proposal.thresholds.sql
     assert proposed.stages.mql == proposal.thresholds.mql
-    # A guard that history never exercised is kept as it was.
+    # A guard that history never exercised is kept as it was; current rules keep their ids.
     competitor = next(rule for _, rule in rules if rule.id == "competitor")
     assert competitor.points == -100
+    notes = {change.rule_id: change.note for change in proposal.rules}
+    assert notes["competitor"].startswith("kept as is")
+    assert notes["demo"] == "re-weighted" and notes["software"] == "re-weighted"
+    # The student penalty is written as its opposite, so fit never needs to go below zero.
+    assert notes["student"] == "written as its opposite, not_student"
+    assert proposed.fit.rules[[r.id for r in proposed.fit.rules].index("not_student")].when.operator == "not"
 
 
 def test_proposal_is_deterministic_for_a_seed(model, history, proposal):
@@ -366,6 +374,46 @@ def test_calibration_settings_come_from_the_model_file(history):
     configured = parse_model(MODEL_YAML + "calibration: {max_rules: 3}\n")
     result = propose(configured, history, now=NOW)
     assert result.max_rules == 3 and result.rule_count <= 3
+
+
+def test_weights_become_integer_points_with_opposites_and_a_full_scale():
+    candidates = [
+        Candidate(
+            "a", "a is x", "fit", {"field": "a", "equals": "x"}, {"not": {"field": "a", "equals": "x"}}, "a is not x"
+        ),
+        Candidate(
+            "b", "b is empty", "fit", {"field": "b", "missing": True}, {"field": "b", "exists": True}, "b is answered"
+        ),
+        Candidate("demo", "demo request (each, up to 4)", "engagement", activity="demo_request", max_times=4),
+    ]
+    values = np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0.5]], dtype=float)
+    placed = place(candidates, np.array([2.0, -1.0, 1.0]))
+    assert [(p.candidate.key, p.weight, p.flipped) for p in placed] == [
+        ("a", 2.0, False),
+        ("b", 1.0, True),
+        ("demo", 1.0, False),
+    ]
+    # Raw totals with "b" flipped: 2 + 1 + 1 = 4, 0 + 0 + 0 = 0, 2 + 0 + 0.5 = 2.5: the top one lands on 100.
+    scale = points_scale(placed, values, 100)
+    assert scale == pytest.approx(25)
+    table = FeatureTable(tuple(candidates), values, np.array([True, False, True]), np.ones(3))
+    data = proposed_data(parse_model("name: t"), placed, scale, [], table, "test")
+    assert data["fit"]["rules"] == [
+        {"id": "a_is_x", "label": "a is x", "when": {"field": "a", "equals": "x"}, "points": 50},
+        {"id": "b_is_answered", "label": "b is answered", "when": {"field": "b", "exists": True}, "points": 25},
+    ]
+    # 25 points over up to 4 demos: 6 each, capped at 25.
+    assert data["engagement"]["rules"] == [
+        {
+            "label": "demo request (each, up to 4)",
+            "activity": "demo_request",
+            "points": 6,
+            "max_points": 25,
+            "max_times": 4,
+            "id": "demo_request_each_up_to_4",
+        }
+    ]
+    assert Model.model_validate(data).scale.max == 100
 
 
 # ---------------------------------------------------------------------------------------------------------
