@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import tempfile
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -27,13 +29,17 @@ from sync.settings import load_settings
 CRMS = ("hubspot", "salesforce", "pipedrive")
 
 
-def _env_file(sandbox: Sandbox, crm: str, workdir: Path) -> Path:
+def sandbox_env_file(
+    sandbox: Any, crm: str, workdir: Path, *, model_file: Path | str = STARTER_MODEL_PATH, extra: Sequence[str] = ()
+) -> Path:
+    """A ``.env`` pointing leadsync at the sandbox (a ``Sandbox`` or a ``SandboxProcess``), state in ``workdir``."""
     lines = [line for line in env_lines(sandbox, [crm]) if line and not line.startswith("#")]
     lines += [
-        f"LEADSYNC_MODEL_FILE={STARTER_MODEL_PATH}",
+        f"LEADSYNC_MODEL_FILE={model_file}",
         f"LEADSYNC_STATE_URL=sqlite:///{workdir / f'{crm}-state.db'}",
         f"LEADSYNC_PLAN_DIR={workdir / 'plans'}",
         "LEADSYNC_LOG_LEVEL=WARNING",
+        *extra,
     ]
     path = workdir / f"{crm}.env"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -76,7 +82,7 @@ def run_demo(*, crm: str = "all", contacts: int = 300, seed: int = 7, console: C
         for name in crms:
             sandbox.apis[name].load(dataset)  # type: ignore[attr-defined]
             console.rule(f"[bold]{name}[/]: {contacts} seeded contacts")
-            app = App(load_settings(_env_file(sandbox, name, workdir)))
+            app = App(load_settings(sandbox_env_file(sandbox, name, workdir)))
             try:
                 report = app.check(create_fields=True)
                 for line in report["lines"]:
