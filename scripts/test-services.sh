@@ -116,6 +116,27 @@ elif ! start_pg; then
     } >&2
 fi
 
+# Headless Chromium renders the calibration report in a browser test (Debian's chromium package).
+install_chromium() {
+    command -v chromium >/dev/null && return 0
+    if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
+        return 1
+    fi
+    log "installing chromium with apt-get (for the report's browser test)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null || return 1
+    apt-get install -y -qq --no-install-recommends chromium >/dev/null || return 1
+}
+if [[ ${LEADSYNC_TEST_NO_BROWSER:-} == 1 ]]; then
+    log "LEADSYNC_TEST_NO_BROWSER=1: the browser tests will skip"
+elif ! install_chromium; then
+    if [[ ${CI:-} == true ]]; then
+        log "ERROR: could not install chromium, and CI=true requires it for the browser tests"
+        exit 1
+    fi
+    log "WARNING: chromium is not installed; the tests marked 'browser' will SKIP"
+fi
+
 rc=0
 "$@" || rc=$?
 exit "$rc"
