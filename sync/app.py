@@ -234,7 +234,7 @@ class App:
             adapter = self.adapter
             owners = adapter.read_owners()
             lines.append(f"Connected to {self.settings.crm}: {len(owners)} users visible.")
-            specs = writeback_specs(self.fields_config, self.settings.crm)
+            specs = writeback_specs(self.fields_config, self.settings.crm, self.policies)
             result = adapter.check_fields(specs, create=create_fields)
             if result.present:
                 lines.append(f"Fields present: {', '.join(result.present)}.")

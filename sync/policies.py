@@ -89,7 +89,7 @@ def field_name(config: FieldsConfig, key: str, crm: str) -> str:
     return default_field_name(key, crm)
 
 
-def writeback_specs(config: FieldsConfig, crm: str) -> list[FieldSpec]:
+def writeback_specs(config: FieldsConfig, crm: str, policies: Policies | None = None) -> list[FieldSpec]:
     """The CRM fields leadsync writes, for ``check --create-fields``."""
     specs = []
     for key, (label, type_, _name) in FIELD_DEFS.items():
@@ -98,7 +98,22 @@ def writeback_specs(config: FieldsConfig, crm: str) -> list[FieldSpec]:
         specs.append(
             FieldSpec(name=field_name(config, key, crm), label=label, type=type_, description=f"leadsync {key}")
         )
+    life = policies.lifecycle if policies is not None else None
+    if crm == "pipedrive" and life is not None and life.enabled:
+        # Pipedrive has no lifecycle field of its own: leadsync keeps the stage in a person field
+        specs.append(
+            FieldSpec(
+                name=PIPEDRIVE_STAGE_FIELD,
+                label=PIPEDRIVE_STAGE_FIELD,
+                type="enumeration",
+                description="leadsync lifecycle stage",
+                options=tuple(life.order.get("pipedrive", DEFAULT_STAGE_ORDER["pipedrive"])),
+            )
+        )
     return specs
+
+
+PIPEDRIVE_STAGE_FIELD = "Lifecycle stage"  # the Pipedrive adapter's default field for the canonical lifecycle_stage
 
 
 # -- lifecycle -------------------------------------------------------------------------------------------
