@@ -58,6 +58,7 @@ _exp: Final = math.exp
 _evidence: Final = tuple.__new__  # Evidence is a NamedTuple: build it straight from a tuple
 
 
+_LAST_SECOND: Final = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()  # later changes: never
 _UNREAD: Final[Any] = object()  # created_at not parsed yet (only inactivity rules without activities read it)
 
 
@@ -700,7 +701,7 @@ class CompiledModel:
             tuple(ev.reasons),
             self.version,
             now,
-            datetime.fromtimestamp(change, UTC) if change is not None else None,
+            datetime.fromtimestamp(change, UTC) if change is not None and change <= _LAST_SECOND else None,
             tuple(warnings) if warnings else (),
         )
 

@@ -201,21 +201,19 @@ def _reweigh_activity_rule(
     return ("engagement" if points > 0 else "negative"), body
 
 
-def unmatched_guards(model: Model, table: FeatureTable, train: Sequence[int]) -> list[str]:
-    """Current rules that take points away and matched nobody in the training history.
+def unmatched_rules(model: Model, table: FeatureTable, train: Sequence[int]) -> list[tuple[str, bool]]:
+    """Current rules that matched nobody in the training history, each with whether it takes points away.
 
-    History says nothing about them (a competitor rule, an unsubscribe penalty), so they are kept as they
-    are rather than silently dropped.
+    History says nothing about them.  Those that take points away (a competitor rule, an unsubscribe
+    penalty) are kept as they are; the others are kept only on request (a CSV export without activities
+    cannot weigh engagement rules, yet the CRM will have activities).
     """
     values = table.values[train]
-    guards = []
+    stagnation = model.stagnation.id if model.stagnation else None
+    lowers = {rule.id: section == "negative" or rule.points < 0 for section, rule in model.iter_rules()}
+    found = []
     for index, candidate in enumerate(table.candidates):
         if candidate.source is None or values[:, index].any():
             continue
-        if candidate.source == (model.stagnation.id if model.stagnation else None):
-            guards.append(candidate.source)
-            continue
-        for section, rule in model.iter_rules():
-            if rule.id == candidate.source and (section == "negative" or rule.points < 0):
-                guards.append(rule.id)
-    return guards
+        found.append((candidate.source, candidate.source == stagnation or lowers.get(candidate.source, False)))
+    return found

@@ -28,7 +28,7 @@ from ._evaluate import Evaluation, evaluation_from_results
 from ._features import activity_candidates, current_rule_candidates, feature_table, field_candidates
 from ._fit import distinct_columns, fit_sparse
 from ._metrics import roc_auc
-from ._points import place, points_scale, proposed_data, unmatched_guards
+from ._points import place, points_scale, proposed_data, unmatched_rules
 from ._replay import score_rows
 from ._rows import CalibrationError, CalibrationRow
 from ._thresholds import Thresholds, choose_thresholds
@@ -36,6 +36,7 @@ from ._thresholds import Thresholds, choose_thresholds
 DEFAULT_MAX_RULES = 30
 _HOLDOUT_SHARE = 0.25
 _MIN_OUTCOMES = 10  # won and lost contacts each, in the training part
+UNMATCHED_DROPPED = "dropped: no contact in this history matched it"
 _DAY = 86400.0
 
 
@@ -142,6 +143,7 @@ def propose(
     capacity_per_week: float | None = None,
     leads_per_week: float | None = None,
     exclude_fields: Collection[str] = (),
+    keep_unmatched: bool = False,
     source: str = "",
 ) -> Proposal:
     """Fit a sparse integer-point model on part of ``rows`` and compare it with ``model`` on the rest.
@@ -151,6 +153,9 @@ def propose(
     ``target_precision`` or ``capacity_per_week`` set SQL; without them each stage keeps the share of
     contacts it holds under the current model.  ``leads_per_week`` overrides the weekly volume measured
     from the rows' dates.  ``source`` names the history in the file header (e.g. the CSV file name).
+
+    Current rules that no contact in history matched are kept as they are when they take points away,
+    and dropped otherwise unless ``keep_unmatched``; kept rules count toward ``max_rules``.
     """
     if now.tzinfo is None:
         raise ValueError("now must be a timezone-aware datetime")
@@ -209,7 +214,8 @@ def propose(
     table = feature_table(model, candidates, rows, now)
     train_x, train_y = table.values[split.train], table.won[split.train]
     varies = distinct_columns(train_x)
-    guards = unmatched_guards(model, table, split.train)
+    unmatched = unmatched_rules(model, table, split.train)
+    guards = [rule_id for rule_id, lowers in unmatched if lowers or keep_unmatched]
     budget = max(max_rules - len(guards), 1)
 
     weights, strength = fit_sparse(train_x[:, varies], train_y, budget, seed)
@@ -277,7 +283,7 @@ def propose(
         reason=reason,
         model_text=text,
         model=proposed,
-        rules=tuple(_rule_changes(model, proposed, guards)),
+        rules=tuple(_rule_changes(model, proposed, guards, [rule_id for rule_id, _ in unmatched])),
         rule_count=rule_count,
         holdout_auc_current=auc_current,
         holdout_auc_proposed=auc_proposed,
@@ -327,7 +333,7 @@ def _rule_points(model: Model) -> dict[str, tuple[str, str, float]]:
     return out
 
 
-def _rule_changes(current: Model, proposed: Model, guards: Sequence[str]) -> list[RuleChange]:
+def _rule_changes(current: Model, proposed: Model, guards: Sequence[str], unmatched: Sequence[str]) -> list[RuleChange]:
     old, new = _rule_points(current), _rule_points(proposed)
     changes: list[RuleChange] = []
     for rule_id, (label, section, points) in old.items():
@@ -336,6 +342,8 @@ def _rule_changes(current: Model, proposed: Model, guards: Sequence[str]) -> lis
             changes.append(RuleChange(rule_id, label, section, points, new[rule_id][2], note))
         elif f"not_{rule_id}" in new:
             changes.append(RuleChange(rule_id, label, section, points, None, f"written as its opposite, not_{rule_id}"))
+        elif rule_id in unmatched:
+            changes.append(RuleChange(rule_id, label, section, points, None, UNMATCHED_DROPPED))
         else:
             changes.append(RuleChange(rule_id, label, section, points, None, "dropped"))
     for rule_id, (label, section, points) in new.items():

@@ -12,7 +12,7 @@ from scoring import Model
 
 from ._drift import DriftReport, drift
 from ._evaluate import Evaluation, evaluate
-from ._propose import Proposal, propose
+from ._propose import UNMATCHED_DROPPED, Proposal, propose
 from ._report import render_html, to_json
 from ._rows import CalibrationRow, ColumnRoles, CsvProblem, rows_from_csv
 
@@ -55,6 +55,7 @@ def calibrate_rows(
     capacity_per_week: float | None = None,
     leads_per_week: float | None = None,
     exclude_fields: Collection[str] = (),
+    keep_unmatched: bool = False,
     since_days: int | None = None,
     force: bool = False,
     source: str = "",
@@ -79,6 +80,7 @@ def calibrate_rows(
             capacity_per_week=capacity_per_week,
             leads_per_week=leads_per_week,
             exclude_fields=exclude_fields,
+            keep_unmatched=keep_unmatched,
             source=source,
         )
     drift_report = drift(model, rows, now, since_days) if since_days else None
@@ -129,6 +131,7 @@ def calibrate_csv(
     target_recall: float | None = None,
     capacity_per_week: float | None = None,
     leads_per_week: float | None = None,
+    keep_unmatched: bool = False,
     since_days: int | None = None,
     force: bool = False,
 ) -> CalibrationRun:
@@ -148,6 +151,7 @@ def calibrate_csv(
         target_recall=target_recall,
         capacity_per_week=capacity_per_week,
         leads_per_week=leads_per_week,
+        keep_unmatched=keep_unmatched,
         since_days=since_days,
         force=force,
         source=Path(csv_path).name,
@@ -193,6 +197,14 @@ def _summary(
     proposal = run.proposal
     if proposal is not None:
         lines.append(proposal.reason)
+        unmatched = [c.label for c in proposal.rules if c.note == UNMATCHED_DROPPED]
+        if unmatched:
+            shown = ", ".join(unmatched[:6]) + (f" and {len(unmatched) - 6} more" if len(unmatched) > 6 else "")
+            lines.append(
+                f"{len(unmatched)} current rules matched no contact in this history and are left out of the "
+                f"proposal ({shown}); if the history lacks what they test (activities, say), pass "
+                "--keep-unmatched to keep them as they are."
+            )
         if proposal.thresholds is not None and proposal.model_text:
             lines.append(
                 f"Proposed thresholds: MQL {proposal.thresholds.mql:g}, SQL {proposal.thresholds.sql:g} "

@@ -55,6 +55,7 @@ def run_calibrate(
     capacity_per_week: float | None = None,
     leads_per_week: float | None = None,
     evaluate_only: bool = False,
+    keep_unmatched: bool = False,
     force: bool = False,
 ) -> tuple[int, str]:
     """Run a CSV calibration; without ``out_model`` the proposal goes next to the model as ``*.proposed.yaml``."""
@@ -95,6 +96,7 @@ def run_calibrate(
             target_recall=target_recall,
             capacity_per_week=capacity_per_week,
             leads_per_week=leads_per_week,
+            keep_unmatched=keep_unmatched,
             since_days=since_days,
             force=force,
         )

@@ -349,6 +349,18 @@ def test_never_worse_guard_keeps_a_better_current_model(model, history, tmp_path
     assert out.exists() and forced.model_written == out
 
 
+def test_rules_history_cannot_weigh_are_dropped_or_kept_on_request(model, history):
+    # An export without activities cannot weigh engagement rules; the CRM will still have activities.
+    fields_only = [CalibrationRow(r.contact, (), r.won, r.closed_at) for r in history]
+    dropped = propose(model, fields_only, now=NOW, max_rules=12)
+    notes = {change.rule_id: change.note for change in dropped.rules}
+    assert notes["demo"] == notes["visits"] == "dropped: no contact in this history matched it"
+    kept = propose(model, fields_only, now=NOW, max_rules=12, keep_unmatched=True)
+    proposed = parse_model(kept.model_text)
+    assert [(r.id, r.points) for r in proposed.engagement.rules] == [("demo", 30), ("visits", 2)]
+    assert kept.rule_count <= 12
+
+
 def test_not_enough_history_is_a_sentence_not_a_crash(model):
     rows = synthetic_history(n=30)
     result = propose(model, rows, now=NOW)
@@ -483,6 +495,7 @@ def test_cli_support_runs_a_csv_and_reports_bad_input(tmp_path):
     assert code == EXIT_OK, text
     assert "Read 400 contacts from export.csv" in text
     assert "line 402, column 'Converted': 'perhaps' is not an outcome" in text
+    assert "matched no contact in this history" in text and "--keep-unmatched" in text
     assert out_model.exists() and out_html.exists()
     assert "Referral" in out_model.read_text(encoding="utf-8")
     code, text = run_calibrate(csv_path=str(csv_path), outcome_column="Won", now=NOW, evaluate_only=True)
