@@ -25,7 +25,7 @@ from rich.table import Table
 
 from connectors.errors import AuthError, ConfigurationError, ConnectorError, QuotaExhausted
 from connectors.http import redact
-from scoring import ModelError
+from scoring import ModelError, load_model
 from sync.app import App, ConfigError
 from sync.pipeline import RunSummary
 from sync.settings import SettingsError
@@ -316,6 +316,112 @@ def model_test(path: str) -> None:
     code, text = test_command(path)
     click.echo(text)
     sys.exit(code)
+
+
+# -- calibrate ------------------------------------------------------------------------------------------
+@cli.command()
+@click.option("--csv", "csv_path", type=click.Path(exists=True, dir_okay=False), help="Read history from a CSV export.")
+@click.option("--outcome-column", default="Converted", show_default=True, help="CSV column: 1/yes = won.")
+@click.option("--exclude-column", multiple=True, help="CSV columns to leave out (e.g. ones that leak the outcome).")
+@click.option("--id-column", help="CSV column with the contact id.")
+@click.option("--created-column", help="CSV column with the creation date (enables a time-based split).")
+@click.option("--closed-column", help="CSV column with the close date.")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False), help="Model file (default: settings).")
+@click.option("--out-model", type=click.Path(dir_okay=False), help="Where to write the proposed model file.")
+@click.option("--html", "out_html", type=click.Path(dir_okay=False), help="Write the HTML report here.")
+@click.option("--json-out", "out_json", type=click.Path(dir_okay=False), help="Write the metrics as JSON here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@click.option("--since", default=None, help="Drift window, e.g. 30d: compare it with the period before.")
+@click.option("--max-rules", type=click.IntRange(1, 200), help="At most this many rules in the proposal.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Seed of the held-out split.")
+@click.option("--target-precision", type=click.FloatRange(0, 1), help="Choose thresholds for this SQL precision.")
+@click.option("--target-recall", type=click.FloatRange(0, 1), help="Choose thresholds for this MQL recall.")
+@click.option("--capacity-per-week", type=click.FloatRange(min=1), help="Leads sales can work per week.")
+@click.option("--evaluate-only", is_flag=True, help="Evaluate the current model; propose nothing.")
+@click.option("--force", is_flag=True, help="Write the proposal even if it is not better on held-out data.")
+@handle_errors
+def calibrate(
+    csv_path: str | None,
+    outcome_column: str,
+    exclude_column: tuple[str, ...],
+    id_column: str | None,
+    created_column: str | None,
+    closed_column: str | None,
+    model_path: str | None,
+    out_model: str | None,
+    out_html: str | None,
+    out_json: str | None,
+    as_json: bool,
+    since: str | None,
+    max_rules: int | None,
+    seed: int,
+    target_precision: float | None,
+    target_recall: float | None,
+    capacity_per_week: float | None,
+    evaluate_only: bool,
+    force: bool,
+) -> None:
+    """Evaluate the model on won/lost history and propose re-weighted integer points, with an HTML report.
+
+    History comes from the CRM (won and lost deals, converted leads, customers) or from a CSV export.
+    The proposal is written only when it beats the current model on held-out history (or with --force).
+    """
+    if csv_path is not None:
+        from scoring.calibrate.cli_support import run_calibrate
+
+        if model_path is None and Path(_ctx().env_file).exists():
+            model_path = str(_ctx().app().settings.model_file)
+        code, text = run_calibrate(
+            csv_path=csv_path,
+            outcome_column=outcome_column,
+            now=now_utc(),
+            model_path=model_path,
+            out_model=out_model,
+            out_html=out_html,
+            out_json=out_json,
+            as_json=as_json,
+            exclude_columns=exclude_column,
+            id_column=id_column,
+            created_column=created_column,
+            closed_column=closed_column,
+            since=since,
+            max_rules=max_rules,
+            seed=seed,
+            target_precision=target_precision,
+            target_recall=target_recall,
+            capacity_per_week=capacity_per_week,
+            evaluate_only=evaluate_only,
+            force=force,
+        )
+        click.echo(text, err=code != 0)
+        sys.exit(code)
+    from scoring.calibrate import calibrate_rows
+    from scoring.calibrate.cli_support import parse_since
+    from sync.ops_cli import _calibration_rows
+
+    app = _ctx().app()
+    model_obj = load_model(model_path) if model_path else app.model
+    rows = _calibration_rows(app)
+    if not rows:
+        fail(f"No won or lost outcomes in {app.settings.crm} yet: nothing to calibrate on.", 1)
+    result = calibrate_rows(
+        rows,
+        model_obj,
+        now_utc(),
+        seed=seed,
+        out_model_path=out_model or f"{app.settings.model_file}.proposed.yaml",
+        out_html_path=out_html,
+        out_json_path=out_json,
+        propose_model=not evaluate_only,
+        max_rules=max_rules,
+        target_precision=target_precision,
+        target_recall=target_recall,
+        capacity_per_week=capacity_per_week,
+        since_days=parse_since(since) if since else None,
+        force=force,
+        source=app.settings.crm,
+    )
+    click.echo(json.dumps(result.json(), default=str) if as_json else result.summary)
 
 
 # -- demo -----------------------------------------------------------------------------------------------
