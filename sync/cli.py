@@ -322,7 +322,13 @@ def model_test(path: str) -> None:
 @cli.command()
 @click.option("--csv", "csv_path", type=click.Path(exists=True, dir_okay=False), help="Read history from a CSV export.")
 @click.option("--outcome-column", default="Converted", show_default=True, help="CSV column: 1/yes = won.")
-@click.option("--exclude-column", multiple=True, help="CSV columns to leave out (e.g. ones that leak the outcome).")
+@click.option(
+    "--exclude",
+    "--exclude-column",
+    "exclude_column",
+    multiple=True,
+    help="CSV columns to leave out (e.g. ones that leak the outcome).",
+)
 @click.option("--id-column", help="CSV column with the contact id.")
 @click.option("--created-column", help="CSV column with the creation date (enables a time-based split).")
 @click.option("--closed-column", help="CSV column with the close date.")
