@@ -33,8 +33,10 @@ test: lint types pytest
 soak: $(STAMP)
 	LEADSYNC_SOAK=1 bash scripts/test-services.sh $(BIN)/python -m pytest -n 2 -q -m slow
 
+BENCHES := bench/scoring.py bench/sandbox.py bench/api_calls.py bench/sync.py bench/calibration.py
+
 bench: $(STAMP)
-	for b in bench/*.py; do $(BIN)/python $$b; done
+	set -e; for b in $(BENCHES); do echo "== $$b"; $(BIN)/python $$b; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

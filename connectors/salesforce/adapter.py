@@ -90,7 +90,7 @@ class SalesforceAdapter:
         redact.add(*config.secrets())
         self.config = config
         self.mode = config.auth_mode()
-        self._http = session or make_session(config.ca_path)
+        self._http = session or make_session(config.ca_path, config.timeout)
         self._http.hooks["response"].append(self._track_usage)
         self.client = ApiClient(
             "salesforce", classify, max_attempts=config.max_attempts, sleep=config.sleep, refresh_auth=self._relogin
