@@ -189,6 +189,7 @@ class _State:
     fit_static: float
     fit_static_reasons: list[Reason]
     flips: list[float]
+    latest_ts: float
     slots: list[list[Item] | None]
     total_static: float
     total_static_reasons: list[Reason]
@@ -204,6 +205,7 @@ class _State:
         "fit_static",
         "fit_static_reasons",
         "flips",
+        "latest_ts",
         "slots",
         "total_static",
         "total_static_reasons",
@@ -424,14 +426,14 @@ class CompiledModel:
             raise _Dirty
         buckets: dict[str, list[Item]] = {}
         limit = t + SKEW
-        future = False
+        latest = -INF
         for activity in activities:
             occurred = activity.occurred_at
             if occurred.tzinfo is None:
                 raise _Dirty
             ts = occurred.timestamp()
-            if ts > limit:
-                future = True
+            if ts > latest:
+                latest = ts
             bucket = buckets.get(activity.type)
             if bucket is None:
                 buckets[activity.type] = [(ts, activity)]
@@ -453,7 +455,8 @@ class CompiledModel:
                 slots[slot] = sorted(items, key=_by_ts, reverse=True)
         state.slots = slots
         state.created_ts = _UNREAD
-        if future or not _KNOWN_TYPES.issuperset(buckets):
+        state.latest_ts = latest
+        if latest > limit or not _KNOWN_TYPES.issuperset(buckets):
             _activity_warnings(state.warnings, activities, limit)
         return state
 
@@ -562,12 +565,16 @@ class CompiledModel:
             latest: Activity | None = None
             items = slots[inactive.slot]
             if items is not None:
-                for ts, activity in items:
-                    if ts - SKEW > t:
-                        if ts - SKEW < next_event:
-                            next_event = ts - SKEW
-                    elif ts > last:
-                        last, latest = ts, activity
+                newest = max(items, key=_by_ts)
+                if newest[0] - SKEW <= t:  # nothing in the future: the newest is the last activity
+                    last, latest = newest
+                else:
+                    for ts, activity in items:
+                        if ts - SKEW > t:
+                            if ts - SKEW < next_event:
+                                next_event = ts - SKEW
+                        elif ts > last:
+                            last, latest = ts, activity
             if t - last >= inactive.after:
                 # no activity lately; a contact created less than `after` ago is not inactive yet
                 if state.created_ts is _UNREAD:
@@ -595,25 +602,35 @@ class CompiledModel:
             high = -INF
             items = slots[stag.high_slot]
             if items is not None:
-                for ts, _ in items:
-                    if ts - SKEW > t:
-                        if ts - SKEW < next_event:
-                            next_event = ts - SKEW
-                    elif ts > high:
-                        high = ts
+                newest_ts = max(items, key=_by_ts)[0]
+                if newest_ts - SKEW <= t:
+                    high = newest_ts
+                else:
+                    for ts, _ in items:
+                        if ts - SKEW > t:
+                            if ts - SKEW < next_event:
+                                next_event = ts - SKEW
+                        elif ts > high:
+                            high = ts
             items = slots[stag.low_slot]
             if items is not None:
                 first = INF
                 first_activity: Activity | None = None
                 count = 0
-                for ts, activity in items:
-                    if ts - SKEW > t:
-                        if ts - SKEW < next_event:
-                            next_event = ts - SKEW
-                    elif ts > high:
-                        count += 1
-                        if ts < first:
-                            first, first_activity = ts, activity
+                if max(items, key=_by_ts)[0] - SKEW <= t:
+                    later = [item for item in items if item[0] > high]
+                    count = len(later)
+                    if count:
+                        first, first_activity = min(later, key=_by_ts)
+                else:
+                    for ts, activity in items:
+                        if ts - SKEW > t:
+                            if ts - SKEW < next_event:
+                                next_event = ts - SKEW
+                        elif ts > high:
+                            count += 1
+                            if ts < first:
+                                first, first_activity = ts, activity
                 if count >= stag.min_actions:
                     if t - first >= stag.after:
                         eng_raw += stag.points

@@ -66,8 +66,9 @@ def _slope_bound(terms: list[Term], s: float) -> tuple[float, float]:
     return bound, until
 
 
-def _tight(values: tuple[float, ...], low: float, high: float, eps: float) -> bool:
-    return any(abs(v - low) < eps or abs(v - high) < eps for v in values)
+def _tight(values: tuple[float, float], low: float, high: float, eps: float) -> bool:
+    before, after = values
+    return abs(before - low) < eps or abs(before - high) < eps or abs(after - low) < eps or abs(after - high) < eps
 
 
 def first_crossing(
@@ -77,9 +78,15 @@ def first_crossing(
     near tie; ``None`` when there is none before the horizon."""
     if not terms:
         return None
-    eps = 1e-9 * (abs(base) + sum(abs(fixed) + abs(moving) for _, fixed, moving, _, _ in terms) + 1.0)
+    magnitude = abs(base) + 1.0
     rate0 = terms[0][3]
-    if all(kind == 1 and fixed == 0.0 and rate == rate0 for kind, fixed, _, rate, _ in terms):
+    single = True
+    for kind, fixed, moving, rate, _ in terms:
+        magnitude += abs(fixed) + abs(moving)
+        if kind != 1 or fixed != 0.0 or rate != rate0:
+            single = False
+    eps = 1e-9 * magnitude  # far above the rounding noise of these sums, far below a second's change
+    if single:
         return _single_rate(base, terms, rate0, low, high, horizon, eps)
     return _safe_steps(base, terms, low, high, horizon, eps)
 
@@ -149,6 +156,8 @@ def _safe_steps(
             return None
         gap = max(min(current - low, high - current), 0.0)
         reach = min(tau + gap / bound if bound > 0.0 else INF, until)
+        if reach >= horizon:
+            return None
         nxt = float(math.floor(reach))
         if nxt <= tau:
             nxt = tau + 1.0

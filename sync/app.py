@@ -62,39 +62,25 @@ def _format(exc: ValidationError, source: str, prefix: str) -> list[str]:
     lines = _line_lookup(source)
     out = []
     for err in exc.errors():
-        path = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.get("loc", ()))
-        line = lines(path)
+        loc = (prefix, *err.get("loc", ()))
+        path = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc[1:])
+        line = lines(loc)
         where = f"{source}:{line}" if line else source
         msg = "unknown key" if err.get("type") == "extra_forbidden" else str(err.get("msg"))
         out.append(f"{where} {path}: {msg}")
     return out
 
 
-def _line_lookup(source: str) -> Callable[[str], int | None]:
+def _line_lookup(source: str) -> Callable[[tuple[str | int, ...]], int | None]:
+    """The line of a path (``("policies", "owners", "strategy")``) in the model file, or of its nearest parent."""
     try:
         from scoring.yamlfile import load_yaml_with_lines
 
         text = Path(source).read_text(encoding="utf-8")
         _data, line_map = load_yaml_with_lines(text, source)
     except Exception:
-        return lambda path: None
-
-    def lookup(path: str) -> int | None:
-        getter = getattr(line_map, "line_for", None) or getattr(line_map, "get", None)
-        while path:
-            try:
-                found = getter(path) if getter else None
-            except Exception:
-                found = None
-            if found:
-                return int(found)
-            if "." not in path and "[" not in path:
-                return None
-            cut = max(path.rfind("."), path.rfind("["))
-            path = path[:cut]
-        return None
-
-    return lookup
+        return lambda loc: None
+    return line_map.line
 
 
 @dataclass

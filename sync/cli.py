@@ -35,7 +35,16 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+# Test hook: a fixed "now" (ISO 8601 with a timezone) for every command, so two runs in separate processes
+# score alike; read here at the CLI edge only.
+TEST_NOW_ENV = "LEADSYNC_TEST_NOW"
+
+
 def now_utc() -> datetime:
+    pinned = os.environ.get(TEST_NOW_ENV)
+    if pinned:
+        parsed = datetime.fromisoformat(pinned)
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     return datetime.now(UTC)
 
 
@@ -48,6 +57,8 @@ class Ctx:
     def app(self) -> App:
         if self._app is None:
             self._app = App.from_env(self.env_file, log_level=self.log_level)
+            if os.environ.get(TEST_NOW_ENV):
+                self._app.clock = now_utc
         return self._app
 
 
@@ -303,6 +314,14 @@ def model_validate(path: str) -> None:
     from scoring.cli_support import validate_command
 
     code, text = validate_command(path)
+    if code == 0:
+        from sync.app import parse_blocks
+
+        try:  # the sync's policies: and fields: blocks live in the same file: a typo there fails here, not later
+            parse_blocks(load_model(path), path)
+        except ConfigError as exc:
+            count = len(str(exc).splitlines())
+            code, text = 2, f"{exc}\n{count} problem{'s' if count != 1 else ''} found"
     click.echo(text, err=code != 0)
     sys.exit(code)
 

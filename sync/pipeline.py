@@ -180,6 +180,10 @@ class Pipeline:
                 if limit is not None:
                     contacts = contacts[: max(limit - seen, 0)]
                 seen += len(contacts)
+                if len(contacts) < len(page.contacts):
+                    # stopped inside this page: keep the cursor before it, so a resumed backfill reads it again
+                    yield _Batch(contacts, None, BACKFILL_STREAM)
+                    return
                 state["cursor"] = page.cursor
                 yield _Batch(contacts, json.dumps(state), BACKFILL_STREAM)
                 if limit is not None and seen >= limit:

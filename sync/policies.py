@@ -269,8 +269,10 @@ class Planner:
         self._protected = {value.lower() for value in life.protected.get(self.crm, [])}
         pol = self.policies.owners
         active = [o.id for o in self.owners if o.active]
-        self._pool = [oid for oid in (pol.pool or active) if oid in set(active)] if active else list(pol.pool)
         self._unassigned = {str(x) for x in pol.unassigned}
+        pool = [oid for oid in (pol.pool or active) if oid in set(active)] if active else list(pol.pool)
+        # a routing user or queue that counts as "no owner" must never be picked as an owner
+        self._pool = [oid for oid in pool if oid not in self._unassigned]
 
     @property
     def read_fields(self) -> list[str]:
@@ -288,6 +290,8 @@ class Planner:
         owner = contact.get("owner_id")
         key = company_key(contact)
         if key and owner not in (None, "") and str(owner) not in self._unassigned:
+            if self._pool and str(owner) not in self._pool:
+                return  # an inactive user (or one outside the pool) would leave the lead with nobody
             self.account_owners.setdefault(key, str(owner))
 
     def plan(self, contact: Contact, result: ScoreResult, *, sticky_owner: str | None = None) -> list[Change]:

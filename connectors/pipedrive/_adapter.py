@@ -28,7 +28,7 @@ from connectors.base import ActivityPage
 from connectors.errors import QuotaExhausted, RecordError, TransientError
 from connectors.pipedrive._client import PipedriveClient
 from connectors.pipedrive._config import PipedriveConfig
-from connectors.pipedrive._cursor import ANY, ChangeCursor, fingerprint, parse_time
+from connectors.pipedrive._cursor import ANY, ChangeCursor, fingerprint, parse_time, rfc3339
 from connectors.pipedrive._fields import ORG_NAME, FieldRegistry, PersonField, decode, encode
 from connectors.records import (
     Activity,
@@ -191,6 +191,11 @@ class PipedriveAdapter:
     def read_contacts(self, cursor: str | None) -> Iterator[ContactPage]:
         """Persons changed since ``cursor`` (all when None), oldest change first, one page per API page."""
         state = ChangeCursor.parse(cursor, "persons")
+        if cursor is None:
+            # A read from the start (a backfill) ends where it began: the writes made behind it move
+            # update_time forward, and reading those persons again, here or on resuming, would read the whole
+            # CRM twice.  The page cursors carry the bound; the last one drops it for the next incremental read.
+            state.until = math.floor(self.config.now().timestamp())
         # a new read is a new run: the activity stream cached by the previous run is stale
         self._activity_cache = None
         self._served = set()
@@ -199,6 +204,8 @@ class PipedriveAdapter:
         params: dict[str, Any] = {"limit": self.config.page_size, "sort_by": "update_time", "sort_direction": "asc"}
         if state.updated_since:
             params["updated_since"] = state.updated_since  # inclusive: the boundary second is read again
+        if state.until is not None:
+            params["updated_until"] = rfc3339(state.until)  # exclusive
         if plan.custom_param:
             params["custom_fields"] = plan.custom_param
         for persons, more in self._client.paginate("persons.list", "/api/v2/persons", params):
@@ -207,6 +214,8 @@ class PipedriveAdapter:
                 for p in persons
                 if state.accept(str(p["id"]), int(parse_time(p["update_time"]).timestamp()), fingerprint(p))
             ]
+            if not more:
+                state.until = None
             yield ContactPage(self._contacts(fresh, plan), state.dumps(), done=not more)
 
     def cursor_at(self, since: datetime) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -91,6 +91,7 @@ class PipedriveConfig:
     backoff_max: float = 30.0
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), compare=False, repr=False)
     session: requests.Session | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:

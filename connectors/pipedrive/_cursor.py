@@ -39,6 +39,7 @@ class ChangeCursor:
     kind: str
     since: int | None = None  # epoch seconds of the newest update_time handled
     seen: dict[str, str] = field(default_factory=dict)  # id -> fingerprint, for records at exactly `since`
+    until: int | None = None  # epoch seconds a read from the start stops before (exclusive), until it ends
 
     @classmethod
     def parse(cls, raw: str | None, kind: str) -> ChangeCursor:
@@ -48,9 +49,12 @@ class ChangeCursor:
             data = json.loads(raw)
             if data.get("kind") not in (kind, ANY) or data.get("v") != VERSION:
                 raise ValueError(f"a {data.get('kind')!r} cursor")
-            since = data.get("since")
+            since, until = data.get("since"), data.get("until")
             return cls(
-                kind, None if since is None else int(parse_time(since).timestamp()), dict(data.get("seen") or {})
+                kind,
+                None if since is None else int(parse_time(since).timestamp()),
+                dict(data.get("seen") or {}),
+                None if until is None else int(parse_time(until).timestamp()),
             )
         except (ValueError, TypeError, AttributeError) as exc:
             raise ConfigurationError(
@@ -76,7 +80,10 @@ class ChangeCursor:
 
     def dumps(self) -> str:
         since = None if self.since is None else rfc3339(self.since)
-        return json.dumps({"v": VERSION, "kind": self.kind, "since": since, "seen": self.seen}, separators=(",", ":"))
+        data: dict[str, Any] = {"v": VERSION, "kind": self.kind, "since": since, "seen": self.seen}
+        if self.until is not None:
+            data["until"] = rfc3339(self.until)
+        return json.dumps(data, separators=(",", ":"))
 
     @property
     def updated_since(self) -> str | None:

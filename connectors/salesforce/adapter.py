@@ -52,7 +52,7 @@ from connectors.salesforce import auth
 from connectors.salesforce._session import make_session
 from connectors.salesforce.classify import classify, classify_login, error_for, to_exchange
 from connectors.salesforce.config import SalesforceConfig
-from connectors.salesforce.cursor import Cursor, StreamCursor, parse_sf_datetime, soql_datetime
+from connectors.salesforce.cursor import Cursor, StreamCursor, parse_sf_datetime, sf_text, soql_datetime
 from connectors.salesforce.mapping import (
     ACTIVITY_FIELDS,
     ACTIVITY_OBJECTS,
@@ -262,14 +262,19 @@ class SalesforceAdapter:
                 self._converted_contact[contact.id] = str(record["ConvertedContactId"])
         return contact
 
-    def _stream_batches(self, sobject: str, stream: StreamCursor) -> Iterator[tuple[list[dict[str, Any]], bool]]:
-        """(records, last) batches of one object's changes since ``stream``, in SystemModstamp, Id order.
+    def _stream_batches(
+        self, sobject: str, stream: StreamCursor, until: str | None = None
+    ) -> Iterator[tuple[list[dict[str, Any]], bool]]:
+        """(records, last) batches of one object's changes since ``stream`` (and before ``until``, Salesforce
+        datetime text, when given), in SystemModstamp, Id order.
 
         Salesforce's batchSize floor is 200; a smaller ``page_size`` is read with LIMIT and a keyset on
         (SystemModstamp, Id), one call per page.
         """
         since = stream.since(self.config.overlap_seconds)
         conditions = [f"SystemModstamp >= {since}"] if since is not None else []
+        if until is not None:
+            conditions.append(f"SystemModstamp < {soql_datetime(parse_sf_datetime(until))}")
         order = " ORDER BY SystemModstamp, Id"
         if self.config.page_size >= 200:
             where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
@@ -296,17 +301,25 @@ class SalesforceAdapter:
 
     def read_contacts(self, cursor: str | None) -> Iterator[ContactPage]:
         state = Cursor.loads(cursor, "contacts")
+        if cursor is None:
+            # A read from the start (a backfill) ends where it began: the writes made behind it move
+            # SystemModstamp forward, and reading those records again, here or on resuming, would read the
+            # whole org twice.  The page cursors carry the bound; the last one drops it for the next sync.
+            state.until = sf_text(self.config.now())
         objects = list(self.config.objects)
         for position, sobject in enumerate(objects):
             stream = state.stream(sobject)
-            for records, last in self._stream_batches(sobject, stream):
+            for records, last in self._stream_batches(sobject, stream, state.until):
                 contacts = tuple(
                     self._to_contact(r, sobject) for r in records if stream.is_new(r["Id"], r["SystemModstamp"])
                 )
                 stream.advance(
                     ((r["Id"], r["SystemModstamp"]) for r in records), self.config.overlap_seconds, self.config.max_seen
                 )
-                yield ContactPage(contacts, state.dumps(), done=last and position == len(objects) - 1)
+                done = last and position == len(objects) - 1
+                if done:
+                    state.until = None
+                yield ContactPage(contacts, state.dumps(), done=done)
 
     def cursor_at(self, since: datetime) -> str:
         """A cursor for ``read_contacts`` and ``read_activity_changes`` handing out changes from ``since``."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -135,6 +136,7 @@ class SalesforceConfig:
     timeout: float = 120.0
     max_attempts: int = 6
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), repr=False, compare=False)
 
     @classmethod
     def from_config(cls, section: Any, **overrides: Any) -> SalesforceConfig:

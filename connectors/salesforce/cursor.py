@@ -26,6 +26,11 @@ def parse_sf_datetime(text: str) -> datetime:
     return value
 
 
+def sf_text(value: datetime) -> str:
+    """An aware datetime as Salesforce datetime text, to the second (``2024-01-01T00:00:00.000+0000``)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+
+
 def soql_datetime(value: datetime) -> str:
     """An aware datetime as a SOQL literal, rounded down to the second."""
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value.utcoffset() == timedelta(0) else value.isoformat()
@@ -109,6 +114,7 @@ class Cursor:
     kind: str  # "contacts" | "activities" | "any"
     streams: dict[str, StreamCursor] = field(default_factory=dict)
     start: str | None = None  # Salesforce datetime text
+    until: str | None = None  # Salesforce datetime text a read from the start stops before, until it ends
 
     def stream(self, sobject: str) -> StreamCursor:
         if sobject not in self.streams:
@@ -116,17 +122,19 @@ class Cursor:
         return self.streams[sobject]
 
     def dumps(self) -> str:
-        payload = {
+        payload: dict[str, Any] = {
             "v": 1,
             "kind": self.kind,
             "start": self.start,
             "streams": {k: v.to_json() for k, v in self.streams.items()},
         }
+        if self.until is not None:
+            payload["until"] = self.until
         return json.dumps(payload, separators=(",", ":"), sort_keys=True)
 
     @classmethod
     def at(cls, since: datetime) -> Cursor:
-        return cls("any", start=since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000"))
+        return cls("any", start=sf_text(since))
 
     @classmethod
     def loads(cls, text: str | None, kind: str) -> Cursor:
@@ -137,7 +145,7 @@ class Cursor:
             if data.get("v") != 1 or data.get("kind") not in (kind, "any"):
                 raise ValueError("not a leadsync Salesforce cursor of this kind")
             streams = {k: StreamCursor.from_json(v) for k, v in data["streams"].items()}
-            start = data.get("start")
+            start, until = data.get("start"), data.get("until")
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             from connectors.errors import ConfigurationError
 
@@ -145,4 +153,4 @@ class Cursor:
                 f"The stored Salesforce {kind} cursor cannot be read ({exc}); reset the sync state to backfill.",
                 crm="salesforce",
             ) from exc
-        return cls(kind, streams, str(start) if start else None)
+        return cls(kind, streams, str(start) if start else None, str(until) if until else None)

@@ -112,10 +112,16 @@ def test_more_than_15_custom_fields_drop_the_filter(mock):
     many = [{"key": f"{i:040x}", "name": f"Field {i}", "field_type": "varchar", "edit_flag": True} for i in range(16)]
     _fields(mock, many)
     mock.get(f"{BASE}/api/v2/persons", json={"success": True, "data": [], "additional_data": {"next_cursor": None}})
-    adapter = _adapter(field_map={}, extra_fields=[f"Field {i}" for i in range(16)])
+    now = datetime(2025, 3, 3, 12, 0, 9, 500000, tzinfo=UTC)
+    adapter = _adapter(field_map={}, extra_fields=[f"Field {i}" for i in range(16)], now=lambda: now)
 
     assert next(iter(adapter.read_contacts(None))).contacts == ()
-    assert _query(mock.calls[1]) == {"limit": ["500"], "sort_by": ["update_time"], "sort_direction": ["asc"]}
+    assert _query(mock.calls[1]) == {
+        "limit": ["500"],
+        "sort_by": ["update_time"],
+        "sort_direction": ["asc"],
+        "updated_until": ["2025-03-03T12:00:09Z"],  # a backfill does not read the writes made behind it
+    }
 
 
 def test_put_body_uses_hash_keys_and_option_ids(mock):

@@ -90,9 +90,7 @@ def model_dicts(draw: st.DrawFn, *, time_sensitive_negatives: bool = True, stagn
     data["engagement"] = {
         "rules": [dict(rule, id=f"eng{i}") for i, rule in enumerate(draw(st.lists(engagement_rules(), max_size=4)))]
     }
-    data["properties"] = {
-        "rules": [{"id": "views", "when": {"field": "views", "gte": 10}, "points": draw(points)}]
-    }
+    data["properties"] = {"rules": [{"id": "views", "when": {"field": "views", "gte": 10}, "points": draw(points)}]}
     negatives = draw(st.lists(negative_rules(), max_size=3))
     if not time_sensitive_negatives:
         negatives = [

@@ -54,7 +54,8 @@ def test_engagement_points_caps_windows_types(rule: str, activities: list[tuple[
 
 def test_attribute_filter_on_activities() -> None:
     model = make_model(
-        "engagement:\n  rules:\n    - {id: pricing, activity: page_view, where: {field: url, contains: /pricing}, points: 5}\n"
+        "engagement:\n  rules:\n"
+        "    - {id: pricing, activity: page_view, where: {field: url, contains: /pricing}, points: 5}\n"
     )
     activities = [act("page_view", 1, url="https://x.io/pricing"), act("page_view", 1, url="https://x.io/blog"),
                   act("page_view", 1)]  # fmt: skip
@@ -63,7 +64,8 @@ def test_attribute_filter_on_activities() -> None:
 
 def test_max_times_counts_the_most_recent() -> None:
     model = make_model(
-        "decay: {half_life_days: 10}\nengagement:\n  rules:\n    - {id: r, activity: meeting, points: 20, max_times: 1}\n"
+        "decay: {half_life_days: 10}\nengagement:\n  rules:\n"
+        "    - {id: r, activity: meeting, points: 20, max_times: 1}\n"
     )
     result = score(model, contact(), [act("meeting", 30), act("meeting", 10), act("meeting", 20)], NOW)
     assert result.engagement == 10  # 20 * 0.5 ** (10 / 10)
@@ -143,7 +145,9 @@ negative:
         ({"title": "VP"}, [("page_view", "/careers")], (30, 5, 35)),
     ],
 )
-def test_negative_rules(fields: dict[str, str], activities: list[tuple[str, str]], expected: tuple[int, int, int]) -> None:
+def test_negative_rules(
+    fields: dict[str, str], activities: list[tuple[str, str]], expected: tuple[int, int, int]
+) -> None:
     model = make_model(NEGATIVE)
     result = score(model, contact(**fields), [act(t, 1, url=u) for t, u in activities], NOW)
     assert (result.fit, result.engagement, result.total) == expected
@@ -235,8 +239,7 @@ def test_grades_and_matrix(fields: dict[str, object], grade: str, cell: str) -> 
 
 def test_matrix_levels_cells_and_labels() -> None:
     model = make_model(
-        FIT
-        + "grades: {A: 40, B: 0}\nmatrix: {engagement_levels: [30, 0], cells: {A1: sales now}}\n"
+        FIT + "grades: {A: 40, B: 0}\nmatrix: {engagement_levels: [30, 0], cells: {A1: sales now}}\n"
         "labels: {based_on: engagement, cuts: {hot: 30, cold: 0}}\n"
         "engagement:\n  rules:\n    - {id: d, activity: demo_request, points: 40, decay: none}\n"
     )

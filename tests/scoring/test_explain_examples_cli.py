@@ -69,9 +69,7 @@ def test_explain_always_fits(limit: int) -> None:
     assert len(explain(explained_result(), max_length=limit)) <= limit
 
 
-@pytest.mark.parametrize(
-    ("hours", "text"), [(0.001, "just now"), (0.5, "30m ago"), (5, "5h ago"), (49, "2d ago")]
-)
+@pytest.mark.parametrize(("hours", "text"), [(0.001, "just now"), (0.5, "30m ago"), (5, "5h ago"), (49, "2d ago")])
 def test_explain_age_units(hours: float, text: str) -> None:
     result = score(make_model(EXPLAINED), contact(), [act("demo_request", hours=hours)], NOW)
     assert explain(result) == f"+25 demo request {text}"
@@ -158,3 +156,13 @@ def test_demo_table(starter: Model) -> None:
     assert len(lines) == 3 + len(starter.examples)
     assert "P1" in table and "demo request" in table
     assert demo_table(make_model(EXPLAINED), NOW).endswith("(no examples in the model)")
+
+
+def test_the_small_model_in_the_docs_scores_as_the_docs_say() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "model.md").read_text()
+    block = docs.split("## A small model", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    model = parse_model(block, "docs/model.md")
+    person = contact(title="VP Engineering", industry="Software", employees="500")
+    result = score(model, person, [act("demo_request", 2)], NOW)
+    assert (result.fit, result.engagement, result.total, result.stage, result.grade) == (25, 24, 49, "mql", "C")
+    assert explain(result) == "+24 demo request 2d ago; +15 100+ employees; +10 IT/software industry"

@@ -119,7 +119,9 @@ def test_cross_section_problems_are_reported_together() -> None:
         """
     )
     messages = [str(p) for p in problems]
-    assert any("scoring.yaml:7 engagement.rules[0].id: duplicate rule id 'dup' (also used on line 4)" in m for m in messages)
+    assert any(
+        "scoring.yaml:7 engagement.rules[0].id: duplicate rule id 'dup' (also used on line 4)" in m for m in messages
+    )
     assert any("date tests do not apply to activity attributes" in m for m in messages)
     assert any("'Z9' is not a cell" in m for m in messages)
     assert any("examples[0].expect.grade" in m for m in messages)
@@ -196,7 +198,9 @@ def test_passthrough_blocks_are_plain_dicts_and_count_in_the_version() -> None:
 
 
 def test_version_ignores_formatting_comments_key_order_description_and_examples() -> None:
-    one = parse_model("name: x\nstages: {mql: 40, sql: 75}\nfit: {rules: [{id: a, when: {field: f, exists: true}, points: 1}]}")
+    one = parse_model(
+        "name: x\nstages: {mql: 40, sql: 75}\nfit: {rules: [{id: a, when: {field: f, exists: true}, points: 1}]}"
+    )
     two = parse_model(
         textwrap.dedent(
             """\
@@ -223,7 +227,10 @@ def test_ids_and_labels_default_from_each_other() -> None:
         "name: x\nfit:\n  rules:\n    - {label: 100+ Employees!, when: {field: e, gte: 100}, points: 1}\n"
         "    - {id: big_company, when: {field: e, gte: 1000}, points: 1}\n"
     )
-    assert [(r.id, r.label) for r in model.fit.rules] == [("100_employees", "100+ Employees!"), ("big_company", "big company")]
+    assert [(r.id, r.label) for r in model.fit.rules] == [
+        ("100_employees", "100+ Employees!"),
+        ("big_company", "big company"),
+    ]
 
 
 def test_starter_round_trips_through_dump(starter: Model) -> None:

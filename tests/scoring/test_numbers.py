@@ -93,7 +93,7 @@ def test_number_like_text_never_raises(value: str) -> None:
         (1714557600000, datetime(2024, 5, 1, 10, tzinfo=UTC)),
         ("20240501", datetime(2024, 5, 1, tzinfo=UTC)),
         (date(2024, 5, 1), datetime(2024, 5, 1, tzinfo=UTC)),
-        (datetime(2024, 5, 1, 10), datetime(2024, 5, 1, 10, tzinfo=UTC)),  # naive -> UTC
+        (datetime(2024, 5, 1, 10), datetime(2024, 5, 1, 10, tzinfo=UTC)),  # naive -> UTC  # noqa: DTZ001
         (datetime(2024, 5, 1, 12, tzinfo=timezone(timedelta(hours=2))), datetime(2024, 5, 1, 10, tzinfo=UTC)),
     ],
 )

@@ -15,7 +15,11 @@ from scoring.engine import compile_model
 from .conftest import NOW
 from .strategies import POSITIVE_ONLY_TYPES, activity_lists, contacts, model_dicts, models
 
-PROPERTY_SETTINGS = settings(max_examples=int(__import__("os").environ.get("SCORING_EXAMPLES", 150)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY_SETTINGS = settings(
+    max_examples=int(__import__("os").environ.get("SCORING_EXAMPLES", 150)),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 moments = st.integers(0, 40 * 86400).map(lambda s: NOW + timedelta(seconds=s, microseconds=123))
 
 
@@ -105,7 +109,11 @@ def _observable_at(model: Model, person: Contact, activities: list[Activity], wh
     return score(model, person, activities, when).observable()
 
 
-@settings(max_examples=int(__import__("os").environ.get("SCORING_EXAMPLES", 400)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(__import__("os").environ.get("SCORING_EXAMPLES", 400)),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(models(), contacts(), activity_lists(), moments, st.floats(0.0, 1.0))
 def test_next_change_at_is_exact(
     model: Model, person: Contact, activities: list[Activity], now: datetime, fraction: float

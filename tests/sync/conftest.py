@@ -1,0 +1,124 @@
+"""The real stack on the sandbox, for the end-to-end and CLI tests: ``make_stack(crm)`` -> ``Stack``.
+
+A ``Stack`` is a started in-thread ``Sandbox`` seeded with ``generate(contacts, seed=7, now=NOW)``, the
+write-back fields in place (created by ``leadsync check --create-fields``, or by the "admin" for
+Salesforce), and a ``.env`` written by ``sandbox_env_file``.  ``stack.app()`` builds a fresh ``App`` from
+that file with the clock fixed at ``NOW``; its adapter sleeps on the sandbox's clock, so pacing costs no
+real time.  The sandbox's clock is set to ``NOW`` as well, so what the test adds happens "now" for both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.base import CRMAdapter
+from connectors.sandbox import Sandbox, SandboxConfig
+from connectors.sandbox.seed import generate
+from scoring import STARTER_MODEL_PATH
+from sync.app import App
+from sync.demo import sandbox_env_file
+from sync.policies import writeback_specs
+from sync.settings import Settings, load_settings
+from sync.wiring import build_adapter
+from tests.connectors import harness_hubspot, harness_pipedrive, harness_salesforce
+from tests.connectors.harness import is_write
+
+NOW = datetime(2025, 6, 2, 9, 30, tzinfo=UTC)
+CRMS = ("hubspot", "salesforce", "pipedrive")
+DATA = Path(__file__).parent / "data"
+# Rate windows wide enough that the adapters' pacers never wait: these tests count calls, not seconds.
+FAST_LIMITS: dict[str, dict[str, Any]] = {
+    "hubspot": {"burst_per_10s": 100_000, "search_per_second": 100_000},
+    "pipedrive": {"burst": 100_000},
+}
+# The pacers' monotonic clock runs on the sandbox's (set back to NOW, so negative): keep it positive.
+_MONOTONIC_BASE = 1e9
+
+
+def make_harness(crm: str, sandbox: Sandbox) -> Any:
+    if crm == "hubspot":
+        return harness_hubspot.Harness(sandbox)
+    if crm == "salesforce":
+        return harness_salesforce.SalesforceHarness(sandbox)
+    return harness_pipedrive.Harness(sandbox)
+
+
+@dataclass
+class Stack:
+    crm: str
+    sandbox: Sandbox
+    harness: Any
+    env_file: Path
+    workdir: Path
+    ids: dict[str, str]  # dataset person key -> CRM id
+    _apps: list[App] = field(default_factory=list)
+
+    def adapter_factory(self, settings: Settings, read_fields: list[str]) -> CRMAdapter:
+        sandbox = self.sandbox
+        overrides: dict[str, Any] = {"sleep": sandbox.clock.advance}
+        if self.crm != "salesforce":
+            overrides["monotonic"] = lambda: sandbox.clock.seconds() + _MONOTONIC_BASE
+        return build_adapter(settings, read_fields, **overrides)
+
+    def app(self, clock: Callable[[], datetime] = lambda: NOW) -> App:
+        """A new App (its own adapter and state connection) from the stack's ``.env``."""
+        app = App(load_settings(self.env_file), clock=clock, adapter_factory=self.adapter_factory)
+        self._apps.append(app)
+        return app
+
+    def snapshot(self) -> dict[str, dict[int, int]]:
+        return self.sandbox.counters.snapshot()
+
+    def writes_since(self, before: dict[str, dict[int, int]]) -> dict[str, int]:
+        """Write requests per sandbox endpoint since ``before``."""
+        delta = self.sandbox.counters.delta(before)
+        return {ep: sum(per.values()) for ep, per in delta.items() if is_write(ep)}
+
+    def close(self) -> None:
+        for app in self._apps:
+            app.close()
+
+
+def build_stack(
+    crm: str,
+    workdir: Path,
+    exits: ExitStack,
+    *,
+    contacts: int = 80,
+    model_file: Path | None = None,
+    extra: Sequence[str] = (),
+    fields: bool = True,
+) -> Stack:
+    sandbox = exits.enter_context(Sandbox(SandboxConfig(seed=7, limits={k: dict(v) for k, v in FAST_LIMITS.items()})))
+    sandbox.clock.set(NOW)
+    ids = sandbox.apis[crm].load(generate(contacts, seed=7, now=NOW))  # type: ignore[attr-defined]
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = sandbox_env_file(sandbox, crm, workdir, model_file=model_file or STARTER_MODEL_PATH, extra=extra)
+    stack = Stack(crm, sandbox, make_harness(crm, sandbox), env, workdir, ids)
+    exits.callback(stack.close)
+    app = stack.app()
+    if not fields:
+        return stack
+    if crm == "salesforce":  # leadsync never creates Salesforce fields: the admin does, in Setup
+        specs = writeback_specs(app.fields_config, "salesforce")
+        harness_salesforce.create_fields(sandbox.apis["salesforce"], specs, objects=(app.settings.salesforce.object,))  # type: ignore[arg-type]
+    else:
+        assert app.check(create_fields=True)["ok"]
+    return stack
+
+
+@pytest.fixture
+def make_stack(tmp_path: Path) -> Iterator[Callable[..., Stack]]:
+    with ExitStack() as exits:
+
+        def make(crm: str, **kwargs: Any) -> Stack:
+            return build_stack(crm, tmp_path / crm, exits, **kwargs)
+
+        yield make
