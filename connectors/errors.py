@@ -33,9 +33,8 @@ class ConnectorError(Exception):
         self.status = status
 
     def __str__(self) -> str:
-        where = f"{self.crm} " if self.crm else ""
-        where += f"{self.endpoint}: " if self.endpoint else (": " if where else "")
-        return f"{where}{self.message}"
+        where = " ".join(part for part in (self.crm, self.endpoint) if part)
+        return f"{where}: {self.message}" if where else self.message
 
 
 class ConfigurationError(ConnectorError):

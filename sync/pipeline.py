@@ -299,7 +299,10 @@ class Pipeline:
                 summary.status = RunStatus.PARTIAL if summary.counts["quarantined"] else RunStatus.OK
         except QuotaExhausted as exc:
             summary.status = RunStatus.FAILED
-            summary.error = redact(str(exc)) + " The cursor is saved; the next run continues from here."
+            message = redact(str(exc))
+            if "cursor" not in message:
+                message += " The cursor is saved; the next run continues from here."
+            summary.error = message
             summary.exit_code = 3
             summary.quota_exhausted = True
             summary.quota_reset_at = exc.reset_at

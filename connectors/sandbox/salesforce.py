@@ -477,6 +477,12 @@ CREATE INDEX IF NOT EXISTS sf_record_who ON sf_record(type, json_extract(data, '
 CREATE INDEX IF NOT EXISTS sf_record_lead ON sf_record(type, json_extract(data, '$.LeadId'));
 CREATE INDEX IF NOT EXISTS sf_record_contact ON sf_record(type, json_extract(data, '$.ContactId'));
 CREATE INDEX IF NOT EXISTS sf_record_opp ON sf_record(type, json_extract(data, '$.OpportunityId'));
+CREATE TABLE IF NOT EXISTS sf_custom_field (
+    sobject TEXT NOT NULL,
+    name TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    PRIMARY KEY (sobject, name)
+);
 """
 
 
@@ -553,6 +559,10 @@ class SalesforceApi(CRMApi):
         self._members: set[tuple[str, str]] = set()
         with self.store.read() as conn:
             conn.executescript(_SCHEMA_SQL)
+            # custom fields an admin created are part of the org: a --db file served again keeps them
+            for sobject, raw in conn.execute("SELECT sobject, definition FROM sf_custom_field ORDER BY rowid"):
+                spec = json.loads(raw)
+                self.schemas[sobject].add(FieldDef(**{**spec, "picklist": tuple(spec["picklist"])}))
         self._seed()
 
     # -- configuration ---------------------------------------------------------------------------------
@@ -1621,21 +1631,28 @@ class SalesforceApi(CRMApi):
             length = 255
         if type in ("double", "currency") and not precision:
             precision = 18
-        self.schemas[sobject].add(
-            FieldDef(
-                name,
-                type,
-                label=label or _label(name),
-                custom=True,
-                length=length,
-                precision=precision,
-                scale=scale,
-                picklist=tuple(picklist),
-            )
+        definition = FieldDef(
+            name,
+            type,
+            label=label or _label(name),
+            custom=True,
+            length=length,
+            precision=precision,
+            scale=scale,
+            picklist=tuple(picklist),
         )
+        self.schemas[sobject].add(definition)
+        spec = {k: getattr(definition, k) for k in ("name", "type", "label", "custom", "length", "precision", "scale")}
+        with self.store.tx() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO sf_custom_field (sobject, name, definition) VALUES (?, ?, ?)",
+                (sobject, name.lower(), json.dumps({**spec, "picklist": list(definition.picklist)})),
+            )
 
     def drop_field(self, sobject: str, name: str) -> None:
         self.schemas[sobject].fields.pop(name.lower(), None)
+        with self.store.tx() as conn:
+            conn.execute("DELETE FROM sf_custom_field WHERE sobject = ? AND name = ?", (sobject, name.lower()))
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
