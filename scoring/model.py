@@ -312,6 +312,8 @@ class Decay(_Strict):
     def _none_word(cls, value: Any) -> Any:
         if value is False or (isinstance(value, str) and value.strip().lower() == "none"):
             return {}
+        if not isinstance(value, dict | Decay):
+            raise ValueError("expected {half_life_days: N}, {expire_days: N} or none")
         return value
 
     @model_validator(mode="after")
