@@ -154,9 +154,10 @@ def compile_condition(condition: Condition) -> Compiled:
 
 def _compile_group(condition: Condition, op: str) -> Compiled:
     children = (
-        [compile_condition(condition.not_)] if op == "not" and condition.not_ is not None else
-        [compile_condition(child) for child in condition._value(op)]
-    )  # fmt: skip
+        [compile_condition(condition.not_)]
+        if op == "not" and condition.not_ is not None
+        else [compile_condition(child) for child in condition._value(op)]
+    )
     timed = any(child.timed for child in children)
     if op == "not":
         inner = children[0]

@@ -91,8 +91,9 @@ class _FieldRule:
 
     __slots__ = ("applies_to", "bind", "component", "fields", "label", "points", "rule_id", "test", "timed")
 
-    def __init__(self, rule_id: str, label: str, component: str, applies_to: str, points: float,
-                 condition: Condition) -> None:  # fmt: skip
+    def __init__(
+        self, rule_id: str, label: str, component: str, applies_to: str, points: float, condition: Condition
+    ) -> None:
         compiled: Compiled = compile_condition(condition)
         self.rule_id, self.label, self.component, self.applies_to = rule_id, label, component, applies_to
         self.points = _nice(points)
@@ -129,9 +130,18 @@ class _ActivityRule:
         "window",
     )
 
-    def __init__(self, rule_id: str, label: str, component: str, points: float, decay: Decay | None,
-                 within_days: float | None, max_points: float | None, max_times: int | None,
-                 slot: int) -> None:  # fmt: skip
+    def __init__(
+        self,
+        rule_id: str,
+        label: str,
+        component: str,
+        points: float,
+        decay: Decay | None,
+        within_days: float | None,
+        max_points: float | None,
+        max_times: int | None,
+        slot: int,
+    ) -> None:
         self.rule_id, self.label, self.component = rule_id, label, component
         self.points = _nice(points)
         self.slot = slot
@@ -160,8 +170,9 @@ class _Inactivity:
 class _Stagnation:
     __slots__ = ("after", "high_slot", "label", "low_slot", "min_actions", "points", "rule_id")
 
-    def __init__(self, rule_id: str, label: str, points: float, after: float, min_actions: int, low_slot: int,
-                 high_slot: int) -> None:  # fmt: skip
+    def __init__(
+        self, rule_id: str, label: str, points: float, after: float, min_actions: int, low_slot: int, high_slot: int
+    ) -> None:
         self.rule_id, self.label, self.points, self.after = rule_id, label, points, after
         self.min_actions, self.low_slot, self.high_slot = min_actions, low_slot, high_slot
 
@@ -399,8 +410,9 @@ class CompiledModel:
             clean_contact, clean_activities, warnings = sanitize(contact, activities)
             return self._result(self._prepare(clean_contact, clean_activities, t, warnings), t, now)
 
-    def _prepare(self, contact: Contact, activities: Iterable[Activity], t: float,
-                 warnings: list[str] | None) -> _State:  # fmt: skip
+    def _prepare(
+        self, contact: Contact, activities: Iterable[Activity], t: float, warnings: list[str] | None
+    ) -> _State:
         state = _State()
         state.warnings = warnings if warnings is not None else []
         fields = contact.fields

@@ -174,13 +174,19 @@ class Pipeline:
         def batches() -> Iterator[_Batch]:
             total = self._estimate(state.get("cursor"))
             self.progress.start(min(total, limit) if total is not None and limit else total)
+            # Resuming: the contacts a killed run wrote without recording come first, by id, wherever their
+            # writes moved them in the CRM's change order, so what landed is recorded and only the rest written.
+            done: set[str] = set()
+            for chunk in _chunks(sorted(self._inflight) if saved else [], self.batch_size):
+                contacts = self.adapter.get_contacts(chunk)
+                done.update(c.id for c in contacts)
+                yield _Batch(contacts)
             seen = 0
             for page in self.adapter.read_contacts(state.get("cursor")):
-                contacts = list(page.contacts)
-                if limit is not None:
-                    contacts = contacts[: max(limit - seen, 0)]
+                fresh = [c for c in page.contacts if c.id not in done]
+                contacts = fresh if limit is None else fresh[: max(limit - seen, 0)]
                 seen += len(contacts)
-                if len(contacts) < len(page.contacts):
+                if len(contacts) < len(fresh):
                     # stopped inside this page: keep the cursor before it, so a resumed backfill reads it again
                     yield _Batch(contacts, None, BACKFILL_STREAM)
                     return
@@ -449,6 +455,9 @@ class Pipeline:
                 audit.extend(
                     FieldChange(cid, c.field, c.old, c.new, AuditAction.WRITE, AuditStatus.FAILED) for c in changes
                 )
+                # a refusal can hide a write that landed (a timed-out request applied late, its retry refused):
+                # kept in flight, so the run that next finds these values in the CRM records them
+                self._inflight[cid] = {"run_id": run_id, "changes": {c.field: [c.old, c.new] for c in changes}}
                 continue
             succeeded.append(cid)
             audit.extend(FieldChange(cid, c.field, c.old, c.new) for c in changes)

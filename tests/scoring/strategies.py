@@ -8,8 +8,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from connectors.records import Activity, Contact
-from scoring import Model, parse_model
-from scoring.model import Model as ModelClass
+from scoring import Model
 
 from .conftest import NOW
 
@@ -116,7 +115,7 @@ def model_dicts(draw: st.DrawFn, *, time_sensitive_negatives: bool = True, stagn
 
 
 def build_model(data: dict[str, Any]) -> Model:
-    return ModelClass.model_validate(data)
+    return Model.model_validate(data)
 
 
 def models(**options: bool) -> st.SearchStrategy[Model]:
@@ -158,9 +157,3 @@ def activity_lists(draw: st.DrawFn, types: tuple[str, ...] = TYPES, past_only: b
             )
         )
     return out
-
-
-def parse(data: dict[str, Any]) -> Model:
-    import yaml
-
-    return parse_model(yaml.safe_dump(data), "random.yaml")

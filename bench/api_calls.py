@@ -1,0 +1,327 @@
+"""API calls leadsync spends per CRM, next to the fewest calls each API allows (CRM_API_NOTES.md section 8).
+
+For each CRM: seed the sandbox with N contacts x ~10 activities, create the write-back fields, then run the
+real pipeline four times, each from a fresh ``App`` as the CLI would (``leadsync backfill`` / ``sync``):
+
+1. backfill: read every contact and its activities, score, write back what differs;
+2. echo sync: the first incremental run re-reads the contacts the backfill wrote (every CRM bumps the change
+   timestamp on our own writes, and the cursor hands over from the backfill's start);
+3. unchanged sync: nothing changed since (target: at most 3 calls, 0 writes);
+4. 1% sync: 1% of the contacts get a new job title in the CRM (the sandbox's ``touch``) first.
+
+Calls are counted by the sandbox (what the CRM saw), rate limits off.  The minimum of each run is computed from
+the sandbox's own data: the contacts the run read, their activities per object, the contacts it wrote.
+Figures, never pass/fail.
+
+    .venv/bin/python bench/api_calls.py [--contacts 10000] [--crm hubspot] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import create_writeback_fields, machine, write_section
+from connectors.base import CRMAdapter
+from connectors.records import Activity
+from connectors.sandbox import Sandbox, SandboxConfig
+from connectors.sandbox.app import CRMS
+from connectors.sandbox.seed import default_now, generate
+from sync.app import App
+from sync.demo import sandbox_env_file
+from sync.settings import Settings, load_settings
+from sync.wiring import build_adapter
+
+LABELS = {"hubspot": "HubSpot", "salesforce": "Salesforce", "pipedrive": "Pipedrive"}
+RUNS = ("backfill", "echo sync", "unchanged sync", "1% sync")
+# the change made to 1% of the contacts before the last run, in each CRM's own field names
+TOUCH: dict[str, dict[str, str]] = {
+    "hubspot": {"jobtitle": "VP Sales"},
+    "salesforce": {"Title": "VP Sales"},
+    "pipedrive": {"title": "VP Sales"},
+}
+HUBSPOT_ENGAGEMENTS = ("emails", "meetings", "calls", "notes")
+SALESFORCE_ACTIVITIES = ("Task", "Event", "CampaignMember")
+# endpoint rows of each CRM's table: (label, endpoints counted in it); what no row names goes to "other"
+ROWS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
+    "hubspot": [
+        ("contacts.list", ("contacts.list",)),
+        ("contacts.search", ("contacts.search",)),
+        ("associations.batch_read", ("associations.batch_read",)),
+        *[(f"{t}.batch_read", (f"{t}.batch_read",)) for t in HUBSPOT_ENGAGEMENTS],
+        ("contacts.batch_update", ("contacts.batch_update",)),
+    ],
+    "salesforce": [
+        ("reads: query, query_more, composite_read", ("query", "query_more", "composite_read")),
+        ("writes: composite.sobjects, composite", ("composite.sobjects", "composite")),
+    ],
+    "pipedrive": [
+        ("persons.list", ("persons.list",)),
+        ("activities.list", ("activities.list",)),
+        ("persons.update", ("persons.update",)),
+        ("personFields.list", ("personFields.list",)),
+        ("organizations.list", ("organizations.list",)),
+    ],
+}
+
+
+@dataclass
+class Minimum:
+    """The fewest calls for a run, by table row; Salesforce also packs 5 queries or collections per call."""
+
+    by_row: dict[str, int]
+    composite: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_row.values())
+
+    @property
+    def composite_total(self) -> int | None:
+        return sum(self.composite.values()) if self.composite else None
+
+
+@dataclass
+class RunFigures:
+    label: str
+    calls: dict[str, int]  # endpoint without the CRM prefix -> calls (all statuses)
+    read: int
+    written: int
+    minimum: Minimum
+    seconds: float
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+
+class _Recorder:
+    """The real adapter, remembering whose activities the run read (to size the minimum from the CRM's data)."""
+
+    def __init__(self, inner: CRMAdapter) -> None:
+        self.inner = inner
+        self.activity_ids: set[str] = set()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def read_activities(self, contact_ids: Sequence[str]) -> Mapping[str, list[Activity]]:
+        self.activity_ids.update(contact_ids)
+        return self.inner.read_activities(contact_ids)
+
+
+# -- what the CRM holds: activities per contact, by object ---------------------------------------------------
+def activity_counts(sb: Sandbox, crm: str) -> dict[str, Counter[str]]:
+    """Contact id -> activities by the object they are read from (HubSpot engagement type, Salesforce sObject)."""
+    out: dict[str, Counter[str]] = {}
+    with sb.store.read() as conn:
+        if crm == "hubspot":
+            types = ",".join(f"'{t}'" for t in HUBSPOT_ENGAGEMENTS)
+            rows = conn.execute(f"SELECT contact_id, to_type FROM hs_assoc WHERE to_type IN ({types})")
+        elif crm == "salesforce":
+            rows = conn.execute(
+                "SELECT COALESCE(json_extract(data, '$.WhoId'), json_extract(data, '$.LeadId'),"
+                " json_extract(data, '$.ContactId')), type FROM sf_record"
+                " WHERE type IN ('Task', 'Event', 'CampaignMember') AND deleted = 0"
+            )
+        else:
+            rows = conn.execute("SELECT person_id, 'activities' FROM pd_activities WHERE is_deleted = 0")
+        for contact_id, kind in rows:
+            if contact_id is not None:
+                out.setdefault(str(contact_id), Counter())[str(kind)] += 1
+    return out
+
+
+def minimum(
+    crm: str, kind: str, read: int, acts: Counter[str], per_contact: Sequence[int], total_acts: int, written: int
+) -> Minimum:
+    """The fewest calls for a run that reads ``read`` contacts (``acts`` activities by object; ``per_contact``:
+    each one's count) and writes ``written``, per CRM_API_NOTES.md section 8."""
+    backfill = kind == "backfill"
+    if crm == "hubspot":
+        # a backfill lists 100 per call; a sync searches 200 per call (one call to learn nothing changed)
+        rows = {"contacts.list": math.ceil(read / 100)}
+        if not backfill:
+            rows = {"contacts.search": max(1, math.ceil(read / 200))}
+        rows["associations.batch_read"] = len(HUBSPOT_ENGAGEMENTS) * math.ceil(read / 1000)
+        rows |= {f"{t}.batch_read": math.ceil(acts[t] / 100) for t in HUBSPOT_ENGAGEMENTS}
+        rows["contacts.batch_update"] = math.ceil(written / 100)
+        return Minimum(rows)
+    if crm == "salesforce":
+        contacts = max(1, math.ceil(read / 2000))
+        batches = sum(math.ceil(acts[o] / 2000) for o in SALESFORCE_ACTIVITIES)
+        changes = 0 if backfill else len(SALESFORCE_ACTIVITIES)  # Task, Event, CampaignMember changed since
+        reads, writes = ROWS["salesforce"][0][0], ROWS["salesforce"][1][0]
+        simple = {reads: contacts + batches + changes, writes: math.ceil(written / 200)}
+        packed = {reads: contacts + math.ceil((batches + changes) / 5), writes: math.ceil(written / 1000)}
+        return Minimum(simple, packed)
+    stream = math.ceil(total_acts / 500)
+    # a sync: each person's own list or one stream of every activity, whichever is fewer, + the changes feed
+    own_lists = sum(max(1, math.ceil(n / 500)) for n in per_contact)
+    activities = stream if backfill else min(own_lists, stream) + 1
+    rows = {
+        "persons.list": max(1, math.ceil(read / 500)),
+        "activities.list": activities,
+        "persons.update": written,
+    }
+    return Minimum(rows)
+
+
+# -- one CRM --------------------------------------------------------------------------------------------------
+def bench_crm(crm: str, contacts: int, now: datetime) -> list[RunFigures]:
+    dataset = generate(contacts, seed=7, now=now)
+    # rate limits off; Pipedrive still sends its burst headers, which pace the client: a huge burst and budget
+    limits = {"pipedrive": {"burst": 10**9, "daily_budget": 10**12}}
+    config = SandboxConfig(rate_limits=False, crms=(crm,), limits=limits)
+    with tempfile.TemporaryDirectory(prefix="leadsync-bench-") as tmp, Sandbox(config) as sb:
+        ids = sb.load_into(crm, dataset)
+        counts = activity_counts(sb, crm)
+        total_acts = sum(sum(c.values()) for c in counts.values())
+        settings = load_settings(sandbox_env_file(sb, crm, Path(tmp)))
+        create_writeback_fields(settings, sb)
+        runs: list[RunFigures] = []
+        for label in RUNS:
+            if label == "1% sync":
+                api: Any = sb.apis[crm]
+                for contact_id in list(ids.values())[::100]:
+                    api.touch(contact_id, **TOUCH[crm])
+            runs.append(one_run(sb, crm, settings, label, counts, total_acts))
+            print(describe_run(crm, runs[-1]), flush=True)
+    return runs
+
+
+def one_run(
+    sb: Sandbox, crm: str, settings: Settings, label: str, counts: Mapping[str, Counter[str]], total_acts: int
+) -> RunFigures:
+    recorders: list[_Recorder] = []
+
+    def factory(s: Settings, read_fields: list[str]) -> CRMAdapter:
+        recorders.append(_Recorder(build_adapter(s, read_fields)))
+        return cast(CRMAdapter, recorders[-1])
+
+    kind = "backfill" if label == "backfill" else "sync"
+    before = sb.counters.snapshot()
+    started = time.perf_counter()
+    app = App(settings, adapter_factory=factory)
+    try:
+        summary = app.run(kind)
+    finally:
+        app.close()
+    seconds = time.perf_counter() - started
+    if summary.error:
+        print(f"{crm} {label}: {summary.status}: {summary.error}", file=sys.stderr)
+    calls: Counter[str] = Counter()
+    for endpoint, statuses in sb.counters.delta(before).items():
+        # Pipedrive's counters name the API version (persons.v2.list): the table does not
+        name = endpoint.removeprefix(f"{crm}.").replace(".v1.", ".").replace(".v2.", ".")
+        calls[name] += sum(statuses.values())
+    read_ids = recorders[0].activity_ids if recorders else set()
+    acts: Counter[str] = Counter()
+    for cid in read_ids:
+        acts.update(counts.get(cid, Counter()))
+    per_contact = [sum(counts.get(cid, Counter()).values()) for cid in read_ids]
+    written = summary.counts["written"]
+    need = minimum(crm, kind, summary.counts["read"], acts, per_contact, total_acts, written)
+    return RunFigures(label, dict(calls), summary.counts["read"], written, need, seconds)
+
+
+# -- output ---------------------------------------------------------------------------------------------------
+def table_rows(crm: str, runs: Sequence[RunFigures]) -> list[list[str]]:
+    rows = ROWS[crm]
+    named = {e for _, eps in rows for e in eps}
+    out: list[list[str]] = []
+    for label, endpoints in rows:
+        cells = []
+        for run in runs:
+            actual = sum(run.calls.get(e, 0) for e in endpoints)
+            need = run.minimum.by_row.get(label, 0)
+            packed = run.minimum.composite.get(label)
+            cells.append(f"{actual:,} / {need:,}" + (f" ({packed:,})" if packed is not None else ""))
+        out.append([f"`{label}`", *cells])
+    other: list[Counter[str]] = [Counter({e: n for e, n in run.calls.items() if e not in named}) for run in runs]
+    if any(other):
+        names = sorted({e for c in other for e in c})
+        out.append([f"other: {', '.join(f'`{n}`' for n in names)}", *[f"{sum(c.values()):,} / 0" for c in other]])
+    totals = []
+    for run in runs:
+        need = run.minimum.total
+        ratio = f"{run.total / need:.2f}x" if need else "-"
+        packed = run.minimum.composite_total
+        if packed is not None:
+            ratio += f"; {run.total / packed:.2f}x of {packed:,} packed" if packed else ""
+        totals.append(f"**{run.total:,}** / {need:,} = {ratio}")
+    out.append(["**total**", *totals])
+    out.append(["contacts read / written", *[f"{r.read:,} / {r.written:,}" for r in runs]])
+    out.append(["time", *[f"{r.seconds:.1f} s" for r in runs]])
+    return out
+
+
+def describe_run(crm: str, run: RunFigures) -> str:
+    calls = ", ".join(f"{e} {n:,}" for e, n in sorted(run.calls.items()))
+    need = ", ".join(f"{k} {v:,}" for k, v in run.minimum.by_row.items())
+    line = (
+        f"{crm} {run.label}: read {run.read:,}, wrote {run.written:,}, {run.total:,} calls in {run.seconds:.1f} s"
+        f" [{calls}]; minimum {run.minimum.total:,} [{need}]"
+    )
+    if run.minimum.composite_total is not None:
+        line += f"; packed 5 per Composite call: {run.minimum.composite_total:,}"
+    return line
+
+
+def section(contacts: int, results: Mapping[str, Sequence[RunFigures]], header: str) -> str:
+    lines = [
+        "`bench/api_calls.py --contacts "
+        + f"{contacts}`, {datetime.now(UTC):%Y-%m-%d}, {header}; sandbox in-process, rate limits off. "
+        f"{contacts:,} contacts with about 10 activities each (seed 7). Four runs through the real pipeline "
+        "(a fresh `App` each, as the CLI): backfill; the first sync, which re-reads what the backfill wrote "
+        "(**echo**); a sync with nothing changed; a sync after 1% of the contacts got a new job title.",
+        "",
+        "Cells: calls made / the minimum the API allows for what the run read and wrote "
+        "(CRM_API_NOTES.md section 8, computed from the sandbox's data: contacts read, their activities per "
+        "object, contacts written). Salesforce's minimum is REST queries of 2,000 + Collections of 200, and in "
+        "brackets with Composite packing 5 queries or collections per call. Target: total <= 1.05x the "
+        "minimum; an unchanged sync <= 3 calls and 0 writes.",
+        "",
+    ]
+    for crm, runs in results.items():
+        lines += [f"**{LABELS[crm]}**", "", "| Endpoint | " + " | ".join(RUNS) + " |", "|---" * (len(RUNS) + 1) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in table_rows(crm, runs)]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--contacts", type=int, default=10_000)
+    parser.add_argument("--crm", choices=["all", *CRMS], default="all")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
+    args = parser.parse_args()
+    crms = CRMS if args.crm == "all" else (args.crm,)
+    header = machine()
+    now = default_now()
+    results: dict[str, list[RunFigures]] = {}
+    for crm in crms:
+        results[crm] = bench_crm(crm, args.contacts, now)
+        for row in table_rows(crm, results[crm]):
+            print("  " + " | ".join(row))
+        unchanged = results[crm][RUNS.index("unchanged sync")]
+        print(f"  {crm} unchanged sync: {unchanged.total} calls, {unchanged.written} writes (target <= 3, 0)")
+    if not args.no_write:
+        write_section("API calls", section(args.contacts, results, header))
+        print("wrote the API calls section of bench/RESULTS.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""Killed mid-backfill: SIGKILL at five seeded random points, then a rerun, ends exactly like no crash at all.
+
+One sandbox DB is seeded once (contacts plus leadsync's write-back fields) and copied: one copy is served to
+an uninterrupted ``leadsync backfill``, the other to a ``leadsync backfill`` that is SIGKILLed five times
+(right after a write of its lands, after a read, or after a random delay: drawn from a seeded RNG) and then
+run to the end.  Both are separate processes with the same fixed clock (``LEADSYNC_TEST_NOW``).
+
+Asserted: the CRM's write-back values equal the uninterrupted run's for every contact; every run starts
+where the last recorded batch ended, so it re-reads at most the batch that was in flight; and across the
+killed runs and the rerun every field change is in the audit trail exactly once, with no write repeated.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import shutil
+import signal
+import sqlite3
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.sandbox import Sandbox, SandboxConfig, SandboxProcess, run_subprocess
+from sync.app import App
+from sync.demo import sandbox_env_file
+from sync.policies import same_value
+from sync.settings import load_settings
+from sync.state import AuditStatus, RunKind, RunStatus, open_store
+from tests.connectors.harness import is_write
+from tests.reliability.helpers import (
+    CRMS,
+    NOW,
+    create_writeback_fields,
+    dataset_of,
+    differences,
+    harness_for,
+    leadsync_env,
+    popen_leadsync,
+    report_figures,
+    run_leadsync,
+    sized,
+    stage_field,
+    wait_for,
+)
+
+KILLS = 5
+# contacts, and contacts per batch: about a dozen batches, so five kills land inside the backfill
+SIZES = {
+    "hubspot": ((1200, 100), (5000, 500)),
+    "salesforce": ((600, 50), (5000, 500)),
+    "pipedrive": ((600, 50), (5000, 500)),
+}
+READ_ENDPOINT = {"hubspot": "hubspot.contacts.list", "salesforce": "salesforce.query", "pipedrive": "pipedrive.persons"}
+
+
+def seed_sandbox_db(path: Path, crm: str, contacts: int, workdir: Path) -> tuple[dict[str, str], list[str]]:
+    """A sandbox DB holding ``contacts`` seeded people and leadsync's write-back fields; person key -> id."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with Sandbox(SandboxConfig(db_path=str(path), seed=7, crms=(crm,))) as sandbox:
+        ids = sandbox.load_into(crm, dataset_of(contacts))
+        app = App(load_settings(sandbox_env_file(sandbox, crm, workdir)))
+        try:
+            create_writeback_fields(app, sandbox)
+            fields = [*app.planner().read_fields, stage_field(crm)]
+        finally:
+            app.close()
+    sandbox.store.conn.close()
+    return ids, fields
+
+
+def read_values(db: Path, crm: str, ids: dict[str, str], fields: list[str]) -> dict[str, dict[str, Any]]:
+    """person key -> {field: value} as the sandbox DB stores them (read once the sandbox process stopped)."""
+    sandbox = Sandbox(SandboxConfig(db_path=str(db), seed=7, crms=(crm,)))
+    try:
+        harness = harness_for(crm, sandbox)
+        return {key: {f: harness.crm_value(cid, f) for f in fields} for key, cid in ids.items()}
+    finally:
+        sandbox.store.conn.close()
+
+
+def recorded(state_db: Path, crm: str) -> int:
+    """Contacts whose batch the state store recorded (each scored contact's inputs are saved with its batch)."""
+    if not state_db.exists():
+        return 0
+    with sqlite3.connect(state_db) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM scoring_inputs WHERE crm = ?", (crm,)).fetchone()[0])
+
+
+def counted(proc: SandboxProcess, *, writes: bool, prefix: str = "", status: int | None = None) -> int:
+    return sum(
+        n
+        for endpoint, statuses in proc.counters().items()
+        if endpoint.startswith(prefix) and is_write(endpoint) == writes
+        for st, n in statuses.items()
+        if status is None or st == status
+    )
+
+
+def backfill_env(proc: SandboxProcess, crm: str, workdir: Path, batch: int) -> tuple[Path, dict[str, str]]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    env_file = sandbox_env_file(proc, crm, workdir, extra=[f"LEADSYNC_BATCH_SIZE={batch}"])
+    return env_file, leadsync_env(LEADSYNC_TEST_NOW=NOW.isoformat())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("crm", CRMS)
+def test_sigkill_five_times_then_rerun_ends_like_an_uninterrupted_backfill(crm: str, tmp_path: Path) -> None:
+    contacts, batch = sized(*SIZES[crm])
+    ids, fields = seed_sandbox_db(tmp_path / "seeded.db", crm, contacts, tmp_path / "seeding")
+    for name in ("calm.db", "killed.db"):
+        shutil.copyfile(tmp_path / "seeded.db", tmp_path / name)
+    read_endpoint = READ_ENDPOINT[crm]
+
+    # the uninterrupted run
+    with run_subprocess(db_path=str(tmp_path / "calm.db"), crm=crm, contacts=0, rate_limits=False) as proc:
+        env_file, env = backfill_env(proc, crm, tmp_path / "calm", batch)
+        calm = run_leadsync(["--env-file", str(env_file), "backfill"], env, tmp_path, timeout=300)
+        assert calm.code == 0, calm.output
+        calm_writes = counted(proc, writes=True, status=200)
+    expected = read_values(tmp_path / "calm.db", crm, ids, fields)
+    assert sum(1 for values in expected.values() if values[fields[0]] is not None) > contacts // 2
+
+    # the run killed five times, then finished
+    rng = random.Random(f"crashes/{crm}")
+    state_db = tmp_path / "killed" / f"{crm}-state.db"
+    kills: list[dict[str, Any]] = []
+    with run_subprocess(db_path=str(tmp_path / "killed.db"), crm=crm, contacts=0, rate_limits=False) as proc:
+        env_file, env = backfill_env(proc, crm, tmp_path / "killed", batch)
+        for _ in range(KILLS):
+            before = recorded(state_db, crm)
+            reads0 = counted(proc, writes=False, prefix=read_endpoint)
+            writes0 = counted(proc, writes=True)
+            calls0 = counted(proc, writes=False)
+            point = rng.choice(["after a write", "after a read", "after a delay"])
+            leadsync = popen_leadsync(["--env-file", str(env_file), "backfill"], env, tmp_path)
+            try:
+                if point == "after a write":
+                    target = writes0 + rng.randint(1, 3 if crm == "pipedrive" else 1)
+                    wait_for(lambda t=target: counted(proc, writes=True) >= t, timeout=120, what="a write")
+                elif point == "after a read":
+                    target = reads0 + rng.randint(1, 2)
+                    wait_for(
+                        lambda t=target: counted(proc, writes=False, prefix=read_endpoint) >= t,
+                        timeout=120,
+                        what="a read",
+                    )
+                else:
+                    wait_for(lambda c=calls0: counted(proc, writes=False) > c, timeout=120, what="the first call")
+                    time.sleep(rng.uniform(0.05, 0.5))
+            finally:
+                leadsync.send_signal(signal.SIGKILL)
+                out, err = leadsync.communicate(timeout=60)
+            assert leadsync.returncode == -signal.SIGKILL, f"the backfill ended before its kill point:\n{out}{err}"
+            after = recorded(state_db, crm)
+            reads = counted(proc, writes=False, prefix=read_endpoint) - reads0
+            kills.append({"point": point, "recorded_before": before, "recorded_after": after, "reads": reads})
+            assert after < contacts, "killed before the backfill was recorded whole"
+            # it started where the last recorded batch ended: it read the batches it recorded and one more
+            assert reads <= math.ceil((after - before) / batch) + 1, kills
+
+        before = recorded(state_db, crm)
+        reads0 = counted(proc, writes=False, prefix=read_endpoint)
+        rerun = run_leadsync(["--env-file", str(env_file), "backfill"], env, tmp_path, timeout=300)
+        assert rerun.code == 0, rerun.output
+        rerun_reads = counted(proc, writes=False, prefix=read_endpoint) - reads0
+        total_writes = counted(proc, writes=True, status=200)
+
+    assert differences(expected, read_values(tmp_path / "killed.db", crm, ids, fields)) == {}
+    assert total_writes == calm_writes, "no write was repeated: as many write calls landed as without crashes"
+
+    with open_store(state_db) as store:
+        runs = list(reversed(store.list_runs(crm, kind=RunKind.BACKFILL)))
+        assert [r.status for r in runs[:-1]] == [RunStatus.INTERRUPTED] * (len(runs) - 1)
+        assert runs[-1].status is RunStatus.OK
+        final = runs[-1]
+        # the rerun reads the batches not yet recorded (the one in flight included), nothing recorded before
+        assert final.counts["read"] <= contacts - before, kills
+        assert final.counts["read"] >= contacts - before - batch, kills
+        # every field change once in the audit trail, with the value the CRM holds
+        rows = [row for run in runs for row in store.audit_for_run(run.id) if row.status is AuditStatus.OK]
+    per_field = Counter((row.contact_id, row.field) for row in rows)
+    assert max(per_field.values()) == 1, "a field change recorded twice"
+    by_id = {cid: key for key, cid in ids.items()}
+    calm_changed = {
+        (key, f)
+        for key, values in expected.items()
+        for f in fields
+        if not same_value(values[f], None) and f != stage_field(crm)
+    }
+    audited = {(by_id[row.contact_id], row.field) for row in rows if row.field != stage_field(crm)}
+    assert audited == calm_changed, "the audit trail holds every write-back value the CRM holds, no more"
+
+    report_figures(
+        f"crashes[{crm}]",
+        {"contacts": contacts, "batch": batch, "kills": kills, "rerun_reads": rerun_reads, "writes": total_writes},
+    )
