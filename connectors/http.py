@@ -201,9 +201,7 @@ class ApiClient:
             return max(exc.retry_after, 0.0) + backoff * 0.1
         return backoff
 
-    def call(
-        self, endpoint: str, send: Callable[[], T], to_exchange: Callable[[T | BaseException], Exchange]
-    ) -> T:
+    def call(self, endpoint: str, send: Callable[[], T], to_exchange: Callable[[T | BaseException], Exchange]) -> T:
         """Send with retries.  ``to_exchange`` describes a returned value or a raised exception."""
         refreshed = False
 
@@ -228,9 +226,7 @@ class ApiClient:
             if verdict.action is Action.REFRESH_AUTH and self.refresh_auth is not None and not refreshed:
                 refreshed = True
                 self.refresh_auth()
-                raise TransientError(
-                    "session expired; refreshed credentials", crm=self.crm, endpoint=endpoint
-                )
+                raise TransientError("session expired; refreshed credentials", crm=self.crm, endpoint=endpoint)
             if verdict.action is Action.RATE_LIMITED:
                 if verdict.retry_after:
                     self.pacer.block_for(verdict.retry_after)
@@ -248,9 +244,7 @@ class ApiClient:
             if verdict.action in (Action.AUTH_FAILED, Action.REFRESH_AUTH):
                 raise AuthError(message, crm=self.crm, endpoint=endpoint, status=exchange.status)
             if verdict.action is Action.BAD_RECORD:
-                raise RecordError(
-                    message, code=verdict.code, crm=self.crm, endpoint=endpoint, status=exchange.status
-                )
+                raise RecordError(message, code=verdict.code, crm=self.crm, endpoint=endpoint, status=exchange.status)
             raise FatalApiError(message, crm=self.crm, endpoint=endpoint, status=exchange.status)
 
         def before_sleep(state: RetryCallState) -> None:
