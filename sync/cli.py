@@ -449,6 +449,48 @@ def calibrate(
     click.echo(json.dumps(result.json(), default=str) if as_json else result.summary)
 
 
+# -- quarantine -----------------------------------------------------------------------------------------
+@cli.command()
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="How many records.")
+@click.option("--release", "release_ids", multiple=True, help="Stop retrying this contact id (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handle_errors
+def quarantine(limit: int, release_ids: tuple[str, ...], as_json: bool) -> None:
+    """Records the CRM refused: why, how many attempts; the next sync retries them."""
+    app = _ctx().app()
+    crm = app.settings.crm
+    if release_ids:
+        released = app.store.quarantine_release(crm, list(release_ids))
+        out.print(f"Released {released} of {len(release_ids)} record(s) from quarantine.")
+        return
+    entries = app.store.quarantine_list(crm, limit=limit)
+    total = app.store.quarantine_count(crm)
+    if as_json:
+        rows = [
+            {
+                "contact_id": e.contact_id,
+                "reason": e.reason,
+                "attempts": e.attempts,
+                "first_seen": e.first_seen.isoformat(),
+                "last_seen": e.last_seen.isoformat(),
+                "run_id": e.run_id,
+                "payload": dict(e.payload),
+            }
+            for e in entries
+        ]
+        click.echo(json.dumps({"crm": crm, "total": total, "records": rows}, default=str))
+        return
+    if not entries:
+        out.print(f"Nothing in quarantine for {crm}.")
+        return
+    table = Table(title=f"Quarantine ({crm}): {total} record(s)")
+    for col in ("contact", "attempts", "last seen", "run", "reason"):
+        table.add_column(col, overflow="fold")
+    for e in entries:
+        table.add_row(e.contact_id, str(e.attempts), e.last_seen.isoformat(timespec="seconds"), str(e.run_id), e.reason)
+    out.print(table)
+
+
 # -- demo -----------------------------------------------------------------------------------------------
 @cli.command()
 @click.option(
