@@ -30,7 +30,7 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter, itemgetter
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from connectors.records import Activity, Contact
 
@@ -53,6 +53,7 @@ INACTIVITY_DEFAULT_TYPES: Final = tuple(
 )
 Item = tuple[float, Activity]  # (occurred_at as epoch seconds, activity)
 _by_ts: Final = itemgetter(0)
+_first: Final = itemgetter(0)
 _ids: Final = attrgetter("id")
 _exp: Final = math.exp
 _evidence: Final = tuple.__new__  # Evidence is a NamedTuple: build it straight from a tuple
@@ -89,7 +90,18 @@ def _round(value: float, cap: int) -> int:
 class _FieldRule:
     """A rule over contact fields (fit, property or negative ``when:``)."""
 
-    __slots__ = ("applies_to", "bind", "component", "fields", "label", "points", "rule_id", "test", "timed")
+    __slots__ = (
+        "applies_to",
+        "bind",
+        "component",
+        "condition",
+        "fields",
+        "label",
+        "points",
+        "rule_id",
+        "test",
+        "timed",
+    )
 
     def __init__(
         self, rule_id: str, label: str, component: str, applies_to: str, points: float, condition: Condition
@@ -100,6 +112,7 @@ class _FieldRule:
         self.test: Test = compiled.test
         self.timed = compiled.timed
         self.bind = compiled.bind
+        self.condition = condition
         self.fields = tuple(dict.fromkeys(condition.fields_used()))
 
     def reason(self, values: Mapping[str, Any]) -> Reason:
@@ -182,6 +195,57 @@ class _Tier:
 
     def __init__(self, name: str, slot: int, within: float, respond: timedelta, min_total: float | None) -> None:
         self.name, self.slot, self.within, self.respond, self.min_total = name, slot, within, respond, min_total
+
+
+def _reads(condition: Condition) -> tuple[str, ...]:
+    """Every key a compiled condition reads from its mapping (``email_domain`` reads ``email`` too)."""
+    op = condition.operator
+    if op in ("all", "any"):
+        return tuple(dict.fromkeys(name for child in condition._value(op) for name in _reads(child)))
+    if op == "not":
+        assert condition.not_ is not None
+        return _reads(condition.not_)
+    if op == "free_mail":
+        return ("email",)
+    assert condition.field is not None
+    return ("email_domain", "email") if condition.field == "email_domain" else (condition.field,)
+
+
+# a static rule that fired: (position among the static rules, 0 fit / 1 engagement / 2 total, points, reason)
+Fired = tuple[int, int, float, Reason]
+
+
+class _Group(NamedTuple):
+    """Static field rules that read the same fields, with their answers remembered per text values."""
+
+    reads: tuple[str, ...]
+    members: tuple[tuple[int, int, _FieldRule], ...]  # (position, target, rule)
+    memo: dict[Any, tuple[Fired, ...]]
+
+
+class _TypePlan(NamedTuple):
+    """Where the activities of one type go: slots that take them all, and slots with a ``where`` test."""
+
+    plain: tuple[int, ...]
+    filtered: tuple[tuple[int, Test], ...]
+    reads: tuple[str, ...]  # the attributes the where tests read
+    memo: dict[Any, tuple[int, ...]]  # attribute values -> indexes into ``filtered`` that pass
+
+
+_MEMO_LIMIT: Final = 4096  # entries per fast-path memo; cleared when full
+
+
+def _memo_key(values: Mapping[str, Any], reads: tuple[str, ...]) -> tuple[Any, bool]:
+    """The values read, as a memo key, and whether answers for them may be remembered (only text or None:
+    equal keys of other types, such as ``1`` and ``True``, can read differently)."""
+    if len(reads) == 1:
+        value = values.get(reads[0])
+        return value, value is None or value.__class__ is str
+    key = tuple([values.get(name) for name in reads])
+    for value in key:
+        if value is not None and value.__class__ is not str:
+            return key, False
+    return key, True
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -296,6 +360,7 @@ class CompiledModel:
         self.timed = tuple(r for r in (*fit_rules, *eng_rules, *total_rules) if r.timed)
 
         specs: list[tuple[tuple[str, ...], Test | None]] = []
+        spec_wheres: list[Condition | None] = []
         spec_index: dict[tuple[str, ...], int] = {}
 
         def slot_for(types: Iterable[str], where: Condition | None) -> int:
@@ -304,6 +369,7 @@ class CompiledModel:
             if where is None and key in spec_index:
                 return spec_index[key]
             specs.append((key, compile_condition(where).test if where is not None else None))
+            spec_wheres.append(where)
             if where is None:
                 spec_index[key] = len(specs) - 1
             return len(specs) - 1
@@ -380,6 +446,7 @@ class CompiledModel:
         self.filtered_slots = tuple((slot, where) for slot, (_, where) in enumerate(specs) if where is not None)
         # slots whose rule counts only the N most recent activities: kept newest first
         self.sorted_slots = frozenset(r.slot for r in activity_rules if r.max_times)
+        self._fast_tables(specs, spec_wheres)
 
     def _tables(self, model: Model) -> None:
         """Grade, label, matrix level and stage for every possible integer score, looked up by index."""
@@ -400,9 +467,45 @@ class CompiledModel:
             "sql" if v >= sql else "mql" if v >= mql else "lead" for v in range(self.total_max + 1)
         )
 
+    def _fast_tables(self, specs: list[tuple[tuple[str, ...], Test | None]], wheres: list[Condition | None]) -> None:
+        """Lookup tables of the fast path (``_prepare_fast``): rules grouped by the fields they read."""
+        # static field rules grouped by the fields they read: one memo lookup answers the whole group
+        groups: dict[tuple[str, ...], list[tuple[int, int, _FieldRule]]] = {}
+        position = 0
+        for target, rules in enumerate((self.fit_static, self.eng_static, self.total_static)):
+            for rule in rules:
+                groups.setdefault(_reads(rule.condition), []).append((position, target, rule))
+                position += 1
+        self.static_groups = tuple(_Group(reads, tuple(members), {}) for reads, members in groups.items())
+        # per activity type: the slots taking all of its activities, and the filtered ones with what they read
+        self.type_plans: dict[str, _TypePlan] = {}
+        for activity_type, slot_list in self.slots_by_type.items():
+            plain = tuple(slot for slot in slot_list if specs[slot][1] is None)
+            filtered: list[tuple[int, Test]] = []
+            reads: list[str] = []
+            for slot in slot_list:
+                where_test, where = specs[slot][1], wheres[slot]
+                if where_test is not None and where is not None:
+                    filtered.append((slot, where_test))
+                    reads.extend(_reads(where))
+            self.type_plans[activity_type] = _TypePlan(plain, tuple(filtered), tuple(dict.fromkeys(reads)), {})
+
     # -----------------------------------------------------------------------------------------------------
 
     def score(self, contact: Contact, activities: Iterable[Activity], now: datetime) -> ScoreResult:
+        """The fast path: equal to ``score_reference`` for every input, which it hands any surprise to."""
+        if not isinstance(activities, list | tuple):
+            activities = list(activities)
+        t = float(math.floor(now.timestamp()))
+        try:
+            return self._result(self._prepare_fast(contact, activities, t), t, now)
+        except Exception:  # bad data (or anything unexpected): the reference path decides
+            return self.score_reference(contact, activities, now)
+
+    def score_reference(self, contact: Contact, activities: Iterable[Activity], now: datetime) -> ScoreResult:
+        """The reference path: plain code that the fast path must match result for result."""
+        if not isinstance(activities, list | tuple):
+            activities = list(activities)
         t = float(math.floor(now.timestamp()))
         try:
             return self._result(self._prepare(contact, activities, t, None), t, now)
@@ -470,6 +573,107 @@ class CompiledModel:
         state.latest_ts = latest
         if latest > limit or not _KNOWN_TYPES.issuperset(buckets):
             _activity_warnings(state.warnings, activities, limit)
+        return state
+
+    def _prepare_fast(self, contact: Contact, activities: Sequence[Activity], t: float) -> _State:
+        """``_prepare`` for clean records, with field and attribute tests answered per group of rules and
+        remembered for text values.  Raises on anything unusual (the caller then takes the reference path)."""
+        state = _State()
+        state.warnings = []
+        fields = contact.fields
+        if not isinstance(fields, Mapping):
+            raise _Dirty
+        state.contact_id = contact.id
+        state.fields = fields
+        fired: list[Fired] = []
+        for reads, members, memo in self.static_groups:
+            key, keep = _memo_key(fields, reads)
+            hit = memo.get(key) if keep else None
+            if hit is None:
+                hit = tuple(
+                    (position, target, rule.points, rule.reason(fields))
+                    for position, target, rule in members
+                    if rule.test(fields, t)
+                )
+                if keep:
+                    if len(memo) >= _MEMO_LIMIT:
+                        memo.clear()
+                    memo[key] = hit
+            if hit:
+                fired.extend(hit)
+        static = [0.0, 0.0, 0.0]
+        static_reasons: tuple[list[Reason], list[Reason], list[Reason]] = ([], [], [])
+        if fired:
+            if len(fired) > 1:
+                fired.sort(key=_first)  # by position: points add up in rule order, as in _static_points
+            for _, target, points, reason in fired:
+                static[target] += points
+                static_reasons[target].append(reason)
+        state.fit_static, state.eng_static, state.total_static = static
+        state.fit_static_reasons, state.eng_static_reasons, state.total_static_reasons = static_reasons
+        bound: list[TestAt] = []
+        flips: list[float] = []
+        for rule in self.timed:
+            test_at, rule_flips = rule.bind(fields)
+            bound.append(test_at)
+            flips.extend(rule_flips)
+        state.bound = bound
+        state.flips = flips
+
+        if len(activities) > 1 and len(set(map(_ids, activities))) != len(activities):
+            raise _Dirty
+        buckets: dict[str, list[Item]] = {}
+        latest = -INF
+        for activity in activities:
+            occurred = activity.occurred_at
+            if occurred.tzinfo is None:
+                raise _Dirty
+            ts = occurred.timestamp()
+            if ts > latest:
+                latest = ts
+            bucket = buckets.get(activity.type)
+            if bucket is None:
+                buckets[activity.type] = [(ts, activity)]
+            else:
+                bucket.append((ts, activity))
+        slots: list[list[Item] | None] = [None] * self.slot_count
+        plans = self.type_plans
+        for activity_type, bucket in buckets.items():
+            plan = plans.get(activity_type)
+            if plan is None:
+                continue
+            plain, filtered, reads, type_memo = plan
+            for slot in plain:
+                items = slots[slot]
+                slots[slot] = bucket if items is None else items + bucket
+            if not filtered:
+                continue
+            passed: list[list[Item]] = [[] for _ in filtered]
+            for item in bucket:
+                attributes = item[1].attributes
+                key, keep = _memo_key(attributes, reads)
+                indexes = type_memo.get(key) if keep else None
+                if indexes is None:
+                    indexes = tuple(i for i, (_, where) in enumerate(filtered) if where(attributes, t))
+                    if keep:
+                        if len(type_memo) >= _MEMO_LIMIT:
+                            type_memo.clear()
+                        type_memo[key] = indexes
+                for i in indexes:
+                    passed[i].append(item)
+            for (slot, _), kept in zip(filtered, passed, strict=True):
+                if kept:
+                    items = slots[slot]
+                    slots[slot] = kept if items is None else items + kept
+        for slot in self.sorted_slots:
+            items = slots[slot]
+            if items is not None and len(items) > 1:
+                slots[slot] = sorted(items, key=_by_ts, reverse=True)
+        state.slots = slots
+        state.created_ts = _UNREAD
+        state.latest_ts = latest
+        if latest > t + SKEW or not _KNOWN_TYPES.issuperset(buckets):
+            _activity_warnings(state.warnings, activities, t + SKEW)
         return state
 
     def _evaluate(self, state: _State, t: float, collect: bool) -> _Eval:

@@ -84,7 +84,8 @@ class Settings(BaseSettings):
     crm: CRMName = "hubspot"
     model_file: Path = Path("scoring.yaml")
     state_url: str = "sqlite:///leadsync.db"
-    batch_size: int = Field(500, ge=1, le=10_000)
+    # contacts per page: 2,000 is one Salesforce query batch and two full HubSpot association reads
+    batch_size: int = Field(2000, ge=1, le=10_000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_file: Path | None = None
     plan_dir: Path = Path("plans")  # dry-run CSVs

@@ -277,6 +277,7 @@ class HubSpotAdapter:
                 buffer.extend(rest)
                 if rest:
                     pos = _Position(*contact_key(rest[-1]))
+                yield from self._full_pages(buffer)
                 yield ContactPage(tuple(buffer), pos.json(), done=True)
                 return
             last_ts = contact_key(found[-1])[0]
@@ -293,12 +294,18 @@ class HubSpotAdapter:
                 for chunk in self._walk_timestamp(last_ts, walk_from):
                     buffer.extend(chunk)
                     pos = _Position(last_ts, int(chunk[-1].id))
-                    if len(buffer) >= self.config.page_size:
-                        yield ContactPage(tuple(buffer), pos.json())
-                        buffer = []
-            if len(buffer) >= self.config.page_size:
-                yield ContactPage(tuple(buffer), pos.json())
-                buffer = []
+                    yield from self._full_pages(buffer)
+            yield from self._full_pages(buffer)
+
+    def _full_pages(self, buffer: list[Contact]) -> Iterator[ContactPage]:
+        """Pages of exactly ``page_size`` cut from ``buffer`` (complete contacts in cursor order), each with the
+        position of its last contact; the rest stays in ``buffer``.  Exact pages keep the activity reads at
+        their minimum: a page of 1,000 is one associations call per engagement type, 1,001 would be two."""
+        size = self.config.page_size
+        while len(buffer) >= size:
+            page = buffer[:size]
+            del buffer[:size]
+            yield ContactPage(tuple(page), _Position(*contact_key(page[-1])).json())
 
     def _walk_timestamp(self, ts: int, after_id: int) -> Iterator[list[Contact]]:
         while True:

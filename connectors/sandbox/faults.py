@@ -178,6 +178,8 @@ class Faults:
                 "seed": self.seed,
                 "injected": dict(self.injected),
                 "injected_by_crm": {f"{crm}.{kind}": n for (crm, kind), n in self.injected_by_crm.items()},
+                # writes of each record that reached a CRM handler (``attempts``), for a sandbox in another process
+                "record_attempts": {f"{crm}.{record}": n for (crm, record), n in self._attempts.items()},
             }
 
     # -- the draws (pure: same inputs, same answer) ----------------------------------------------------------
