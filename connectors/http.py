@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -139,6 +139,7 @@ class Pacer:
         self.reserve = reserve
         self._next_at = 0.0
         self._blocked_until = 0.0
+        self._answered: deque[float] = deque()  # answers inside a rolling window (``update_rolling``)
         self.slept = 0.0
 
     def update(self, *, remaining: int | None, reset_in: float | None) -> None:
@@ -152,6 +153,24 @@ class Pacer:
             else:
                 # spread what is left of the window evenly over the time left in it
                 self._next_at = max(self._next_at, now + max(reset_in, 0.0) / (usable + 1))
+
+    def update_rolling(self, *, remaining: int | None, window: float | None) -> None:
+        """For a rolling window that tells how many calls are left but not when they come back (HubSpot:
+        ``remaining`` of the last ``window`` seconds): call freely while more than ``reserve`` are left, then
+        wait until enough of the calls answered here have left the window (a whole window if they were
+        someone else's).  Spreading ``remaining`` over a full window instead settles at half the limit."""
+        if remaining is None or window is None:
+            return
+        now = self._monotonic()
+        with self._lock:
+            answered = self._answered
+            answered.append(now)
+            while answered and answered[0] <= now - window:
+                answered.popleft()
+            short = self.reserve + 1 - remaining  # calls that must leave the window before the next one
+            if short > 0:
+                free_at = answered[short - 1] + window if short <= len(answered) else now + window
+                self._blocked_until = max(self._blocked_until, free_at)
 
     def block_for(self, seconds: float) -> None:
         with self._lock:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter, itemgetter
 from typing import Any, Final, NamedTuple
@@ -223,15 +223,6 @@ class _Group(NamedTuple):
     memo: dict[Any, tuple[Fired, ...]]
 
 
-class _TypePlan(NamedTuple):
-    """Where the activities of one type go: slots that take them all, and slots with a ``where`` test."""
-
-    plain: tuple[int, ...]
-    filtered: tuple[tuple[int, Test], ...]
-    reads: tuple[str, ...]  # the attributes the where tests read
-    memo: dict[Any, tuple[int, ...]]  # attribute values -> indexes into ``filtered`` that pass
-
-
 _MEMO_LIMIT: Final = 4096  # entries per fast-path memo; cleared when full
 
 
@@ -324,6 +315,9 @@ class _Eval:
         return (self.total, self.fit_i, self.eng_i, self.tier, self.due)
 
 
+Evaluator = Callable[[_State, float, bool], _Eval]  # _evaluate (the reference) or _evaluate_fast
+
+
 class CompiledModel:
     """A model compiled for scoring.  Build with ``compile_model(model)``; cached per model object."""
 
@@ -360,7 +354,6 @@ class CompiledModel:
         self.timed = tuple(r for r in (*fit_rules, *eng_rules, *total_rules) if r.timed)
 
         specs: list[tuple[tuple[str, ...], Test | None]] = []
-        spec_wheres: list[Condition | None] = []
         spec_index: dict[tuple[str, ...], int] = {}
 
         def slot_for(types: Iterable[str], where: Condition | None) -> int:
@@ -369,7 +362,6 @@ class CompiledModel:
             if where is None and key in spec_index:
                 return spec_index[key]
             specs.append((key, compile_condition(where).test if where is not None else None))
-            spec_wheres.append(where)
             if where is None:
                 spec_index[key] = len(specs) - 1
             return len(specs) - 1
@@ -446,7 +438,7 @@ class CompiledModel:
         self.filtered_slots = tuple((slot, where) for slot, (_, where) in enumerate(specs) if where is not None)
         # slots whose rule counts only the N most recent activities: kept newest first
         self.sorted_slots = frozenset(r.slot for r in activity_rules if r.max_times)
-        self._fast_tables(specs, spec_wheres)
+        self._fast_tables()
 
     def _tables(self, model: Model) -> None:
         """Grade, label, matrix level and stage for every possible integer score, looked up by index."""
@@ -467,8 +459,8 @@ class CompiledModel:
             "sql" if v >= sql else "mql" if v >= mql else "lead" for v in range(self.total_max + 1)
         )
 
-    def _fast_tables(self, specs: list[tuple[tuple[str, ...], Test | None]], wheres: list[Condition | None]) -> None:
-        """Lookup tables of the fast path (``_prepare_fast``): rules grouped by the fields they read."""
+    def _fast_tables(self) -> None:
+        """The static field rules grouped by the fields they read, for the fast path (``_prepare_fast``)."""
         # static field rules grouped by the fields they read: one memo lookup answers the whole group
         groups: dict[tuple[str, ...], list[tuple[int, int, _FieldRule]]] = {}
         position = 0
@@ -477,41 +469,27 @@ class CompiledModel:
                 groups.setdefault(_reads(rule.condition), []).append((position, target, rule))
                 position += 1
         self.static_groups = tuple(_Group(reads, tuple(members), {}) for reads, members in groups.items())
-        # per activity type: the slots taking all of its activities, and the filtered ones with what they read
-        self.type_plans: dict[str, _TypePlan] = {}
-        for activity_type, slot_list in self.slots_by_type.items():
-            plain = tuple(slot for slot in slot_list if specs[slot][1] is None)
-            filtered: list[tuple[int, Test]] = []
-            reads: list[str] = []
-            for slot in slot_list:
-                where_test, where = specs[slot][1], wheres[slot]
-                if where_test is not None and where is not None:
-                    filtered.append((slot, where_test))
-                    reads.extend(_reads(where))
-            self.type_plans[activity_type] = _TypePlan(plain, tuple(filtered), tuple(dict.fromkeys(reads)), {})
 
     # -----------------------------------------------------------------------------------------------------
 
     def score(self, contact: Contact, activities: Iterable[Activity], now: datetime) -> ScoreResult:
         """The fast path: equal to ``score_reference`` for every input, which it hands any surprise to."""
-        if not isinstance(activities, list | tuple):
-            activities = list(activities)
+        if not isinstance(activities, list | tuple):  # other iterables: read once, by the reference path
+            return self.score_reference(contact, activities, now)
         t = float(math.floor(now.timestamp()))
         try:
-            return self._result(self._prepare_fast(contact, activities, t), t, now)
+            return self._result(self._prepare_fast(contact, activities, t), t, now, self._evaluate_fast)
         except Exception:  # bad data (or anything unexpected): the reference path decides
             return self.score_reference(contact, activities, now)
 
     def score_reference(self, contact: Contact, activities: Iterable[Activity], now: datetime) -> ScoreResult:
         """The reference path: plain code that the fast path must match result for result."""
-        if not isinstance(activities, list | tuple):
-            activities = list(activities)
         t = float(math.floor(now.timestamp()))
         try:
-            return self._result(self._prepare(contact, activities, t, None), t, now)
+            return self._result(self._prepare(contact, activities, t, None), t, now, self._evaluate)
         except Exception:  # bad data: rescore from sanitized copies (see the module docstring)
             clean_contact, clean_activities, warnings = sanitize(contact, activities)
-            return self._result(self._prepare(clean_contact, clean_activities, t, warnings), t, now)
+            return self._result(self._prepare(clean_contact, clean_activities, t, warnings), t, now, self._evaluate)
 
     def _prepare(
         self, contact: Contact, activities: Iterable[Activity], t: float, warnings: list[str] | None
@@ -637,34 +615,15 @@ class CompiledModel:
             else:
                 bucket.append((ts, activity))
         slots: list[list[Item] | None] = [None] * self.slot_count
-        plans = self.type_plans
+        slots_by_type = self.slots_by_type
         for activity_type, bucket in buckets.items():
-            plan = plans.get(activity_type)
-            if plan is None:
-                continue
-            plain, filtered, reads, type_memo = plan
-            for slot in plain:
+            for slot in slots_by_type.get(activity_type, ()):
                 items = slots[slot]
                 slots[slot] = bucket if items is None else items + bucket
-            if not filtered:
-                continue
-            passed: list[list[Item]] = [[] for _ in filtered]
-            for item in bucket:
-                attributes = item[1].attributes
-                key, keep = _memo_key(attributes, reads)
-                indexes = type_memo.get(key) if keep else None
-                if indexes is None:
-                    indexes = tuple(i for i, (_, where) in enumerate(filtered) if where(attributes, t))
-                    if keep:
-                        if len(type_memo) >= _MEMO_LIMIT:
-                            type_memo.clear()
-                        type_memo[key] = indexes
-                for i in indexes:
-                    passed[i].append(item)
-            for (slot, _), kept in zip(filtered, passed, strict=True):
-                if kept:
-                    items = slots[slot]
-                    slots[slot] = kept if items is None else items + kept
+        for slot, where in self.filtered_slots:
+            items = slots[slot]
+            if items is not None:
+                slots[slot] = [item for item in items if where(item[1].attributes, t)] or None
         for slot in self.sorted_slots:
             items = slots[slot]
             if items is not None and len(items) > 1:
@@ -898,14 +857,272 @@ class CompiledModel:
         ev.terms, ev.base = terms, eng_raw - decaying
         return ev
 
+    def _evaluate_fast(self, state: _State, t: float, collect: bool) -> _Eval:
+        """``_evaluate`` (the reference) with the common rule, a half-life without a window, in a tight loop
+        once no activity is still to come: same operations in the same order, fewer tests per activity."""
+        past = state.latest_ts <= t  # every activity has happened: no age below 0
+        ev = _Eval()
+        reasons: list[Reason] = []
+        next_event = INF
+        fit_raw = state.fit_static
+        eng_raw = state.eng_static
+        adjust = state.total_static
+        if collect:
+            reasons.extend(state.fit_static_reasons)
+            reasons.extend(state.eng_static_reasons)
+            reasons.extend(state.total_static_reasons)
+        if self.timed:
+            fields = state.fields
+            for rule, test_at in zip(self.timed, state.bound, strict=True):
+                if test_at(t):
+                    if rule.applies_to == "fit":
+                        fit_raw += rule.points
+                    elif rule.applies_to == "engagement":
+                        eng_raw += rule.points
+                    else:
+                        adjust += rule.points
+                    if collect:
+                        reasons.append(rule.reason(fields))
+            for flip in state.flips:
+                if t < flip < next_event:
+                    next_event = flip
+
+        terms: list[Term] = []
+        decaying = 0.0  # what the decaying terms add now (engagement minus this is the constant part)
+        slots = state.slots
+        for act in self.activity_rules:
+            items = slots[act.slot]
+            if items is None:
+                continue
+            kind, rate, window, points, limit = act.kind, act.rate, act.window, act.points, act.max_times
+            if past and kind == 1 and window == INF:
+                # every activity counts (the N newest when limited), with factor exp(-rate * age)
+                if limit and len(items) > limit:
+                    items = items[:limit]
+                neg_rate = -rate
+                moving = 0.0
+                if collect:
+                    counted: list[Evidence] = []
+                    for ts, activity in items:
+                        factor = _exp(neg_rate * (t - ts))
+                        part = points * factor
+                        moving += part
+                        counted.append(
+                            _evidence(Evidence, (activity.id, activity.occurred_at, factor, part, None, None))
+                        )
+                else:
+                    for ts, _ in items:
+                        moving += points * _exp(neg_rate * (t - ts))
+                value = moving + 0.0
+                cap = act.cap
+                if value > cap:
+                    value = cap
+                elif value < -cap:
+                    value = -cap
+                terms.append((1, 0.0, moving, rate, cap))
+                decaying += value
+                eng_raw += value
+                if collect and value:
+                    reasons.append(
+                        make_reason(
+                            act.rule_id, act.label, act.component, value, tuple(counted), "engagement", act.show_age
+                        )
+                    )
+                continue
+            moving = fixed = 0.0  # the part that decays from now on, and the part that holds until an event
+            oldest = INF
+            count = moving_count = 0
+            evidence: list[Evidence] = []
+            for ts, activity in items:
+                age = t - ts
+                if age < 0.0:
+                    if age < -SKEW:
+                        if ts - SKEW < next_event:
+                            next_event = ts - SKEW
+                        continue
+                    if ts < next_event:  # slightly in the future: full points until it happens
+                        next_event = ts
+                    fixed += points
+                    factor = 1.0
+                elif age >= window:
+                    continue
+                elif kind == 1:
+                    factor = _exp(-rate * age)
+                    moving += points * factor
+                    moving_count += 1
+                elif kind == 2:
+                    factor = 1.0 - rate * age
+                    if factor <= 0.0:
+                        continue
+                    moving += points * factor
+                    moving_count += 1
+                    end = ts + 1.0 / rate - 1.0  # where the line reaches zero (a second early is safe)
+                    if end < next_event:
+                        next_event = end
+                else:
+                    factor = 1.0
+                    fixed += points
+                if ts < oldest:
+                    oldest = ts
+                count += 1
+                if collect:
+                    evidence.append(
+                        _evidence(Evidence, (activity.id, activity.occurred_at, factor, points * factor, None, None))
+                    )
+                if count == limit:
+                    break
+            if count == 0:
+                continue
+            if oldest + window < next_event:
+                next_event = oldest + window
+            value = moving + fixed
+            cap = act.cap
+            if value > cap:
+                value = cap
+            elif value < -cap:
+                value = -cap
+            if moving_count:
+                slope = rate if kind == 1 else -points * rate * moving_count
+                terms.append((kind, fixed, moving, slope, cap))
+                decaying += value
+            eng_raw += value
+            if collect and value:
+                reasons.append(
+                    make_reason(
+                        act.rule_id, act.label, act.component, value, tuple(evidence), "engagement", act.show_age
+                    )
+                )
+
+        for inactive in self.inactivity:
+            last = -INF
+            latest: Activity | None = None
+            items = slots[inactive.slot]
+            if items is not None:
+                newest = max(items, key=_by_ts)
+                if newest[0] - SKEW <= t:  # nothing in the future: the newest is the last activity
+                    last, latest = newest
+                else:
+                    for ts, activity in items:
+                        if ts - SKEW > t:
+                            if ts - SKEW < next_event:
+                                next_event = ts - SKEW
+                        elif ts > last:
+                            last, latest = ts, activity
+            if t - last >= inactive.after:
+                # no activity lately; a contact created less than `after` ago is not inactive yet
+                if state.created_ts is _UNREAD:
+                    state.created_ts = _created_ts(state.fields)
+                if state.created_ts is not None and state.created_ts > last:
+                    last, latest = state.created_ts, None
+            if t - last >= inactive.after:
+                eng_raw += inactive.points
+                if collect:
+                    if latest is not None:
+                        proof = _evidence(Evidence, (latest.id, latest.occurred_at, 1.0, inactive.points, None, None))
+                    else:
+                        created = state.fields.get("created_at") if last > -INF else None
+                        proof = _evidence(Evidence, (None, None, 1.0, inactive.points, "created_at", created))
+                    reasons.append(
+                        make_reason(
+                            inactive.rule_id, inactive.label, "negative", inactive.points, (proof,), "engagement", False
+                        )
+                    )
+            elif last + inactive.after < next_event:
+                next_event = last + inactive.after
+
+        stag = self.stagnation
+        if stag is not None:
+            high = -INF
+            items = slots[stag.high_slot]
+            if items is not None:
+                newest_ts = max(items, key=_by_ts)[0]
+                if newest_ts - SKEW <= t:
+                    high = newest_ts
+                else:
+                    for ts, _ in items:
+                        if ts - SKEW > t:
+                            if ts - SKEW < next_event:
+                                next_event = ts - SKEW
+                        elif ts > high:
+                            high = ts
+            items = slots[stag.low_slot]
+            if items is not None:
+                first = INF
+                first_activity: Activity | None = None
+                count = 0
+                if max(items, key=_by_ts)[0] - SKEW <= t:
+                    later = [item for item in items if item[0] > high]
+                    count = len(later)
+                    if count:
+                        first, first_activity = min(later, key=_by_ts)
+                else:
+                    for ts, activity in items:
+                        if ts - SKEW > t:
+                            if ts - SKEW < next_event:
+                                next_event = ts - SKEW
+                        elif ts > high:
+                            count += 1
+                            if ts < first:
+                                first, first_activity = ts, activity
+                if count >= stag.min_actions:
+                    if t - first >= stag.after:
+                        eng_raw += stag.points
+                        if collect and first_activity is not None:
+                            proof = _evidence(
+                                Evidence, (first_activity.id, first_activity.occurred_at, 1.0, stag.points, None, None)
+                            )
+                            reasons.append(
+                                make_reason(
+                                    stag.rule_id, stag.label, "stagnation", stag.points, (proof,), "engagement", False
+                                )
+                            )
+                    elif first + stag.after < next_event:
+                        next_event = first + stag.after
+
+        fit_i = _round(fit_raw, self.fit_max)
+        eng_i = _round(eng_raw, self.eng_max)
+        total = self._total(fit_i, eng_i, adjust)
+        tier: str | None = None
+        due: datetime | None = None
+        if self.tiers:
+            for spec in self.tiers:
+                items = slots[spec.slot]
+                if items is None:
+                    continue
+                trigger: Activity | None = None
+                trigger_ts = INF
+                for ts, activity in items:
+                    age = t - ts
+                    if age < -SKEW:
+                        if ts - SKEW < next_event:
+                            next_event = ts - SKEW
+                        continue
+                    if age >= spec.within:
+                        continue
+                    if ts + spec.within < next_event:
+                        next_event = ts + spec.within
+                    if ts < trigger_ts:
+                        trigger, trigger_ts = activity, ts
+                if trigger is not None and tier is None and (spec.min_total is None or total >= spec.min_total):
+                    tier = spec.name
+                    try:
+                        due = trigger.occurred_at + spec.respond
+                    except OverflowError:
+                        due = None
+        ev.fit_raw, ev.eng_raw, ev.adjust, ev.fit_i, ev.eng_i = fit_raw, eng_raw, adjust, fit_i, eng_i
+        ev.total = total
+        ev.tier, ev.due, ev.reasons, ev.next_event = tier, due, reasons, next_event
+        ev.terms, ev.base = terms, eng_raw - decaying
+        return ev
+
     def _total(self, fit: int, engagement: int, adjust: float) -> int:
         """Fit and engagement (integers) combined, plus the points of rules that apply to the total."""
         if self.weights is None:
             return _round(fit + engagement + adjust, self.total_max)
         return _round(self.weights[0] * fit + self.weights[1] * engagement + adjust, self.total_max)
 
-    def _result(self, state: _State, t: float, now: datetime) -> ScoreResult:
-        ev = self._evaluate(state, t, True)
+    def _result(self, state: _State, t: float, now: datetime, evaluate: Evaluator) -> ScoreResult:
+        ev = evaluate(state, t, True)
         fit, engagement, total = ev.fit_i, ev.eng_i, ev.total
         grade = self.grade_by_fit[fit]
         label: str | None = None
@@ -915,7 +1132,7 @@ class CompiledModel:
         cell = f"{grade}{self.level_by_eng[engagement]}"
         if self.cells:
             cell = self.cells.get(cell, cell)
-        change = self._next_change(state, t, ev)
+        change = self._next_change(state, t, ev, evaluate)
         warnings = state.warnings
         if len(warnings) > MAX_WARNINGS:
             warnings = [*warnings[: MAX_WARNINGS - 1], f"... and {len(warnings) - MAX_WARNINGS + 1} more warnings"]
@@ -938,7 +1155,7 @@ class CompiledModel:
             tuple(warnings) if warnings else (),
         )
 
-    def _next_change(self, state: _State, t: float, first: _Eval) -> float | None:
+    def _next_change(self, state: _State, t: float, first: _Eval, evaluate: Evaluator) -> float | None:
         """The first whole second after ``t`` at which the observable result differs (see module docstring)."""
         target = first.observable()
         rounded = first.eng_i
@@ -959,18 +1176,18 @@ class CompiledModel:
                     second = at + offset
                     if not tight:
                         return second
-                    check = self._evaluate(state, second, False)
+                    check = evaluate(state, second, False)
                     if check.observable() == target:
                         current, at = check, second
                         continue
                     for _ in range(4):  # a near tie: make sure the second before has not changed already
-                        if second - 1.0 <= at or self._evaluate(state, second - 1.0, False).observable() == target:
+                        if second - 1.0 <= at or evaluate(state, second - 1.0, False).observable() == target:
                             break
                         second -= 1.0
                     return second
             if event_second == INF:
                 return None
-            current, at = self._evaluate(state, event_second, False), event_second
+            current, at = evaluate(state, event_second, False), event_second
             if current.observable() != target:
                 return at
         return at if at > t else t + 1.0

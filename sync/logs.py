@@ -38,6 +38,7 @@ def setup_logging(level: str = "INFO", log_file: Path | None = None) -> None:
         handler.addFilter(RedactingFilter())
         root.addHandler(handler)
     root.setLevel(level)
-    # the client libraries log request URLs and headers at DEBUG; they pass through the same filter
-    for name in ("urllib3", "hubspot", "simple_salesforce", "requests"):
+    # the client libraries log request URLs and headers at DEBUG; they pass through the same filter.
+    # urllib3.connectionpool by name too: hubspot-api-client sets "urllib3" to WARNING when it builds a client.
+    for name in ("urllib3", "urllib3.connectionpool", "hubspot", "simple_salesforce", "requests"):
         logging.getLogger(name).setLevel(max(logging.getLevelName(level), logging.DEBUG))

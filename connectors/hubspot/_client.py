@@ -13,8 +13,10 @@ any other 4xx                                          FATAL
 =====================================================  ================================================
 
 Pacing: every answer's ``X-HubSpot-RateLimit-Remaining`` / ``-Interval-Milliseconds`` feed a ``Pacer``
-so a steady sync never meets a 429; search calls (limited to 5 per second, outside the burst window)
-go through their own ``Pacer`` with ``min_interval`` 0.22 s (5/s with a margin for jitter).
+(``update_rolling``: calls go out while more than one is left, then wait for the oldest to leave the window),
+so a steady sync uses the whole burst limit and never meets a 429; search calls (limited to 5 per second,
+outside the burst window) go through their own ``Pacer`` with ``min_interval`` 0.22 s (5/s with a margin
+for jitter).
 """
 
 from __future__ import annotations
@@ -284,9 +286,8 @@ class HubSpotClient:
         remaining = parse_float(exchange.header("X-HubSpot-RateLimit-Remaining"))
         interval_ms = parse_float(exchange.header("X-HubSpot-RateLimit-Interval-Milliseconds"))
         if remaining is not None and interval_ms is not None:
-            # HubSpot tells how many calls are left in a rolling window, not when it resets: assume the full
-            # interval, which spaces calls conservatively.
-            self.api.pacer.update(remaining=int(remaining), reset_in=interval_ms / 1000)
+            # HubSpot tells how many calls are left in a rolling window, not when they come back
+            self.api.pacer.update_rolling(remaining=int(remaining), window=interval_ms / 1000)
 
     # -- usage -----------------------------------------------------------------------------------------------
     def calls(self) -> Counter[str]:

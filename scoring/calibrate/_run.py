@@ -88,10 +88,12 @@ def calibrate_rows(
     model_written = None
     if proposal is not None and proposal.model_text and out_model_path and (proposal.accepted or force):
         model_written = Path(out_model_path)
+        model_written.parent.mkdir(parents=True, exist_ok=True)
         model_written.write_text(proposal.model_text, encoding="utf-8")
     html_written = None
     if out_html_path:
         html_written = Path(out_html_path)
+        html_written.parent.mkdir(parents=True, exist_ok=True)
         html_written.write_text(render_html(evaluation, proposal, drift_report), encoding="utf-8")
     json_written = None
     run = CalibrationRun(
@@ -99,6 +101,7 @@ def calibrate_rows(
     )
     if out_json_path:
         json_written = Path(out_json_path)
+        json_written.parent.mkdir(parents=True, exist_ok=True)
         json_written.write_text(json.dumps(run.json(), indent=2, ensure_ascii=False), encoding="utf-8")
     summary = _summary(run, source, force, out_model_path, json_written)
     return CalibrationRun(

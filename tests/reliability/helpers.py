@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -25,16 +26,17 @@ from typing import Any
 import pytest
 
 from connectors.base import CRMAdapter
-from connectors.sandbox import Sandbox, SandboxConfig
+from connectors.sandbox import Sandbox, SandboxConfig, SandboxProcess
 from connectors.sandbox.app import SandboxApp
 from connectors.sandbox.core import Request
 from connectors.sandbox.dataset import Dataset
 from connectors.sandbox.seed import generate
 from sync.app import App
 from sync.demo import _create_salesforce_fields, sandbox_env_file
-from sync.policies import PIPEDRIVE_STAGE_FIELD, same_value
+from sync.policies import same_value
 from sync.settings import Settings, load_settings
 from sync.wiring import build_adapter
+from tests.connectors.harness import is_write
 from tests.connectors.harness_hubspot import Harness as HubSpotHarness
 from tests.connectors.harness_pipedrive import Harness as PipedriveHarness
 from tests.connectors.harness_salesforce import SalesforceHarness
@@ -198,6 +200,64 @@ def differences(left: Mapping[str, Mapping[str, Any]], right: Mapping[str, Mappi
     return out
 
 
+# -- a sandbox in another process ------------------------------------------------------------------------
+def seed_sandbox_db(path: Path, crm: str, contacts: int, workdir: Path) -> tuple[dict[str, str], list[str]]:
+    """A sandbox DB holding ``contacts`` seeded people and leadsync's write-back fields; person key -> id."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with Sandbox(SandboxConfig(db_path=str(path), seed=7, crms=(crm,))) as sandbox:
+        ids = sandbox.load_into(crm, dataset_of(contacts))
+        app = App(load_settings(sandbox_env_file(sandbox, crm, workdir)))
+        try:
+            create_writeback_fields(app, sandbox)
+            fields = [*app.planner().read_fields, stage_field(crm)]
+        finally:
+            app.close()
+    sandbox.store.conn.close()
+    return ids, fields
+
+
+def read_values(db: Path, crm: str, ids: dict[str, str], fields: list[str]) -> dict[str, dict[str, Any]]:
+    """person key -> {field: value} as the sandbox DB stores them (read once the sandbox process stopped)."""
+    sandbox = Sandbox(SandboxConfig(db_path=str(db), seed=7, crms=(crm,)))
+    try:
+        harness = harness_for(crm, sandbox)
+        return {key: {f: harness.crm_value(cid, f) for f in fields} for key, cid in ids.items()}
+    finally:
+        sandbox.store.conn.close()
+
+
+def recorded(state_db: Path, crm: str) -> int:
+    """Contacts whose batch the state store recorded (each scored contact's inputs are saved with its batch)."""
+    if not state_db.exists():
+        return 0
+    conn = sqlite3.connect(state_db, timeout=10)
+    try:
+        return int(conn.execute("SELECT COUNT(*) FROM scoring_inputs WHERE crm = ?", (crm,)).fetchone()[0])
+    except sqlite3.OperationalError:  # created, not migrated yet
+        return 0
+    finally:
+        conn.close()
+
+
+def counted(proc: SandboxProcess, *, writes: bool, prefix: str = "") -> int:
+    """Requests the sandbox answered: write calls, or other calls (to endpoints starting with ``prefix``)."""
+    return sum(
+        sum(statuses.values())
+        for endpoint, statuses in proc.counters().items()
+        if endpoint.startswith(prefix) and is_write(endpoint) == writes
+    )
+
+
+def subprocess_env(
+    proc: SandboxProcess, crm: str, workdir: Path, batch: int, extra: Sequence[str] = ()
+) -> tuple[Path, dict[str, str]]:
+    """A .env pointing leadsync at ``proc`` (state in ``workdir``), and a subprocess environment whose clock
+    is fixed at ``NOW``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    env_file = sandbox_env_file(proc, crm, workdir, extra=[f"LEADSYNC_BATCH_SIZE={batch}", *extra])
+    return env_file, leadsync_env(LEADSYNC_TEST_NOW=NOW.isoformat())
+
+
 # -- leadsync as a subprocess -----------------------------------------------------------------------------
 def leadsync_env(**extra: str) -> dict[str, str]:
     """The environment of a ``leadsync`` subprocess: this one without LEADSYNC_ settings, plus ``extra``."""
@@ -255,28 +315,3 @@ def wait_for(condition: Callable[[], bool], *, timeout: float = 30.0, what: str 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.01)
-
-
-__all__ = [
-    "CRMS",
-    "DATA",
-    "NOW",
-    "PIPEDRIVE_STAGE_FIELD",
-    "SOAK",
-    "Installation",
-    "Result",
-    "WriteLedger",
-    "adapter_factory",
-    "create_writeback_fields",
-    "dataset_of",
-    "differences",
-    "harness_for",
-    "installation",
-    "leadsync_env",
-    "popen_leadsync",
-    "report_figures",
-    "run_leadsync",
-    "sized",
-    "stage_field",
-    "wait_for",
-]

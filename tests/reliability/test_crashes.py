@@ -16,7 +16,6 @@ import math
 import random
 import shutil
 import signal
-import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
@@ -24,26 +23,22 @@ from typing import Any
 
 import pytest
 
-from connectors.sandbox import Sandbox, SandboxConfig, SandboxProcess, run_subprocess
-from sync.app import App
-from sync.demo import sandbox_env_file
+from connectors.sandbox import SandboxProcess, run_subprocess
 from sync.policies import same_value
-from sync.settings import load_settings
 from sync.state import AuditStatus, RunKind, RunStatus, open_store
-from tests.connectors.harness import is_write
 from tests.reliability.helpers import (
     CRMS,
-    NOW,
-    create_writeback_fields,
-    dataset_of,
+    counted,
     differences,
-    harness_for,
-    leadsync_env,
     popen_leadsync,
+    read_values,
+    recorded,
     report_figures,
     run_leadsync,
+    seed_sandbox_db,
     sized,
     stage_field,
+    subprocess_env,
     wait_for,
 )
 
@@ -57,57 +52,6 @@ SIZES = {
 # no rate limits: the clients pace themselves to the burst headers, in real seconds here
 SANDBOX: dict[str, Any] = {"contacts": 0, "rate_limits": False, "limits": {"pipedrive": {"burst": 1_000_000}}}
 READ_ENDPOINT = {"hubspot": "hubspot.contacts.list", "salesforce": "salesforce.query", "pipedrive": "pipedrive.persons"}
-
-
-def seed_sandbox_db(path: Path, crm: str, contacts: int, workdir: Path) -> tuple[dict[str, str], list[str]]:
-    """A sandbox DB holding ``contacts`` seeded people and leadsync's write-back fields; person key -> id."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    with Sandbox(SandboxConfig(db_path=str(path), seed=7, crms=(crm,))) as sandbox:
-        ids = sandbox.load_into(crm, dataset_of(contacts))
-        app = App(load_settings(sandbox_env_file(sandbox, crm, workdir)))
-        try:
-            create_writeback_fields(app, sandbox)
-            fields = [*app.planner().read_fields, stage_field(crm)]
-        finally:
-            app.close()
-    sandbox.store.conn.close()
-    return ids, fields
-
-
-def read_values(db: Path, crm: str, ids: dict[str, str], fields: list[str]) -> dict[str, dict[str, Any]]:
-    """person key -> {field: value} as the sandbox DB stores them (read once the sandbox process stopped)."""
-    sandbox = Sandbox(SandboxConfig(db_path=str(db), seed=7, crms=(crm,)))
-    try:
-        harness = harness_for(crm, sandbox)
-        return {key: {f: harness.crm_value(cid, f) for f in fields} for key, cid in ids.items()}
-    finally:
-        sandbox.store.conn.close()
-
-
-def recorded(state_db: Path, crm: str) -> int:
-    """Contacts whose batch the state store recorded (each scored contact's inputs are saved with its batch)."""
-    if not state_db.exists():
-        return 0
-    try:
-        with sqlite3.connect(state_db, timeout=10) as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM scoring_inputs WHERE crm = ?", (crm,)).fetchone()[0])
-    except sqlite3.OperationalError:  # created, not migrated yet
-        return 0
-
-
-def counted(proc: SandboxProcess, *, writes: bool, prefix: str = "") -> int:
-    """Requests the sandbox answered: write calls, or other calls (to endpoints starting with ``prefix``)."""
-    return sum(
-        sum(statuses.values())
-        for endpoint, statuses in proc.counters().items()
-        if endpoint.startswith(prefix) and is_write(endpoint) == writes
-    )
-
-
-def backfill_env(proc: SandboxProcess, crm: str, workdir: Path, batch: int) -> tuple[Path, dict[str, str]]:
-    workdir.mkdir(parents=True, exist_ok=True)
-    env_file = sandbox_env_file(proc, crm, workdir, extra=[f"LEADSYNC_BATCH_SIZE={batch}"])
-    return env_file, leadsync_env(LEADSYNC_TEST_NOW=NOW.isoformat())
 
 
 def kill_point(proc: SandboxProcess, point: str, rng: random.Random, read_endpoint: str, crm: str) -> Any:
@@ -140,7 +84,7 @@ def test_sigkill_five_times_then_rerun_ends_like_an_uninterrupted_backfill(crm: 
 
     # the uninterrupted run
     with run_subprocess(db_path=str(tmp_path / "calm.db"), crm=crm, **SANDBOX) as proc:
-        env_file, env = backfill_env(proc, crm, tmp_path / "calm", batch)
+        env_file, env = subprocess_env(proc, crm, tmp_path / "calm", batch)
         calm = run_leadsync(["--env-file", str(env_file), "backfill"], env, tmp_path, timeout=300)
         assert calm.code == 0, calm.output
         calm_writes = proc.faults()["record_attempts"]
@@ -152,7 +96,7 @@ def test_sigkill_five_times_then_rerun_ends_like_an_uninterrupted_backfill(crm: 
     state_db = tmp_path / "killed" / f"{crm}-state.db"
     kills: list[dict[str, Any]] = []
     with run_subprocess(db_path=str(tmp_path / "killed.db"), crm=crm, **SANDBOX) as proc:
-        env_file, env = backfill_env(proc, crm, tmp_path / "killed", batch)
+        env_file, env = subprocess_env(proc, crm, tmp_path / "killed", batch)
         for _ in range(KILLS):
             before = recorded(state_db, crm)
             reads0 = counted(proc, writes=False, prefix=read_endpoint)
