@@ -17,6 +17,12 @@ How a score is made (``docs/model.md`` has the user's view):
   engagement crosses a rounding boundary.  Near ties are confirmed by rescoring.  If the search gives up
   (more than ``_MAX_EVENTS`` events without a change) it answers early, never late: rescoring is harmless.
 
+Two paths give the same results (``==``, to the last bit of every decay factor): ``score`` takes the fast
+one (static field rules that read the same fields answered by one remembered lookup per text value, and
+half-life rules without a window summed in a tight loop once every activity has happened), and
+``CompiledModel.score_reference`` the plain one, which also handles every input the fast one does not
+expect.  ``tests/scoring/test_speed_equivalence.py`` holds them equal.
+
 Bad data never raises: the fast path assumes clean records and, at the first surprise (a naive or
 missing timestamp, a non-mapping ``fields``, duplicate activity ids, ...), the contact is rescored from
 sanitized copies of its records (``scoring.sanitize``), with a warning for each repair.  Only a naive
@@ -27,7 +33,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter, itemgetter
 from typing import Any, Final, NamedTuple
@@ -315,9 +321,6 @@ class _Eval:
         return (self.total, self.fit_i, self.eng_i, self.tier, self.due)
 
 
-Evaluator = Callable[[_State, float, bool], _Eval]  # _evaluate (the reference) or _evaluate_fast
-
-
 class CompiledModel:
     """A model compiled for scoring.  Build with ``compile_model(model)``; cached per model object."""
 
@@ -473,26 +476,32 @@ class CompiledModel:
     # -----------------------------------------------------------------------------------------------------
 
     def score(self, contact: Contact, activities: Iterable[Activity], now: datetime) -> ScoreResult:
-        """The fast path: equal to ``score_reference`` for every input, which it hands any surprise to."""
-        if not isinstance(activities, list | tuple):  # other iterables: read once, by the reference path
+        """The fast path: ``fast=True`` below.  Equal to ``score_reference`` for every input (see
+        ``tests/scoring/test_speed_equivalence.py``); anything unusual is left to the reference path."""
+        if not isinstance(activities, list | tuple):  # other iterables can be read once: the reference reads them
             return self.score_reference(contact, activities, now)
         t = float(math.floor(now.timestamp()))
         try:
-            return self._result(self._prepare_fast(contact, activities, t), t, now, self._evaluate_fast)
-        except Exception:  # bad data (or anything unexpected): the reference path decides
+            return self._result(self._prepare(contact, activities, t, None, True), t, now, True)
+        except Exception:  # bad data: the reference path rescores from sanitized copies
             return self.score_reference(contact, activities, now)
 
     def score_reference(self, contact: Contact, activities: Iterable[Activity], now: datetime) -> ScoreResult:
-        """The reference path: plain code that the fast path must match result for result."""
+        """The reference path: the plain engine that the fast path must match result for result."""
         t = float(math.floor(now.timestamp()))
         try:
-            return self._result(self._prepare(contact, activities, t, None), t, now, self._evaluate)
+            return self._result(self._prepare(contact, activities, t, None), t, now)
         except Exception:  # bad data: rescore from sanitized copies (see the module docstring)
             clean_contact, clean_activities, warnings = sanitize(contact, activities)
-            return self._result(self._prepare(clean_contact, clean_activities, t, warnings), t, now, self._evaluate)
+            return self._result(self._prepare(clean_contact, clean_activities, t, warnings), t, now)
 
     def _prepare(
-        self, contact: Contact, activities: Iterable[Activity], t: float, warnings: list[str] | None
+        self,
+        contact: Contact,
+        activities: Iterable[Activity],
+        t: float,
+        warnings: list[str] | None,
+        fast: bool = False,
     ) -> _State:
         state = _State()
         state.warnings = warnings if warnings is not None else []
@@ -501,9 +510,12 @@ class CompiledModel:
             raise _Dirty
         state.contact_id = contact.id
         state.fields = fields
-        state.fit_static, state.fit_static_reasons = _static_points(self.fit_static, fields, t)
-        state.eng_static, state.eng_static_reasons = _static_points(self.eng_static, fields, t)
-        state.total_static, state.total_static_reasons = _static_points(self.total_static, fields, t)
+        if fast:
+            self._static_grouped(state, fields, t)
+        else:
+            state.fit_static, state.fit_static_reasons = _static_points(self.fit_static, fields, t)
+            state.eng_static, state.eng_static_reasons = _static_points(self.eng_static, fields, t)
+            state.total_static, state.total_static_reasons = _static_points(self.total_static, fields, t)
         bound: list[TestAt] = []
         flips: list[float] = []
         for rule in self.timed:
@@ -553,16 +565,9 @@ class CompiledModel:
             _activity_warnings(state.warnings, activities, limit)
         return state
 
-    def _prepare_fast(self, contact: Contact, activities: Sequence[Activity], t: float) -> _State:
-        """``_prepare`` for clean records, with field and attribute tests answered per group of rules and
-        remembered for text values.  Raises on anything unusual (the caller then takes the reference path)."""
-        state = _State()
-        state.warnings = []
-        fields = contact.fields
-        if not isinstance(fields, Mapping):
-            raise _Dirty
-        state.contact_id = contact.id
-        state.fields = fields
+    def _static_grouped(self, state: _State, fields: Mapping[str, Any], t: float) -> None:
+        """The three ``_static_points`` sums and reasons, with each group of rules that read the same fields
+        answered by one memo lookup when those fields hold text (or nothing)."""
         fired: list[Fired] = []
         for reads, members, memo in self.static_groups:
             key, keep = _memo_key(fields, reads)
@@ -581,286 +586,20 @@ class CompiledModel:
                 fired.extend(hit)
         static = [0.0, 0.0, 0.0]
         static_reasons: tuple[list[Reason], list[Reason], list[Reason]] = ([], [], [])
-        if fired:
-            if len(fired) > 1:
-                fired.sort(key=_first)  # by position: points add up in rule order, as in _static_points
-            for _, target, points, reason in fired:
-                static[target] += points
-                static_reasons[target].append(reason)
+        if len(fired) > 1:
+            fired.sort(key=_first)  # back to rule order: points add up in the order _static_points adds them
+        for _, target, points, reason in fired:
+            static[target] += points
+            static_reasons[target].append(reason)
         state.fit_static, state.eng_static, state.total_static = static
         state.fit_static_reasons, state.eng_static_reasons, state.total_static_reasons = static_reasons
-        bound: list[TestAt] = []
-        flips: list[float] = []
-        for rule in self.timed:
-            test_at, rule_flips = rule.bind(fields)
-            bound.append(test_at)
-            flips.extend(rule_flips)
-        state.bound = bound
-        state.flips = flips
 
-        if len(activities) > 1 and len(set(map(_ids, activities))) != len(activities):
-            raise _Dirty
-        buckets: dict[str, list[Item]] = {}
-        latest = -INF
-        for activity in activities:
-            occurred = activity.occurred_at
-            if occurred.tzinfo is None:
-                raise _Dirty
-            ts = occurred.timestamp()
-            if ts > latest:
-                latest = ts
-            bucket = buckets.get(activity.type)
-            if bucket is None:
-                buckets[activity.type] = [(ts, activity)]
-            else:
-                bucket.append((ts, activity))
-        slots: list[list[Item] | None] = [None] * self.slot_count
-        slots_by_type = self.slots_by_type
-        for activity_type, bucket in buckets.items():
-            for slot in slots_by_type.get(activity_type, ()):
-                items = slots[slot]
-                slots[slot] = bucket if items is None else items + bucket
-        for slot, where in self.filtered_slots:
-            items = slots[slot]
-            if items is not None:
-                slots[slot] = [item for item in items if where(item[1].attributes, t)] or None
-        for slot in self.sorted_slots:
-            items = slots[slot]
-            if items is not None and len(items) > 1:
-                slots[slot] = sorted(items, key=_by_ts, reverse=True)
-        state.slots = slots
-        state.created_ts = _UNREAD
-        state.latest_ts = latest
-        if latest > t + SKEW or not _KNOWN_TYPES.issuperset(buckets):
-            _activity_warnings(state.warnings, activities, t + SKEW)
-        return state
+    def _evaluate(self, state: _State, t: float, collect: bool, fast: bool = False) -> _Eval:
+        """Score ``state`` at epoch second ``t``; ``collect`` builds the reasons too.
 
-    def _evaluate(self, state: _State, t: float, collect: bool) -> _Eval:
-        """Score ``state`` at epoch second ``t``; ``collect`` builds the reasons too."""
-        ev = _Eval()
-        reasons: list[Reason] = []
-        next_event = INF
-        fit_raw = state.fit_static
-        eng_raw = state.eng_static
-        adjust = state.total_static
-        if collect:
-            reasons.extend(state.fit_static_reasons)
-            reasons.extend(state.eng_static_reasons)
-            reasons.extend(state.total_static_reasons)
-        if self.timed:
-            fields = state.fields
-            for rule, test_at in zip(self.timed, state.bound, strict=True):
-                if test_at(t):
-                    if rule.applies_to == "fit":
-                        fit_raw += rule.points
-                    elif rule.applies_to == "engagement":
-                        eng_raw += rule.points
-                    else:
-                        adjust += rule.points
-                    if collect:
-                        reasons.append(rule.reason(fields))
-            for flip in state.flips:
-                if t < flip < next_event:
-                    next_event = flip
-
-        terms: list[Term] = []
-        decaying = 0.0  # what the decaying terms add now (engagement minus this is the constant part)
-        slots = state.slots
-        for act in self.activity_rules:
-            items = slots[act.slot]
-            if items is None:
-                continue
-            kind, rate, window, points, limit = act.kind, act.rate, act.window, act.points, act.max_times
-            moving = fixed = 0.0  # the part that decays from now on, and the part that holds until an event
-            oldest = INF
-            count = moving_count = 0
-            evidence: list[Evidence] = []
-            for ts, activity in items:
-                age = t - ts
-                if age < 0.0:
-                    if age < -SKEW:
-                        if ts - SKEW < next_event:
-                            next_event = ts - SKEW
-                        continue
-                    if ts < next_event:  # slightly in the future: full points until it happens
-                        next_event = ts
-                    fixed += points
-                    factor = 1.0
-                elif age >= window:
-                    continue
-                elif kind == 1:
-                    factor = _exp(-rate * age)
-                    moving += points * factor
-                    moving_count += 1
-                elif kind == 2:
-                    factor = 1.0 - rate * age
-                    if factor <= 0.0:
-                        continue
-                    moving += points * factor
-                    moving_count += 1
-                    end = ts + 1.0 / rate - 1.0  # where the line reaches zero (a second early is safe)
-                    if end < next_event:
-                        next_event = end
-                else:
-                    factor = 1.0
-                    fixed += points
-                if ts < oldest:
-                    oldest = ts
-                count += 1
-                if collect:
-                    evidence.append(
-                        _evidence(Evidence, (activity.id, activity.occurred_at, factor, points * factor, None, None))
-                    )
-                if count == limit:
-                    break
-            if count == 0:
-                continue
-            if oldest + window < next_event:
-                next_event = oldest + window
-            value = moving + fixed
-            cap = act.cap
-            if value > cap:
-                value = cap
-            elif value < -cap:
-                value = -cap
-            if moving_count:
-                slope = rate if kind == 1 else -points * rate * moving_count
-                terms.append((kind, fixed, moving, slope, cap))
-                decaying += value
-            eng_raw += value
-            if collect and value:
-                reasons.append(
-                    make_reason(
-                        act.rule_id, act.label, act.component, value, tuple(evidence), "engagement", act.show_age
-                    )
-                )
-
-        for inactive in self.inactivity:
-            last = -INF
-            latest: Activity | None = None
-            items = slots[inactive.slot]
-            if items is not None:
-                newest = max(items, key=_by_ts)
-                if newest[0] - SKEW <= t:  # nothing in the future: the newest is the last activity
-                    last, latest = newest
-                else:
-                    for ts, activity in items:
-                        if ts - SKEW > t:
-                            if ts - SKEW < next_event:
-                                next_event = ts - SKEW
-                        elif ts > last:
-                            last, latest = ts, activity
-            if t - last >= inactive.after:
-                # no activity lately; a contact created less than `after` ago is not inactive yet
-                if state.created_ts is _UNREAD:
-                    state.created_ts = _created_ts(state.fields)
-                if state.created_ts is not None and state.created_ts > last:
-                    last, latest = state.created_ts, None
-            if t - last >= inactive.after:
-                eng_raw += inactive.points
-                if collect:
-                    if latest is not None:
-                        proof = _evidence(Evidence, (latest.id, latest.occurred_at, 1.0, inactive.points, None, None))
-                    else:
-                        created = state.fields.get("created_at") if last > -INF else None
-                        proof = _evidence(Evidence, (None, None, 1.0, inactive.points, "created_at", created))
-                    reasons.append(
-                        make_reason(
-                            inactive.rule_id, inactive.label, "negative", inactive.points, (proof,), "engagement", False
-                        )
-                    )
-            elif last + inactive.after < next_event:
-                next_event = last + inactive.after
-
-        stag = self.stagnation
-        if stag is not None:
-            high = -INF
-            items = slots[stag.high_slot]
-            if items is not None:
-                newest_ts = max(items, key=_by_ts)[0]
-                if newest_ts - SKEW <= t:
-                    high = newest_ts
-                else:
-                    for ts, _ in items:
-                        if ts - SKEW > t:
-                            if ts - SKEW < next_event:
-                                next_event = ts - SKEW
-                        elif ts > high:
-                            high = ts
-            items = slots[stag.low_slot]
-            if items is not None:
-                first = INF
-                first_activity: Activity | None = None
-                count = 0
-                if max(items, key=_by_ts)[0] - SKEW <= t:
-                    later = [item for item in items if item[0] > high]
-                    count = len(later)
-                    if count:
-                        first, first_activity = min(later, key=_by_ts)
-                else:
-                    for ts, activity in items:
-                        if ts - SKEW > t:
-                            if ts - SKEW < next_event:
-                                next_event = ts - SKEW
-                        elif ts > high:
-                            count += 1
-                            if ts < first:
-                                first, first_activity = ts, activity
-                if count >= stag.min_actions:
-                    if t - first >= stag.after:
-                        eng_raw += stag.points
-                        if collect and first_activity is not None:
-                            proof = _evidence(
-                                Evidence, (first_activity.id, first_activity.occurred_at, 1.0, stag.points, None, None)
-                            )
-                            reasons.append(
-                                make_reason(
-                                    stag.rule_id, stag.label, "stagnation", stag.points, (proof,), "engagement", False
-                                )
-                            )
-                    elif first + stag.after < next_event:
-                        next_event = first + stag.after
-
-        fit_i = _round(fit_raw, self.fit_max)
-        eng_i = _round(eng_raw, self.eng_max)
-        total = self._total(fit_i, eng_i, adjust)
-        tier: str | None = None
-        due: datetime | None = None
-        if self.tiers:
-            for spec in self.tiers:
-                items = slots[spec.slot]
-                if items is None:
-                    continue
-                trigger: Activity | None = None
-                trigger_ts = INF
-                for ts, activity in items:
-                    age = t - ts
-                    if age < -SKEW:
-                        if ts - SKEW < next_event:
-                            next_event = ts - SKEW
-                        continue
-                    if age >= spec.within:
-                        continue
-                    if ts + spec.within < next_event:
-                        next_event = ts + spec.within
-                    if ts < trigger_ts:
-                        trigger, trigger_ts = activity, ts
-                if trigger is not None and tier is None and (spec.min_total is None or total >= spec.min_total):
-                    tier = spec.name
-                    try:
-                        due = trigger.occurred_at + spec.respond
-                    except OverflowError:
-                        due = None
-        ev.fit_raw, ev.eng_raw, ev.adjust, ev.fit_i, ev.eng_i = fit_raw, eng_raw, adjust, fit_i, eng_i
-        ev.total = total
-        ev.tier, ev.due, ev.reasons, ev.next_event = tier, due, reasons, next_event
-        ev.terms, ev.base = terms, eng_raw - decaying
-        return ev
-
-    def _evaluate_fast(self, state: _State, t: float, collect: bool) -> _Eval:
-        """``_evaluate`` (the reference) with the common rule, a half-life without a window, in a tight loop
-        once no activity is still to come: same operations in the same order, fewer tests per activity."""
-        past = state.latest_ts <= t  # every activity has happened: no age below 0
+        ``fast`` takes the common rule (a half-life, no window) through a tight loop once no activity is
+        still to come: the same operations in the same order, without the tests that cannot fire."""
+        past = fast and state.latest_ts <= t  # every activity has happened: no age below 0
         ev = _Eval()
         reasons: list[Reason] = []
         next_event = INF
@@ -1121,8 +860,8 @@ class CompiledModel:
             return _round(fit + engagement + adjust, self.total_max)
         return _round(self.weights[0] * fit + self.weights[1] * engagement + adjust, self.total_max)
 
-    def _result(self, state: _State, t: float, now: datetime, evaluate: Evaluator) -> ScoreResult:
-        ev = evaluate(state, t, True)
+    def _result(self, state: _State, t: float, now: datetime, fast: bool = False) -> ScoreResult:
+        ev = self._evaluate(state, t, True, fast)
         fit, engagement, total = ev.fit_i, ev.eng_i, ev.total
         grade = self.grade_by_fit[fit]
         label: str | None = None
@@ -1132,7 +871,7 @@ class CompiledModel:
         cell = f"{grade}{self.level_by_eng[engagement]}"
         if self.cells:
             cell = self.cells.get(cell, cell)
-        change = self._next_change(state, t, ev, evaluate)
+        change = self._next_change(state, t, ev, fast)
         warnings = state.warnings
         if len(warnings) > MAX_WARNINGS:
             warnings = [*warnings[: MAX_WARNINGS - 1], f"... and {len(warnings) - MAX_WARNINGS + 1} more warnings"]
@@ -1155,7 +894,7 @@ class CompiledModel:
             tuple(warnings) if warnings else (),
         )
 
-    def _next_change(self, state: _State, t: float, first: _Eval, evaluate: Evaluator) -> float | None:
+    def _next_change(self, state: _State, t: float, first: _Eval, fast: bool) -> float | None:
         """The first whole second after ``t`` at which the observable result differs (see module docstring)."""
         target = first.observable()
         rounded = first.eng_i
@@ -1176,18 +915,21 @@ class CompiledModel:
                     second = at + offset
                     if not tight:
                         return second
-                    check = evaluate(state, second, False)
+                    check = self._evaluate(state, second, False, fast)
                     if check.observable() == target:
                         current, at = check, second
                         continue
                     for _ in range(4):  # a near tie: make sure the second before has not changed already
-                        if second - 1.0 <= at or evaluate(state, second - 1.0, False).observable() == target:
+                        if (
+                            second - 1.0 <= at
+                            or self._evaluate(state, second - 1.0, False, fast).observable() == target
+                        ):
                             break
                         second -= 1.0
                     return second
             if event_second == INF:
                 return None
-            current, at = evaluate(state, event_second, False), event_second
+            current, at = self._evaluate(state, event_second, False, fast), event_second
             if current.observable() != target:
                 return at
         return at if at > t else t + 1.0

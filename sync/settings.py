@@ -134,7 +134,9 @@ class SettingsError(Exception):
 
 
 def _env_name(loc: tuple[object, ...]) -> str:
-    return "LEADSYNC_" + "__".join(str(part).upper() for part in loc)
+    name = "__".join(str(part).upper() for part in loc)
+    # an unknown top-level variable from the .env file comes back under its full name
+    return name if name.startswith("LEADSYNC_") else f"LEADSYNC_{name}"
 
 
 def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
@@ -181,7 +183,7 @@ def missing_credentials(settings: Settings) -> list[str]:
             missing.append(
                 "LEADSYNC_HUBSPOT__ACCESS_TOKEN is not set: create a private app in HubSpot (Settings > "
                 "Integrations > Private apps) with the crm.objects.contacts read/write and crm.schemas.contacts"
-                "scopes,"
+                " scopes,"
                 " and paste its token (or set CLIENT_ID, CLIENT_SECRET and REFRESH_TOKEN for OAuth)."
             )
     elif crm == "salesforce":

@@ -90,7 +90,10 @@ def _person_id(raw: Mapping[str, Any]) -> int | None:
 def _occurred_at(raw: Mapping[str, Any]) -> datetime:
     """When the activity happened: its due date and time (UTC), else when it was done or added."""
     if raw.get("due_date"):
-        return parse_time(f"{raw['due_date']}T{raw.get('due_time') or '00:00'}:00")
+        try:
+            return parse_time(f"{raw['due_date']}T{raw.get('due_time') or '00:00'}:00")
+        except ValueError:  # an impossible due date or time (users type them): when it was done or added
+            pass
     return parse_time(raw.get("marked_as_done_time") or raw["add_time"])
 
 

@@ -88,7 +88,10 @@ def to_contact(record: Mapping[str, Any], sobject: str, field_map: Mapping[str, 
     for canonical, name in field_map.items():
         value = path_value(record, name)
         if canonical == "created_at" and isinstance(value, str):
-            created = to_datetime(value)
+            try:
+                created = to_datetime(value)
+            except ValueError:  # unreadable: passed on as it is, for scoring to skip with a warning
+                created = None
             value = created.isoformat() if created else value
         fields[canonical] = _field_value(value)
     for name in extra:
