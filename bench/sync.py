@@ -13,8 +13,9 @@ this machine's CPU instead of the pacing.
 
 ``--mode memory``: per size, a sandbox DB file is seeded (streamed in chunks of 50,000 contacts, so the
 seeding process stays small) and served by a child process, rate limits off; ``leadsync backfill`` runs as
-another child, and its peak RSS comes from ``wait4`` (ru_maxrss of that process alone), with VmRSS sampled
-every second along the way.  The sandbox's memory is not counted.
+another child, whose ``/proc/PID/status`` is read every 0.25 s: its peak RSS is the last VmHWM read (a spike
+in the final 0.25 s would be missed), and VmRSS along the way shows whether memory grows during the run.
+The sandbox's memory is not counted.
 
     .venv/bin/python bench/sync.py [--mode ratio|memory|all] [--contacts 100000[,300000...]]
                                    [--time-scale 2] [--activities 10] [--no-write]
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import subprocess
 import sys
 import tempfile
@@ -51,6 +51,7 @@ BURST_PER_10S = 100  # the sandbox's HubSpot default (private app, Free/Starter)
 SEED = 7
 SEED_CHUNK = 50_000
 LEADSYNC = str(Path(sys.executable).with_name("leadsync"))
+SAMPLE_SECONDS = 0.25
 T = TypeVar("T")
 
 
@@ -131,7 +132,7 @@ class MemoryFigures:
     activities: float
     seed_seconds: float
     seconds: float
-    peak_mb: float  # ru_maxrss of the sync process
+    peak_mb: float  # VmHWM of the sync process: its peak RSS
     samples: list[tuple[float, float]] = field(default_factory=list)  # (seconds, VmRSS MB)
     summary: str = ""
 
@@ -166,14 +167,18 @@ def seed_db(path: Path, contacts: int, activities: float, now: datetime) -> floa
     return time.perf_counter() - started
 
 
-def _vmrss_mb(pid: int) -> float | None:
+def _memory_mb(pid: int) -> tuple[float, float] | None:
+    """(VmRSS, VmHWM) of a process in MB; VmHWM is the peak RSS since its exec."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+        status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return None
-    return None
+    values = {
+        k: int(v.split()[0]) / 1024
+        for k, _, v in (line.partition(":") for line in status.splitlines())
+        if k in ("VmRSS", "VmHWM")
+    }
+    return (values["VmRSS"], values["VmHWM"]) if len(values) == 2 else None
 
 
 def bench_memory(contacts: int, activities: float, now: datetime) -> MemoryFigures:
@@ -192,22 +197,21 @@ def bench_memory(contacts: int, activities: float, now: datetime) -> MemoryFigur
                     [LEADSYNC, "--env-file", str(env_file), "backfill"], stdout=log, stderr=subprocess.STDOUT
                 )
                 samples: list[tuple[float, float]] = []
-                while True:
-                    # wait4 on this pid: the rusage of the sync process alone, not of the sandbox's
-                    pid, status, usage = os.wait4(child.pid, os.WNOHANG)
-                    if pid:
-                        child.returncode = os.waitstatus_to_exitcode(status)
-                        break
-                    rss = _vmrss_mb(child.pid)
-                    if rss is not None:
-                        samples.append((time.perf_counter() - started, rss))
-                    time.sleep(1.0)
+                peak = 0.0
+                # VmHWM, not the rusage of wait(): a child spawned from this process inherits this process's
+                # peak (the kernel carries the pre-exec high-water mark into ru_maxrss), seeding included
+                while child.poll() is None:
+                    memory = _memory_mb(child.pid)
+                    if memory is not None:
+                        samples.append((time.perf_counter() - started, memory[0]))
+                        peak = max(peak, memory[1])
+                    time.sleep(SAMPLE_SECONDS)
                 seconds = time.perf_counter() - started
             out = log_path.read_text(errors="replace")
     if child.returncode not in (0, 1):
         print(f"memory: leadsync backfill exited {child.returncode}:\n{out[-2000:]}", file=sys.stderr)
     summary = next((line for line in out.splitlines() if line.startswith("Run ")), out.strip()[-300:])
-    return MemoryFigures(contacts, activities, seed_seconds, seconds, usage.ru_maxrss / 1024, samples, summary)
+    return MemoryFigures(contacts, activities, seed_seconds, seconds, peak, samples, summary)
 
 
 # -- output ---------------------------------------------------------------------------------------------------
@@ -250,9 +254,8 @@ def section(argv: Sequence[str], ratio: RatioFigures | None, memory: Sequence[Me
         ]
     if memory:
         lines += [
-            "**Peak memory of `leadsync backfill`** (HubSpot, rate limits off; peak = `ru_maxrss` of the sync "
-            "process from `wait4`; VmRSS sampled every second). Target: <= 300 MB, and no higher for more "
-            "contacts.",
+            "**Peak memory of `leadsync backfill`** (HubSpot, rate limits off; peak = VmHWM of the sync process, "
+            "VmRSS sampled every 0.25 s). Target: <= 300 MB, and no higher for more contacts.",
             "",
             "| Contacts | Activities each | Peak RSS | VmRSS at 25% / 50% / 75% of the run | Backfill | Contacts/s |",
             "|---|---|---|---|---|---|",

@@ -154,6 +154,7 @@ class App:
         read_owners: bool = True,
     ) -> Pipeline:
         """``read_owners=False`` for a rescore, which must make no read call (it assigns from the configured pool)."""
+        calls_before = dict(self.adapter.usage().calls_by_endpoint)  # a run reports its own calls only
         owners = self.adapter.read_owners() if read_owners and self.policies.owners.enabled else []
         return Pipeline(
             crm=self.settings.crm,
@@ -167,6 +168,7 @@ class App:
             stop=stop,
             plan_dir=self.settings.plan_dir,
             on_p1=on_p1,
+            calls_baseline=calls_before,
         )
 
     def run(

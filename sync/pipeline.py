@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -142,6 +142,7 @@ class Pipeline:
         stop: threading.Event | None = None,
         plan_dir: Path | None = None,
         on_p1: Callable[[Contact, ScoreResult], None] | None = None,
+        calls_baseline: Mapping[str, int] | None = None,
     ):
         self.crm = crm
         self.adapter = adapter
@@ -154,6 +155,8 @@ class Pipeline:
         self.stop = stop or threading.Event()
         self.plan_dir = plan_dir
         self.on_p1 = on_p1
+        # calls the adapter had made before this run (an adapter may serve several runs)
+        self._calls_baseline = dict(calls_baseline) if calls_baseline is not None else None
         self._inflight: dict[str, dict[str, Any]] = {}
         self._pending_quarantine: list[tuple[str, str, dict[str, Any]]] = []
         self._stored_activities: dict[str, list[Activity]] = {}
@@ -281,6 +284,10 @@ class Pipeline:
     ) -> RunSummary:
         t0 = time.monotonic()
         now = self.clock()
+        baseline = self._calls_baseline
+        if baseline is None:
+            baseline = dict(self.adapter.usage().calls_by_endpoint)
+        self._calls_baseline = None  # a second run through this pipeline counts from its own start
         self.store.mark_interrupted_runs(self.crm, now)
         run_id = self.store.start_run(self.crm, kind, model_version=self.model.version, dry_run=dry_run, now=now)
         summary = RunSummary(run_id=run_id, kind=str(kind), status=RunStatus.RUNNING, dry_run=dry_run)
@@ -296,7 +303,8 @@ class Pipeline:
                     with self.store.transaction():
                         self.store.set_cursor(self.crm, batch.stream or CONTACTS_STREAM, batch.cursor, self.clock())
                 usage = self.adapter.usage()
-                self.progress.advance(len(batch.contacts), calls=usage.total_calls, quota_left=usage.quota_left)
+                calls = usage.total_calls - sum(baseline.values())
+                self.progress.advance(len(batch.contacts), calls=calls, quota_left=usage.quota_left)
                 if self.stop.is_set():
                     summary.status = RunStatus.INTERRUPTED
                     summary.error = "stopped on request after finishing the batch in flight"
@@ -325,7 +333,11 @@ class Pipeline:
             plan.close()
             self.progress.stop()
             usage = self.adapter.usage()
-            summary.api_calls = dict(usage.calls_by_endpoint)
+            summary.api_calls = {
+                endpoint: n - baseline.get(endpoint, 0)
+                for endpoint, n in usage.calls_by_endpoint.items()
+                if n - baseline.get(endpoint, 0) > 0
+            }
             summary.quota_left = usage.quota_left
             summary.duration = time.monotonic() - t0
             summary.plan_path = plan.path

@@ -143,6 +143,7 @@ def test_no_secret_reaches_output_logs_state_plans_or_reports(crm: str, tmp_path
         with open_store(state_db) as store:
             backfill_run = store.list_runs(crm, kind=RunKind.BACKFILL, limit=1)[0].id
         run("sync")
+        run("rescore", "--dry-run")
         run("score", contact, "--explain")
         run("runs")
         run("show", str(backfill_run), "--json")
