@@ -50,8 +50,11 @@ from sync.wiring import build_adapter
 BURST_PER_10S = 100  # the sandbox's HubSpot default (private app, Free/Starter)
 SEED = 7
 SEED_CHUNK = 50_000
+LABELS = {"hubspot": "HubSpot", "pipedrive": "Pipedrive"}
 LEADSYNC = str(Path(sys.executable).with_name("leadsync"))
 SAMPLE_SECONDS = 0.25
+# Pipedrive's sandbox sends its burst and budget headers even with rate limits off, and the adapter obeys them
+UNLIMITED = {"pipedrive": {"burst": 10**9, "daily_budget": 10**12}}
 T = TypeVar("T")
 
 
@@ -128,6 +131,7 @@ def bench_ratio(contacts: int, time_scale: float, activities: float) -> RatioFig
 # -- memory: peak RSS of `leadsync backfill` ------------------------------------------------------------------
 @dataclass
 class MemoryFigures:
+    crm: str
     contacts: int
     activities: float
     seed_seconds: float
@@ -149,10 +153,10 @@ def _chunks(items: Iterator[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
-def seed_db(path: Path, contacts: int, activities: float, now: datetime) -> float:
-    """A HubSpot sandbox DB with ``contacts`` seeded people, streamed in chunks (each with its own owners)."""
+def seed_db(path: Path, crm: str, contacts: int, activities: float, now: datetime) -> float:
+    """A sandbox DB with ``contacts`` seeded people in ``crm``, streamed in chunks (each with its own owners)."""
     started = time.perf_counter()
-    sb = Sandbox(SandboxConfig(db_path=str(path), seed=SEED, crms=("hubspot",)))
+    sb = Sandbox(SandboxConfig(db_path=str(path), seed=SEED, crms=(crm,)))
     owners = make_owners(8, SEED)
     records = iter_records(contacts, SEED, now, activities)
     for chunk in _chunks(records, SEED_CHUNK):
@@ -162,7 +166,7 @@ def seed_db(path: Path, contacts: int, activities: float, now: datetime) -> floa
             dataset.activities.extend(acts)
             if outcome is not None:
                 dataset.outcomes.append(outcome)
-        sb.load_into("hubspot", dataset)
+        sb.load_into(crm, dataset)
     sb.store.conn.close()
     return time.perf_counter() - started
 
@@ -181,14 +185,18 @@ def _memory_mb(pid: int) -> tuple[float, float] | None:
     return (values["VmRSS"], values["VmHWM"]) if len(values) == 2 else None
 
 
-def bench_memory(contacts: int, activities: float, now: datetime) -> MemoryFigures:
+def bench_memory(crm: str, contacts: int, activities: float, now: datetime) -> MemoryFigures:
     with tempfile.TemporaryDirectory(prefix="leadsync-bench-") as tmp:
         workdir = Path(tmp)
         db = workdir / "sandbox.db"
-        seed_seconds = seed_db(db, contacts, activities, now)
+        seed_seconds = seed_db(db, crm, contacts, activities, now)
         print(f"memory: seeded {contacts:,} contacts into {db.name} in {seed_seconds:.0f} s", flush=True)
-        with run_subprocess(db_path=str(db), crm="hubspot", rate_limits=False, timeout=600) as proc:
-            env_file = sandbox_env_file(proc, "hubspot", workdir)
+        # another seed than the seeding's: the Pipedrive sandbox draws new field keys from a generator seeded
+        # with it, and would draw the keys of the fields it made while seeding again (UNIQUE constraint)
+        with run_subprocess(
+            db_path=str(db), crm=crm, seed=SEED + 1, rate_limits=False, limits=UNLIMITED, timeout=600
+        ) as proc:
+            env_file = sandbox_env_file(proc, crm, workdir)
             create_writeback_fields(load_settings(env_file))
             log_path = workdir / "backfill.log"
             with log_path.open("wb") as log:
@@ -211,7 +219,7 @@ def bench_memory(contacts: int, activities: float, now: datetime) -> MemoryFigur
     if child.returncode not in (0, 1):
         print(f"memory: leadsync backfill exited {child.returncode}:\n{out[-2000:]}", file=sys.stderr)
     summary = next((line for line in out.splitlines() if line.startswith("Run ")), out.strip()[-300:])
-    return MemoryFigures(contacts, activities, seed_seconds, seconds, peak, samples, summary)
+    return MemoryFigures(crm, contacts, activities, seed_seconds, seconds, peak, samples, summary)
 
 
 # -- output ---------------------------------------------------------------------------------------------------
@@ -226,7 +234,7 @@ def describe_ratio(r: RatioFigures) -> str:
 
 def describe_memory(m: MemoryFigures) -> str:
     return (
-        f"memory: {m.contacts:,} contacts x {m.activities:g} activities: peak RSS {m.peak_mb:.0f} MB "
+        f"memory: {m.crm}, {m.contacts:,} contacts x {m.activities:g} activities: peak RSS {m.peak_mb:.0f} MB "
         f"(VmRSS at 25/50/75% of the run: {m.rss_at(0.25):.0f} / {m.rss_at(0.5):.0f} / {m.rss_at(0.75):.0f} MB), "
         f"{m.seconds:.0f} s = {m.contacts / m.seconds:,.0f} contacts/s; {m.summary}"
     )
@@ -254,16 +262,18 @@ def section(argv: Sequence[str], ratio: RatioFigures | None, memory: Sequence[Me
         ]
     if memory:
         lines += [
-            "**Peak memory of `leadsync backfill`** (HubSpot, rate limits off; peak = VmHWM of the sync process, "
+            "**Peak memory of `leadsync backfill`** (rate limits off; peak = VmHWM of the sync process, "
             "VmRSS sampled every 0.25 s). Target: <= 300 MB, and no higher for more contacts.",
             "",
-            "| Contacts | Activities each | Peak RSS | VmRSS at 25% / 50% / 75% of the run | Backfill | Contacts/s |",
-            "|---|---|---|---|---|---|",
+            "| CRM | Contacts | Activities each | Peak RSS | VmRSS at 25% / 50% / 75% of the run | Backfill "
+            "| Contacts/s |",
+            "|---|---|---|---|---|---|---|",
         ]
         for m in memory:
             lines.append(
-                f"| {m.contacts:,} | ~{m.activities:g} | **{m.peak_mb:.0f} MB** | {m.rss_at(0.25):.0f} / "
-                f"{m.rss_at(0.5):.0f} / {m.rss_at(0.75):.0f} MB | {m.seconds:.0f} s | {m.contacts / m.seconds:,.0f} |"
+                f"| {LABELS[m.crm]} | {m.contacts:,} | ~{m.activities:g} | **{m.peak_mb:.0f} MB** | "
+                f"{m.rss_at(0.25):.0f} / {m.rss_at(0.5):.0f} / {m.rss_at(0.75):.0f} MB | {m.seconds:.0f} s | "
+                f"{m.contacts / m.seconds:,.0f} |"
             )
         lines.append("")
     return "\n".join(lines)
@@ -277,6 +287,7 @@ def main() -> int:
         default=None,
         help="comma-separated sizes; ratio uses the first (default 100000), memory each (default 100000,300000)",
     )
+    parser.add_argument("--crm", choices=["hubspot", "pipedrive"], default="hubspot", help="memory mode's CRM")
     parser.add_argument("--time-scale", type=float, default=2.0, help="the sandbox clock's speed (ratio mode)")
     parser.add_argument("--activities", type=float, default=10.0, help="mean activities per contact")
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
@@ -291,7 +302,7 @@ def main() -> int:
     if args.mode in ("memory", "all"):
         now = default_now()
         for contacts in sizes or [100_000, 300_000]:
-            memory.append(bench_memory(contacts, args.activities, now))
+            memory.append(bench_memory(args.crm, contacts, args.activities, now))
             print(describe_memory(memory[-1]), flush=True)
     if not args.no_write:
         write_section("Sync", section(sys.argv[1:], ratio, memory, header))

@@ -454,6 +454,9 @@ class Pipeline:
         assignments: list[Assignment] = []
         succeeded: list[str] = []
         failures: list[tuple[str, str, dict[str, Any]]] = []
+        # what earlier runs left in flight for these contacts is settled by this record: reconciled or rewritten
+        for cid in {c.id for c in contacts if c.id in results} | {change.contact_id for _, change in reconciled}:
+            self._inflight.pop(cid, None)
         by_requested = {r.requested_id or r.contact_id: r for r in write_results}
         for cid, changes in changes_by_contact.items():
             res = by_requested.get(cid)
@@ -535,7 +538,7 @@ class Pipeline:
 
     def _reconcile_inflight(self, contact: Contact) -> list[tuple[int, FieldChange]]:
         """Changes an interrupted run made before it could record them: recorded now, never repeated."""
-        pending = self._inflight.pop(contact.id, None)
+        pending = self._inflight.get(contact.id)  # settled in _record, with the batch: a crash before keeps it
         if not pending:
             return []
         done = []

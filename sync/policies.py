@@ -287,6 +287,9 @@ class Planner:
 
     def learn(self, contact: Contact) -> None:
         """Remember which owner already works a company (for account-based assignment)."""
+        pol = self.policies.owners
+        if not (pol.enabled and pol.strategy == "account"):
+            return  # nothing reads the map: kept, it would grow with every company a backfill meets
         owner = contact.get("owner_id")
         key = company_key(contact)
         if key and owner not in (None, "") and str(owner) not in self._unassigned:

@@ -18,11 +18,14 @@ import shutil
 import signal
 import time
 from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from connectors.records import FieldUpdate, WriteResult
 from connectors.sandbox import SandboxProcess, run_subprocess
 from sync.policies import same_value
 from sync.state import AuditStatus, RunKind, RunStatus, open_store
@@ -41,6 +44,7 @@ from tests.reliability.helpers import (
     subprocess_env,
     wait_for,
 )
+from tests.sync.fakes import Clock, FakeCRM, make_app, make_settings
 
 KILLS = 5
 # contacts, and contacts per batch: 16 batches, and a run is killed by the time it recorded two of them
@@ -54,14 +58,21 @@ SANDBOX: dict[str, Any] = {"contacts": 0, "rate_limits": False, "limits": {"pipe
 READ_ENDPOINT = {"hubspot": "hubspot.contacts.list", "salesforce": "salesforce.query", "pipedrive": "pipedrive.persons"}
 
 
-def kill_point(proc: SandboxProcess, point: str, rng: random.Random, read_endpoint: str, crm: str) -> Any:
+def calls_per_batch(crm: str, batch: int) -> int:
+    """Read calls per batch: HubSpot lists 100 contacts a call, the others a whole batch."""
+    return math.ceil(batch / 100) if crm == "hubspot" else 1
+
+
+def kill_point(proc: SandboxProcess, point: str, rng: random.Random, crm: str, batch: int) -> Any:
     """A condition that becomes true at the seeded kill point (counted from now)."""
     if point == "after a write":  # between a write landing and its batch being recorded, or a bit later
-        writes_to = counted(proc, writes=True) + rng.randint(1, 60 if crm == "pipedrive" else 2)  # PUT per person
+        # Pipedrive writes one person a call: anywhere in the first two batches; the others a batch a call
+        writes_to = counted(proc, writes=True) + rng.randint(1, 2 * batch if crm == "pipedrive" else 2)
         return lambda: counted(proc, writes=True) >= writes_to
     if point == "after a read":
-        reads_to = counted(proc, writes=False, prefix=read_endpoint) + rng.randint(1, 2)
-        return lambda: counted(proc, writes=False, prefix=read_endpoint) >= reads_to
+        endpoint = READ_ENDPOINT[crm]
+        reads_to = counted(proc, writes=False, prefix=endpoint) + rng.randint(1, 2 * calls_per_batch(crm, batch))
+        return lambda: counted(proc, writes=False, prefix=endpoint) >= reads_to
     calls, delay = counted(proc, writes=False), rng.uniform(0.05, 1.5)
     started: list[float] = []
 
@@ -101,7 +112,7 @@ def test_sigkill_five_times_then_rerun_ends_like_an_uninterrupted_backfill(crm: 
             before = recorded(state_db, crm)
             reads0 = counted(proc, writes=False, prefix=read_endpoint)
             point = rng.choice(["after a write", "after a read", "after a delay"])
-            reached = kill_point(proc, point, rng, read_endpoint, crm)
+            reached = kill_point(proc, point, rng, crm, batch)
             leadsync = popen_leadsync(["--env-file", str(env_file), "backfill"], env, tmp_path)
             try:
                 # the seeded point, or two batches recorded: whichever comes first, so five kills fit in
@@ -114,8 +125,10 @@ def test_sigkill_five_times_then_rerun_ends_like_an_uninterrupted_backfill(crm: 
             reads = counted(proc, writes=False, prefix=read_endpoint) - reads0
             kills.append({"point": point, "recorded_before": before, "recorded_after": after, "reads": reads})
             assert after < contacts, "killed before the backfill was recorded whole"
-            # it started where the last recorded batch ended: it read the batches it recorded and one more
-            assert reads <= math.ceil((after - before) / batch) + 1, kills
+            # it started where the last recorded batch ended: besides the batches it recorded, it read the one
+            # it was killed in and the contacts left in flight (by id, 100 a call at most)
+            batches = math.ceil((after - before) / batch) + 1
+            assert reads <= batches * calls_per_batch(crm, batch) + math.ceil(batch / 100), kills
 
         before = recorded(state_db, crm)
         reads0 = counted(proc, writes=False, prefix=read_endpoint)
@@ -138,6 +151,7 @@ def test_sigkill_five_times_then_rerun_ends_like_an_uninterrupted_backfill(crm: 
         assert final.counts["read"] >= contacts - before - batch, kills
         # every field change once in the audit trail, with the value the CRM holds
         rows = [row for run in runs for row in store.audit_for_run(run.id) if row.status is AuditStatus.OK]
+        assert store.get_cursor(crm, "inflight") is None, "nothing left in flight"
     per_field = Counter((row.contact_id, row.field) for row in rows)
     assert max(per_field.values()) == 1, "a field change recorded twice"
     by_id = {cid: key for key, cid in ids.items()}
@@ -154,3 +168,50 @@ def test_sigkill_five_times_then_rerun_ends_like_an_uninterrupted_backfill(crm: 
         f"crashes[{crm}]",
         {"contacts": contacts, "batch": batch, "kills": kills, "rerun_reads": rerun_reads, "writes": len(writes)},
     )
+
+
+class Crash(BaseException):
+    """The process dies here (SIGKILL, power cut): nothing after this line runs."""
+
+
+def test_a_second_crash_before_the_reconciling_batch_is_recorded_loses_nothing(tmp_path: Path) -> None:
+    """Backfill run 1 dies after c3's write landed; run 2 resumes with c2 and c3 (what run 1 left in flight),
+    finds c3's write, but dies writing c2 before recording the batch.
+
+    What run 1 left in flight must survive run 2's death, so run 3 still records c3's write (under run 1),
+    and nothing is written twice.
+    """
+    clock = Clock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+    crm = FakeCRM(clock=clock, page_size=2)
+    for i in range(4):
+        crm.add_contact(f"c{i}", updated_at=clock() - timedelta(days=10, minutes=-i), title="VP Sales")
+    write = crm.write
+
+    def c3_lands_then_crash(updates: Sequence[FieldUpdate]) -> list[WriteResult]:
+        if any(u.contact_id == "c3" for u in updates):
+            write([u for u in updates if u.contact_id == "c3"])
+            raise Crash
+        return write(updates)
+
+    def crash_before_landing(updates: Sequence[FieldUpdate]) -> list[WriteResult]:
+        raise Crash
+
+    apps = []
+    try:
+        for crash in (c3_lands_then_crash, crash_before_landing, None):
+            crm.write = crash or write  # type: ignore[method-assign]
+            app = make_app(make_settings(tmp_path, batch_size=2), crm, clock)
+            apps.append(app)
+            if crash is None:
+                assert app.run("backfill").status is RunStatus.OK
+            else:
+                with pytest.raises(Crash):
+                    app.run("backfill")
+        first_run = apps[0].store.list_runs("hubspot")[-1].id
+        rows = apps[-1].store.audit_for_contact("hubspot", "c3")
+        assert rows and {r.run_id for r in rows} == {first_run}, "c3's write is recorded, under the run that made it"
+        assert all(r.status is AuditStatus.OK for r in rows)
+        assert sorted(u.contact_id for u in crm.writes) == ["c0", "c1", "c2", "c3"], "each contact written once"
+    finally:
+        for app in apps:
+            app.close()
