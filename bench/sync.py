@@ -259,6 +259,11 @@ def section(argv: Sequence[str], ratio: RatioFigures | None, memory: Sequence[Me
             "",
             "Calls: " + ", ".join(f"`{e.removeprefix('hubspot.')}` {n:,}" for e, n in sorted(r.calls.items())) + ".",
             "",
+            "The sandbox's `X-HubSpot-RateLimit-Interval-Milliseconds` is in sandbox time, so the adapter is given "
+            "a clock running at the sandbox's speed (`HubSpotConfig.monotonic` / `sleep`); with the real clock "
+            "it would wait a real second for each sandbox second, time-scale times too long. The ratio measures "
+            "the pacing only while the floor is well above the client's own work (its CPU time, last column).",
+            "",
         ]
     if memory:
         lines += [

@@ -174,7 +174,8 @@ def test_broken_model_files_are_one_sentence_per_problem_with_file_and_line(tmp_
     env_file.write_text("LEADSYNC_HUBSPOT__ACCESS_TOKEN=pat-test\n", encoding="utf-8")
     commands = []
     for path in MODELS:
-        env = leadsync_env(LEADSYNC_MODEL_FILE=str(path), LEADSYNC_STATE_URL=f"sqlite:///{tmp_path / 'state.db'}")
+        # a state database each: these run side by side, and only one could hold a shared one's run lock
+        env = leadsync_env(LEADSYNC_MODEL_FILE=str(path), LEADSYNC_STATE_URL=f"sqlite:///{tmp_path / path.stem}.db")
         commands.append((["model", "validate", str(path)], env))
         commands.append((["--env-file", str(env_file), "backfill"], env))  # fails before any API call
     results = run_all(commands, tmp_path)
