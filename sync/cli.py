@@ -222,6 +222,7 @@ def _print_summary(summary: RunSummary, app: App) -> None:
 
 def _run_command(kind: str, dry_run: bool, wait: bool, **kwargs: Any) -> None:
     app = _ctx().app()
+    _ = app.model, app.blocks  # a broken model file is a configuration error even while another run works
     with _locked(app, wait) as got, _graceful_stop() as stop:
         if not got:
             sys.exit(0)
