@@ -302,9 +302,9 @@ def section(contacts: int, results: Mapping[str, Sequence[RunFigures]], header: 
         "Outside the minimum: HubSpot's one `contacts.search` in a backfill counts the contacts for the progress "
         "bar; Pipedrive reads `personFields` once per run (the custom fields' hash keys) and `organizations` "
         "for company names. The few writes an echo sync may make are scores that decayed between the runs "
-        "(activities a day older), not echoes. Salesforce stays above the packed minimum because activities "
-        "are queried by lists of contact ids cut to fit Salesforce's 16 KB URL (about 580 Lead ids per "
-        "query), and the batches of one query come one after another, so the last rounds of a page fill a "
+        "(an activity's age crossed a decay step), not echoes. Salesforce stays above the packed minimum because "
+        "activities are queried by lists of contact ids cut to fit Salesforce's 16 KB URL (about 580 Lead ids "
+        "per query), and the batches of one query come one after another, so the last rounds of a page fill a "
         "Composite call only partly.",
         "",
     ]
