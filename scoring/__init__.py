@@ -8,6 +8,8 @@ Pure: no HTTP, no settings, no database, no clock of its own.  The model file fo
     explain(result)  # "+25 demo request 2d ago; +15 100+ employees; -10 unsubscribed"
 """
 
+# first: picks the compiled (mypyc) modules, or their plain sources when edited since the build
+from ._native import compiled  # isort: skip
 from .engine import score, score_many
 from .examples import ExampleOutcome, run_examples
 from .explain import explain
@@ -26,6 +28,7 @@ __all__ = [
     "Problem",
     "Reason",
     "ScoreResult",
+    "compiled",
     "dump_model",
     "explain",
     "format_validation_errors",

@@ -77,7 +77,11 @@ class _Dirty(Exception):
 # Compiled rules
 
 
-def _nice(points: float) -> float:
+# Points as written in the model: an int stays an int (annotated so, a compiled build would make it a float)
+Points = int | float
+
+
+def _nice(points: float) -> Points:
     """Points as given in the file: whole numbers stay whole (``25`` rather than ``25.0`` in reasons)."""
     if float(points).is_integer() and abs(points) < 1e15:
         return int(points)
@@ -182,7 +186,7 @@ class _ActivityRule:
 class _Inactivity:
     __slots__ = ("after", "label", "points", "rule_id", "slot")
 
-    def __init__(self, rule_id: str, label: str, points: float, after: float, slot: int) -> None:
+    def __init__(self, rule_id: str, label: str, points: Points, after: float, slot: int) -> None:
         self.rule_id, self.label, self.points, self.after, self.slot = rule_id, label, points, after, slot
 
 
@@ -190,7 +194,7 @@ class _Stagnation:
     __slots__ = ("after", "high_slot", "label", "low_slot", "min_actions", "points", "rule_id")
 
     def __init__(
-        self, rule_id: str, label: str, points: float, after: float, min_actions: int, low_slot: int, high_slot: int
+        self, rule_id: str, label: str, points: Points, after: float, min_actions: int, low_slot: int, high_slot: int
     ) -> None:
         self.rule_id, self.label, self.points, self.after = rule_id, label, points, after
         self.min_actions, self.low_slot, self.high_slot = min_actions, low_slot, high_slot
@@ -218,7 +222,7 @@ def _reads(condition: Condition) -> tuple[str, ...]:
 
 
 # a static rule that fired: (position among the static rules, 0 fit / 1 engagement / 2 total, points, reason)
-Fired = tuple[int, int, float, Reason]
+Fired = tuple[int, int, Points, Reason]
 
 
 class _Group(NamedTuple):
