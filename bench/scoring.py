@@ -9,8 +9,9 @@ one ``score()`` call per contact and through ``score_many()`` (one call per batc
 of each activity beyond the contact's own (us/activity), so a glance shows whether the cost is linear in
 activities; then the 20-activity rate when no title or URL repeats (text tests remember their answers for
 repeated values, which real CRM data is full of) and the rate of the reference path that the fast path
-must match (``CompiledModel.score_reference``).  Time is the process's CPU time, so other work on the
-machine does not distort it.  A benchmark, not a test: it never fails on time.
+must match (``CompiledModel.score_reference``).  It runs whichever build ``scoring`` imports: the
+mypyc-compiled modules (``setup.py``), or the plain sources with ``LEADSYNC_PURE_PYTHON=1``.  Time is
+the process's CPU time, so other work on the machine does not distort it.  A benchmark, not a test: it never fails on time.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from connectors.records import Activity, Contact
-from scoring import STARTER_MODEL_PATH, Model, load_model, score, score_many
+from scoring import STARTER_MODEL_PATH, Model, compiled, load_model, score, score_many
 from scoring.engine import compile_model
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
@@ -164,6 +165,10 @@ def main() -> None:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
         return
     print(f"scoring engine, starter model {model.version}, {args.contacts} contacts per run, one core")
+    print(
+        "engine build: "
+        + ("compiled (mypyc)" if compiled() else "plain Python (set by LEADSYNC_PURE_PYTHON=1 or no compiled build)")
+    )
     print(f"python {platform.python_version()} on {platform.machine()} ({platform.processor() or 'unknown cpu'})")
     print("CPU time of this process (time.process_time), best of 3; other processes do not count")
     print(f"{'activities':>10}  {'score()/s':>10}  {'us/contact':>10}  {'us/activity':>11}  {'score_many()/s':>14}")

@@ -8,9 +8,10 @@ Calls per operation (the API's minimum; N persons, M activities, 500 per page):
   requested; if more than 15 are needed (the API's cap) the ``custom_fields`` filter is dropped and the
   response carries them all, which costs no extra call.
 - ``read_activities``: ``GET /api/v2/activities?person_id=`` per person, or one stream of every activity
-  (ceil(M/500) calls, kept compact in memory and served to later calls of the same adapter) when that is
-  cheaper: always during a backfill (``read_contacts(None)``), otherwise when ceil(newest activity id / 500)
-  (an upper bound of the stream's pages, from one ``limit=1`` probe) is at most the persons asked about.
+  (ceil(M/500) calls, spilled compact to a temporary SQLite file by person so memory stays flat at any
+  account size, each person served once to later calls of the same adapter) when that is cheaper: always
+  during a backfill (``read_contacts(None)``), otherwise when ceil(newest activity id / 500) (an upper bound
+  of the stream's pages, from one ``limit=1`` probe) is at most the persons asked about.
 - ``read_activity_changes``: ``GET /api/v2/activities?updated_since=`` (activities do not bump persons).
 - ``write``: one ``PUT /api/v1/persons/{id}`` per person (Pipedrive has no bulk update), paced on the
   2-second burst window and checked against the daily token budget first.
@@ -30,6 +31,7 @@ from connectors.pipedrive._client import PipedriveClient
 from connectors.pipedrive._config import PipedriveConfig
 from connectors.pipedrive._cursor import ANY, ChangeCursor, fingerprint, parse_time, rfc3339
 from connectors.pipedrive._fields import ORG_NAME, FieldRegistry, PersonField, decode, encode
+from connectors.pipedrive._spill import ActivitySpill, CompactActivity
 from connectors.records import (
     Activity,
     ActivityType,
@@ -69,16 +71,6 @@ class _ReadPlan(NamedTuple):
     custom_param: str | None  # value of the custom_fields query parameter
 
 
-class _CachedActivity(NamedTuple):  # compact: a full stream of activities can be large
-    id: int
-    type: str
-    subject: str
-    occurred_at: float  # epoch seconds
-    done: bool
-    owner_id: int | None
-    deal_id: int | None
-
-
 def _person_id(raw: Mapping[str, Any]) -> int | None:
     if raw.get("person_id"):
         return int(raw["person_id"])
@@ -107,8 +99,7 @@ class PipedriveAdapter:
         self._spec_keys: dict[str, str] = {}  # write-back field name (FieldSpec.name) -> hash key
         self._orgs: dict[int, str] = {}
         self._all_orgs = False
-        self._activity_cache: dict[int, list[_CachedActivity]] | None = None
-        self._served: set[int] = set()
+        self._activity_spill: ActivitySpill | None = None  # the stream of every activity, once read
         self._full_read = False  # read_contacts(None) ran: every person's activities will be asked for
         self._contacts_read = 0
         self._newest_activity_id: int | None = None
@@ -199,9 +190,8 @@ class PipedriveAdapter:
             # update_time forward, and reading those persons again, here or on resuming, would read the whole
             # CRM twice.  The page cursors carry the bound; the last one drops it for the next incremental read.
             state.until = math.floor(self.config.now().timestamp())
-        # a new read is a new run: the activity stream cached by the previous run is stale
-        self._activity_cache = None
-        self._served = set()
+        # a new read is a new run: the activity stream spilled by the previous run is stale
+        self._drop_activity_spill()
         self._full_read = cursor is None
         plan = self._read_plan()
         params: dict[str, Any] = {"limit": self.config.page_size, "sort_by": "update_time", "sort_direction": "asc"}
@@ -245,7 +235,7 @@ class PipedriveAdapter:
                 return canonical
         return self._type_map.get(type_key, ActivityType.OTHER.value)
 
-    def _activity(self, person_id: int, item: _CachedActivity) -> Activity:
+    def _activity(self, person_id: int, item: CompactActivity) -> Activity:
         attributes: dict[str, FieldValue] = {"subject": item.subject, "done": item.done}
         if item.owner_id:
             attributes["owner_id"] = str(item.owner_id)
@@ -261,8 +251,8 @@ class PipedriveAdapter:
         )
 
     @staticmethod
-    def _compact(raw: Mapping[str, Any]) -> _CachedActivity:
-        return _CachedActivity(
+    def _compact(raw: Mapping[str, Any]) -> CompactActivity:
+        return CompactActivity(
             int(raw["id"]),
             str(raw.get("type") or ""),
             str(raw.get("subject") or ""),
@@ -272,14 +262,24 @@ class PipedriveAdapter:
             raw.get("deal_id"),
         )
 
-    def _stream_activities(self) -> dict[int, list[_CachedActivity]]:
-        cache: dict[int, list[_CachedActivity]] = {}
+    def _stream_activities(self) -> ActivitySpill:
+        spill = ActivitySpill()
         params = {"limit": self.config.page_size}
-        for activities, _ in self._client.paginate("activities.list", "/api/v2/activities", params):
-            for raw in activities:
-                if (person_id := _person_id(raw)) is not None:
-                    cache.setdefault(person_id, []).append(self._compact(raw))
-        return cache
+        try:
+            for activities, _ in self._client.paginate("activities.list", "/api/v2/activities", params):
+                spill.add(
+                    (person_id, self._compact(raw)) for raw in activities if (person_id := _person_id(raw)) is not None
+                )
+            spill.seal()
+        except BaseException:  # a stream cut short would serve persons too few activities: none at all instead
+            spill.close()
+            raise
+        return spill
+
+    def _drop_activity_spill(self) -> None:
+        if self._activity_spill is not None:
+            self._activity_spill.close()
+            self._activity_spill = None
 
     def _stream_pays(self, persons: int) -> bool:
         """Whether streaming every activity costs fewer calls than one call per person."""
@@ -295,14 +295,13 @@ class PipedriveAdapter:
 
     def read_activities(self, contact_ids: Sequence[str]) -> Mapping[str, list[Activity]]:
         wanted = list(dict.fromkeys(int(i) for i in contact_ids if str(i).isdigit()))
-        if self._activity_cache is None and self._stream_pays(len(wanted)):
-            self._activity_cache = self._stream_activities()
+        if self._activity_spill is None and self._stream_pays(len(wanted)):
+            self._activity_spill = self._stream_activities()
+        streamed = self._activity_spill.take(wanted) if self._activity_spill is not None else {}
         out: dict[str, list[Activity]] = {}
         for person_id in wanted:
-            if self._activity_cache is not None and person_id not in self._served:
-                items = self._activity_cache.pop(person_id, [])  # served once, then forgotten (memory)
-                self._served.add(person_id)
-            else:
+            items = streamed.get(person_id)
+            if items is None:  # no stream, or this person was served from it before: ask for this person
                 params = {"person_id": person_id, "limit": self.config.page_size}
                 pages = self._client.paginate("activities.list", "/api/v2/activities", params)
                 items = [self._compact(raw) for activities, _ in pages for raw in activities]
@@ -493,4 +492,5 @@ class PipedriveAdapter:
         return ApiUsage(dict(self._client.calls()), used, limits.daily_limit, extra)
 
     def close(self) -> None:
+        self._drop_activity_spill()
         self._client.close()
