@@ -31,7 +31,7 @@ from connectors.pipedrive._client import PipedriveClient
 from connectors.pipedrive._config import PipedriveConfig
 from connectors.pipedrive._cursor import ANY, ChangeCursor, fingerprint, parse_time, rfc3339
 from connectors.pipedrive._fields import ORG_NAME, FieldRegistry, PersonField, decode, encode
-from connectors.pipedrive._spill import ActivitySpill, CompactActivity
+from connectors.pipedrive._spill import ActivitySpill, CompactActivity, OrgNames
 from connectors.records import (
     Activity,
     ActivityType,
@@ -97,7 +97,7 @@ class PipedriveAdapter:
         self._client = PipedriveClient(config)
         self._registry: FieldRegistry | None = None
         self._spec_keys: dict[str, str] = {}  # write-back field name (FieldSpec.name) -> hash key
-        self._orgs: dict[int, str] = {}
+        self._orgs = OrgNames()  # organization names by id, on disk once there are many
         self._all_orgs = False
         self._activity_spill: ActivitySpill | None = None  # the stream of every activity, once read
         self._full_read = False  # read_contacts(None) ran: every person's activities will be asked for
@@ -147,10 +147,13 @@ class PipedriveAdapter:
         return _ReadPlan(reads, ",".join(keys) if 0 < len(keys) <= MAX_CUSTOM_FIELDS else None)
 
     # -- contacts -------------------------------------------------------------------------------------------
-    def _resolve_orgs(self, persons: Sequence[Mapping[str, Any]]) -> None:
-        missing = sorted({int(p["org_id"]) for p in persons if p.get("org_id")} - self._orgs.keys())
+    def _resolve_orgs(self, persons: Sequence[Mapping[str, Any]]) -> dict[int, str]:
+        """The organization names of one page of persons (listing every organization once when many are new)."""
+        wanted = sorted({int(p["org_id"]) for p in persons if p.get("org_id")})
+        names = self._orgs.known(wanted)
+        missing = [org_id for org_id in wanted if org_id not in names]
         if not missing or self._all_orgs:
-            return
+            return names
         if len(missing) > MAX_IDS:
             batches: list[dict[str, Any]] = [{"limit": 500}]
             self._all_orgs = True
@@ -158,11 +161,12 @@ class PipedriveAdapter:
             batches = [{"ids": ",".join(map(str, missing)), "limit": 500}]
         for params in batches:
             for orgs, _ in self._client.paginate("organizations.list", "/api/v2/organizations", params):
-                self._orgs.update({int(o["id"]): str(o.get("name") or "") for o in orgs})
+                self._orgs.update([(int(o["id"]), str(o.get("name") or "")) for o in orgs])
+        return self._orgs.known(wanted)
 
-    def _value(self, raw: Mapping[str, Any], person_field: PersonField | None) -> FieldValue:
+    def _value(self, raw: Mapping[str, Any], person_field: PersonField | None, orgs: Mapping[int, str]) -> FieldValue:
         if person_field is None:
-            return self._orgs.get(int(raw["org_id"])) if raw.get("org_id") else None
+            return orgs.get(int(raw["org_id"])) if raw.get("org_id") else None
         key = person_field.key
         if person_field.custom:
             return decode(person_field, (raw.get("custom_fields") or {}).get(key))
@@ -172,15 +176,14 @@ class PipedriveAdapter:
             return primary[0].get("value") if primary else None
         return decode(person_field, raw.get(key))
 
-    def _contact(self, raw: Mapping[str, Any], plan: _ReadPlan) -> Contact:
-        fields = {name: self._value(raw, person_field) for name, person_field in plan.reads}
+    def _contact(self, raw: Mapping[str, Any], plan: _ReadPlan, orgs: Mapping[int, str]) -> Contact:
+        fields = {name: self._value(raw, person_field, orgs) for name, person_field in plan.reads}
         return Contact(id=str(raw["id"]), updated_at=parse_time(raw["update_time"]), fields=fields)
 
     def _contacts(self, raws: Sequence[Mapping[str, Any]], plan: _ReadPlan) -> tuple[Contact, ...]:
         self._contacts_read += len(raws)
-        if any(f is None for _, f in plan.reads):
-            self._resolve_orgs(raws)
-        return tuple(self._contact(raw, plan) for raw in raws)
+        orgs = self._resolve_orgs(raws) if any(f is None for _, f in plan.reads) else {}
+        return tuple(self._contact(raw, plan, orgs) for raw in raws)
 
     def read_contacts(self, cursor: str | None) -> Iterator[ContactPage]:
         """Persons changed since ``cursor`` (all when None), oldest change first, one page per API page."""
@@ -493,4 +496,5 @@ class PipedriveAdapter:
 
     def close(self) -> None:
         self._drop_activity_spill()
+        self._orgs.close()
         self._client.close()

@@ -1,4 +1,4 @@
-"""``ActivitySpill``: the stream of every activity of a Pipedrive account, parked on disk by person.
+"""``ActivitySpill`` and ``OrgNames``: what a Pipedrive backfill reads in bulk, parked on disk when large.
 
 Why: the fewest calls for the activities of many persons is one stream of all of them (ceil(M/500) calls),
 but the stream arrives ordered by activity, not by person, and each person's activities are wanted only when
@@ -9,6 +9,9 @@ page and indexed by person id, the process stays flat at any account size for th
 The file lives in a private temporary directory (mode 0700) and holds activities only (compacted: id, type,
 subject, time, done, owner, deal), never a credential.  It is deleted by ``close()``, or when the spill is
 garbage-collected.  Each person is served once: ``take`` answers only persons it has not answered before.
+
+``OrgNames`` does the same for organization names (a backfill lists every organization once, the fewest
+calls): a dict while it holds few, a temporary SQLite table once it holds more than ``in_memory``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import tempfile
 import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 # bound parameters per query: below SQLite's limit of 999 before 3.32 (32,766 since)
 MAX_VARIABLES = 900
@@ -134,3 +137,59 @@ class ActivitySpill:
     def close(self) -> None:
         """Close the connection and delete the file with its directory (idempotent)."""
         self._finalizer()
+
+
+class OrgNames:
+    """Organization names by id: a dict up to ``in_memory`` names, then a temporary SQLite table (flat memory
+    however many organizations the account has).  Not thread-safe; one adapter uses it at a time."""
+
+    def __init__(self, in_memory: int = 20_000, directory: str | None = None) -> None:
+        self._names: dict[int, str] = {}
+        self._in_memory = in_memory
+        self._dir = directory
+        self._conn: sqlite3.Connection | None = None
+        self._finalizer: weakref.finalize[Any, OrgNames] | None = None
+
+    def _spill(self) -> sqlite3.Connection:
+        folder = tempfile.TemporaryDirectory(prefix="leadsync-pipedrive-", dir=self._dir)
+        conn = sqlite3.connect(Path(folder.name) / "organizations.sqlite", check_same_thread=False)
+        self._finalizer = weakref.finalize(self, _release, conn, folder)
+        for pragma in PRAGMAS:
+            conn.execute(pragma)
+        conn.execute("CREATE TABLE organizations (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+        conn.executemany("INSERT OR REPLACE INTO organizations VALUES (?, ?)", self._names.items())
+        conn.commit()
+        self._names = {}
+        self._conn = conn
+        return conn
+
+    @property
+    def spilled(self) -> bool:
+        return self._conn is not None
+
+    def update(self, names: Iterable[tuple[int, str]]) -> None:
+        """Remember (id, name) pairs: one page of organizations per call."""
+        if self._conn is None:
+            self._names.update(names)
+            if len(self._names) > self._in_memory:
+                self._spill()
+            return
+        self._conn.executemany("INSERT OR REPLACE INTO organizations VALUES (?, ?)", names)
+        self._conn.commit()
+
+    def known(self, ids: Sequence[int]) -> dict[int, str]:
+        """The names of those of ``ids`` that are known."""
+        if self._conn is None:
+            return {org_id: self._names[org_id] for org_id in ids if org_id in self._names}
+        out: dict[int, str] = {}
+        for chunk in _chunks(list(dict.fromkeys(ids))):
+            marks = ",".join("?" * len(chunk))
+            out.update(self._conn.execute(f"SELECT id, name FROM organizations WHERE id IN ({marks})", chunk))
+        return out
+
+    def close(self) -> None:
+        """Forget every name; delete the file if there is one (idempotent)."""
+        if self._finalizer is not None:
+            self._finalizer()
+        self._conn = None
+        self._names = {}

@@ -1,5 +1,6 @@
-"""The Pipedrive activity stream spilled to a temporary SQLite file: order, served once, cleanup; and the
-adapter's backfill through the sandbox serving the same activities as the per-person reads."""
+"""The Pipedrive activity stream spilled to a temporary SQLite file: order, served once, cleanup; the
+organization names kept on disk once many; and the adapter's backfill through the sandbox serving the same
+activities and company names as without them."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import pytest
 
 from connectors.errors import TransientError
 from connectors.pipedrive import PipedriveAdapter
-from connectors.pipedrive._spill import MAX_VARIABLES, ActivitySpill, CompactActivity
+from connectors.pipedrive import _adapter as adapter_module
+from connectors.pipedrive._spill import MAX_VARIABLES, ActivitySpill, CompactActivity, OrgNames
 from connectors.sandbox import Sandbox
 from connectors.sandbox.pipedrive import SANDBOX_CREDENTIALS
 from tests.connectors.harness_pipedrive import Harness, make_harness, people_dataset
@@ -99,6 +101,24 @@ def test_a_sealed_spill_refuses_more_activities(spill):
         spill.add([(1, _activity(2))])
 
 
+def test_org_names_move_to_disk_past_the_limit_and_answer_the_same(spill_root):
+    names = OrgNames(in_memory=3)
+    names.update([(1, "Acme"), (2, "Globex")])
+    assert not names.spilled and _spills(spill_root) == []
+    assert names.known([2, 9, 1]) == {2: "Globex", 1: "Acme"}
+
+    names.update([(3, "Initech"), (4, "Umbrella")])  # 4 names > 3: on disk from now on
+    assert names.spilled and len(_spills(spill_root)) == 1
+    names.update([(5, "Hooli"), (1, "Acme Corp")])  # a later page may rename one
+    ids = list(range(1, MAX_VARIABLES + 50))  # more ids than one query may name
+    assert names.known(ids) == {1: "Acme Corp", 2: "Globex", 3: "Initech", 4: "Umbrella", 5: "Hooli"}
+
+    names.close()
+    names.close()
+    assert _spills(spill_root) == []
+    assert names.known([1]) == {}
+
+
 # -- the adapter over the sandbox -----------------------------------------------------------------------------
 @pytest.fixture
 def h(sandbox: Sandbox) -> Harness:
@@ -173,3 +193,20 @@ def test_a_stream_cut_short_leaves_no_spill_and_is_read_again_whole(sandbox, h, 
     sandbox.faults.configure(rate_5xx=0.0)
     got = adapter.read_activities(contacts)
     assert {cid: len(items) for cid, items in got.items()} == dict.fromkeys(ids.values(), 2)
+
+
+def test_company_names_are_the_same_when_the_organizations_spill(h, adapters, spill_root, monkeypatch):
+    h.load(people_dataset(30, activities=1))
+    in_memory = h.adapter()
+    adapters.append(in_memory)
+    expected = {c.id: c.fields.get("company") for page in in_memory.read_contacts(None) for c in page.contacts}
+    assert {name for name in expected.values()} == {f"Corp {i}" for i in range(7)}
+
+    monkeypatch.setattr(adapter_module, "OrgNames", lambda: OrgNames(in_memory=2))
+    spilling = h.adapter(page_size=10)
+    adapters.append(spilling)
+    got = {c.id: c.fields.get("company") for page in spilling.read_contacts(None) for c in page.contacts}
+    assert got == expected
+    assert any((folder / "organizations.sqlite").exists() for folder in _spills(spill_root))
+    spilling.close()
+    assert not any((folder / "organizations.sqlite").exists() for folder in _spills(spill_root))
