@@ -11,7 +11,8 @@ activities; then the 20-activity rate when no title or URL repeats (text tests r
 repeated values, which real CRM data is full of) and the rate of the reference path that the fast path
 must match (``CompiledModel.score_reference``).  It runs whichever build ``scoring`` imports: the
 mypyc-compiled modules (``setup.py``), or the plain sources with ``LEADSYNC_PURE_PYTHON=1``.  Time is
-the process's CPU time, so other work on the machine does not distort it.  A benchmark, not a test: it never fails on time.
+the process's CPU time, so other work on the machine does not distort it.  A benchmark, not a test: it
+never fails on time.
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ class Compiled:
 
 def to_text(value: Any) -> str | None:
     """A field value as text for text tests, or ``None`` when empty.  Never raises."""
-    cls = value.__class__
+    cls = type(value)
     if cls is str:
         text = value if len(value) <= MAX_TEXT else value[:MAX_TEXT]
         return text if text and not text.isspace() else None
@@ -123,7 +123,7 @@ def _text_test(field: str, match: Callable[[str], bool]) -> Test:
 
     def test(values: Mapping[str, Any], t: float) -> bool:
         value = values.get(field)
-        if value.__class__ is str and len(value) <= _MEMO_MAX_LEN:
+        if type(value) is str and len(value) <= _MEMO_MAX_LEN:
             return memo(value)
         return test_other(value)
 
@@ -282,7 +282,7 @@ def _compile_leaf(condition: Condition, op: str, field: str) -> Test:
 
         def test_number(values: Mapping[str, Any], t: float) -> bool:
             value = get(values)
-            cls = value.__class__
+            cls = type(value)
             if cls is int or cls is float:
                 return low <= value <= high  # NaN compares false
             if cls is str:

@@ -35,8 +35,8 @@ import math
 import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from operator import attrgetter, itemgetter
-from typing import Any, Final, NamedTuple
+from operator import itemgetter
+from typing import Any, Final, NamedTuple, cast
 
 from connectors.records import Activity, Contact
 
@@ -60,17 +60,26 @@ INACTIVITY_DEFAULT_TYPES: Final = tuple(
 Item = tuple[float, Activity]  # (occurred_at as epoch seconds, activity)
 _by_ts: Final = itemgetter(0)
 _first: Final = itemgetter(0)
-_ids: Final = attrgetter("id")
-_exp: Final = math.exp
 _evidence: Final = tuple.__new__  # Evidence is a NamedTuple: build it straight from a tuple
 
 
+_NATIVE: Final = not __file__.endswith(".py")  # this module runs as a mypyc-compiled extension
 _LAST_SECOND: Final = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()  # later changes: never
 _UNREAD: Final[Any] = object()  # created_at not parsed yet (only inactivity rules without activities read it)
 
 
 class _Dirty(Exception):
     """The fast path met data it does not handle; rescore from sanitized copies."""
+
+
+def _newest(items: list[Item]) -> Item:
+    """The first item with the latest time (``max(items, key=...)``, as a loop the compiled engine runs fast)."""
+    best = items[0]
+    best_ts = best[0]
+    for item in items:
+        if item[0] > best_ts:
+            best, best_ts = item, item[0]
+    return best
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -150,6 +159,7 @@ class _ActivityRule:
         "rule_id",
         "show_age",
         "slot",
+        "weight",
         "window",
     )
 
@@ -167,6 +177,7 @@ class _ActivityRule:
     ) -> None:
         self.rule_id, self.label, self.component = rule_id, label, component
         self.points = _nice(points)
+        self.weight = float(points)  # the same points as a float: what the arithmetic uses (x * 5 == x * 5.0)
         self.slot = slot
         self.window = within_days * DAY if within_days is not None else INF
         self.cap = max_points if max_points is not None else INF
@@ -239,14 +250,56 @@ _MEMO_LIMIT: Final = 4096  # entries per fast-path memo; cleared when full
 def _memo_key(values: Mapping[str, Any], reads: tuple[str, ...]) -> tuple[Any, bool]:
     """The values read, as a memo key, and whether answers for them may be remembered (only text or None:
     equal keys of other types, such as ``1`` and ``True``, can read differently)."""
+    # a plain dict is read with dict operations (compiled, much cheaper than a generic Mapping's .get)
+    plain = cast("dict[str, Any]", values) if type(values) is dict else dict(values)
     if len(reads) == 1:
-        value = values.get(reads[0])
-        return value, value is None or value.__class__ is str
-    key = tuple([values.get(name) for name in reads])
+        value = plain.get(reads[0])
+        return value, value is None or type(value) is str
+    key = tuple([plain.get(name) for name in reads])
     for value in key:
-        if value is not None and value.__class__ is not str:
+        if value is not None and type(value) is not str:
             return key, False
     return key, True
+
+
+class _TypePlan:
+    """Where the activities of one type go: slots every one joins, and slots behind a ``where:`` test.
+
+    The tests' answers are remembered per attribute values (text or nothing) when no test reads a date,
+    so an activity whose url or form was seen before costs one lookup, not one call per test.
+    """
+
+    always: tuple[int, ...]
+    tests: tuple[tuple[int, Test], ...]
+    reads: tuple[str, ...]
+    memo: dict[Any, tuple[int, ...]] | None
+
+    __slots__ = ("always", "memo", "reads", "tests")
+
+    def __init__(self, slots: tuple[tuple[int, Condition | None], ...]) -> None:
+        self.always = tuple(slot for slot, where in slots if where is None)
+        compiled = [(slot, compile_condition(where)) for slot, where in slots if where is not None]
+        self.tests = tuple((slot, condition.test) for slot, condition in compiled)
+        self.reads = tuple(dict.fromkeys(name for _, where in slots if where is not None for name in _reads(where)))
+        self.memo = None if any(condition.timed for _, condition in compiled) else {}
+
+    def targets(self, values: Mapping[str, Any], t: float) -> tuple[int, ...]:
+        """The slots an activity with these attributes goes to at ``t``."""
+        memo = self.memo
+        key: Any = None
+        keep = False
+        if memo is not None:
+            key, keep = _memo_key(values, self.reads)
+            if keep:
+                hit = memo.get(key)
+                if hit is not None:
+                    return hit
+        found = self.always + tuple([slot for slot, test in self.tests if test(values, t)])
+        if keep and memo is not None:
+            if len(memo) >= _MEMO_LIMIT:
+                memo.clear()
+            memo[key] = found
+        return found
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -360,7 +413,7 @@ class CompiledModel:
         # rules with date tests, in the order their points are added: fit, engagement, total
         self.timed = tuple(r for r in (*fit_rules, *eng_rules, *total_rules) if r.timed)
 
-        specs: list[tuple[tuple[str, ...], Test | None]] = []
+        specs: list[tuple[tuple[str, ...], Condition | None]] = []
         spec_index: dict[tuple[str, ...], int] = {}
 
         def slot_for(types: Iterable[str], where: Condition | None) -> int:
@@ -368,7 +421,7 @@ class CompiledModel:
             key = tuple(dict.fromkeys(types))
             if where is None and key in spec_index:
                 return spec_index[key]
-            specs.append((key, compile_condition(where).test if where is not None else None))
+            specs.append((key, where))
             if where is None:
                 spec_index[key] = len(specs) - 1
             return len(specs) - 1
@@ -441,8 +494,10 @@ class CompiledModel:
         for slot, (types, _) in enumerate(specs):
             for activity_type in types:
                 by_type.setdefault(activity_type, []).append(slot)
-        self.slots_by_type = {key: tuple(value) for key, value in by_type.items()}
-        self.filtered_slots = tuple((slot, where) for slot, (_, where) in enumerate(specs) if where is not None)
+        # activity type -> the slots its activities go to (after the `where:` tests of some)
+        self.type_plans = {
+            key: _TypePlan(tuple((slot, specs[slot][1]) for slot in value)) for key, value in by_type.items()
+        }
         # slots whose rule counts only the N most recent activities: kept newest first
         self.sorted_slots = frozenset(r.slot for r in activity_rules if r.max_times)
         self._fast_tables()
@@ -531,33 +586,34 @@ class CompiledModel:
 
         if not isinstance(activities, list | tuple):
             activities = list(activities)
-        if len(activities) > 1 and len(set(map(_ids, activities))) != len(activities):
-            raise _Dirty
-        buckets: dict[str, list[Item]] = {}
+        # one pass: each activity goes, in input order, to every slot whose types and `where:` it matches
+        slots: list[list[Item] | None] = [None] * self.slot_count
+        plans = self.type_plans
+        seen: set[Any] = set()
         limit = t + SKEW
         latest = -INF
+        unknown = False
         for activity in activities:
+            seen.add(activity.id)
             occurred = activity.occurred_at
             if occurred.tzinfo is None:
                 raise _Dirty
             ts = occurred.timestamp()
             if ts > latest:
                 latest = ts
-            bucket = buckets.get(activity.type)
-            if bucket is None:
-                buckets[activity.type] = [(ts, activity)]
-            else:
-                bucket.append((ts, activity))
-        slots: list[list[Item] | None] = [None] * self.slot_count
-        slots_by_type = self.slots_by_type
-        for activity_type, bucket in buckets.items():
-            for slot in slots_by_type.get(activity_type, ()):
+            plan = plans.get(activity.type)
+            if plan is None:
+                unknown = unknown or activity.type not in _KNOWN_TYPES
+                continue
+            item = (ts, activity)
+            for slot in plan.targets(activity.attributes, t) if plan.tests else plan.always:
                 items = slots[slot]
-                slots[slot] = bucket if items is None else items + bucket
-        for slot, where in self.filtered_slots:
-            items = slots[slot]
-            if items is not None:
-                slots[slot] = [item for item in items if where(item[1].attributes, t)] or None
+                if items is None:
+                    slots[slot] = [item]
+                else:
+                    items.append(item)
+        if len(seen) != len(activities):
+            raise _Dirty  # duplicate activity ids: the sanitized copy drops them
         for slot in self.sorted_slots:
             items = slots[slot]
             if items is not None and len(items) > 1:
@@ -565,7 +621,7 @@ class CompiledModel:
         state.slots = slots
         state.created_ts = _UNREAD
         state.latest_ts = latest
-        if latest > limit or not _KNOWN_TYPES.issuperset(buckets):
+        if latest > limit or unknown:
             _activity_warnings(state.warnings, activities, limit)
         return state
 
@@ -637,7 +693,7 @@ class CompiledModel:
             items = slots[act.slot]
             if items is None:
                 continue
-            kind, rate, window, points, limit = act.kind, act.rate, act.window, act.points, act.max_times
+            kind, rate, window, points, limit = act.kind, act.rate, act.window, act.weight, act.max_times
             if past and kind == 1 and window == INF:
                 # every activity counts (the N newest when limited), with factor exp(-rate * age)
                 if limit and len(items) > limit:
@@ -647,7 +703,7 @@ class CompiledModel:
                 if collect:
                     counted: list[Evidence] = []
                     for ts, activity in items:
-                        factor = _exp(neg_rate * (t - ts))
+                        factor = math.exp(neg_rate * (t - ts))
                         part = points * factor
                         moving += part
                         counted.append(
@@ -655,7 +711,7 @@ class CompiledModel:
                         )
                 else:
                     for ts, _ in items:
-                        moving += points * _exp(neg_rate * (t - ts))
+                        moving += points * math.exp(neg_rate * (t - ts))
                 value = moving + 0.0
                 cap = act.cap
                 if value > cap:
@@ -690,7 +746,7 @@ class CompiledModel:
                 elif age >= window:
                     continue
                 elif kind == 1:
-                    factor = _exp(-rate * age)
+                    factor = math.exp(-rate * age)
                     moving += points * factor
                     moving_count += 1
                 elif kind == 2:
@@ -741,7 +797,7 @@ class CompiledModel:
             latest: Activity | None = None
             items = slots[inactive.slot]
             if items is not None:
-                newest = max(items, key=_by_ts)
+                newest = _newest(items) if _NATIVE else max(items, key=_by_ts)
                 if newest[0] - SKEW <= t:  # nothing in the future: the newest is the last activity
                     last, latest = newest
                 else:
@@ -778,7 +834,7 @@ class CompiledModel:
             high = -INF
             items = slots[stag.high_slot]
             if items is not None:
-                newest_ts = max(items, key=_by_ts)[0]
+                newest_ts = (_newest(items) if _NATIVE else max(items, key=_by_ts))[0]
                 if newest_ts - SKEW <= t:
                     high = newest_ts
                 else:
@@ -793,7 +849,8 @@ class CompiledModel:
                 first = INF
                 first_activity: Activity | None = None
                 count = 0
-                if max(items, key=_by_ts)[0] - SKEW <= t:
+                # (compiled, the loop below is the faster way to the same answer)
+                if not _NATIVE and max(items, key=_by_ts)[0] - SKEW <= t:
                     later = [item for item in items if item[0] > high]
                     count = len(later)
                     if count:
@@ -881,7 +938,7 @@ class CompiledModel:
             warnings = [*warnings[: MAX_WARNINGS - 1], f"... and {len(warnings) - MAX_WARNINGS + 1} more warnings"]
         contact_id = state.contact_id
         return make_result(
-            contact_id if contact_id.__class__ is str else text_id(contact_id),
+            contact_id if type(contact_id) is str else text_id(contact_id),
             total,
             fit,
             engagement,

@@ -126,7 +126,7 @@ def parse_range(value: Any) -> tuple[float, float] | None:
     """
     if value is None or value is True or value is False:
         return None
-    cls = value.__class__
+    cls = type(value)
     if cls is int:
         number = float(value) if -1e300 < value < 1e300 else None
         return None if number is None else (number, number)
@@ -233,14 +233,14 @@ def parse_bool(value: Any) -> bool | None:
     """A yes/no field value as a bool, or ``None`` when it is neither.  Never raises."""
     if value is True or value is False:
         return bool(value)
-    if value.__class__ is str:
+    if type(value) is str:
         word = value[:16].strip().lower()
         if word in _TRUE_WORDS:
             return True
         if word in _FALSE_WORDS:
             return False
         return None
-    if value.__class__ in (int, float):
+    if type(value) in (int, float):
         if value == 1:
             return True
         if value == 0:

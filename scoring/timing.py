@@ -23,7 +23,6 @@ Term = tuple[int, float, float, float, float]  # kind (1 exp, 2 linear), fixed, 
 
 INF: Final = math.inf
 _MAX_STEPS: Final = 60
-_exp: Final = math.exp
 _log: Final = math.log
 
 
@@ -39,7 +38,7 @@ def value_at(base: float, terms: list[Term], s: float) -> float:
     total = base
     for kind, fixed, moving, rate, cap in terms:
         if kind == 1:
-            total += _clamp(fixed + moving * _exp(-rate * s), cap)
+            total += _clamp(fixed + moving * math.exp(-rate * s), cap)
         else:
             total += _clamp(fixed + moving + rate * s, cap)
     return total
@@ -50,7 +49,7 @@ def _slope_bound(terms: list[Term], s: float) -> tuple[float, float]:
     bound = 0.0
     until = INF
     for kind, fixed, moving, rate, cap in terms:
-        part = moving * _exp(-rate * s) if kind == 1 else moving + rate * s
+        part = moving * math.exp(-rate * s) if kind == 1 else moving + rate * s
         value = fixed + part
         if cap < INF and (value > cap or value < -cap):
             # held at the cap: flat until the moving part brings it back to the cap
@@ -62,7 +61,7 @@ def _slope_bound(terms: list[Term], s: float) -> tuple[float, float]:
                 release = (target - fixed - moving) / rate if rate else INF
             until = min(until, max(release, s))
         else:
-            bound += abs(moving) * rate * _exp(-rate * s) if kind == 1 else abs(rate)
+            bound += abs(moving) * rate * math.exp(-rate * s) if kind == 1 else abs(rate)
     return bound, until
 
 
@@ -112,8 +111,8 @@ def _single_rate(
         if amp != 0.0:
             found = _crossing(const, amp, rate, low, high, max(1.0, math.ceil(start)))
             if found is not None and found < end and found < horizon:
-                before = const + amp * _exp(-rate * (found - 1.0))
-                after = const + amp * _exp(-rate * found)
+                before = const + amp * math.exp(-rate * (found - 1.0))
+                after = const + amp * math.exp(-rate * found)
                 return found, _tight((before, after), low, high, eps)
         if end >= horizon:
             return None
