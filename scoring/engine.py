@@ -43,7 +43,7 @@ from connectors.records import Activity, Contact
 from .conditions import CLOCK_SKEW_SECONDS, DAY, Compiled, Test, TestAt, compile_condition
 from .model import KNOWN_ACTIVITY_TYPES, Condition, Decay, Model, cut_name, duration_seconds
 from .numbers import parse_datetime
-from .result import Evidence, Reason, ScoreResult, make_reason, make_result
+from .result import Counted, Evidence, PendingReason, Reason, Reasons, ScoreResult, make_reason, make_result
 from .sanitize import sanitize, text_id
 from .timing import Term, first_crossing
 
@@ -353,7 +353,7 @@ class _Eval:
     fit_i: int
     fit_raw: float
     next_event: float
-    reasons: list[Reason]
+    reasons: list[Reason | PendingReason]
     terms: list[Term]
     tier: str | None
     total: int
@@ -661,7 +661,7 @@ class CompiledModel:
         still to come: the same operations in the same order, without the tests that cannot fire."""
         past = fast and state.latest_ts <= t  # every activity has happened: no age below 0
         ev = _Eval()
-        reasons: list[Reason] = []
+        reasons: list[Reason | PendingReason] = []  # activity rules' reasons are built when read (Reasons)
         next_event = INF
         fit_raw = state.fit_static
         eng_raw = state.eng_static
@@ -701,14 +701,12 @@ class CompiledModel:
                 neg_rate = -rate
                 moving = 0.0
                 if collect:
-                    counted: list[Evidence] = []
+                    counted: list[Counted] = []
                     for ts, activity in items:
                         factor = math.exp(neg_rate * (t - ts))
                         part = points * factor
                         moving += part
-                        counted.append(
-                            _evidence(Evidence, (activity.id, activity.occurred_at, factor, part, None, None))
-                        )
+                        counted.append((activity, factor, part))
                 else:
                     for ts, _ in items:
                         moving += points * math.exp(neg_rate * (t - ts))
@@ -722,16 +720,12 @@ class CompiledModel:
                 decaying += value
                 eng_raw += value
                 if collect and value:
-                    reasons.append(
-                        make_reason(
-                            act.rule_id, act.label, act.component, value, tuple(counted), "engagement", act.show_age
-                        )
-                    )
+                    reasons.append((act.rule_id, act.label, act.component, value, counted, "engagement", act.show_age))
                 continue
             moving = fixed = 0.0  # the part that decays from now on, and the part that holds until an event
             oldest = INF
             count = moving_count = 0
-            evidence: list[Evidence] = []
+            evidence: list[Counted] = []
             for ts, activity in items:
                 age = t - ts
                 if age < 0.0:
@@ -765,9 +759,7 @@ class CompiledModel:
                     oldest = ts
                 count += 1
                 if collect:
-                    evidence.append(
-                        _evidence(Evidence, (activity.id, activity.occurred_at, factor, points * factor, None, None))
-                    )
+                    evidence.append((activity, factor, points * factor))
                 if count == limit:
                     break
             if count == 0:
@@ -786,11 +778,7 @@ class CompiledModel:
                 decaying += value
             eng_raw += value
             if collect and value:
-                reasons.append(
-                    make_reason(
-                        act.rule_id, act.label, act.component, value, tuple(evidence), "engagement", act.show_age
-                    )
-                )
+                reasons.append((act.rule_id, act.label, act.component, value, evidence, "engagement", act.show_age))
 
         for inactive in self.inactivity:
             last = -INF
@@ -948,7 +936,7 @@ class CompiledModel:
             self.stage_by_total[total],
             ev.tier,
             ev.due,
-            tuple(ev.reasons),
+            Reasons(ev.reasons),
             self.version,
             now,
             datetime.fromtimestamp(change, UTC) if change is not None and change <= _LAST_SECOND else None,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 from connectors.records import FieldValue
 
@@ -21,6 +22,71 @@ class Evidence(NamedTuple):
     points: float = 0.0
     field: str | None = None
     value: FieldValue = None
+
+
+Counted = tuple[Any, float, float]  # an activity a rule counted: (activity, decay factor, points)
+# a reason the engine has not built yet: (rule, label, component, points, counted, applies_to, show_age)
+PendingReason = tuple[str, str, str, float, list[Counted], str, bool]
+
+
+class Reasons(Sequence["Reason"]):
+    """The reasons of a result: an immutable sequence of ``Reason``, those of activity rules built when read.
+
+    For each activity rule that fired the engine records the activities it counted (activity, decay factor,
+    points) and builds the ``Reason`` and its ``Evidence`` only if someone reads them (``explain()`` does; a
+    rescore that compares scores does not), which saves much of the per-activity cost of a score.  It reads,
+    compares, hashes, prints and pickles exactly as the tuple of the same ``Reason`` values.
+    """
+
+    __slots__ = ("_built", "_pending")
+
+    def __init__(self, pending: list[Reason | PendingReason]) -> None:
+        self._pending = pending
+        self._built: tuple[Reason, ...] | None = None
+
+    def _values(self) -> tuple[Reason, ...]:
+        built = self._built
+        if built is None:
+            built = tuple(entry if isinstance(entry, Reason) else _build_reason(entry) for entry in self._pending)
+            self._built, self._pending = built, []
+        return built
+
+    @overload
+    def __getitem__(self, index: int) -> Reason: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Reason, ...]: ...
+    def __getitem__(self, index: int | slice) -> Reason | tuple[Reason, ...]:
+        return self._values()[index]
+
+    def __len__(self) -> int:
+        return len(self._pending) if self._built is None else len(self._built)
+
+    def __iter__(self) -> Iterator[Reason]:
+        return iter(self._values())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Reasons):
+            return self._values() == other._values()
+        if isinstance(other, tuple):
+            return self._values() == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return repr(self._values())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (tuple, (self._values(),))  # unpickles as the plain tuple
+
+
+def _build_reason(pending: PendingReason) -> Reason:
+    rule, label, component, points, counted, applies_to, show_age = pending
+    evidence = tuple(
+        Evidence(activity.id, activity.occurred_at, factor, part, None, None) for activity, factor, part in counted
+    )
+    return make_reason(rule, label, component, points, evidence, applies_to, show_age)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +125,7 @@ class ScoreResult:
     stage: str
     tier: str | None
     sla_due_at: datetime | None
-    reasons: tuple[Reason, ...]
+    reasons: Sequence[Reason]  # a tuple, or a Reasons that reads the same
     model_version: str
     scored_at: datetime
     next_change_at: datetime | None

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import pickle
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from connectors.records import ActivityType
 from scoring import Model, ScoreResult, score, score_many
-from scoring.result import Evidence, Reason
+from scoring.result import Evidence, Reason, Reasons
 
 from .conftest import NOW, act, contact, make_model
 
@@ -290,9 +292,35 @@ def test_result_bookkeeping(starter: Model) -> None:
     assert result.model_version == starter.version
     assert result.scored_at == now
     assert result.warnings == ()
-    assert isinstance(result.reasons, tuple)
+    assert isinstance(result.reasons, Sequence) and not isinstance(result.reasons, list)
     with pytest.raises(AttributeError):
         result.total = 3  # type: ignore[misc]
+
+
+def test_reasons_are_built_when_read_and_read_as_their_tuple(starter: Model) -> None:
+    """Activity rules' reasons are built on first read; until then and after, they are their tuple."""
+    activities = [act("demo_request", 3), act("page_view", 30, url="/pricing"), act("page_view", 50)]
+    result = score(starter, contact("c-7", title="VP Sales", industry="Software"), activities, NOW)
+    reasons = result.reasons
+    assert isinstance(reasons, Reasons)
+    count = len(reasons)  # known before anything is built
+    built = tuple(reasons)
+    assert len(built) == count and all(isinstance(r, Reason) for r in built)
+    assert [r.rule for r in built][:2] == ["industry_software", "decision_maker"]  # the model's rule order
+    demo = next(r for r in built if r.rule == "demo_request")
+    (evidence,) = demo.evidence
+    assert evidence.activity_id == activities[0].id and evidence.occurred_at == activities[0].occurred_at
+    assert evidence.points == pytest.approx(demo.points)
+
+    again = score(starter, contact("c-7", title="VP Sales", industry="Software"), activities, NOW).reasons
+    assert again == built and built == again and again == reasons  # unbuilt == tuple == built
+    assert hash(again) == hash(built)
+    assert repr(again) == repr(built)
+    assert again[1:3] == built[1:3] and again[-1] == built[-1]
+    assert pickle.loads(pickle.dumps(again)) == built
+    assert type(pickle.loads(pickle.dumps(again))) is tuple
+    assert (again == [*built]) is False  # a list is not equal, as for a tuple
+    assert pickle.loads(pickle.dumps(result)) == result
 
 
 def test_naive_now_is_a_programming_error(starter: Model) -> None:
