@@ -87,7 +87,7 @@ class RunSummary:
     exit_code: int = 0
     plan_path: Path | None = None
     plan_preview: list[tuple[str, str, str, str]] = field(default_factory=list)
-    new_p1: list[tuple[str, ScoreResult]] = field(default_factory=list)
+    new_p1: int = 0  # contacts that became P1 in this run (each alerted through on_p1)
     quota_exhausted: bool = False  # the run stopped because the CRM's API quota ran out
     quota_reset_at: datetime | None = None  # when the CRM said the quota resets, if it did
 
@@ -482,7 +482,7 @@ class Pipeline:
             result = results[cid]
             if result.tier == "P1" and self.on_p1 is not None and any(c.field.endswith("tier") for c in changes):
                 contact = next(c for c in contacts if c.id == cid)
-                summary.new_p1.append((cid, result))
+                summary.new_p1 += 1
                 self.on_p1(contact, result)
         summary.counts["written"] += len(succeeded)
         summary.counts["failed"] += len(failures)
