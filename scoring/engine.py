@@ -40,10 +40,21 @@ from typing import Any, Final, NamedTuple, cast
 
 from connectors.records import Activity, Contact
 
-from .conditions import CLOCK_SKEW_SECONDS, DAY, Compiled, Test, TestAt, compile_condition
+from .conditions import CLOCK_SKEW_SECONDS, DAY, Compiled, Test, TestAt, compile_condition, email_domain
 from .model import KNOWN_ACTIVITY_TYPES, Condition, Decay, Model, cut_name, duration_seconds
 from .numbers import parse_datetime
-from .result import Counted, Evidence, PendingReason, Reason, Reasons, ScoreResult, make_reason, make_result
+from .result import (
+    Counted,
+    Decayed,
+    Evidence,
+    PendingField,
+    PendingReason,
+    Reason,
+    Reasons,
+    ScoreResult,
+    make_reason,
+    make_result,
+)
 from .sanitize import sanitize, text_id
 from .timing import Term, first_crossing
 
@@ -135,14 +146,25 @@ class _FieldRule:
         self.fields = tuple(dict.fromkeys(condition.fields_used()))
 
     def reason(self, values: Mapping[str, Any]) -> Reason:
-        if len(self.fields) == 1:
-            name = self.fields[0]
-            evidence: tuple[Evidence, ...] = (
-                _evidence(Evidence, (None, None, 1.0, self.points, name, values.get(name))),
-            )
-        else:
-            evidence = tuple(_evidence(Evidence, (None, None, 1.0, self.points, f, values.get(f))) for f in self.fields)
-        return make_reason(self.rule_id, self.label, self.component, self.points, evidence, self.applies_to, False)
+        return self.reason_from(self.pending(values)[1])
+
+    def pending(self, values: Mapping[str, Any]) -> PendingField:
+        """This rule's reason for these fields, to build when read: the values it shows, taken now."""
+        fields = self.fields
+        if len(fields) == 1:
+            return (self, (values.get(fields[0]),))
+        return (self, tuple([values.get(name) for name in fields]))
+
+    def reason_from(self, shown: tuple[Any, ...]) -> Reason:
+        """The reason, from the values of ``self.fields`` (``pending``)."""
+        points = self.points
+        evidence = tuple(
+            [
+                _evidence(Evidence, (None, None, 1.0, points, name, value))
+                for name, value in zip(self.fields, shown, strict=True)
+            ]
+        )
+        return make_reason(self.rule_id, self.label, self.component, points, evidence, self.applies_to, False)
 
 
 class _ActivityRule:
@@ -232,8 +254,8 @@ def _reads(condition: Condition) -> tuple[str, ...]:
     return ("email_domain", "email") if condition.field == "email_domain" else (condition.field,)
 
 
-# a static rule that fired: (position among the static rules, 0 fit / 1 engagement / 2 total, points, reason)
-Fired = tuple[int, int, Points, Reason]
+# a static rule that fired: (position among the static rules, 0 fit / 1 engagement / 2 total, points, rule)
+Fired = tuple[int, int, Points, "_FieldRule"]
 
 
 class _Group(NamedTuple):
@@ -242,16 +264,30 @@ class _Group(NamedTuple):
     reads: tuple[str, ...]
     members: tuple[tuple[int, int, _FieldRule], ...]  # (position, target, rule)
     memo: dict[Any, tuple[Fired, ...]]
+    by_domain: bool  # the rules read the email only through its domain: remembered per domain
 
 
 _MEMO_LIMIT: Final = 4096  # entries per fast-path memo; cleared when full
 
 
-def _memo_key(values: Mapping[str, Any], reads: tuple[str, ...]) -> tuple[Any, bool]:
+def _domain_only(condition: Condition) -> bool:
+    """Whether the condition reads nothing but the email domain (the field, or the email address's)."""
+    op = condition.operator
+    if op in ("all", "any"):
+        return all(_domain_only(child) for child in condition._value(op))
+    if op == "not":
+        return condition.not_ is not None and _domain_only(condition.not_)
+    return op == "free_mail" or condition.field == "email_domain"
+
+
+def _memo_key(values: Mapping[str, Any], reads: tuple[str, ...], by_domain: bool = False) -> tuple[Any, bool]:
     """The values read, as a memo key, and whether answers for them may be remembered (only text or None:
     equal keys of other types, such as ``1`` and ``True``, can read differently)."""
     # a plain dict is read with dict operations (compiled, much cheaper than a generic Mapping's .get)
     plain = cast("dict[str, Any]", values) if type(values) is dict else dict(values)
+    if by_domain:  # the email_domain field, and the domain of the email address
+        own = plain.get("email_domain")
+        return (own, email_domain(plain.get("email"))), own is None or type(own) is str
     if len(reads) == 1:
         value = plain.get(reads[0])
         return value, value is None or type(value) is str
@@ -313,15 +349,15 @@ class _State:
     contact_id: Any
     created_ts: Any  # float | None once read, _UNREAD before
     eng_static: float
-    eng_static_reasons: list[Reason]
+    eng_static_reasons: list[Reason | PendingReason]
     fields: Mapping[str, Any]
     fit_static: float
-    fit_static_reasons: list[Reason]
+    fit_static_reasons: list[Reason | PendingReason]
     flips: list[float]
     latest_ts: float
     slots: list[list[Item] | None]
     total_static: float
-    total_static_reasons: list[Reason]
+    total_static_reasons: list[Reason | PendingReason]
     warnings: list[str]
 
     __slots__ = (
@@ -523,14 +559,18 @@ class CompiledModel:
 
     def _fast_tables(self) -> None:
         """The static field rules grouped by the fields they read, for the fast path (``_prepare_fast``)."""
-        # static field rules grouped by the fields they read: one memo lookup answers the whole group
-        groups: dict[tuple[str, ...], list[tuple[int, int, _FieldRule]]] = {}
+        # static field rules grouped by the fields they read: one memo lookup answers the whole group; the
+        # rules that read the email only through its domain form one group, remembered per domain
+        groups: dict[tuple[bool, tuple[str, ...]], list[tuple[int, int, _FieldRule]]] = {}
         position = 0
         for target, rules in enumerate((self.fit_static, self.eng_static, self.total_static)):
             for rule in rules:
-                groups.setdefault(_reads(rule.condition), []).append((position, target, rule))
+                key = (True, ()) if _domain_only(rule.condition) else (False, _reads(rule.condition))
+                groups.setdefault(key, []).append((position, target, rule))
                 position += 1
-        self.static_groups = tuple(_Group(reads, tuple(members), {}) for reads, members in groups.items())
+        self.static_groups = tuple(
+            _Group(reads, tuple(members), {}, by_domain) for (by_domain, reads), members in groups.items()
+        )
 
     # -----------------------------------------------------------------------------------------------------
 
@@ -629,14 +669,16 @@ class CompiledModel:
         """The three ``_static_points`` sums and reasons, with each group of rules that read the same fields
         answered by one memo lookup when those fields hold text (or nothing)."""
         fired: list[Fired] = []
-        for reads, members, memo in self.static_groups:
-            key, keep = _memo_key(fields, reads)
+        for reads, members, memo, by_domain in self.static_groups:
+            key, keep = _memo_key(fields, reads, by_domain)
             hit = memo.get(key) if keep else None
             if hit is None:
                 hit = tuple(
-                    (position, target, rule.points, rule.reason(fields))
-                    for position, target, rule in members
-                    if rule.test(fields, t)
+                    [
+                        (position, target, rule.points, rule)
+                        for position, target, rule in members
+                        if rule.test(fields, t)
+                    ]
                 )
                 if keep:
                     if len(memo) >= _MEMO_LIMIT:
@@ -645,12 +687,12 @@ class CompiledModel:
             if hit:
                 fired.extend(hit)
         static = [0.0, 0.0, 0.0]
-        static_reasons: tuple[list[Reason], list[Reason], list[Reason]] = ([], [], [])
+        static_reasons: tuple[list[Reason | PendingReason], ...] = ([], [], [])
         if len(fired) > 1:
             fired.sort(key=_first)  # back to rule order: points add up in the order _static_points adds them
-        for _, target, points, reason in fired:
+        for _, target, points, rule in fired:
             static[target] += points
-            static_reasons[target].append(reason)
+            static_reasons[target].append(rule.pending(fields))  # built when read (Reasons)
         state.fit_static, state.eng_static, state.total_static = static
         state.fit_static_reasons, state.eng_static_reasons, state.total_static_reasons = static_reasons
 
@@ -700,16 +742,8 @@ class CompiledModel:
                     items = items[:limit]
                 neg_rate = -rate
                 moving = 0.0
-                if collect:
-                    counted: list[Counted] = []
-                    for ts, activity in items:
-                        factor = math.exp(neg_rate * (t - ts))
-                        part = points * factor
-                        moving += part
-                        counted.append((activity, factor, part))
-                else:
-                    for ts, _ in items:
-                        moving += points * math.exp(neg_rate * (t - ts))
+                for ts, _ in items:
+                    moving += points * math.exp(neg_rate * (t - ts))
                 value = moving + 0.0
                 cap = act.cap
                 if value > cap:
@@ -720,7 +754,9 @@ class CompiledModel:
                 decaying += value
                 eng_raw += value
                 if collect and value:
-                    reasons.append((act.rule_id, act.label, act.component, value, counted, "engagement", act.show_age))
+                    # evidence recomputed when read: the same factors, exp(-rate * (t - ts)), to the last bit
+                    decayed: Decayed = ("decayed", items, neg_rate, t, points)
+                    reasons.append((act.rule_id, act.label, act.component, value, decayed, "engagement", act.show_age))
                 continue
             moving = fixed = 0.0  # the part that decays from now on, and the part that holds until an event
             oldest = INF
@@ -984,9 +1020,11 @@ class CompiledModel:
         return at if at > t else t + 1.0
 
 
-def _static_points(rules: tuple[_FieldRule, ...], fields: Mapping[str, Any], t: float) -> tuple[float, list[Reason]]:
+def _static_points(
+    rules: tuple[_FieldRule, ...], fields: Mapping[str, Any], t: float
+) -> tuple[float, list[Reason | PendingReason]]:
     points = 0.0
-    reasons: list[Reason] = []
+    reasons: list[Reason | PendingReason] = []
     for rule in rules:
         if rule.test(fields, t):
             points += rule.points

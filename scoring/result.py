@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -25,8 +26,13 @@ class Evidence(NamedTuple):
 
 
 Counted = tuple[Any, float, float]  # an activity a rule counted: (activity, decay factor, points)
-# a reason the engine has not built yet: (rule, label, component, points, counted, applies_to, show_age)
-PendingReason = tuple[str, str, str, float, list[Counted], str, bool]
+# every activity of a half-life rule counted in full: ("decayed", [(epoch seconds, activity)], -rate, t, points)
+Decayed = tuple[str, list[tuple[float, Any]], float, float, float]
+# an activity rule's reason not built yet: (rule, label, component, points, counted, applies_to, show_age)
+PendingActivity = tuple[str, str, str, float, list[Counted] | Decayed, str, bool]
+# a field rule's reason not built yet: (the compiled rule, the values it shows); rule.reason_from(values)
+PendingField = tuple[Any, tuple[Any, ...]]
+PendingReason = PendingActivity | PendingField
 
 
 class Reasons(Sequence["Reason"]):
@@ -47,7 +53,7 @@ class Reasons(Sequence["Reason"]):
     def _values(self) -> tuple[Reason, ...]:
         built = self._built
         if built is None:
-            built = tuple(entry if isinstance(entry, Reason) else _build_reason(entry) for entry in self._pending)
+            built = tuple([_build(entry) for entry in self._pending])
             self._built, self._pending = built, []
         return built
 
@@ -81,11 +87,28 @@ class Reasons(Sequence["Reason"]):
         return (tuple, (self._values(),))  # unpickles as the plain tuple
 
 
-def _build_reason(pending: PendingReason) -> Reason:
+def _build(entry: Reason | PendingReason) -> Reason:
+    if isinstance(entry, Reason):
+        return entry
+    if len(entry) == 2:
+        rule, shown = entry
+        reason: Reason = rule.reason_from(shown)
+        return reason
+    return _build_reason(entry)
+
+
+def _build_reason(pending: PendingActivity) -> Reason:
     rule, label, component, points, counted, applies_to, show_age = pending
-    evidence = tuple(
-        Evidence(activity.id, activity.occurred_at, factor, part, None, None) for activity, factor, part in counted
-    )
+    if isinstance(counted, tuple):  # Decayed: the factors the engine summed, computed again the same way
+        _, items, neg_rate, t, weight = counted
+        evidence = tuple(
+            Evidence(activity.id, activity.occurred_at, factor, weight * factor, None, None)
+            for activity, factor in ((activity, math.exp(neg_rate * (t - ts))) for ts, activity in items)
+        )
+    else:
+        evidence = tuple(
+            Evidence(activity.id, activity.occurred_at, factor, part, None, None) for activity, factor, part in counted
+        )
     return make_reason(rule, label, component, points, evidence, applies_to, show_age)
 
 

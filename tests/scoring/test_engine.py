@@ -346,3 +346,22 @@ def test_now_is_read_to_the_second(starter: Model) -> None:
     one = score(starter, contact(), activities, NOW)
     two = score(starter, contact(), activities, NOW + timedelta(microseconds=999_999))
     assert one.observable() == two.observable() and one.reasons == two.reasons
+
+
+def test_domain_rules_are_remembered_per_domain_but_show_each_contacts_own_email(starter: Model) -> None:
+    """free_mail and email_domain rules answer per domain; their reasons still show the contact's address."""
+    first = score(starter, contact("a", email="ann@gmail.com"), [], NOW)
+    second = score(starter, contact("b", email="bob@GMAIL.com "), [], NOW)
+    own_field = score(starter, contact("c", email="cy@gmail.com", email_domain="leadloom.com"), [], NOW)
+    work = score(starter, contact("d", email="dee@northsoft.io"), [], NOW)
+
+    def shown(result: ScoreResult, rule: str) -> list[object]:
+        return [e.value for r in result.reasons if r.rule == rule for e in r.evidence]
+
+    assert shown(first, "free_mail") == ["ann@gmail.com"]
+    assert shown(second, "free_mail") == ["bob@GMAIL.com "]
+    assert shown(work, "free_mail") == []
+    # the email_domain field wins over the address's domain for email_domain rules (the competitor list)
+    assert shown(own_field, "competitor") == ["cy@gmail.com"]
+    assert shown(own_field, "free_mail") == ["cy@gmail.com"]
+    assert own_field.total == 0
