@@ -420,6 +420,7 @@ class CompiledModel:
     def __init__(self, model: Model) -> None:
         self.version = model.version
         self.name = model.name
+        self._last_now: tuple[datetime | None, float] = (None, 0.0)  # the last `now` scored at, and its second
         scale = model.scale
         self.total_max = scale.max
         self.fit_max = scale.fit_max or scale.max
@@ -579,7 +580,16 @@ class CompiledModel:
         ``tests/scoring/test_speed_equivalence.py``); anything unusual is left to the reference path."""
         if not isinstance(activities, list | tuple):  # other iterables can be read once: the reference reads them
             return self.score_reference(contact, activities, now)
-        t = float(math.floor(now.timestamp()))
+        last_now, t = self._last_now
+        if now is not last_now:  # a batch scores at one `now`: work out its whole second once
+            t = float(math.floor(now.timestamp()))
+            self._last_now = (now, t)
+        return self._score_at(contact, activities, t, now)
+
+    def _score_at(
+        self, contact: Contact, activities: list[Activity] | tuple[Activity, ...], t: float, now: datetime
+    ) -> ScoreResult:
+        """``score`` with ``t``, the whole second of ``now``, worked out by the caller (once for a batch)."""
         try:
             return self._result(self._prepare(contact, activities, t, None, True), t, now, True)
         except Exception:  # bad data: the reference path rescores from sanitized copies
@@ -605,7 +615,7 @@ class CompiledModel:
         state = _State()
         state.warnings = warnings if warnings is not None else []
         fields = contact.fields
-        if not isinstance(fields, Mapping):
+        if type(fields) is not dict and not isinstance(fields, Mapping):  # (the ABC check is slow: dicts skip it)
             raise _Dirty
         state.contact_id = contact.id
         state.fields = fields
@@ -624,8 +634,9 @@ class CompiledModel:
         state.bound = bound
         state.flips = flips
 
-        if not isinstance(activities, list | tuple):
-            activities = list(activities)
+        if type(activities) is not list:
+            activities = list(activities)  # (a list is iterated fastest, compiled)
+        listed = cast("list[Activity]", activities)
         # one pass: each activity goes, in input order, to every slot whose types and `where:` it matches
         slots: list[list[Item] | None] = [None] * self.slot_count
         plans = self.type_plans
@@ -633,7 +644,7 @@ class CompiledModel:
         limit = t + SKEW
         latest = -INF
         unknown = False
-        for activity in activities:
+        for activity in listed:
             seen.add(activity.id)
             occurred = activity.occurred_at
             if occurred.tzinfo is None:
@@ -723,7 +734,7 @@ class CompiledModel:
                     else:
                         adjust += rule.points
                     if collect:
-                        reasons.append(rule.reason(fields))
+                        reasons.append(rule.pending(fields))
             for flip in state.flips:
                 if t < flip < next_event:
                     next_event = flip
@@ -1073,6 +1084,8 @@ def compile_model(model: Model) -> CompiledModel:
 
 
 def _check_now(now: datetime) -> None:
+    if type(now) is datetime and now.tzinfo is UTC:  # the usual case, without asking the zone for its offset
+        return
     if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be a timezone-aware datetime, e.g. datetime.now(UTC)")
 
@@ -1088,6 +1101,10 @@ def score_many(
 ) -> Iterator[ScoreResult]:
     """Score many ``(contact, activities)`` pairs at the same ``now``, lazily."""
     _check_now(now)
-    run = compile_model(model).score
+    compiled = compile_model(model)
+    t = float(math.floor(now.timestamp()))
     for contact, activities in items:
-        yield run(contact, activities, now)
+        if isinstance(activities, list | tuple):
+            yield compiled._score_at(contact, activities, t, now)
+        else:
+            yield compiled.score(contact, activities, now)
