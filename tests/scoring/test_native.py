@@ -140,3 +140,12 @@ def test_pure_python_switch_runs_the_sources() -> None:
     flag, path = result.stdout.split()
     assert flag == "False"
     assert path.endswith("engine.py")
+
+
+def test_make_rebuilds_when_a_compiled_module_changes() -> None:
+    """The Makefile's install stamp depends on every compiled module, so `make test` never runs a stale build."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    line = next(line for line in makefile.splitlines() if line.startswith("NATIVE :="))
+    words = line.replace("(", " ").replace(")", " ").split()
+    listed = {word.removeprefix("scoring/").removesuffix(".py") for word in words if word.endswith(".py")}
+    assert listed == set(_native.COMPILED_MODULES)
