@@ -23,7 +23,6 @@ Term = tuple[int, float, float, float, float]  # kind (1 exp, 2 linear), fixed, 
 
 INF: Final = math.inf
 _MAX_STEPS: Final = 60
-_log: Final = math.log
 
 
 def _clamp(value: float, cap: float) -> float:
@@ -56,7 +55,7 @@ def _slope_bound(terms: list[Term], s: float) -> tuple[float, float]:
             target = cap if value > 0 else -cap
             if kind == 1:
                 ratio = (target - fixed) / moving if moving else 0.0
-                release = -_log(ratio) / rate if 0.0 < ratio < 1.0 else INF
+                release = -math.log(ratio) / rate if 0.0 < ratio < 1.0 else INF
             else:
                 release = (target - fixed - moving) / rate if rate else INF
             until = min(until, max(release, s))
@@ -99,7 +98,7 @@ def _single_rate(
     held: list[tuple[float, float, float]] = []  # (release time, moving, cap) of rules held at their cap
     for _, _, moving, _, cap in terms:
         if abs(moving) > cap:
-            held.append((_log(abs(moving) / cap) / rate, moving, cap))
+            held.append((math.log(abs(moving) / cap) / rate, moving, cap))
             const += cap if moving > 0 else -cap
         else:
             amp += moving
@@ -131,7 +130,7 @@ def _crossing(const: float, amp: float, rate: float, low: float, high: float, fi
         ratio = (low - const) / amp
         if ratio >= 1.0:
             return first
-        at = -_log(ratio) / rate
+        at = -math.log(ratio) / rate
         return max(math.floor(at) + 1.0, first)  # E(s) < low once s > at
     if const < high:  # rising toward const: leaves through high when const >= high
         return None
@@ -140,7 +139,7 @@ def _crossing(const: float, amp: float, rate: float, low: float, high: float, fi
         return first
     if ratio <= 0.0:
         return None
-    at = -_log(ratio) / rate
+    at = -math.log(ratio) / rate
     return max(float(math.ceil(at)), first)  # E(s) >= high once s >= at
 
 
