@@ -44,4 +44,4 @@ bench: $(STAMP)
 	set -e; for b in $(BENCHES); do echo "== $$b"; $(BIN)/python $$b; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info *.so scoring/*.so scoring/_native_sources.json
