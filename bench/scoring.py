@@ -32,6 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from connectors.records import Activity, Contact
+from connectors.sandbox.seed import BASE_MIX
 from scoring import STARTER_MODEL_PATH, Model, compiled, explain, load_model, score, score_many
 from scoring.engine import compile_model
 
@@ -55,21 +56,7 @@ EMPLOYEES = ("1,000", "100-500", "1000+", "n/a", "", "25", "250", "5000", "11-50
 DOMAINS = ("gmail.com", "northsoft.io", "apex-capital.com", "yahoo.com", "meridian.health", "leadloom.com")
 PAGES = ("/", "/pricing", "/product", "/blog/lead-scoring-101", "/careers", "/docs/api", "/customers")
 FORMS = ("Newsletter signup", "Contact us", "Free trial", "Pricing calculator")
-MIX = (
-    ("page_view", 0.42),
-    ("email_open", 0.17),
-    ("email_click", 0.06),
-    ("email_sent", 0.06),
-    ("form_submission", 0.04),
-    ("content_download", 0.04),
-    ("call", 0.04),
-    ("webinar_registration", 0.025),
-    ("webinar_attended", 0.015),
-    ("email_reply", 0.02),
-    ("meeting", 0.015),
-    ("demo_request", 0.01),
-    ("unsubscribe", 0.005),
-)
+MIX = (*BASE_MIX, ("unsubscribe", 0.005))  # the sandbox generator's mix, and a few unsubscribes
 
 
 def make_contacts(

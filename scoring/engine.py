@@ -766,7 +766,7 @@ class CompiledModel:
                 eng_raw += value
                 if collect and value:
                     # evidence recomputed when read: the same factors, exp(-rate * (t - ts)), to the last bit
-                    decayed: Decayed = ("decayed", items, neg_rate, t, points)
+                    decayed: Decayed = (items, neg_rate, t, points)
                     reasons.append((act.rule_id, act.label, act.component, value, decayed, "engagement", act.show_age))
                 continue
             moving = fixed = 0.0  # the part that decays from now on, and the part that holds until an event

@@ -26,8 +26,8 @@ class Evidence(NamedTuple):
 
 
 Counted = tuple[Any, float, float]  # an activity a rule counted: (activity, decay factor, points)
-# every activity of a half-life rule counted in full: ("decayed", [(epoch seconds, activity)], -rate, t, points)
-Decayed = tuple[str, list[tuple[float, Any]], float, float, float]
+# every activity of a half-life rule counted in full: ([(epoch seconds, activity)], -rate, t, points)
+Decayed = tuple[list[tuple[float, Any]], float, float, float]
 # an activity rule's reason not built yet: (rule, label, component, points, counted, applies_to, show_age)
 PendingActivity = tuple[str, str, str, float, list[Counted] | Decayed, str, bool]
 # a field rule's reason not built yet: (the compiled rule, the values it shows); rule.reason_from(values)
@@ -100,7 +100,7 @@ def _build(entry: Reason | PendingReason) -> Reason:
 def _build_reason(pending: PendingActivity) -> Reason:
     rule, label, component, points, counted, applies_to, show_age = pending
     if isinstance(counted, tuple):  # Decayed: the factors the engine summed, computed again the same way
-        _, items, neg_rate, t, weight = counted
+        items, neg_rate, t, weight = counted
         evidence = tuple(
             Evidence(activity.id, activity.occurred_at, factor, weight * factor, None, None)
             for activity, factor in ((activity, math.exp(neg_rate * (t - ts))) for ts, activity in items)

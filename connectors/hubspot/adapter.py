@@ -32,7 +32,7 @@ Writing
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -508,19 +508,21 @@ class HubSpotAdapter:
             field_keys={s.name: s.name for s in specs},
         )
 
-    def _ensure_group(self) -> None:
-        body = {"name": self.config.property_group, "label": self.config.property_group_label, "displayOrder": -1}
+    def _create(self, operation: str, create: Callable[..., Any], body: dict[str, Any]) -> bool:
+        """Create a contact property or property group; False when it exists already (409: idempotent)."""
         try:
             self.client.call(
-                "property_groups.create",
-                partial(
-                    self.client.groups.create_with_http_info, "contacts", body, _request_timeout=self.config.timeout
-                ),
-                require="name",
+                operation, partial(create, "contacts", body, _request_timeout=self.config.timeout), require="name"
             )
         except FatalApiError as exc:
-            if exc.status != 409:  # 409: the group exists already
-                raise
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
+    def _ensure_group(self) -> None:
+        body = {"name": self.config.property_group, "label": self.config.property_group_label, "displayOrder": -1}
+        self._create("property_groups.create", self.client.groups.create_with_http_info, body)
 
     def _create_property(self, spec: FieldSpec) -> bool:
         ptype, field_type = _PROPERTY_TYPES.get(spec.type, ("string", "text"))
@@ -534,19 +536,7 @@ class HubSpotAdapter:
         }
         if spec.options:
             body["options"] = [{"label": o, "value": o, "displayOrder": i} for i, o in enumerate(spec.options)]
-        try:
-            self.client.call(
-                "properties.create",
-                partial(
-                    self.client.properties.create_with_http_info, "contacts", body, _request_timeout=self.config.timeout
-                ),
-                require="name",
-            )
-        except FatalApiError as exc:
-            if exc.status == 409:  # exists already: creating is idempotent
-                return False
-            raise
-        return True
+        return self._create("properties.create", self.client.properties.create_with_http_info, body)
 
     # -- writes ------------------------------------------------------------------------------------------
     def write(self, updates: Sequence[FieldUpdate]) -> list[WriteResult]:

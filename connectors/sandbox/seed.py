@@ -282,7 +282,7 @@ MEETING_SUBJECTS = ("Discovery call", "Product demo", "Technical deep dive", "Pr
 CALL_SUBJECTS = ("Intro call", "Follow-up call", "Left voicemail", "Qualification call")
 
 # Activity mix before per-person adjustment (types from connectors.records.ActivityType).
-_BASE_MIX: tuple[tuple[str, float], ...] = (
+BASE_MIX: tuple[tuple[str, float], ...] = (
     ("page_view", 0.42),
     ("email_open", 0.17),
     ("email_click", 0.06),
@@ -559,7 +559,7 @@ class _Generator:
     ) -> list[SampleActivity]:
         if n <= 0:
             return []
-        mix = dict(_BASE_MIX)
+        mix = dict(BASE_MIX)
         boost = math.exp(0.6 * intent)
         for t in ("demo_request", "meeting", "email_reply", "webinar_attended"):
             mix[t] *= boost

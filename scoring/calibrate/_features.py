@@ -164,17 +164,27 @@ def _numeric_candidates(name: str, section: Section, numbers: FloatArray, floor:
         seen.add(threshold)
         shown = _show(threshold)
         out.append(
-            Candidate(
-                key=f"{name}:gte:{shown}",
-                label=f"{name} is {shown} or more",
-                section=section,
-                when={"field": name, "gte": threshold},
-                opposite_when={"not": {"field": name, "gte": threshold}},
-                opposite_label=f"{name} under {shown} or empty",
-                group=name,
+            _field_candidate(
+                name, section, f"gte:{shown}", f"is {shown} or more", {"gte": threshold}, f"under {shown} or empty"
             )
         )
     return out
+
+
+def _field_candidate(
+    name: str, section: Section, key: str, says: str, test: dict[str, Any], opposite_says: str
+) -> Candidate:
+    """A candidate over one field: ``when`` is ``{"field": name, **test}``, its opposite the ``not`` of it."""
+    when = {"field": name, **test}
+    return Candidate(
+        key=f"{name}:{key}",
+        label=f"{name} {says}",
+        section=section,
+        when=when,
+        opposite_when={"not": when},
+        opposite_label=f"{name} {opposite_says}",
+        group=name,
+    )
 
 
 def _level_candidates(name: str, section: Section, answered: Sequence[Any], floor: int, total: int) -> list[Candidate]:
@@ -192,28 +202,12 @@ def _level_candidates(name: str, section: Section, answered: Sequence[Any], floo
     for level in frequent:
         value = shown[level]
         text = _level_text(value)
-        out.append(
-            Candidate(
-                key=f"{name}:equals:{text}",
-                label=f"{name} is {text}",
-                section=section,
-                when={"field": name, "equals": value},
-                opposite_when={"not": {"field": name, "equals": value}},
-                opposite_label=f"{name} is not {text}",
-                group=name,
-            )
-        )
+        out.append(_field_candidate(name, section, f"equals:{text}", f"is {text}", {"equals": value}, f"is not {text}"))
     if common and floor <= rare <= total - floor:
         listed = [shown[level] for level in common]
         out.append(
-            Candidate(
-                key=f"{name}:other",
-                label=f"{name} is another value",
-                section=section,
-                when={"field": name, "not_in": listed},
-                opposite_when={"not": {"field": name, "not_in": listed}},
-                opposite_label=f"{name} is empty or a common value",
-                group=name,
+            _field_candidate(
+                name, section, "other", "is another value", {"not_in": listed}, "is empty or a common value"
             )
         )
     return out

@@ -11,27 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from bench.calibration import LEAKING_COLUMNS  # identity columns and those that leak the outcome
 from scoring import STARTER_MODEL_PATH, load_model, parse_model
 from scoring.calibrate import ColumnRoles, propose, rows_from_csv
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "leads_train.csv"
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
-
-# Identity columns, and the columns the sales team wrote after first contact: they leak the outcome
-# (see the data set's README).
-LEAKING_COLUMNS = (
-    "Prospect ID",
-    "Lead Number",
-    "Tags",
-    "Lead Quality",
-    "Lead Profile",
-    "Last Activity",
-    "Last Notable Activity",
-    "Asymmetrique Activity Index",
-    "Asymmetrique Profile Index",
-    "Asymmetrique Activity Score",
-    "Asymmetrique Profile Score",
-)
 
 pytestmark = pytest.mark.skipif(
     not DATA.exists(), reason=f"real lead data not found at {DATA} (it lives outside the repo, in ../shared/data)"
