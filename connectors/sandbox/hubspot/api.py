@@ -1,0 +1,210 @@
+"""``HubSpotApi``: the HubSpot emulation as the sandbox server sees it.  It owns the routes table and the
+before/after hooks (auth, scopes, rate limits, usage headers), and wires the parts that each own one API
+section; the test helpers are here too, delegating to the part that owns the data."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from connectors.sandbox.core import CRMApi, Request, Response, Route, route
+from connectors.sandbox.hubspot import records
+from connectors.sandbox.hubspot.associations import Associations
+from connectors.sandbox.hubspot.auth import Auth
+from connectors.sandbox.hubspot.batch import Batch
+from connectors.sandbox.hubspot.context import Context
+from connectors.sandbox.hubspot.errors import answering_errors, error_response
+from connectors.sandbox.hubspot.limits import RateLimits, rate_limit_response
+from connectors.sandbox.hubspot.loading import Loader
+from connectors.sandbox.hubspot.model import OBJECT_TYPES, TYPE_RE
+from connectors.sandbox.hubspot.objects import Objects
+from connectors.sandbox.hubspot.owners import Owners
+from connectors.sandbox.hubspot.schema import Schema
+from connectors.sandbox.hubspot.search import Search
+
+if TYPE_CHECKING:
+    from connectors.sandbox.dataset import Dataset
+
+_OAUTH_ENDPOINT = "hubspot.oauth.token"
+
+
+class HubSpotApi(CRMApi):
+    crm = "hubspot"
+    prefixes = ("/crm/", "/oauth/v1/")
+
+    def __init__(self, sandbox: Any):
+        self.sandbox = sandbox
+        self.store = sandbox.store
+        self.ctx = Context(sandbox)
+        self.auth = Auth(self.ctx)
+        self.limits = RateLimits(self.ctx)
+        self.schema = Schema(self.ctx)
+        self.objects = Objects(self.ctx, self.schema)
+        self.searcher = Search(self.ctx, self.schema)
+        self.batch = Batch(self.ctx, self.schema)
+        self.associations = Associations(self.ctx)
+        self.owners = Owners(self.ctx)
+        self.loader = Loader(self.ctx)
+        self.page_views_as_notes = True
+        with self.store.tx() as conn:
+            records.create_tables(conn)
+            self.schema.seed(conn)
+
+    # -- state tests reach into -----------------------------------------------------------------------------
+    @property
+    def scopes(self) -> set[str]:
+        """Granted scopes; tests remove some to get 403 MISSING_SCOPES."""
+        return self.auth.scopes
+
+    @scopes.setter
+    def scopes(self, granted: set[str]) -> None:
+        self.auth.scopes = granted
+
+    @property
+    def fail_records(self) -> set[str]:
+        """Test-only: ids whose batch writes always fail."""
+        return self.batch.fail_records
+
+    @fail_records.setter
+    def fail_records(self, ids: set[str]) -> None:
+        self.batch.fail_records = ids
+
+    def limit(self, name: str) -> Any:
+        return self.ctx.limit(name)
+
+    def inject_failures(self, endpoint_prefix: str, status: int, times: int = 1) -> None:
+        """Test-only switch: the next ``times`` requests to endpoints starting with the prefix get ``status``."""
+        self.limits.inject_failures(endpoint_prefix, status, times)
+
+    def revoke_access_tokens(self) -> None:
+        """Test helper: every OAuth access token issued so far stops working (401)."""
+        self.auth.revoke_access_tokens()
+
+    # -- routing -----------------------------------------------------------------------------------------------
+    def routes(self) -> Iterable[Route]:
+        out: list[Route] = [route("POST", r"/oauth/v1/token", self.auth.token, _OAUTH_ENDPOINT)]
+        for t in OBJECT_TYPES:
+            base = f"/crm/v3/objects/{t}"
+            out += [
+                route("GET", base, self._typed(t, self.objects.page), f"hubspot.{t}.list"),
+                route("POST", base, self._typed(t, self.objects.create), f"hubspot.{t}.create"),
+                route("POST", f"{base}/search", self._typed(t, self.searcher.search), f"hubspot.{t}.search"),
+                route("POST", f"{base}/batch/read", self._typed(t, self.batch.read), f"hubspot.{t}.batch_read"),
+                route("POST", f"{base}/batch/update", self._typed(t, self.batch.update), f"hubspot.{t}.batch_update"),
+                route("GET", rf"{base}/(?P<id>[^/]+)", self._typed(t, self.objects.get), f"hubspot.{t}.get"),
+            ]
+        properties = r"/crm/v3/properties/(?P<type>\w+)"
+        out += [
+            route(
+                "POST",
+                rf"/crm/v4/associations/(?P<from>{TYPE_RE})/(?P<to>{TYPE_RE})/batch/read",
+                answering_errors(self.associations.batch_read),
+                "hubspot.associations.batch_read",
+            ),
+            route(
+                "GET", f"{properties}/groups", answering_errors(self.schema.groups_list), "hubspot.property_groups.list"
+            ),
+            route(
+                "POST",
+                f"{properties}/groups",
+                answering_errors(self.schema.groups_create),
+                "hubspot.property_groups.create",
+            ),
+            route("GET", properties, answering_errors(self.schema.properties_list), "hubspot.properties.list"),
+            route("POST", properties, answering_errors(self.schema.properties_create), "hubspot.properties.create"),
+            route(
+                "GET",
+                rf"{properties}/(?P<name>[^/]+)",
+                answering_errors(self.schema.properties_get),
+                "hubspot.properties.get",
+            ),
+            route("GET", r"/crm/v3/owners/?", answering_errors(self.owners.page), "hubspot.owners.list"),
+        ]
+        return out
+
+    @staticmethod
+    def _typed(otype: str, fn: Callable[[str, Request], Response]) -> Callable[[Request], Response]:
+        return answering_errors(lambda request: fn(otype, request))
+
+    # -- hooks around every request ----------------------------------------------------------------------------
+    def error(self, status: int, message: str, request: Request) -> Response:
+        return error_response(status, message)
+
+    def rate_limited(self, request: Request, endpoint: str) -> Response:
+        return rate_limit_response("TEN_SECONDLY_ROLLING", "You have reached your ten_secondly_rolling limit.")
+
+    def before(self, request: Request, endpoint: str) -> Response | None:
+        if endpoint == _OAUTH_ENDPOINT:
+            return None
+        caller = self.auth.caller(request)
+        if isinstance(caller, Response):
+            return caller
+        app, kind = caller
+        refused = self.auth.missing_scope(endpoint)
+        if refused is None:
+            refused = self.limits.take(app, kind, endpoint)
+        return refused if refused is not None else self.limits.injected(endpoint)
+
+    def after(self, request: Request, endpoint: str, response: Response) -> Response:
+        response.headers.setdefault("X-HubSpot-Correlation-Id", str(uuid.uuid4()))
+        if endpoint == _OAUTH_ENDPOINT or not self.sandbox.config.rate_limits:
+            return response
+        caller = self.auth.caller(request)
+        if isinstance(caller, Response):
+            return response
+        app, kind = caller
+        self.limits.add_headers(response, app, kind, endpoint)
+        return response
+
+    # -- loading a dataset and test helpers --------------------------------------------------------------------
+    def load(self, dataset: Dataset) -> dict[str, str]:
+        """Load people, owners, activities and outcomes in bulk; returns person key -> contact id."""
+        return self.loader.load(dataset)
+
+    def touch(self, contact_id: str, _at: datetime | None = None, **fields: Any) -> None:
+        """Set properties (HubSpot names) and bump ``lastmodifieddate`` (to ``_at`` if given, else now)."""
+        self.loader.touch(contact_id, _at, **fields)
+
+    def set_modified(self, contact_ids: Iterable[str], at: datetime) -> None:
+        """Give many contacts the same ``lastmodifieddate`` (equal-timestamp tests)."""
+        self.loader.set_modified(contact_ids, at)
+
+    def add_activity(self, contact_id: str, type: str, occurred_at: datetime | None = None, **attrs: Any) -> str:
+        """Create the engagement for a canonical activity type, associated with the contact; returns its id."""
+        return self.loader.add_activity(contact_id, type, occurred_at, attrs)
+
+    def record(self, contact_id: str) -> dict[str, Any]:
+        """The stored contact as HubSpot returns it, with every property it holds."""
+        return self.loader.record(contact_id)
+
+    def merge(self, primary_id: str, merged_id: str) -> str:
+        """Merge ``merged_id`` into ``primary_id`` as HubSpot does; the old id keeps resolving to the primary."""
+        return self.loader.merge(primary_id, merged_id)
+
+    def archive(self, contact_id: str) -> None:
+        """Archive (soft-delete) a contact: gone from lists and searches, listed with ``archived=true``."""
+        self.loader.archive(contact_id)
+
+    def count(self, otype: str = "contacts") -> int:
+        return self.loader.count(otype)
+
+    def create_property(
+        self,
+        name: str,
+        ptype: str = "string",
+        *,
+        label: str = "",
+        group: str = "contactinformation",
+        options: Sequence[str] = (),
+    ) -> None:
+        self.schema.create_property(name, ptype, label=label, group=group, options=options)
+
+    def set_lifecycle_stages(self, stages: Sequence[str]) -> None:
+        """Replace the lifecyclestage options (custom stages), in order."""
+        self.schema.set_lifecycle_stages(stages)
+
+
+def create_api(sandbox: Any) -> HubSpotApi:
+    return HubSpotApi(sandbox)

@@ -1,0 +1,182 @@
+"""Putting data in without HTTP: bulk loading of a ``Dataset`` (owners, contacts, engagements, deals) and
+the helpers tests use to change records as a HubSpot user would (touch, merge, archive, add an activity)."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from connectors.sandbox.hubspot import records
+from connectors.sandbox.hubspot.context import Context
+from connectors.sandbox.hubspot.mapping import SALES_TYPES, engagement_props, person_props, rollup_updates
+from connectors.sandbox.hubspot.model import iso, prop_str, to_ms
+
+if TYPE_CHECKING:
+    from connectors.sandbox.dataset import Dataset
+
+
+class Loader:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def load(self, dataset: Dataset) -> dict[str, str]:
+        """Load people, owners, activities and outcomes in bulk; returns person key -> contact id."""
+        now = self.ctx.now_ms()
+        by_person = dataset.activities_by_person()
+        with self.ctx.store.tx() as conn:
+            owner_of = self._load_owners(conn, dataset, now)
+            contact_ids = records.next_ids(conn, len(dataset.people))
+            ids: dict[str, str] = {}
+            contact_rows = []
+            for cid, person in zip(contact_ids, dataset.people, strict=True):
+                ids[person.key] = str(cid)
+                acts = by_person.get(person.key, [])
+                props = person_props(person, owner_of)
+                modified = to_ms(person.updated_at)
+                if acts:
+                    last = max(to_ms(a.occurred_at) for a in acts)
+                    props["notes_last_updated"] = iso(last)
+                    sales = [to_ms(a.occurred_at) for a in acts if a.type in SALES_TYPES]
+                    if sales:
+                        props["hs_last_sales_activity_timestamp"] = iso(max(sales))
+                    modified = max(modified, last)  # an activity updates the rollups, hence lastmodifieddate
+                stored = json.dumps({k: v for k, v in props.items() if v not in (None, "")})
+                contact_rows.append(("contacts", cid, to_ms(person.created_at), modified, 0, stored))
+            conn.executemany("INSERT INTO hs_objects VALUES (?, ?, ?, ?, ?, ?)", contact_rows)
+
+            acts_all = [a for a in dataset.activities if a.person_key in ids]
+            act_ids = records.next_ids(conn, len(acts_all))
+            object_rows, assoc_rows = [], []
+            for aid, act in zip(act_ids, acts_all, strict=True):
+                otype, eprops = engagement_props(act.type, act.subject, act.attributes, act.occurred_at)
+                at = to_ms(act.occurred_at)
+                object_rows.append((otype, aid, at, at, 0, json.dumps(eprops)))
+                assoc_rows.append((int(ids[act.person_key]), otype, aid))
+            outcomes = [o for o in dataset.outcomes if o.person_key in ids]
+            deal_ids = records.next_ids(conn, len(outcomes))
+            for did, outcome in zip(deal_ids, outcomes, strict=True):
+                at = to_ms(outcome.closed_at)
+                deal = {
+                    "dealname": outcome.name or f"Deal {did}",
+                    "dealstage": "closedwon" if outcome.won else "closedlost",
+                    "pipeline": "default",
+                    "closedate": iso(at),
+                    "amount": prop_str(outcome.amount),
+                }
+                object_rows.append(("deals", did, at, at, 0, json.dumps(deal)))
+                assoc_rows.append((int(ids[outcome.person_key]), "deals", did))
+            conn.executemany("INSERT INTO hs_objects VALUES (?, ?, ?, ?, ?, ?)", object_rows)
+            conn.executemany("INSERT OR IGNORE INTO hs_assoc VALUES (?, ?, ?)", assoc_rows)
+        return ids
+
+    @staticmethod
+    def _load_owners(conn: Any, dataset: Dataset, now: int) -> dict[str, str]:
+        """Insert the dataset's owners; returns owner key -> HubSpot owner id."""
+        owner_ids = records.next_ids(conn, len(dataset.owners), "owner")
+        owner_of: dict[str, str] = {}
+        owner_rows = []
+        for oid, owner in zip(owner_ids, dataset.owners, strict=True):
+            owner_of[owner.key] = str(oid)
+            teams = [
+                {"id": str(1000 + zlib.crc32(t.encode()) % 9000), "name": t, "primary": i == 0}
+                for i, t in enumerate(owner.teams)
+            ]
+            owner_rows.append(
+                (
+                    oid,
+                    oid + 1_000_000,
+                    owner.email,
+                    owner.first_name,
+                    owner.last_name,
+                    int(not owner.active),
+                    json.dumps(teams),
+                    now,
+                )
+            )
+        conn.executemany("INSERT INTO hs_owners VALUES (?, ?, ?, ?, ?, ?, ?, ?)", owner_rows)
+        return owner_of
+
+    # -- test helpers -------------------------------------------------------------------------------------------
+    def touch(self, contact_id: str, at: datetime | None = None, **fields: Any) -> None:
+        at_ms = to_ms(at) if at is not None else self.ctx.now_ms()
+        with self.ctx.store.tx() as conn:
+            oid = records.resolve(conn, "contacts", int(contact_id))
+            if oid is None:
+                raise KeyError(f"no HubSpot contact {contact_id}")
+            records.patch(conn, "contacts", oid, {k: prop_str(v) for k, v in fields.items()}, at_ms)
+            conn.execute("UPDATE hs_objects SET modified_ms = ? WHERE type = 'contacts' AND id = ?", (at_ms, oid))
+
+    def set_modified(self, contact_ids: Iterable[str], at: datetime) -> None:
+        with self.ctx.store.tx() as conn:
+            conn.executemany(
+                "UPDATE hs_objects SET modified_ms = ? WHERE type = 'contacts' AND id = ?",
+                [(to_ms(at), int(c)) for c in contact_ids],
+            )
+
+    def add_activity(self, contact_id: str, kind: str, occurred_at: datetime | None, attrs: dict[str, Any]) -> str:
+        when = occurred_at or self.ctx.sandbox.clock.now()
+        subject = str(attrs.pop("subject", ""))
+        otype, props = engagement_props(kind, subject, {k: str(v) for k, v in attrs.items()}, when)
+        now = self.ctx.now_ms()
+        with self.ctx.store.tx() as conn:
+            cid = records.resolve(conn, "contacts", int(contact_id))
+            if cid is None:
+                raise KeyError(f"no HubSpot contact {contact_id}")
+            (eid,) = records.next_ids(conn, 1)
+            conn.execute(
+                "INSERT INTO hs_objects VALUES (?, ?, ?, ?, 0, ?)", (otype, eid, to_ms(when), now, json.dumps(props))
+            )
+            records.associate(conn, cid, otype, eid, now)
+            self._bump_rollups(conn, cid, kind, attrs, when, now)
+        return str(eid)
+
+    @staticmethod
+    def _bump_rollups(conn: Any, cid: int, kind: str, attrs: Mapping[str, Any], when: datetime, now: int) -> None:
+        row = conn.execute("SELECT props FROM hs_objects WHERE type = 'contacts' AND id = ?", (cid,)).fetchone()
+        updates = rollup_updates(json.loads(row[0]), kind, attrs, when)
+        if updates:
+            records.patch(conn, "contacts", cid, updates, now)
+
+    def record(self, contact_id: str) -> dict[str, Any]:
+        with self.ctx.store.read() as conn:
+            oid = records.resolve(conn, "contacts", int(contact_id))
+            row = None if oid is None else records.fetch(conn, "contacts", oid)
+        if row is None:
+            raise KeyError(f"no HubSpot contact {contact_id}")
+        props = records.props_of("contacts", row)
+        return records.render("contacts", row, sorted(props))
+
+    def merge(self, primary_id: str, merged_id: str) -> str:
+        now = self.ctx.now_ms()
+        with self.ctx.store.tx() as conn:
+            primary = records.resolve(conn, "contacts", int(primary_id))
+            old = records.resolve(conn, "contacts", int(merged_id))
+            if primary is None or old is None or primary == old:
+                raise KeyError(f"cannot merge contact {merged_id} into {primary_id}")
+            row = conn.execute("SELECT props FROM hs_objects WHERE type = 'contacts' AND id = ?", (primary,)).fetchone()
+            props = json.loads(row[0])
+            merged = [p for p in (props.get("hs_merged_object_ids") or "").split(";") if p]
+            merged.append(str(old))
+            conn.execute("DELETE FROM hs_objects WHERE type = 'contacts' AND id = ?", (old,))
+            conn.execute("UPDATE hs_merged SET new_id = ? WHERE type = 'contacts' AND new_id = ?", (primary, old))
+            conn.execute("INSERT OR REPLACE INTO hs_merged VALUES ('contacts', ?, ?)", (old, primary))
+            conn.execute("UPDATE OR IGNORE hs_assoc SET contact_id = ? WHERE contact_id = ?", (primary, old))
+            conn.execute("DELETE FROM hs_assoc WHERE contact_id = ?", (old,))
+            records.patch(conn, "contacts", primary, {"hs_merged_object_ids": ";".join(merged)}, now)
+        return str(primary)
+
+    def archive(self, contact_id: str) -> None:
+        with self.ctx.store.tx() as conn:
+            conn.execute(
+                "UPDATE hs_objects SET archived = 1, modified_ms = ? WHERE type = 'contacts' AND id = ?",
+                (self.ctx.now_ms(), int(contact_id)),
+            )
+
+    def count(self, otype: str) -> int:
+        with self.ctx.store.read() as conn:
+            return int(
+                conn.execute("SELECT COUNT(*) FROM hs_objects WHERE type = ? AND archived = 0", (otype,)).fetchone()[0]
+            )
