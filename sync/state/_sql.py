@@ -13,9 +13,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from connectors.records import Activity, Contact
+from connectors.records import Activity, Contact, FieldValue
 from sync.state._api import (
     Assignment,
+    InflightWrite,
     LockHolder,
     QuarantineEntry,
     RoundRobinState,
@@ -24,6 +25,7 @@ from sync.state._api import (
     StateError,
     utc,
 )
+from sync.state._schema import INFLIGHT_WRITES, Migration
 from sync.state._sql_base import id_chunks, marks, new_token
 from sync.state._sql_runs import RunHistory
 
@@ -51,6 +53,54 @@ class SqlStateStore(RunHistory):
             "ON CONFLICT (crm, stream) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
             (crm, stream, cursor, self._now(now)),
         )
+
+    # -- in-flight writes ------------------------------------------------------------------------------
+    def inflight_writes(self, crm: str) -> dict[str, InflightWrite]:
+        """What was sent to the CRM (or was about to be) and is not yet recorded, by contact."""
+        rows = self._execute(
+            "SELECT contact_id, run_id, changes FROM inflight_writes WHERE crm = ? ORDER BY contact_id", (crm,)
+        ).fetchall()
+        return {row[0]: _inflight(row[0], row[1], json.loads(row[2])) for row in rows}
+
+    def save_inflight(self, crm: str, writes: Sequence[InflightWrite], now: datetime) -> None:
+        """Remember these writes; each replaces whatever its contact had in flight."""
+        saved = self._now(now)
+        rows = [
+            (
+                crm,
+                w.contact_id,
+                w.run_id,
+                json.dumps({f: list(pair) for f, pair in w.changes.items()}, default=str),
+                saved,
+            )
+            for w in writes
+        ]
+        if rows:
+            self._executemany(
+                "INSERT INTO inflight_writes (crm, contact_id, run_id, changes, saved_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (crm, contact_id) DO UPDATE SET run_id = excluded.run_id, changes = excluded.changes, "
+                "saved_at = excluded.saved_at",
+                rows,
+            )
+
+    def settle_inflight(self, crm: str, contact_ids: Sequence[str]) -> None:
+        """Forget what these contacts had in flight: a run has recorded them."""
+        with self._tx():
+            for chunk in id_chunks(contact_ids):
+                self._execute(
+                    f"DELETE FROM inflight_writes WHERE crm = ? AND contact_id IN ({marks(chunk)})", (crm, *chunk)
+                )
+
+    def _after_migration(self, migration: Migration) -> None:
+        if migration is not INFLIGHT_WRITES:
+            return
+        legacy = self._execute("SELECT crm, cursor, updated_at FROM cursors WHERE stream = 'inflight'").fetchall()
+        for crm, document, updated_at in legacy:
+            writes = [
+                _inflight(cid, pending["run_id"], pending["changes"]) for cid, pending in json.loads(document).items()
+            ]
+            self.save_inflight(crm, writes, self._read_ts(updated_at))
+        self._execute("DELETE FROM cursors WHERE stream = 'inflight'")
 
     # -- scoring inputs ----------------------------------------------------------------------------------
     def save_inputs(self, crm: str, items: Sequence[ScoringInputs]) -> None:
@@ -337,3 +387,7 @@ def _unpack_inputs(payload: bytes) -> tuple[Contact, tuple[Activity, ...]]:
             for activity in document["activities"]
         ),
     )
+
+
+def _inflight(contact_id: str, run_id: Any, changes: Mapping[str, Sequence[FieldValue]]) -> InflightWrite:
+    return InflightWrite(contact_id, int(run_id), {f: (pair[0], pair[1]) for f, pair in changes.items()})

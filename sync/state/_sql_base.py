@@ -69,6 +69,9 @@ class SqlBase(StateStore):
     def _end_lock_attempt(self, attempt: dict[str, Any]) -> None:
         """Free whatever a failed ``_try_lock`` sequence left in ``attempt``."""
 
+    def _after_migration(self, migration: Migration) -> None:
+        """Move data a migration's SQL cannot, in the migration's transaction."""
+
     def _lock_migrations(self) -> None:
         """Serialize concurrent migrations where BEGIN alone does not (PostgreSQL)."""
 
@@ -99,6 +102,7 @@ class SqlBase(StateStore):
             for migration in migrations[current:]:
                 for statement in migration.render(self.types):
                     self._execute(statement)
+                self._after_migration(migration)
                 self._execute(
                     "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
                     (migration.version, migration.description, now),
