@@ -1,6 +1,7 @@
 """What every ``leadsync`` command shares: the context object, the consoles, the run lock, error handling.
 
-``sync.cli`` and ``sync.ops_cli`` both build on this module; neither imports the other's internals.
+``sync.cli`` and ``sync.ops_cli`` both build on it; ``sync.cli`` imports ``sync.ops_cli`` only to register its
+commands, and ``sync.ops_cli`` never imports ``sync.cli``.
 """
 
 from __future__ import annotations
