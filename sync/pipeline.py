@@ -111,6 +111,7 @@ class _PageOutcome:
     reconciled: Sequence[tuple[int, FieldChange]] = ()  # earlier runs' writes found landed: (run id, change)
     cursor: str | None = None  # the page's cursor, saved with the record; None keeps the saved one
     stream: str | None = None
+    unsent: Sequence[str] = ()  # contacts whose writes a spent quota stopped: only earlier runs' entries stay
 
 
 class PlanWriter:
@@ -445,6 +446,7 @@ class Pipeline:
                         write_results=[r for r in partial if r.ok],
                         cursor=None,
                         stream=None,
+                        unsent=[cid for cid in changes_by_contact if cid not in landed],
                     )
                     self._record(landed_page, summary, run_id)
                 raise
@@ -530,8 +532,9 @@ class Pipeline:
                 )
             if inputs:
                 self.store.save_inputs(self.crm, inputs)
-            self.store.settle_inflight(self.crm, sorted(settled))
-            self.store.save_inflight(self.crm, refused, now)
+            self.store.settle_inflight(self.crm, sorted(settled | set(page.unsent)))
+            earlier = [self._inflight[cid] for cid in page.unsent if cid in self._inflight]
+            self.store.save_inflight(self.crm, [*refused, *earlier], now)
             if page.cursor is not None:
                 self.store.set_cursor(self.crm, page.stream or CONTACTS_STREAM, page.cursor, now)
 
