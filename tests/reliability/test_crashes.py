@@ -151,7 +151,7 @@ def test_sigkill_five_times_then_rerun_ends_like_an_uninterrupted_backfill(crm: 
         assert final.counts["read"] >= contacts - before - batch, kills
         # every field change once in the audit trail, with the value the CRM holds
         rows = [row for run in runs for row in store.audit_for_run(run.id) if row.status is AuditStatus.OK]
-        assert store.get_cursor(crm, "inflight") is None, "nothing left in flight"
+        assert store.inflight_writes(crm) == {}, "nothing left in flight"
     per_field = Counter((row.contact_id, row.field) for row in rows)
     assert max(per_field.values()) == 1, "a field change recorded twice"
     by_id = {cid: key for key, cid in ids.items()}

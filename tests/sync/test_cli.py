@@ -21,8 +21,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from scoring import STARTER_MODEL_PATH, load_model, score
-from sync.cli import TEST_NOW_ENV, _register_optional_commands, cli
+from sync.cli import _register_optional_commands, cli
 from sync.policies import same_value
+from sync.testhooks import TEST_NOW_ENV
 from tests.sync.conftest import CRMS, NOW, Stack
 
 _register_optional_commands()

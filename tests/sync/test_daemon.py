@@ -21,8 +21,8 @@ from pydantic import SecretStr
 
 from connectors.errors import FatalApiError
 from connectors.records import Outcome
+from sync.calibration_job import _replaces, calibrate_job
 from sync.daemon import Daemon, DaemonConfigError, cron_trigger, schedule_interval
-from sync.ops_cli import _replaces, calibrate_job
 from sync.state import RunKind, RunStatus, open_store
 from tests.sync.fakes import (
     FACTORY_ENV,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -122,8 +121,8 @@ def test_a_crash_after_the_write_landed_is_recorded_on_the_rerun_not_repeated(cr
     crashed = app.store.list_runs(CRM, limit=1)[0]
     assert crashed.status is RunStatus.FAILED
     assert app.store.get_cursor(CRM, "contacts") == cursors[0]
-    inflight = json.loads(app.store.get_cursor(CRM, "inflight") or "{}")
-    assert set(inflight) == {"c2", "c3"} and inflight["c2"]["run_id"] == crashed.id
+    inflight = app.store.inflight_writes(CRM)
+    assert set(inflight) == {"c2", "c3"} and inflight["c2"].run_id == crashed.id
     assert crm.value("c2", SCORE) == 35, "the write landed before the crash"
 
     crm.write = write  # type: ignore[method-assign]
@@ -138,7 +137,7 @@ def test_a_crash_after_the_write_landed_is_recorded_on_the_rerun_not_repeated(cr
         assert {r.run_id for r in rows} == {crashed.id}, "recorded under the run that wrote them"
         assert {r.field for r in rows} >= {SCORE, "leadsync_scored_at"}
         assert all(r.status is AuditStatus.OK for r in rows)
-    assert rerun.store.get_cursor(CRM, "inflight") is None
+    assert rerun.store.inflight_writes(CRM) == {}
     assert rerun.store.get_cursor(CRM, "contacts") is not None
 
 

@@ -25,6 +25,7 @@ from sync.state import (
     AuditAction,
     AuditStatus,
     FieldChange,
+    InflightWrite,
     Migration,
     PostgresStateStore,
     RoundRobinState,
@@ -223,6 +224,31 @@ def test_cursors_are_kept_per_crm_and_stream(store: StateStore) -> None:
     assert store.get_cursor("salesforce", "contacts") == "sf-1"
     store.set_cursor(CRM, "contacts", None, T0)
     assert store.get_cursor(CRM, "contacts") is None
+
+
+def test_inflight_writes_are_kept_per_crm_replaced_per_contact_and_settled(store: StateStore) -> None:
+    assert store.inflight_writes(CRM) == {}
+    store.save_inflight(CRM, [InflightWrite("c1", 1, {"score": (None, 40)}), InflightWrite("c2", 1, {})], T0)
+    store.save_inflight("salesforce", [InflightWrite("c1", 2, {"stage": ("lead", "mql")})], T0)
+    store.save_inflight(CRM, [InflightWrite("c1", 3, {"score": (40, 55), "tier": (None, "P1")})], T0)
+    assert store.inflight_writes(CRM) == {
+        "c1": InflightWrite("c1", 3, {"score": (40, 55), "tier": (None, "P1")}),
+        "c2": InflightWrite("c2", 1, {}),
+    }
+    with store.transaction():
+        store.settle_inflight(CRM, ["c1", "c2"])
+    assert store.inflight_writes(CRM) == {}
+    assert store.inflight_writes("salesforce") == {"c1": InflightWrite("c1", 2, {"stage": ("lead", "mql")})}
+
+
+def test_the_schema_2_migration_moves_version_1_inflight_cursors_into_their_table(store_url: str) -> None:
+    with _open(store_url, MIGRATIONS[:1]) as old:
+        old.set_cursor(CRM, "inflight", '{"c7": {"run_id": 4, "changes": {"score": [10, 35]}}}', T0)
+        old.set_cursor(CRM, "contacts", "c-1", T0)
+    with open_store(store_url) as upgraded:
+        assert upgraded.inflight_writes(CRM) == {"c7": InflightWrite("c7", 4, {"score": (10, 35)})}
+        assert upgraded.get_cursor(CRM, "inflight") is None
+        assert upgraded.get_cursor(CRM, "contacts") == "c-1"
 
 
 def test_naive_datetimes_are_refused(store: StateStore) -> None:
