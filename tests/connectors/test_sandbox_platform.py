@@ -25,7 +25,8 @@ from connectors.sandbox.core import CRMApi, Request, Response, Route, route
 from connectors.sandbox.faults import FaultConfig, Faults
 from connectors.sandbox.importer import MappingError, from_csv, load_mapping
 from connectors.sandbox.seed import COMPETITOR_DOMAINS, FREE_MAIL_DOMAINS, generate
-from tests.connectors.conftest import NOW, X_EDUCATION_MAPPING
+from tests.connectors.conftest import X_EDUCATION_MAPPING
+from tests.harnesses import NOW
 
 
 # -- a tiny CRM served next to the real ones, to see faults over real HTTP --------------------------------
