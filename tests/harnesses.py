@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import SecretStr
@@ -58,7 +59,9 @@ from connectors.sandbox.salesforce import SANDBOX_CREDENTIALS as SALESFORCE_CRED
 from connectors.sandbox.salesforce import SalesforceApi
 from sync.policies import FieldsConfig
 from sync.policies import writeback_specs as sync_writeback_specs
+from sync.state import StateStore
 
+REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2025, 6, 2, 9, 30, tzinfo=UTC)  # the "now" of every generated test dataset and leadsync's fixed clock
 CRMS: tuple[str, ...] = ("hubspot", "salesforce", "pipedrive")
 
@@ -132,6 +135,12 @@ def wait_for(condition: Callable[[], bool], *, timeout: float = 30.0, what: str 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.01)
+
+
+def sql_under_api(store: StateStore, query: str, *params: object) -> list[tuple[object, ...]]:
+    """Reach under a state store's API, for arranging states the API never produces (a dead pid, a foreign host)."""
+    cursor = store._execute(query, params)  # type: ignore[attr-defined]
+    return list(cursor.fetchall()) if cursor.description else []
 
 
 def api_of(sandbox: Sandbox, kind: type[A]) -> A:

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from connectors.sandbox import Sandbox, SandboxConfig
 from connectors.sandbox.dataset import Dataset
+from connectors.sandbox.pipedrive import PipedriveApi
 from connectors.sandbox.seed import generate
-from tests.harnesses import NOW
+from tests.harnesses import NOW, api_of
 
 REPO = Path(__file__).resolve().parents[2]
 X_EDUCATION_CSV = REPO.parent / "shared" / "data" / "leads_train.csv"
@@ -28,6 +30,21 @@ def sandbox() -> Iterator[Sandbox]:
     """A started sandbox with the CRMs' documented rate limits, in memory, torn down after the test."""
     with Sandbox(SandboxConfig(seed=7)) as sb:
         yield sb
+
+
+@pytest.fixture
+def pd(sandbox: Sandbox) -> PipedriveApi:
+    """The sandbox's Pipedrive emulation."""
+    return api_of(sandbox, PipedriveApi)
+
+
+@pytest.fixture
+def adapters() -> Iterator[list[Any]]:
+    """Adapters a test makes, closed after it (append each one)."""
+    made: list[Any] = []
+    yield made
+    for adapter in made:
+        adapter.close()
 
 
 @pytest.fixture(scope="session")

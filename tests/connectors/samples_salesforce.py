@@ -13,22 +13,20 @@ from connectors.sandbox import Sandbox
 from connectors.sandbox.dataset import Dataset, SampleActivity, SampleOutcome, SampleOwner, SamplePerson
 from connectors.sandbox.salesforce import SANDBOX_CREDENTIALS
 
+# The sandbox user's OAuth password grant (the security token appended to the password, as Salesforce wants).
+PASSWORD_GRANT = {
+    "grant_type": "password",
+    "client_id": SANDBOX_CREDENTIALS["consumer_key"],
+    "client_secret": SANDBOX_CREDENTIALS["consumer_secret"],
+    "username": SANDBOX_CREDENTIALS["username"],
+    "password": SANDBOX_CREDENTIALS["password"] + SANDBOX_CREDENTIALS["security_token"],
+}
+
 
 def sf_client(sandbox: Sandbox, session: requests.Session | None = None) -> Salesforce:
     """simple-salesforce on the sandbox over TLS (sandbox CA), logged in with the password flow."""
     http = session or make_session(str(sandbox.ca_path))
-    creds = SANDBOX_CREDENTIALS
-    token = http.post(
-        sandbox.salesforce_url + "/services/oauth2/token",
-        data={
-            "grant_type": "password",
-            "client_id": creds["consumer_key"],
-            "client_secret": creds["consumer_secret"],
-            "username": creds["username"],
-            "password": creds["password"] + creds["security_token"],
-        },
-        timeout=30,
-    ).json()
+    token = http.post(sandbox.salesforce_url + "/services/oauth2/token", data=PASSWORD_GRANT, timeout=30).json()
     return Salesforce(instance_url=token["instance_url"], session_id=token["access_token"], session=http)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,9 +14,9 @@ from connectors.errors import AuthError, ConfigurationError, QuotaExhausted
 from connectors.pipedrive import PipedriveAdapter, PipedriveConfig, WriteQuotaExhausted
 from connectors.records import ActivityType, FieldUpdate, WriteStatus
 from connectors.sandbox import Sandbox
-from connectors.sandbox.pipedrive import ACTIVITY_TYPES, PipedriveApi
+from connectors.sandbox.pipedrive import ACTIVITY_TYPES
 from tests.connectors.samples_pipedrive import people_dataset
-from tests.harnesses import PipedriveHarness, api_of, flatten, ids_of, make_harness
+from tests.harnesses import PipedriveHarness, flatten, ids_of, make_harness
 
 LATER = datetime(2025, 4, 1, 8, 0, tzinfo=UTC)  # after every sample timestamp, before the sandbox's "now"
 
@@ -25,19 +24,6 @@ LATER = datetime(2025, 4, 1, 8, 0, tzinfo=UTC)  # after every sample timestamp, 
 @pytest.fixture
 def h(sandbox: Sandbox) -> PipedriveHarness:
     return make_harness("pipedrive", sandbox)
-
-
-@pytest.fixture
-def pd(sandbox: Sandbox) -> PipedriveApi:
-    return api_of(sandbox, PipedriveApi)
-
-
-@pytest.fixture
-def adapters(h: PipedriveHarness) -> Iterator[list[PipedriveAdapter]]:
-    made: list[PipedriveAdapter] = []
-    yield made
-    for adapter in made:
-        adapter.close()
 
 
 def _new(h: PipedriveHarness, adapters: list[PipedriveAdapter], **overrides: Any) -> PipedriveAdapter:

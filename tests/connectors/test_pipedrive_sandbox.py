@@ -14,14 +14,8 @@ import requests
 from connectors.sandbox import Sandbox
 from connectors.sandbox.pipedrive import SANDBOX_CREDENTIALS, PipedriveApi, rfc3339
 from tests.connectors.samples_pipedrive import T0, api_session, people_dataset
-from tests.harnesses import api_of
 
 HEX40 = re.compile(r"^[0-9a-f]{40}$")
-
-
-@pytest.fixture
-def pd(sandbox: Sandbox) -> PipedriveApi:
-    return api_of(sandbox, PipedriveApi)
 
 
 @pytest.fixture

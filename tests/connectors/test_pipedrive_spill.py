@@ -126,14 +126,6 @@ def h(sandbox: Sandbox) -> PipedriveHarness:
     return make_harness("pipedrive", sandbox)
 
 
-@pytest.fixture
-def adapters() -> Iterator[list[PipedriveAdapter]]:
-    made: list[PipedriveAdapter] = []
-    yield made
-    for adapter in made:
-        adapter.close()
-
-
 def _backfill(
     h: PipedriveHarness, adapters: list[PipedriveAdapter], **overrides: object
 ) -> tuple[PipedriveAdapter, list[str]]:

@@ -21,7 +21,7 @@ from simple_salesforce.exceptions import (
 from connectors.salesforce._session import make_session
 from connectors.sandbox import Sandbox, SandboxConfig
 from connectors.sandbox.salesforce import QUEUE_ID, SANDBOX_CREDENTIALS, SalesforceApi, id18
-from tests.connectors.samples_salesforce import people_dataset, sf_client
+from tests.connectors.samples_salesforce import PASSWORD_GRANT, people_dataset, sf_client
 from tests.harnesses import api_of
 
 CREDS = SANDBOX_CREDENTIALS
@@ -268,13 +268,7 @@ def test_session_expiry_and_timeout(sandbox: Sandbox) -> None:
 
 
 def test_password_and_client_credentials_flows(sandbox: Sandbox) -> None:
-    good = {
-        "grant_type": "password",
-        "client_id": CREDS["consumer_key"],
-        "client_secret": CREDS["consumer_secret"],
-        "username": CREDS["username"],
-        "password": CREDS["password"] + CREDS["security_token"],
-    }
+    good = dict(PASSWORD_GRANT)
     body = token(sandbox, good).json()
     assert body["instance_url"] == sandbox.salesforce_url and body["token_type"] == "Bearer"
     assert body["id"].startswith("https://login.salesforce.com/id/00D") and body["issued_at"].isdigit()

@@ -27,6 +27,7 @@ from sync.app import App
 from sync.demo import sandbox_env_file
 from sync.policies import writeback_specs
 from sync.settings import Settings, load_settings
+from sync.state import StateStore, open_store
 from sync.wiring import build_adapter
 from tests.harnesses import NOW, api_of, create_salesforce_fields, is_write, make_harness
 from tests.sync.fakes import T0, Clock
@@ -103,6 +104,21 @@ def build_stack(
     else:
         assert app.check(create_fields=True)["ok"]
     return stack
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A state store's location: a SQLite file, or a fresh PostgreSQL schema (tests marked ``postgres``)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "state.db")
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[StateStore]:
+    opened = open_store(store_url)
+    yield opened
+    opened.close()
 
 
 @pytest.fixture
