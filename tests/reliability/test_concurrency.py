@@ -16,7 +16,8 @@ import pytest
 from connectors.sandbox import Sandbox
 from sync.policies import same_value
 from sync.state import AuditStatus, RunKind, RunStatus, open_store
-from tests.reliability.helpers import Installation, dataset_of, installation, leadsync_env, popen_leadsync, wait_for
+from tests.harnesses import wait_for
+from tests.reliability.helpers import Installation, dataset_of, installation, leadsync_env, popen_leadsync
 
 CONTACTS, BATCH = 300, 100
 LATE = {"rate_slow": 1.0, "slow_seconds": 0.05}  # every answer 50 ms late: a batch takes about a second

@@ -24,7 +24,8 @@ from scoring import STARTER_MODEL_PATH, load_model, score
 from sync.cli import _register_optional_commands, cli
 from sync.policies import same_value
 from sync.testhooks import TEST_NOW_ENV
-from tests.sync.conftest import CRMS, NOW, Stack
+from tests.harnesses import CRMS, NOW
+from tests.sync.conftest import Stack
 
 _register_optional_commands()
 

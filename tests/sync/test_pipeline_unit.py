@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,20 +13,14 @@ from connectors.errors import AuthError, ConfigurationError, ConnectorError, Fat
 from connectors.records import Activity, ContactPage, FieldUpdate, WriteResult
 from sync.app import App
 from sync.state import AuditStatus, RunStatus
-from tests.sync.fakes import Clock, FakeCRM, make_app, make_settings
+from tests.sync.fakes import T0, Clock, FakeCRM, make_app, make_settings
 
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 CRM = "hubspot"
 SCORE = "leadsync_score"
 
 
 class Crash(BaseException):
     """The process dies here (SIGKILL, power cut): nothing after this line runs."""
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(T0)
 
 
 @pytest.fixture
