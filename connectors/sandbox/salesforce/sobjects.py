@@ -37,8 +37,6 @@ class _Staged:
 class SObjects:
     """Single-record reads and updates; ``update`` also serves sObject Collections."""
 
-    crm = "salesforce"
-
     def __init__(self, ctx: Context):
         self.ctx = ctx
         self.auto_assign_log: list[str | None] = []
@@ -159,7 +157,7 @@ class SObjects:
                 error = self._check_reference(definition, str(value), schema.name)
                 if error:
                     return {**error, "id": record_id}
-        if self.ctx.sandbox.faults.record_fails(self.crm, record_id):
+        if self.ctx.sandbox.faults.record_fails("salesforce", record_id):
             if record_id in self.ctx.sandbox.faults.config.fail_records:
                 code, message = self.record_failure_code, f"Validation rule rejected {record_id} (injected)"
             else:  # a drawn failure usually passes when retried: Salesforce's row-lock contention
