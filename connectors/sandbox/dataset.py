@@ -1,6 +1,6 @@
 """CRM-neutral sample data that each CRM module of the sandbox loads into its own shapes.
 
-``generate(...)`` (seeded, deterministic; ``seed.py``) and ``from_csv(...)`` (a CSV export through a mapping;
+``generate(...)`` (seeded, deterministic; ``seed``) and ``from_csv(...)`` (a CSV export through a mapping;
 ``importer.py``) build a ``Dataset`` (``samples.py``, where the shapes live); ``HubSpotApi.load``,
 ``SalesforceApi.load`` and ``PipedriveApi.load`` turn it into contacts / leads / persons, engagements /
 tasks / activities, owners / users and deals.

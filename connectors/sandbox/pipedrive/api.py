@@ -68,7 +68,7 @@ class PipedriveApi(CRMApi):
             self.fields.create_standard(db)
 
     def _record_fails(self, record_id: str) -> bool:
-        return bool(self.sandbox.faults.record_fails(self.crm, record_id))
+        return self.sandbox.faults.record_fails(self.crm, record_id)
 
     # -- framework hooks ------------------------------------------------------------------------------------
     def routes(self) -> Iterable[Route]:
@@ -118,6 +118,7 @@ class PipedriveApi(CRMApi):
     def _now(self) -> int:
         return unix_now(self.sandbox.clock)
 
+    # tests read the person fields' rows directly
     def _fields(self, db: sqlite3.Connection) -> list[sqlite3.Row]:
         return all_fields(db)
 

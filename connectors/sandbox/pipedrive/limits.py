@@ -11,11 +11,14 @@ import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.sandbox.clock import Clock
 from connectors.sandbox.core import Response
 from connectors.sandbox.pipedrive import errors
+
+if TYPE_CHECKING:
+    from connectors.sandbox.app import SandboxConfig
 
 PLAN_MULTIPLIER = {"lite": 1, "growth": 2, "premium": 5, "ultimate": 7}
 BURST_API_TOKEN = {"lite": 20, "growth": 40, "premium": 100, "ultimate": 120}
@@ -64,7 +67,7 @@ class _UsageState:
 class TokenBudget:
     """Charges each call its token cost against the daily budget and the caller's burst window."""
 
-    def __init__(self, config: Any, clock: Clock, default_costs: Mapping[str, int]):
+    def __init__(self, config: SandboxConfig, clock: Clock, default_costs: Mapping[str, int]):
         self.config = config  # the sandbox's config: limits and rate_limits are read per request
         self.clock = clock
         self.default_costs = default_costs
