@@ -435,7 +435,7 @@ def main() -> None:
 
 def _register_optional_commands() -> None:
     """Command groups that live with their own package."""
-    from connectors.sandbox.cli import sandbox
+    from sync.sandbox_cli import sandbox
 
     cli.add_command(sandbox)
     from sync import ops_cli
