@@ -40,6 +40,7 @@ from typing import Any
 
 from connectors.base import ActivityPage
 from connectors.errors import ConfigurationError, FatalApiError
+from connectors.http import parse_float
 from connectors.hubspot._client import HubSpotClient
 from connectors.hubspot._mapping import (
     ENGAGEMENT_PROPERTIES,
@@ -51,6 +52,7 @@ from connectors.hubspot._mapping import (
     to_ms,
 )
 from connectors.hubspot.config import HubSpotConfig
+from connectors.paging import HubSpotAfter, chunks, pages
 from connectors.records import (
     Activity,
     ApiUsage,
@@ -182,31 +184,29 @@ class HubSpotAdapter:
 
     def _list_pages(self, state: _Listing) -> Iterator[ContactPage]:
         buffer: list[Contact] = []
-        after = state.after
-        while True:
-            current = after
-            data, _, _ = self.client.call(
-                "contacts.list",
-                partial(
-                    self.client.contacts_basic.get_page_with_http_info,
-                    limit=LIST_PAGE,
-                    after=current,
-                    properties=self.properties,
-                    archived=False,
-                    _request_timeout=self.config.timeout,
-                ),
-            )
+        paginator = HubSpotAfter(state.after, endpoint="contacts.list")
+        for data in pages(self._list_contacts, paginator):
             buffer.extend(self._to_contact(obj) for obj in data.results or [])
-            nxt = data.paging.next.after if data.paging and data.paging.next else None
-            if nxt is None:
+            if not paginator.has_next:
                 yield ContactPage(tuple(buffer), _Position(state.since, 0).json(), done=True)
                 return
-            if nxt == current:
-                raise FatalApiError(f"HubSpot repeated the paging cursor {nxt!r}; stopping.", crm="hubspot")
-            after = nxt
             if len(buffer) >= self.config.page_size:
-                yield ContactPage(tuple(buffer), _Listing(after, state.since).json())
+                yield ContactPage(tuple(buffer), _Listing(str(paginator.token), state.since).json())
                 buffer = []
+
+    def _list_contacts(self, request: dict[str, Any]) -> Any:
+        data, _, _ = self.client.call(
+            "contacts.list",
+            partial(
+                self.client.contacts_basic.get_page_with_http_info,
+                limit=LIST_PAGE,
+                after=request.get("after"),
+                properties=self.properties,
+                archived=False,
+                _request_timeout=self.config.timeout,
+            ),
+        )
+        return data
 
     def _groups(self, pos: _Position, held: Sequence[Contact] = ()) -> list[dict[str, Any]]:
         """Filter groups for "after ``pos``", or, with ``held``, "after the held records' timestamp, or at it
@@ -326,7 +326,7 @@ class HubSpotAdapter:
 
     def get_contacts(self, ids: Sequence[str]) -> list[Contact]:
         out: dict[str, Contact] = {}
-        for chunk in _chunks(list(dict.fromkeys(ids)), BATCH):
+        for chunk in chunks(dict.fromkeys(ids), BATCH):
             body = {"inputs": [{"id": i} for i in chunk], "properties": self.properties, "propertiesWithHistory": []}
             data, _, _ = self.client.call(
                 "contacts.batch_read",
@@ -349,7 +349,7 @@ class HubSpotAdapter:
         for etype in self.config.engagement_types:
             links = self._associations(ids, etype)
             engagement_ids = list(links)
-            for chunk in _chunks(engagement_ids, BATCH):
+            for chunk in chunks(engagement_ids, BATCH):
                 body = {
                     "inputs": [{"id": i} for i in chunk],
                     "properties": list(ENGAGEMENT_PROPERTIES.get(etype, ("hs_timestamp",))),
@@ -377,7 +377,9 @@ class HubSpotAdapter:
     def _associations(self, contact_ids: Sequence[str], etype: str) -> dict[str, list[str]]:
         """Engagement id -> the contact ids it is associated with (v4 batch read, 1,000 contacts per call)."""
         links: dict[str, list[str]] = {}
-        for chunk in _chunks(list(contact_ids), ASSOCIATION_BATCH):
+        for chunk in chunks(contact_ids, ASSOCIATION_BATCH):
+            # each contact's associations page on their own: one paginator per contact, sent as its input
+            paginators = {cid: HubSpotAfter(endpoint="associations.batch_read") for cid in chunk}
             inputs: list[dict[str, str]] = [{"id": cid} for cid in chunk]
             while inputs:
                 body = {"inputs": inputs}
@@ -396,8 +398,10 @@ class HubSpotAdapter:
                     from_id = str(result._from.id)
                     for to in result.to or []:
                         links.setdefault(str(to.to_object_id), []).append(from_id)
-                    if result.paging and result.paging.next and result.paging.next.after:
-                        inputs.append({"id": from_id, "after": str(result.paging.next.after)})
+                    paginator = paginators.setdefault(from_id, HubSpotAfter(endpoint="associations.batch_read"))
+                    paginator.update_state(result)
+                    if paginator.has_next:
+                        inputs.append({"id": from_id, **paginator.next_request()})
         return links
 
     def read_activity_changes(self, cursor: str | None) -> Iterator[ActivityPage]:
@@ -408,59 +412,57 @@ class HubSpotAdapter:
     # -- outcomes and owners -----------------------------------------------------------------------------
     def read_outcomes(self) -> Iterator[Outcome]:
         won, lost = set(self.config.won_stages), set(self.config.lost_stages)
-        after: str | None = None
-        while True:
-            current = after
+
+        def fetch(request: dict[str, Any]) -> Any:
             data, _, _ = self.client.call(
                 "deals.list",
                 partial(
                     self.client.objects_basic.get_page_with_http_info,
                     "deals",
                     limit=LIST_PAGE,
-                    after=current,
+                    after=request.get("after"),
                     properties=["dealstage", "closedate", "amount", "dealname"],
                     associations=["contacts"],
                     archived=False,
                     _request_timeout=self.config.timeout,
                 ),
             )
+            return data
+
+        for data in pages(fetch, HubSpotAfter(endpoint="deals.list")):
             for deal in data.results or []:
                 props = deal.properties or {}
                 stage = props.get("dealstage")
                 if stage not in won and stage not in lost:
                     continue
-                amount = _float(props.get("amount"))
+                amount = parse_float(props.get("amount"))
                 closed = parse_time(props.get("closedate"))
                 assoc = (deal.associations or {}).get("contacts")
                 for link in (assoc.results if assoc else None) or []:
                     yield Outcome(str(link.id), stage in won, closed, amount, source_id=str(deal.id))
-            after = data.paging.next.after if data.paging and data.paging.next else None
-            if after is None or after == current:
-                return
 
     def read_owners(self) -> list[Owner]:
         owners: list[Owner] = []
         for archived in (False, True):  # archived owners can still own contacts: report them inactive
-            after: str | None = None
-            while True:
-                current = after
+
+            def fetch(request: dict[str, Any], archived: bool = archived) -> Any:
                 data, _, _ = self.client.call(
                     "owners.list",
                     partial(
                         self.client.owners.get_page_with_http_info,
-                        after=current,
+                        after=request.get("after"),
                         limit=500,
                         archived=archived,
                         _request_timeout=self.config.timeout,
                     ),
                 )
+                return data
+
+            for data in pages(fetch, HubSpotAfter(endpoint="owners.list")):
                 for o in data.results or []:
                     name = " ".join(p for p in (o.first_name, o.last_name) if p)
                     teams = tuple(t.name for t in o.teams or [])
                     owners.append(Owner(str(o.id), name, o.email or "", active=not archived, teams=teams))
-                after = data.paging.next.after if data.paging and data.paging.next else None
-                if after is None or after == current:
-                    break
         return owners
 
     # -- fields ------------------------------------------------------------------------------------------
@@ -672,11 +674,6 @@ class HubSpotAdapter:
         self.client.close()
 
 
-def _chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
-    for i in range(0, len(items), size):
-        yield list(items[i : i + size])
-
-
 def _batches_without_duplicates(items: Sequence[_Pending], size: int) -> Iterator[list[_Pending]]:
     """Batches of at most ``size`` with no contact twice (HubSpot refuses duplicate ids in one batch)."""
     remaining = list(items)
@@ -706,11 +703,4 @@ def _int(value: str | None) -> int | None:
     try:
         return int(float(value)) if value is not None else None
     except ValueError:
-        return None
-
-
-def _float(value: Any) -> float | None:
-    try:
-        return float(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
         return None

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 
 from connectors.base import ActivityPage
 from connectors.errors import QuotaExhausted, RecordError, TransientError
+from connectors.paging import PipedriveStart
 from connectors.pipedrive._client import PipedriveClient
 from connectors.pipedrive._config import PipedriveConfig
 from connectors.pipedrive._cursor import ANY, ChangeCursor, fingerprint, parse_time, rfc3339
@@ -60,10 +61,6 @@ TYPE_LABELS = {"double": "Numerical", "varchar": "Text", "enum": "Single option"
 class WriteQuotaExhausted(QuotaExhausted):
     """The daily budget cannot cover the remaining writes; ``results`` has one result per update given
     (the unwritten ones are ``RETRY``)."""
-
-    def __init__(self, message: str, *, results: list[WriteResult], **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.results = results
 
 
 class _ReadPlan(NamedTuple):
@@ -116,16 +113,8 @@ class PipedriveAdapter:
     def _fields(self) -> FieldRegistry:
         """Person fields with their hash keys: one ``GET /api/v1/personFields`` per adapter (i.e. per run)."""
         if self._registry is None:
-            fields: list[PersonField] = []
-            start: int | None = 0
-            while start is not None:
-                data = self._client.call(
-                    "personFields.list", "GET", "/api/v1/personFields", params={"start": start, "limit": 500}
-                )
-                fields += [PersonField.from_json(f) for f in data.get("data") or ()]
-                pagination = (data.get("additional_data") or {}).get("pagination") or {}
-                start = pagination.get("next_start") if pagination.get("more_items_in_collection") else None
-            self._registry = FieldRegistry(fields)
+            listing = self._client.paginate("personFields.list", "/api/v1/personFields", paginator=PipedriveStart(500))
+            self._registry = FieldRegistry([PersonField.from_json(f) for page, _ in listing for f in page])
         return self._registry
 
     def _read_plan(self) -> _ReadPlan:

@@ -24,6 +24,8 @@ import re
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
+from functools import partial
+from types import MappingProxyType
 from typing import Any, TypeVar
 from urllib.parse import quote_plus
 
@@ -31,8 +33,9 @@ import requests
 from simple_salesforce import Salesforce
 
 from connectors.base import ActivityPage
-from connectors.errors import AuthError, FatalApiError
+from connectors.errors import AuthError, FatalApiError, TransientError
 from connectors.http import Action, ApiClient, Exchange, redact
+from connectors.paging import SalesforceNextUrl, pages
 from connectors.records import (
     CANONICAL_FIELDS,
     Activity,
@@ -67,6 +70,9 @@ from connectors.salesforce.mapping import (
 
 T = TypeVar("T")
 QueryBody = dict[str, Any]
+
+# Writes never let assignment rules re-route owners.
+NO_ASSIGN: Mapping[str, str] = MappingProxyType({"Sforce-Auto-Assign": "FALSE"})  # copied into each request
 
 # FieldSpec.type -> (Salesforce field type, how Setup names it)
 SPEC_TYPES: Mapping[str, tuple[str, str]] = {
@@ -165,18 +171,25 @@ class SalesforceAdapter:
         )
         return body
 
+    def _query_page(self, soql: str, request: Mapping[str, Any]) -> QueryBody:
+        """The first batch of ``soql``, or the one at ``request["next_url"]`` (see ``SalesforceNextUrl``)."""
+        return self._query_more(str(request["next_url"])) if "next_url" in request else self._query(soql)
+
     def _query_url(self, soql: str) -> str:
         return f"/services/data/v{self.config.api_version}/query?q={quote_plus(soql)}"
 
-    def _composite(self, subrequests: list[dict[str, Any]], headers: Mapping[str, str] | None = None) -> list[Any]:
+    def _composite(
+        self, subrequests: list[dict[str, Any]], headers: Mapping[str, str] | None = None
+    ) -> list[Mapping[str, Any]]:
+        """One Composite call; the answers in the order of ``subrequests``."""
         payload = {"allOrNone": False, "compositeRequest": subrequests}
         body = self._call(
             "composite", lambda sf: sf.restful("composite", method="POST", json=payload, headers=dict(headers or {}))
         )
         if not isinstance(body, Mapping):
             raise FatalApiError("Salesforce answered a composite request without a body.", crm=self.crm)
-        responses: list[Any] = body["compositeResponse"]
-        return responses
+        by_ref = {answer["referenceId"]: answer for answer in body["compositeResponse"]}
+        return [by_ref[sub["referenceId"]] for sub in subrequests]
 
     def _query_rounds(self, soqls: Sequence[str]) -> Iterator[list[tuple[int, QueryBody]]]:
         """Run several queries to the end, packing up to 5 queries or query-more batches per call.
@@ -184,44 +197,42 @@ class SalesforceAdapter:
         Yields, per call, the (query index, result batch) pairs it returned; batches of one query come
         in order.
         """
-        pending: deque[tuple[int, str, bool, int]] = deque((i, q, False, 0) for i, q in enumerate(soqls))
+        pending: deque[tuple[int, str, SalesforceNextUrl]] = deque(
+            (i, soql, SalesforceNextUrl(endpoint="query")) for i, soql in enumerate(soqls)
+        )
         while pending:
             batch = [pending.popleft() for _ in range(min(self.config.collections_per_call, len(pending)))]
-            results: list[tuple[int, str, bool, int, int, Any]] = []
+            bodies: list[QueryBody]
             if len(batch) == 1:
-                i, target, more, tries = batch[0]
-                body = self._query_more(target) if more else self._query(target)
-                results.append((i, target, more, tries, 200, body))
+                i, soql, paginator = batch[0]
+                bodies = [self._query_page(soql, paginator.next_request())]
             else:
                 subrequests = [
-                    {
-                        "method": "GET",
-                        "url": target if more else self._query_url(target),
-                        "referenceId": f"q{n}",
-                    }
-                    for n, (i, target, more, tries) in enumerate(batch)
+                    {"method": "GET", "url": str(paginator.token or self._query_url(soql)), "referenceId": f"q{n}"}
+                    for n, (i, soql, paginator) in enumerate(batch)
                 ]
-                answers = {a["referenceId"]: a for a in self._composite(subrequests)}
-                for n, (i, target, more, tries) in enumerate(batch):
-                    answer = answers[f"q{n}"]
-                    results.append((i, target, more, tries, int(answer["httpStatusCode"]), answer["body"]))
+                answers = self._composite(subrequests)
+                bodies = [
+                    self._subrequest_body(answer, partial(self._query_more, sub["url"]))
+                    for sub, answer in zip(subrequests, answers, strict=True)
+                ]
             out: list[tuple[int, QueryBody]] = []
-            for i, target, more, tries, status, body in results:
-                if status >= 300:
-                    self._subrequest_failed(status, body, tries)
-                    pending.append((i, target, more, tries + 1))
-                    continue
+            for (i, soql, paginator), body in zip(batch, bodies, strict=True):
                 out.append((i, body))
-                if not body.get("done", True):
-                    pending.append((i, str(body["nextRecordsUrl"]), True, 0))
+                paginator.update_state(body)
+                if paginator.has_next:
+                    pending.append((i, soql, paginator))
             yield out
 
-    def _subrequest_failed(self, status: int, body: Any, tries: int) -> None:
-        """A failed Composite subrequest: transient ones are re-sent (at most max_attempts), others raise."""
-        exchange = Exchange(status=status, body=json.dumps(body, default=str))
-        verdict = classify(exchange)
-        if verdict.action is Action.RETRY and tries + 1 < self.config.max_attempts:
-            return
+    def _subrequest_body(self, answer: Mapping[str, Any], resend: Callable[[], Any]) -> Any:
+        """A Composite subrequest's answer body; a transient failure is sent again on its own by ``resend``
+        (through ``ApiClient.call``: the one retry policy), any other failure raises its typed error."""
+        status = int(answer["httpStatusCode"])
+        if status < 300:
+            return answer["body"]
+        verdict = classify(Exchange(status=status, body=json.dumps(answer["body"], default=str)))
+        if verdict.action in (Action.RETRY, Action.RATE_LIMITED):
+            return resend()
         raise error_for(verdict, status, "composite")
 
     def _query_all(self, soqls: Sequence[str]) -> list[list[dict[str, Any]]]:
@@ -278,12 +289,11 @@ class SalesforceAdapter:
         order = " ORDER BY SystemModstamp, Id"
         if self.config.page_size >= 200:
             where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-            body = self._query(self._contact_soql(sobject) + where + order)
-            while True:
-                yield body["records"], bool(body["done"])
-                if body["done"]:
-                    return
-                body = self._query_more(str(body["nextRecordsUrl"]))
+            soql = self._contact_soql(sobject) + where + order
+            paginator = SalesforceNextUrl(endpoint="query")
+            for body in pages(lambda request: self._query_page(soql, request), paginator):
+                yield body["records"], not paginator.has_next
+            return
         after: tuple[str, str] | None = None
         while True:
             keyset = list(conditions)
@@ -497,12 +507,10 @@ class SalesforceAdapter:
             body = self._call("describe", lambda sf: sf.restful(f"sobjects/{objects[0]}/describe"))
             return {objects[0]: dict(body or {})}
         answers = self._composite([{"method": "GET", "url": path.format(o), "referenceId": f"d{o}"} for o in objects])
-        out: dict[str, dict[str, Any]] = {}
-        for sobject, answer in zip(objects, answers, strict=True):
-            if int(answer["httpStatusCode"]) >= 300:
-                self._subrequest_failed(int(answer["httpStatusCode"]), answer["body"], self.config.max_attempts)
-            out[sobject] = answer["body"]
-        return out
+        return {
+            sobject: dict(self._subrequest_body(answer, partial(self._query_more, path.format(sobject))) or {})
+            for sobject, answer in zip(objects, answers, strict=True)
+        }
 
     def check_fields(self, specs: Sequence[FieldSpec], *, create: bool = False) -> FieldCheck:
         described = self._describe()
@@ -598,24 +606,29 @@ class SalesforceAdapter:
         return [r if r is not None else WriteResult("", WriteStatus.FAILED, "not processed") for r in results]
 
     def _send_collections(self, group: list[list[tuple[int, dict[str, Any]]]]) -> list[tuple[int, Any]]:
-        no_assign = {"Sforce-Auto-Assign": "FALSE"}
+        """(status, body) per collection: 200 and its per-record results, or the status of a collection that
+        still failed after the retries (its records are reported RETRY)."""
         bodies = [{"allOrNone": False, "records": [record for _, record in chunk]} for chunk in group]
         if len(group) == 1:
-            response = self._call(
-                "composite.sobjects",
-                lambda sf: sf.restful("composite/sobjects", method="PATCH", json=bodies[0], headers=no_assign),
-            )
-            return [(200, response)]
+            return [(200, self._patch_collection(bodies[0]))]
         url = f"/services/data/v{self.config.api_version}/composite/sobjects"
-        answers = self._composite(
-            [
-                {"method": "PATCH", "url": url, "referenceId": f"c{n}", "body": body, "httpHeaders": no_assign}
-                for n, body in enumerate(bodies)
-            ],
-            headers=no_assign,
+        subrequests = [
+            {"method": "PATCH", "url": url, "referenceId": f"c{n}", "body": body, "httpHeaders": dict(NO_ASSIGN)}
+            for n, body in enumerate(bodies)
+        ]
+        out: list[tuple[int, Any]] = []
+        for body, answer in zip(bodies, self._composite(subrequests, headers=dict(NO_ASSIGN)), strict=True):
+            try:
+                out.append((200, self._subrequest_body(answer, partial(self._patch_collection, body))))
+            except TransientError as exc:
+                out.append((exc.status or 503, exc.message))
+        return out
+
+    def _patch_collection(self, body: Mapping[str, Any]) -> Any:
+        return self._call(
+            "composite.sobjects",
+            lambda sf: sf.restful("composite/sobjects", method="PATCH", json=body, headers=dict(NO_ASSIGN)),
         )
-        by_ref = {a["referenceId"]: a for a in answers}
-        return [(int(by_ref[f"c{n}"]["httpStatusCode"]), by_ref[f"c{n}"]["body"]) for n in range(len(group))]
 
     def _map_results(
         self,
@@ -626,12 +639,9 @@ class SalesforceAdapter:
         results: list[WriteResult | None],
     ) -> None:
         if status >= 300:
-            verdict = classify(Exchange(status=status, body=json.dumps(body, default=str)))
-            if verdict.action is not Action.RETRY:
-                self._subrequest_failed(status, body, self.config.max_attempts)
             for index, _ in chunk:
                 cid = updates[index].contact_id
-                results[index] = WriteResult(cid, WriteStatus.RETRY, verdict.message, verdict.code, cid)
+                results[index] = WriteResult(cid, WriteStatus.RETRY, str(body), str(status), cid)
             return
         for (index, _), result in zip(chunk, body, strict=True):
             cid = updates[index].contact_id
