@@ -139,9 +139,10 @@ class SalesforceConfig:
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), repr=False, compare=False)
 
     @classmethod
-    def from_config(cls, section: Any, **overrides: Any) -> SalesforceConfig:
+    def from_settings(cls, section: Any, *, extra_fields: Sequence[str] = (), **overrides: Any) -> SalesforceConfig:
         """Build from a settings object (``sync.settings.SalesforceSettings`` or any object with the same
-        attribute names); its single ``object`` becomes ``objects``; ``overrides`` win (ca_path, sleep...)."""
+        attribute names), reading ``extra_fields`` (the write-back fields) too; its single ``object`` becomes
+        ``objects``; ``overrides`` win (ca_path, sleep...)."""
         names = {f.name for f in fields(cls)}
         values: dict[str, Any] = {}
         for name in names:
@@ -151,8 +152,12 @@ class SalesforceConfig:
             values["objects"] = (str(section.object),)
         if values.get("private_key_file") is not None:
             values["private_key_file"] = str(values["private_key_file"])
+        if extra_fields:
+            values["extra_fields"] = tuple(extra_fields)
         values.update(overrides)
         return cls(**values)
+
+    from_config = from_settings  # the former name, still used by callers written before the rename
 
     def auth_mode(self) -> str:
         if self.auth != "auto":

@@ -14,7 +14,7 @@ from simple_salesforce import Salesforce
 
 from connectors.records import FieldSpec
 from connectors.salesforce import DEFAULT_CONTACT_FIELD_MAP, DEFAULT_LEAD_FIELD_MAP, SalesforceAdapter, SalesforceConfig
-from connectors.salesforce._session import make_session
+from connectors.salesforce.client import make_session
 from connectors.sandbox import Sandbox
 from connectors.sandbox.dataset import Dataset, SampleActivity, SampleOutcome, SampleOwner, SamplePerson
 from connectors.sandbox.salesforce import SANDBOX_CREDENTIALS, SalesforceApi

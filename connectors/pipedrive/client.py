@@ -23,7 +23,7 @@ import requests
 from connectors.errors import AuthError, FatalApiError, QuotaExhausted
 from connectors.http import Action, ApiClient, Exchange, Pacer, Verdict, parse_float, redact
 from connectors.paging import Paginator, PipedriveCursor, pages
-from connectors.pipedrive._config import PipedriveConfig
+from connectors.pipedrive.config import PipedriveConfig
 
 CRM = "pipedrive"
 

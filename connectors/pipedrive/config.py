@@ -111,11 +111,14 @@ class PipedriveConfig:
         object.__setattr__(self, "oauth_url", self.oauth_url.rstrip("/"))
 
     @classmethod
-    def from_settings(cls, section: Any, **overrides: Any) -> PipedriveConfig:
-        """From a settings section with the same attribute names (``sync.settings.PipedriveSettings``)."""
+    def from_settings(cls, section: Any, *, extra_fields: Sequence[str] = (), **overrides: Any) -> PipedriveConfig:
+        """From a settings section with the same attribute names (``sync.settings.PipedriveSettings``), reading
+        ``extra_fields`` (the write-back fields) too."""
         names = ("api_token", "access_token", "refresh_token", "client_id", "client_secret", "base_url", "oauth_url",
                  "daily_token_budget")  # fmt: skip
-        values = {n: getattr(section, n) for n in names if getattr(section, n, None) is not None}
+        values: dict[str, Any] = {n: getattr(section, n) for n in names if getattr(section, n, None) is not None}
+        if extra_fields:
+            values["extra_fields"] = tuple(extra_fields)
         return cls(**(values | overrides))
 
     @classmethod
