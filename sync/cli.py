@@ -25,6 +25,7 @@ from rich.table import Table
 
 from connectors.errors import AuthError, ConfigurationError, ConnectorError, QuotaExhausted
 from connectors.http import redact
+from connectors.registry import CRM_NAMES
 from scoring import ModelError, load_model
 from sync.app import App, ConfigError
 from sync.pipeline import RunSummary
@@ -496,7 +497,7 @@ def quarantine(limit: int, release_ids: tuple[str, ...], as_json: bool) -> None:
 @cli.command()
 @click.option(
     "--crm",
-    type=click.Choice(["all", "hubspot", "salesforce", "pipedrive"]),
+    type=click.Choice(["all", *CRM_NAMES]),
     default="all",
     show_default=True,
     help="Which sandbox CRM to run against.",

@@ -23,6 +23,7 @@ from rich.table import Table
 from connectors.base import CRMAdapter
 from connectors.errors import ConnectorError
 from connectors.http import redact
+from connectors.registry import CRM_NAMES
 from sync.app import App, ConfigError
 from sync.cli import _ctx, _locked, fail, handle_errors, out
 from sync.settings import Settings, missing_credentials
@@ -235,7 +236,7 @@ def _when(value: datetime | None) -> str:
 
 @click.command()
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many runs, newest first.")
-@click.option("--crm", type=click.Choice(["hubspot", "salesforce", "pipedrive"]), help="Only this CRM's runs.")
+@click.option("--crm", type=click.Choice(CRM_NAMES), help="Only this CRM's runs.")
 @click.option(
     "--kind", type=click.Choice(["backfill", "sync", "rescore", "revert", "calibrate"]), help="Only runs of this kind."
 )

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from connectors.errors import ConfigurationError
+from connectors.registry import crm_info
 
 # canonical name -> Lead field
 DEFAULT_LEAD_FIELD_MAP: Mapping[str, str] = MappingProxyType(
@@ -190,8 +191,9 @@ class SalesforceConfig:
                 f"Salesforce objects must be Lead and/or Contact, not {', '.join(bad) or 'nothing'}.",
                 crm="salesforce",
             )
-        if not 1 <= self.page_size <= 2000:
-            raise ConfigurationError("Salesforce page_size must be between 1 and 2000.", crm="salesforce")
+        most = crm_info("salesforce").max_page_size
+        if not 1 <= self.page_size <= most:
+            raise ConfigurationError(f"Salesforce page_size must be between 1 and {most}.", crm="salesforce")
         if not 1 <= self.records_per_collection <= 200 or not 1 <= self.collections_per_call <= 5:
             raise ConfigurationError(
                 "Salesforce allows at most 200 records per collection and 5 collections per composite call.",
