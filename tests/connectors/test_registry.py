@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from connectors.base import CRMAdapter
+from connectors.base import CountsContacts, CRMAdapter
 from connectors.errors import ConfigurationError
 from connectors.registry import CRM_NAMES, CRMS, crm_info
 
@@ -43,6 +43,7 @@ def test_each_entry_builds_its_adapter_through_from_settings(name: str) -> None:
         config = adapter.config  # type: ignore[attr-defined]
         assert isinstance(config, crm.config_class)
         assert config.page_size == crm.max_page_size and "leadsync_score" in config.extra_fields
+        assert isinstance(adapter, CountsContacts) == (name == "hubspot")  # one search call answers it
     finally:
         adapter.close()
 
