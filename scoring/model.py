@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AfterValidator,
@@ -38,10 +38,19 @@ from pydantic import (
 
 from connectors.records import ActivityType
 
+from .patterns import compile_regex
 from .yamlfile import unknown_key_message
 
 KNOWN_ACTIVITY_TYPES: tuple[str, ...] = tuple(member.value for member in ActivityType)
 STAGES: tuple[str, ...] = ("lead", "mql", "sql")
+
+# Bounds on what a model may say (docs/model.md, "Limits"): beyond them a value is a typo or an attack,
+# and the engine's tables (one entry per possible score) and date arithmetic stay small and exact.
+MAX_POINTS: Final = 10_000  # |points| and max_points of a rule
+MAX_SCORE: Final = 10_000  # scale max, and every threshold on a score (grades, labels, levels, stages, tiers)
+MAX_WEIGHT: Final = 100  # scale weights
+MAX_DAYS: Final = 36_500  # day counts and durations (100 years)
+MAX_CONDITION_DEPTH: Final = 32  # all/any/not nested inside one another
 
 
 class _Strict(BaseModel):
@@ -70,10 +79,26 @@ def _non_negative(value: float) -> float:
     return value
 
 
+def _at_most(bound: int, what: str) -> Any:
+    def check(value: float) -> float:
+        if abs(value) > bound:
+            raise ValueError(f"{what} go from -{bound:,} to {bound:,}; {value:g} is out of range")
+        return value
+
+    return AfterValidator(check)
+
+
 Number = Annotated[float, AfterValidator(_finite)]
-PositiveNumber = Annotated[float, AfterValidator(_finite), AfterValidator(_positive)]
-NonNegativeNumber = Annotated[float, AfterValidator(_finite), AfterValidator(_non_negative)]
 PositiveInt = Annotated[int, Field(ge=1)]
+RulePoints = Annotated[float, AfterValidator(_finite), _at_most(MAX_POINTS, "points")]
+MaxPoints = Annotated[float, AfterValidator(_finite), AfterValidator(_positive), _at_most(MAX_POINTS, "points")]
+Threshold = Annotated[float, AfterValidator(_finite), AfterValidator(_non_negative), _at_most(MAX_SCORE, "scores")]
+ScoreCap = Annotated[int, Field(ge=1, le=MAX_SCORE)]
+Weight = Annotated[float, AfterValidator(_finite), AfterValidator(_non_negative), _at_most(MAX_WEIGHT, "weights")]
+Days = Annotated[float, AfterValidator(_finite), AfterValidator(_positive), _at_most(MAX_DAYS, "day counts")]
+NonNegativeDays = Annotated[
+    float, AfterValidator(_finite), AfterValidator(_non_negative), _at_most(MAX_DAYS, "day counts")
+]
 
 
 def _check_scalar(value: Any) -> Any:
@@ -180,6 +205,8 @@ def _normalize_duration(value: Any) -> str:
     number = float(match.group("n"))
     if number <= 0:
         raise ValueError("expected a duration above 0")
+    if number * _UNIT_SECONDS[_unit_letter(match.group("unit"))] > MAX_DAYS * 86400:
+        raise ValueError(f"durations go up to {MAX_DAYS:,} days; {value!r} is longer")
     shown = str(int(number)) if number.is_integer() else match.group("n")
     return f"{shown}{_unit_letter(match.group('unit'))}"
 
@@ -237,13 +264,15 @@ class Condition(_Strict):
     between: tuple[Number, Number] | None = None
     exists: bool | None = None
     missing: bool | None = None
-    within_days: PositiveNumber | None = None
-    older_than_days: NonNegativeNumber | None = None
+    within_days: Days | None = None
+    older_than_days: NonNegativeDays | None = None
     free_mail: bool | None = None
     all_: list[Condition] | None = Field(default=None, alias="all")
     any_: list[Condition] | None = Field(default=None, alias="any")
     not_: Condition | None = Field(default=None, alias="not")
     case_sensitive: bool = False
+
+    _depth: int = PrivateAttr(default=1)  # this condition and the all/any/not nested in it, in levels
 
     @property
     def operator(self) -> str:
@@ -251,6 +280,13 @@ class Condition(_Strict):
 
     def _value(self, op: str) -> Any:
         return getattr(self, {"in": "in_", "all": "all_", "any": "any_", "not": "not_"}.get(op, op))
+
+    @field_validator("regex")
+    @classmethod
+    def _linear_regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            compile_regex(value, True)  # case folding does not change what RE2 can run
+        return value
 
     @model_validator(mode="after")
     def _one_operator(self) -> Condition:
@@ -273,13 +309,15 @@ class Condition(_Strict):
             raise ValueError(f"'{op}' needs at least one condition")
         if op == "between" and self.between is not None and self.between[0] > self.between[1]:
             raise ValueError("between needs [low, high] with low <= high")
-        if op == "regex" and self.regex is not None:
-            try:
-                re.compile(self.regex)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression: {exc}") from None
         if op in ("in", "not_in") and not self._value(op):
             raise ValueError(f"'{op}' needs at least one value")
+        children = [self.not_] if op == "not" else self._value(op) if op in ("all", "any") else []
+        self._depth = 1 + max((child._depth for child in children if child is not None), default=0)
+        if self._depth > MAX_CONDITION_DEPTH:
+            raise ValueError(
+                f"conditions nest at most {MAX_CONDITION_DEPTH} levels deep (all/any/not inside one another); "
+                "flatten this one"
+            )
         return self
 
     def fields_used(self) -> Iterator[str]:
@@ -304,8 +342,8 @@ class Condition(_Strict):
 class Decay(_Strict):
     """How engagement points fade: ``{half_life_days: N}``, ``{expire_days: N}`` or ``none``."""
 
-    half_life_days: PositiveNumber | None = None
-    expire_days: PositiveNumber | None = None
+    half_life_days: Days | None = None
+    expire_days: Days | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -345,7 +383,7 @@ class Decay(_Strict):
 class _Rule(_Strict):
     id: RuleId = Field(description="Stable id shown in reasons; defaults to the label in snake_case.")
     label: Label = Field(description="Human text for reasons, e.g. 'demo request'.")
-    points: Number
+    points: RulePoints
 
     @model_validator(mode="before")
     @classmethod
@@ -378,14 +416,14 @@ class FitRule(_Rule):
     """Points for who the contact is: a test on contact fields."""
 
     when: Condition
-    points: Annotated[Number, AfterValidator(_check_positive_points)]
+    points: Annotated[RulePoints, AfterValidator(_check_positive_points)]
 
 
 class PropertyRule(_Rule):
     """Engagement points from CRM rollup fields (a count field >= N, a date field within N days)."""
 
     when: Condition
-    points: Annotated[Number, AfterValidator(_check_positive_points)]
+    points: Annotated[RulePoints, AfterValidator(_check_positive_points)]
 
 
 _WHERE_HELP = "Test on the activity's attributes."
@@ -400,9 +438,9 @@ class EngagementRule(_Rule):
 
     activity: ActivityTypes
     where: Condition | None = Field(default=None, description=_WHERE_HELP)
-    points: Annotated[Number, AfterValidator(_check_positive_points)]
-    within_days: PositiveNumber | None = Field(default=None, description=_WITHIN_HELP)
-    max_points: PositiveNumber | None = Field(default=None, description=_MAX_POINTS_HELP)
+    points: Annotated[RulePoints, AfterValidator(_check_positive_points)]
+    within_days: Days | None = Field(default=None, description=_WITHIN_HELP)
+    max_points: MaxPoints | None = Field(default=None, description=_MAX_POINTS_HELP)
     max_times: PositiveInt | None = Field(default=None, description=_MAX_TIMES_HELP)
     decay: Decay | None = Field(default=None, description=_DECAY_HELP)
 
@@ -418,12 +456,12 @@ class NegativeRule(_Rule):
     when: Condition | None = None
     activity: ActivityTypes | None = None
     where: Condition | None = Field(default=None, description=_WHERE_HELP)
-    points: Annotated[Number, AfterValidator(_check_negative_points)]
-    within_days: PositiveNumber | None = Field(default=None, description=_WITHIN_HELP)
-    max_points: PositiveNumber | None = Field(default=None, description=_MAX_POINTS_HELP)
+    points: Annotated[RulePoints, AfterValidator(_check_negative_points)]
+    within_days: Days | None = Field(default=None, description=_WITHIN_HELP)
+    max_points: MaxPoints | None = Field(default=None, description=_MAX_POINTS_HELP)
     max_times: PositiveInt | None = Field(default=None, description=_MAX_TIMES_HELP)
     decay: Decay | None = Field(default=None, description=_DECAY_HELP)
-    inactive_days: PositiveNumber | None = Field(
+    inactive_days: Days | None = Field(
         default=None, description="No activity (of the listed types, or any) for this many days."
     )
     applies_to: Literal["fit", "engagement", "total"] | None = None
@@ -479,10 +517,10 @@ class Stagnation(_Strict):
 
     id: RuleId = "stagnation"
     label: Label | None = None
-    after_days: PositiveNumber
+    after_days: Days
     low_intent: ActivityTypes
     high_intent: ActivityTypes
-    points: Annotated[Number, AfterValidator(_check_negative_points)]
+    points: Annotated[RulePoints, AfterValidator(_check_negative_points)]
     min_actions: PositiveInt = Field(default=2, description="Low-intent actions needed to count as repeating.")
 
     @model_validator(mode="after")
@@ -503,16 +541,16 @@ class Stagnation(_Strict):
 
 
 class Weights(_Strict):
-    fit: NonNegativeNumber = 0.5
-    engagement: NonNegativeNumber = 0.5
+    fit: Weight = 0.5
+    engagement: Weight = 0.5
 
 
 class Scale(_Strict):
     """Caps and how fit and engagement combine into the total."""
 
-    max: PositiveInt = Field(default=100, description="Cap of fit, engagement and total (0..max).")
-    fit_max: PositiveInt | None = None
-    engagement_max: PositiveInt | None = None
+    max: ScoreCap = Field(default=100, description="Cap of fit, engagement and total (0..max).")
+    fit_max: ScoreCap | None = None
+    engagement_max: ScoreCap | None = None
     combine: Literal["sum", "weighted"] = "sum"
     weights: Weights | None = None
 
@@ -536,7 +574,7 @@ def _check_cuts(value: dict[str, float]) -> dict[str, float]:
     return value
 
 
-Cuts = Annotated[dict[str, NonNegativeNumber], AfterValidator(_check_cuts)]
+Cuts = Annotated[dict[str, Threshold], AfterValidator(_check_cuts)]
 
 
 class Labels(_Strict):
@@ -557,7 +595,7 @@ def _descending(value: list[float]) -> list[float]:
 class Matrix(_Strict):
     """Fit grade x engagement level -> a cell such as ``A1`` (level 1 is the most engaged)."""
 
-    engagement_levels: Annotated[list[NonNegativeNumber], AfterValidator(_descending)] = Field(
+    engagement_levels: Annotated[list[Threshold], AfterValidator(_descending)] = Field(
         default_factory=lambda: [75.0, 50.0, 25.0, 0.0]
     )
     cells: dict[str, Label] = Field(default_factory=dict, description="Optional names for cells, e.g. A1: hot.")
@@ -566,8 +604,8 @@ class Matrix(_Strict):
 class Stages(_Strict):
     """Total score thresholds for MQL and SQL; below MQL a contact is a lead."""
 
-    mql: NonNegativeNumber = 40.0
-    sql: NonNegativeNumber = 75.0
+    mql: Threshold = 40.0
+    sql: Threshold = 75.0
 
     @model_validator(mode="after")
     def _order(self) -> Stages:
@@ -585,7 +623,7 @@ class Tier(_Strict):
     where: Condition | None = None
     within: Duration = Field(description="How recent the activity must be, e.g. 24h.")
     respond_within: Duration = Field(description="The SLA from the activity, e.g. 10m.")
-    min_total: NonNegativeNumber | None = None
+    min_total: Threshold | None = None
 
     @property
     def text(self) -> str:
@@ -632,6 +670,18 @@ class Example(_Strict):
     contact: ExampleContact = Field(default_factory=ExampleContact)
     activities: list[ExampleActivity] = Field(default_factory=list)
     expect: Expectation
+
+    @model_validator(mode="after")
+    def _in_calendar(self) -> Example:
+        for index, activity in enumerate(self.activities):
+            if activity.ago is not None:
+                try:
+                    self.now - timedelta(seconds=duration_seconds(activity.ago))
+                except OverflowError:
+                    raise ValueError(
+                        f"activities[{index}]: {activity.ago} before now falls before the year 1"
+                    ) from None
+        return self
 
 
 # ---------------------------------------------------------------------------------------------------------
