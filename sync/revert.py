@@ -157,6 +157,10 @@ def revert_run(
         report.status = RunStatus.FAILED
         report.exit_code = exc.exit_code if exc.exit_code in (2, 3) else 1
         report.error = redact(str(exc))
+    except KeyboardInterrupt:
+        report.status, report.exit_code = RunStatus.INTERRUPTED, 130
+        report.error = "aborted by Ctrl-C: what was restored so far is recorded; run the revert again to finish it"
+        raise
     except BaseException as exc:
         report.status, report.exit_code = RunStatus.FAILED, 1
         report.error = redact(f"{type(exc).__name__}: {exc}")
