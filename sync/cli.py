@@ -20,12 +20,14 @@ from typing import Any
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from scoring import load_model
 from sync.app import App, ConfigError
 from sync.calibration_job import calibration_rows
 from sync.cli_context import INTERRUPTED_EXIT, Ctx, current_ctx, err, fail, handle_errors, locked, now_utc, out
 from sync.pipeline import ABORTED, RunSummary
+from sync.private_files import private_umask
 from sync.state import RunStatus
 
 
@@ -139,7 +141,7 @@ def _print_summary(summary: RunSummary, app: App) -> None:
         for col in ("contact", "field", "old", "new"):
             table.add_column(col, overflow="fold")
         for row in summary.plan_preview[:30]:
-            table.add_row(*[v[:60] for v in row])
+            table.add_row(*[Text(v[:60]) for v in row])  # CRM values are text, never rich markup
         out.print(table)
     if summary.plan_path:
         out.print(f"Full plan: {summary.plan_path}")
@@ -298,6 +300,7 @@ def model_test(path: str) -> None:
 @click.option("--evaluate-only", is_flag=True, help="Evaluate the current model; propose nothing.")
 @click.option("--force", is_flag=True, help="Write the proposal even if it is not better on held-out data.")
 @handle_errors
+@private_umask()
 def calibrate(
     csv_path: str | None,
     outcome_column: str,
