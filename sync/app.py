@@ -263,7 +263,7 @@ class App:
             adapter = self.adapter
             owners = adapter.read_owners()
             where = mask_url(crm_urls(self.settings)[0][1])
-            lines.append(f"Connected to {self.settings.crm} at {where}: {len(owners)} users visible.")
+            lines.append(f"Connected to {self.settings.crm}: {len(owners)} users visible ({where}).")
             specs = writeback_specs(self.fields_config, self.settings.crm, self.policies)
             result = adapter.check_fields(specs, create=create_fields)
             if result.present:

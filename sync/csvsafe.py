@@ -11,7 +11,7 @@ import csv
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-__all__ = ["FORMULA_STARTS", "SafeWriter", "safe_cell", "safe_writer"]
+__all__ = ["FORMULA_STARTS", "SafeWriter", "plain_cell", "safe_cell", "safe_writer"]
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -24,6 +24,11 @@ def safe_cell(value: object) -> str:
     """``value`` as CSV text that no spreadsheet evaluates; ``None`` is an empty cell."""
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def plain_cell(text: str) -> str:
+    """The value ``safe_cell`` neutralised, for a program reading leadsync's CSV back."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS) else text
 
 
 class SafeWriter:
