@@ -19,19 +19,45 @@ from pydantic import ValidationError
 from connectors.base import CRMAdapter
 from connectors.errors import AuthError, ConnectorError
 from connectors.http import redact
+from connectors.records import Activity
 from scoring import Model, ScoreResult, explain, load_model, score
+from scoring.result import Evidence
 from sync.logs import setup_logging
 from sync.pipeline import Pipeline, RunSummary
 from sync.policies import FieldsConfig, Planner, Policies, writeback_specs
 from sync.progress import RichProgress
-from sync.settings import Settings, load_settings, missing_credentials
-from sync.state import StateStore, open_store
+from sync.reach import crm_urls, unreachable
+from sync.settings import Settings, load_settings, mask_url, missing_credentials
+from sync.state import StateError, StateStore, open_store
 
 
 class ConfigError(Exception):
     """The model file's ``policies:``/``fields:`` blocks or the settings do not make sense together."""
 
     exit_code = 2
+
+
+class StateUnavailable(ConfigError):
+    """The state database cannot be opened: one sentence naming ``LEADSYNC_STATE_URL`` (exit 2)."""
+
+
+class NotFound(Exception):
+    """What the user asked for (a contact id) is not in the CRM (exit 1)."""
+
+    exit_code = 1
+
+
+def state_unavailable(url: str, exc: StateError) -> StateUnavailable:
+    """The sentence for a state database that will not open, without the driver's multi-line advice."""
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    detail = next((line.strip() for line in str(cause).splitlines() if line.strip()), type(cause).__name__)
+    if not isinstance(exc.__cause__, OSError) and "failed: " in detail:  # psycopg: "connection to ... failed: WHY"
+        detail = detail.rsplit("failed: ", 1)[1]
+    detail = redact(detail).rstrip(".")
+    return StateUnavailable(
+        f"Cannot open the state database {mask_url(url)} ({detail}): check LEADSYNC_STATE_URL "
+        "and that the database is running and reachable."
+    )
 
 
 def _utcnow() -> datetime:
@@ -117,7 +143,14 @@ class App:
 
     @cached_property
     def store(self) -> StateStore:
-        return open_store(self.settings.state_url)
+        try:
+            return open_store(self.settings.state_url)
+        except StateError as exc:
+            raise state_unavailable(self.settings.state_url, exc) from None
+
+    def describe_error(self, exc: ConnectorError) -> str:
+        """A connector's error as the sentence a user sees (an unreachable CRM names its URL's setting)."""
+        return unreachable(exc, self.settings) or redact(str(exc))
 
     def planner(self, owners: list[Any] | None = None) -> Planner:
         return Planner(self.settings.crm, self.fields_config, self.policies, owners=owners or [])
@@ -169,6 +202,7 @@ class App:
             plan_dir=self.settings.plan_dir,
             on_p1=on_p1,
             calls_baseline=calls_before,
+            describe_error=self.describe_error,
         )
 
     def run(
@@ -196,7 +230,8 @@ class App:
         _ = self.model, self.blocks
         contacts = self.adapter.get_contacts([contact_id])
         if not contacts:
-            raise ConfigError(f"No contact with id {contact_id!r} in {self.settings.crm}.")
+            crm = self.settings.crm
+            raise NotFound(f"No contact with id {contact_id!r} in {crm}: check the id (the CRM's record id).")
         contact = contacts[0]
         activities = list(self.adapter.read_activities([contact.id]).get(contact.id, []))
         result = score(self.model, contact, activities, now)
@@ -205,7 +240,7 @@ class App:
         changes = self.planner(owners).plan(contact, result, sticky_owner=sticky.owner_id if sticky else None)
         return {
             "contact_id": contact.id,
-            "result": result_dict(result),
+            "result": result_dict(result, activities),
             "reason": explain(result, max_length=self.fields_config.reason.max_length or 255),
             "changes": [{"field": c.field, "old": c.old, "new": c.new, "kind": c.kind} for c in changes],
         }
@@ -215,13 +250,20 @@ class App:
         lines: list[str] = []
         ok = True
         exit_code = 0
-        lines.append(f"Settings: ok (CRM {self.settings.crm}, state {redact(self.settings.state_url)}).")
+        state_url = mask_url(self.settings.state_url)
+        lines.append(f"Settings: ok (CRM {self.settings.crm}, state {state_url}).")
         _ = self.model, self.blocks
         lines.append(f"Model {self.settings.model_file}: ok (version {self.model.version}).")
         try:
+            lines.append(f"State database {state_url}: ok (schema version {self.store.schema_version()}).")
+        except StateUnavailable as exc:
+            ok, exit_code = False, 2
+            lines.append(str(exc))
+        try:
             adapter = self.adapter
             owners = adapter.read_owners()
-            lines.append(f"Connected to {self.settings.crm}: {len(owners)} users visible.")
+            where = mask_url(crm_urls(self.settings)[0][1])
+            lines.append(f"Connected to {self.settings.crm}: {len(owners)} users visible ({where}).")
             specs = writeback_specs(self.fields_config, self.settings.crm, self.policies)
             result = adapter.check_fields(specs, create=create_fields)
             if result.present:
@@ -230,7 +272,7 @@ class App:
                 lines.append(f"Fields created: {', '.join(result.created)}.")
             if result.missing:
                 ok = False
-                exit_code = 1
+                exit_code = max(exit_code, 1)
                 hint = "" if create_fields else " Run `leadsync check --create-fields` to create them."
                 lines.append(f"Fields missing: {', '.join(result.missing)}.{hint}")
             if result.instructions:
@@ -242,12 +284,37 @@ class App:
             ok, exit_code = False, 3
             lines.append(f"Authentication failed: {redact(str(exc))}")
         except ConnectorError as exc:
-            ok, exit_code = False, exc.exit_code if exc.exit_code in (2, 3) else 1
-            lines.append(f"CRM error: {redact(str(exc))}")
+            ok, exit_code = False, max(exit_code, exc.exit_code if exc.exit_code in (2, 3) else 1)
+            message = unreachable(exc, self.settings)
+            lines.append(message or f"CRM error: {redact(str(exc))}")
         return {"ok": ok, "exit_code": exit_code, "lines": lines}
 
 
-def result_dict(result: ScoreResult) -> dict[str, Any]:
+def evidence_dict(evidence: Evidence, activities: dict[str, Activity]) -> dict[str, Any]:
+    """One piece of evidence as plain JSON: the activity (id, type, when, points) or the field and its value."""
+    if evidence.activity_id is not None:
+        activity = activities.get(evidence.activity_id)
+        occurred = evidence.occurred_at or (activity.occurred_at if activity else None)
+        return {
+            "activity_id": evidence.activity_id,
+            "type": activity.type if activity else None,
+            "occurred_at": occurred.isoformat() if occurred else None,
+            "decay": round(evidence.decay, 3),
+            "points": round(evidence.points, 2),
+        }
+    value = evidence.value
+    return {"field": evidence.field, "value": value if isinstance(value, str | int | float | bool) else _text(value)}
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def result_dict(result: ScoreResult, activities: list[Activity] | None = None) -> dict[str, Any]:
+    """The score as JSON-ready data; ``activities`` (the contact's) give each piece of evidence its type."""
+    by_id = {a.id: a for a in activities or ()}
     return {
         "contact_id": result.contact_id,
         "total": result.total,
@@ -266,8 +333,8 @@ def result_dict(result: ScoreResult) -> dict[str, Any]:
                 "rule": r.rule,
                 "label": r.label,
                 "component": r.component,
-                "points": r.points,
-                "evidence": [str(e) for e in r.evidence],
+                "points": round(r.points, 2),
+                "evidence": [evidence_dict(e, by_id) for e in r.evidence],
             }
             for r in result.reasons
         ],

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from connectors.errors import ConnectorError
 from connectors.http import redact
 from sync.app import App
+from sync.private_files import private_dir, private_umask
 from sync.state import RunKind, RunStatus
 
 if TYPE_CHECKING:
@@ -43,19 +44,19 @@ def calibrate_job(app: App, now: datetime) -> None:
         if not rows:
             log.info("calibration: no won or lost outcomes in %s yet, so there is nothing to report", crm)
         else:
-            folder = app.settings.daemon.report_dir
-            folder.mkdir(parents=True, exist_ok=True)
+            folder = private_dir(app.settings.daemon.report_dir)
             stem = folder / f"calibration-{crm}-{now:%Y-%m-%d}"
-            result = calibrate_rows(
-                rows,
-                app.model,
-                now,
-                out_model_path=stem.with_suffix(".proposed.yaml"),
-                out_html_path=stem.with_suffix(".html"),
-                out_json_path=stem.with_suffix(".json"),
-                since_days=30,
-                source=crm,
-            )
+            with private_umask():  # the reports hold CRM data: their owner's only, like the plans
+                result = calibrate_rows(
+                    rows,
+                    app.model,
+                    now,
+                    out_model_path=stem.with_suffix(".proposed.yaml"),
+                    out_html_path=stem.with_suffix(".html"),
+                    out_json_path=stem.with_suffix(".json"),
+                    since_days=30,
+                    source=crm,
+                )
             log.info("calibration report:\n%s", result.summary)
         status = RunStatus.OK
     except Exception as exc:

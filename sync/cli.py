@@ -1,6 +1,7 @@
 """``leadsync``: the command line.  Every command has ``--help``; exit codes are documented in the README:
 
-0 ok · 1 some records quarantined (or a run failed) · 2 configuration error · 3 authentication or quota.
+0 ok · 1 some records quarantined (or a run failed, or a contact not found) · 2 configuration error ·
+3 authentication or quota · 130 interrupted (Ctrl-C; 143 for SIGTERM).
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ from typing import Any
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from connectors.registry import CRM_NAMES
 from scoring import load_model
 from sync.app import App, ConfigError
 from sync.calibration_job import calibration_rows
-from sync.cli_context import Ctx, current_ctx, err, fail, handle_errors, locked, now_utc, out
-from sync.pipeline import RunSummary
+from sync.cli_context import INTERRUPTED_EXIT, Ctx, current_ctx, err, fail, handle_errors, locked, now_utc, out
+from sync.pipeline import ABORTED, RunSummary
+from sync.private_files import private_umask
+from sync.state import RunStatus
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -90,16 +94,23 @@ def check(create_fields: bool, as_json: bool) -> None:
 
 
 # -- runs -----------------------------------------------------------------------------------------------
+class StopRequest(threading.Event):
+    """Set by the first SIGINT / SIGTERM; ``signum`` says which, for the exit code (128 + signal)."""
+
+    signum: int = 0
+
+
 @contextmanager
-def _graceful_stop() -> Iterator[threading.Event]:
-    """SIGTERM / SIGINT finish the batch in flight, save state, and exit 0."""
-    stop = threading.Event()
+def _graceful_stop() -> Iterator[StopRequest]:
+    """SIGTERM / SIGINT finish the batch in flight and save state; a second one aborts at once."""
+    stop = StopRequest()
     previous = {}
 
     def handler(signum: int, frame: Any) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
         err.print("Stopping after the batch in flight (press Ctrl-C again to abort)...")
+        stop.signum = signum
         stop.set()
 
     if threading.current_thread() is threading.main_thread():
@@ -131,7 +142,7 @@ def _print_summary(summary: RunSummary, app: App) -> None:
         for col in ("contact", "field", "old", "new"):
             table.add_column(col, overflow="fold")
         for row in summary.plan_preview[:30]:
-            table.add_row(*[v[:60] for v in row])
+            table.add_row(*[Text(v[:60]) for v in row])  # CRM values are text, never rich markup
         out.print(table)
     if summary.plan_path:
         out.print(f"Full plan: {summary.plan_path}")
@@ -142,11 +153,18 @@ def _print_summary(summary: RunSummary, app: App) -> None:
 def _run_command(kind: str, dry_run: bool, wait: bool, **kwargs: Any) -> None:
     app = current_ctx().app()
     _ = app.model, app.blocks  # a broken model file is a configuration error even while another run works
-    with locked(app, wait) as got, _graceful_stop() as stop:
-        if not got:
-            sys.exit(0)
-        summary = app.run(kind, dry_run=dry_run, stop=stop, progress=True, **kwargs)
+    stop = StopRequest()
+    try:
+        with locked(app, wait) as got, _graceful_stop() as stop:
+            if not got:
+                sys.exit(0)
+            summary = app.run(kind, dry_run=dry_run, stop=stop, progress=True, **kwargs)
+    except KeyboardInterrupt:
+        fail(f"The {kind} was {ABORTED}.", INTERRUPTED_EXIT)
+        return
     _print_summary(summary, app)
+    if summary.status is RunStatus.INTERRUPTED:  # scripts must tell a stopped run from a finished one
+        sys.exit(128 + (stop.signum or signal.SIGINT))
     sys.exit(summary.exit_code)
 
 
@@ -201,10 +219,8 @@ def score(contact_id: str, show_explain: bool, as_json: bool) -> None:
     )
     out.print(f"reason: {report['reason']}", markup=False)
     if show_explain:
-        for reason in r["reasons"]:
-            out.print(
-                f"  {reason['points']:+g}  {reason['label']}  [{reason['rule']}]  {reason['evidence']}", markup=False
-            )
+        for line in explain_lines(r["reasons"], now_utc()):
+            out.print(line, markup=False)
     if report["changes"]:
         out.print("would write:")
         for ch in report["changes"]:
@@ -285,6 +301,7 @@ def model_test(path: str) -> None:
 @click.option("--evaluate-only", is_flag=True, help="Evaluate the current model; propose nothing.")
 @click.option("--force", is_flag=True, help="Write the proposal even if it is not better on held-out data.")
 @handle_errors
+@private_umask()
 def calibrate(
     csv_path: str | None,
     outcome_column: str,
@@ -427,6 +444,41 @@ def demo(crm: str, contacts: int, seed: int) -> None:
     from sync.demo import run_demo
 
     sys.exit(run_demo(crm=crm, contacts=contacts, seed=seed, console=out))
+
+
+EVIDENCE_SHOWN = 5  # per reason; --json lists all of it
+
+
+def points_text(points: float) -> str:
+    """``+25``, ``-10``, ``+4.3``: whole points as they are, others to one decimal."""
+    rounded = round(points, 1)
+    return f"{rounded:+.0f}" if rounded == int(rounded) else f"{rounded:+.1f}"
+
+
+def evidence_text(evidence: dict[str, Any], now: datetime) -> str:
+    """One piece of evidence (as ``sync.app.evidence_dict`` gives it) as a line a person reads."""
+    if "activity_id" not in evidence:
+        value = evidence.get("value")
+        return f"{evidence.get('field')} = {'(empty)' if value in (None, '') else value}"
+    what = f"{evidence.get('type') or 'activity'} {evidence['activity_id']}"
+    when = evidence.get("occurred_at")
+    if when:
+        at = datetime.fromisoformat(when)
+        days = (now - at).days
+        what += f" on {at:%Y-%m-%d}" + (f" ({days} days ago)" if days > 1 else "")
+    return f"{what}: {points_text(evidence['points'])}"
+
+
+def explain_lines(reasons: list[dict[str, Any]], now: datetime) -> list[str]:
+    """``score --explain``: each rule that fired with its points, and below it the evidence it counted."""
+    lines = []
+    for reason in reasons:
+        lines.append(f"  {points_text(reason['points']):>6}  {reason['label']}  [{reason['rule']}]")
+        evidence = reason["evidence"]
+        lines.extend(f"          {evidence_text(e, now)}" for e in evidence[:EVIDENCE_SHOWN])
+        if len(evidence) > EVIDENCE_SHOWN:
+            lines.append(f"          ...and {len(evidence) - EVIDENCE_SHOWN} more (--json lists them all)")
+    return lines
 
 
 def main() -> None:

@@ -20,11 +20,14 @@ from connectors.errors import AuthError, ConfigurationError, ConnectorError, Quo
 from connectors.http import redact
 from scoring import ModelError
 from sync import testhooks
-from sync.app import App, ConfigError
+from sync.app import App, ConfigError, NotFound, StateUnavailable
+from sync.reach import unreachable
 from sync.settings import SettingsError
 from sync.testhooks import now_utc
 
-__all__ = ["Ctx", "current_ctx", "err", "fail", "handle_errors", "locked", "now_utc", "out"]
+__all__ = ["INTERRUPTED_EXIT", "Ctx", "current_ctx", "err", "fail", "handle_errors", "locked", "now_utc", "out"]
+
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, as shells report a command stopped by Ctrl-C
 
 F = TypeVar("F", bound=Callable[..., Any])
 out = Console(highlight=False, soft_wrap=True)
@@ -63,6 +66,10 @@ def handle_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except StateUnavailable as exc:
+            fail(str(exc), exc.exit_code)
+        except NotFound as exc:
+            fail(str(exc), exc.exit_code)
         except (SettingsError, ConfigError) as exc:
             fail(f"Configuration error:\n{exc}", 2)
         except ModelError as exc:
@@ -74,9 +81,20 @@ def handle_errors(fn: F) -> F:
         except AuthError as exc:
             fail(f"Authentication failed: {exc}", 3)
         except ConnectorError as exc:
-            fail(f"CRM error: {exc}", 1)
+            app = _built_app()
+            message = unreachable(exc, app.settings) if app is not None else None
+            fail(message or f"CRM error: {exc}", 1)
+        except KeyboardInterrupt:
+            fail("Interrupted (Ctrl-C).", INTERRUPTED_EXIT)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _built_app() -> App | None:
+    """The command's App if it was built (its settings name the CRM's URL settings); never builds one."""
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_object(Ctx) if ctx is not None else None
+    return obj._app if obj is not None else None
 
 
 @contextmanager

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from connectors.registry import CRM_NAMES
 from sync import testhooks
@@ -24,6 +25,9 @@ from sync.calibration_job import calibrate_job
 from sync.cli_context import current_ctx, fail, handle_errors, locked, out
 from sync.settings import missing_credentials
 from sync.state import RunRecord
+
+if TYPE_CHECKING:
+    from sync.revert import FieldRestore
 
 
 def register(cli: click.Group) -> None:
@@ -216,13 +220,15 @@ def _by_endpoint(calls: Mapping[str, int]) -> str:
 @click.option("--dry-run", is_flag=True, help="Show what would be restored and the conflicts; write nothing.")
 @click.option("--wait", is_flag=True, help="Wait for a run already in progress instead of exiting.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--force", is_flag=True, help="Revert a run that was already reverted (undoes what later runs wrote).")
 @handle_errors
-def revert(run_id: int, dry_run: bool, wait: bool, as_json: bool) -> None:
+def revert(run_id: int, dry_run: bool, wait: bool, as_json: bool, force: bool) -> None:
     """Undo a run: restore every value it overwrote, except those changed in the CRM since (conflicts).
 
-    Recorded as a run of its own, so a revert can be reverted too.
+    Recorded as a run of its own, so a revert can be reverted too.  A run already reverted is refused
+    unless --force; --dry-run lists what would be restored.
     """
-    from sync.revert import RevertError, describe, revert_run
+    from sync.revert import AlreadyReverted, RevertError, describe, revert_run
 
     app = _app()
     with locked(app, wait) as got:
@@ -239,7 +245,13 @@ def revert(run_id: int, dry_run: bool, wait: bool, as_json: bool) -> None:
                 clock=app.clock,
                 dry_run=dry_run,
                 batch_size=app.settings.batch_size,
+                force=force,
             )
+        except AlreadyReverted as exc:
+            if not as_json:
+                _restores_table(exc.plan.restores, "A second revert would restore (first rows)")
+            fail(str(exc), exc.exit_code)
+            return
         except RevertError as exc:
             fail(str(exc), exc.exit_code)
             return
@@ -250,18 +262,39 @@ def revert(run_id: int, dry_run: bool, wait: bool, as_json: bool) -> None:
         sys.exit(report.exit_code)
     for line in describe(report):
         out.print(line, markup=False)
+    if report.dry_run and report.restores:
+        _restores_table(report.restores, "Would restore (nothing written)")
     if report.conflicts:
         table = Table(title="Conflicts: changed since the run, left alone")
         for col in ("contact", "field", "run wrote", "CRM now", "why"):
             table.add_column(col, overflow="fold")
         for c in report.conflicts[:50]:
-            table.add_row(c.contact_id, c.field, _text(c.written), _text(c.current), c.reason)
+            table.add_row(
+                *(Text(cell) for cell in (c.contact_id, c.field, _text(c.written), _text(c.current), c.reason))
+            )
         out.print(table)
         if len(report.conflicts) > 50:
             out.print(f"...and {len(report.conflicts) - 50} more (use --json for all of them).")
     for cid, why in report.failed[:20]:
         out.print(f"  failed: {cid}: {why}", markup=False)
     sys.exit(report.exit_code)
+
+
+RESTORES_SHOWN = 50
+
+
+def _restores_table(restores: Sequence[FieldRestore], title: str) -> None:
+    """What a revert restores: contact, field, the CRM's value now, the value put back."""
+    if not restores:
+        return
+    table = Table(title=title)
+    for col in ("contact", "field", "CRM now", "restore"):
+        table.add_column(col, overflow="fold")
+    for r in restores[:RESTORES_SHOWN]:
+        table.add_row(*(Text(cell) for cell in (r.contact_id, r.field, _text(r.current), _text(r.restore))))
+    out.print(table)
+    if len(restores) > RESTORES_SHOWN:
+        out.print(f"...and {len(restores) - RESTORES_SHOWN} more (use --json for the full list).")
 
 
 def _text(value: Any) -> str:

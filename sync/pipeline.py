@@ -16,7 +16,6 @@ a rerun that finds them already in the CRM records them as written instead of wr
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import threading
@@ -34,7 +33,9 @@ from connectors.http import redact
 from connectors.paging import chunks
 from connectors.records import Activity, Contact, FieldUpdate, WriteResult, WriteStatus
 from scoring import Model, ScoreResult, score
+from sync.csvsafe import safe_writer
 from sync.policies import Change, Planner, RoundRobin, same_value
+from sync.private_files import open_private
 from sync.state import (
     Assignment,
     AuditAction,
@@ -54,6 +55,10 @@ BACKFILL_STREAM = "backfill"
 CONTACTS_STREAM = "contacts"
 ACTIVITIES_STREAM = "activities"
 CURSOR_OVERLAP = timedelta(minutes=5)  # incremental syncs after a backfill re-read its last minutes
+ABORTED = (
+    "aborted by a second Ctrl-C before the batch in flight was recorded; "
+    "the next run resumes from the last recorded batch"
+)
 
 
 class Progress(Protocol):
@@ -125,9 +130,8 @@ class PlanWriter:
         self._fh: Any = None
         self._writer: Any = None
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = path.open("w", newline="", encoding="utf-8")
-            self._writer = csv.writer(self._fh)
+            self._fh = open_private(path, "w", newline="", encoding="utf-8")
+            self._writer = safe_writer(self._fh)
             self._writer.writerow(["contact_id", "field", "old", "new", "kind"])
 
     def add(self, change: Change) -> None:
@@ -159,6 +163,7 @@ class Pipeline:
         plan_dir: Path | None = None,
         on_p1: Callable[[Contact, ScoreResult], None] | None = None,
         calls_baseline: Mapping[str, int] | None = None,
+        describe_error: Callable[[ConnectorError], str] | None = None,
     ):
         self.crm = crm
         self.adapter = adapter
@@ -173,6 +178,8 @@ class Pipeline:
         self.on_p1 = on_p1
         # calls the adapter had made before this run (an adapter may serve several runs)
         self._calls_baseline = dict(calls_baseline) if calls_baseline is not None else None
+        # a connector's error as the user reads it (the App names the setting of an unreachable CRM)
+        self.describe_error = describe_error or (lambda exc: redact(str(exc)))
         self._inflight: dict[str, InflightWrite] = {}
         self._pending_quarantine: list[tuple[str, str, dict[str, Any]]] = []
         self._stored_activities: dict[str, list[Activity]] = {}
@@ -337,8 +344,13 @@ class Pipeline:
             summary.quota_reset_at = exc.reset_at
         except ConnectorError as exc:
             summary.status = RunStatus.FAILED
-            summary.error = redact(str(exc))
+            summary.error = self.describe_error(exc)
             summary.exit_code = exc.exit_code if exc.exit_code in (2, 3) else 1
+        except KeyboardInterrupt:
+            summary.status = RunStatus.INTERRUPTED
+            summary.error = ABORTED
+            summary.exit_code = 130
+            raise
         except BaseException as exc:
             summary.status = RunStatus.FAILED
             summary.error = redact(f"{type(exc).__name__}: {exc}")

@@ -41,6 +41,14 @@ class RevertError(Exception):
     exit_code = 2
 
 
+class AlreadyReverted(RevertError):
+    """The run was reverted before: doing it again would undo what was written since (``--force`` does)."""
+
+    def __init__(self, message: str, plan: RevertReport) -> None:
+        super().__init__(message)
+        self.plan = plan  # the dry run of the refused revert: what it would restore
+
+
 @dataclass(frozen=True, slots=True)
 class FieldRestore:
     contact_id: str
@@ -130,6 +138,31 @@ def find_run(store: StateStore, run_id: int, crm: str) -> RunRecord:
     return target
 
 
+def reverted_by(store: StateStore, target: RunRecord) -> list[tuple[RunRecord, int]]:
+    """The later revert runs that restored values ``target`` wrote, with how many fields each restored."""
+    written: dict[tuple[str, str], tuple[FieldValue, FieldValue]] = {}
+    for row in store.audit_for_run(target.id):
+        if row.status is AuditStatus.OK:
+            before = written[(row.contact_id, row.field)][0] if (row.contact_id, row.field) in written else None
+            written[(row.contact_id, row.field)] = (row.old_value if before is None else before, row.new_value)
+    if not written:
+        return []
+    found = []
+    for run in reversed(store.list_runs(target.crm, kind=RunKind.REVERT, limit=10_000)):
+        if run.id <= target.id or run.dry_run:
+            continue
+        restored = 0
+        for row in store.audit_for_run(run.id):
+            pair = written.get((row.contact_id, row.field))
+            if pair is None or row.action is not AuditAction.REVERT or row.status is not AuditStatus.OK:
+                continue
+            # the revert replaced what the target wrote with what was there before it (as the CRM echoed them)
+            restored += same_value(row.old_value, pair[1]) and same_value(row.new_value, pair[0])
+        if restored:
+            found.append((run, restored))
+    return found
+
+
 def revert_run(
     *,
     crm: str,
@@ -139,11 +172,31 @@ def revert_run(
     clock: Callable[[], datetime],
     dry_run: bool = False,
     batch_size: int = 500,
+    force: bool = False,
 ) -> RevertReport:
-    """Revert run ``run_id`` (see the module docstring); the caller holds the CRM's run lock."""
-    t0 = time.monotonic()
+    """Revert run ``run_id`` (see the module docstring); the caller holds the CRM's run lock.
+
+    A run reverted before is refused with ``AlreadyReverted`` (carrying the dry run of what a second revert
+    would restore) unless ``force``: the values it would put back were overwritten by later runs since.
+    """
     store.mark_interrupted_runs(crm, clock())
-    report = RevertReport(target=find_run(store, run_id, crm), dry_run=dry_run)
+    target = find_run(store, run_id, crm)
+    if not dry_run and not force:
+        earlier = reverted_by(store, target)
+        if earlier:
+            plan = revert_run(
+                crm=crm, adapter=adapter, store=store, run_id=run_id, clock=clock, dry_run=True, batch_size=batch_size
+            )
+            runs = ", ".join(f"run {run.id} ({n} field(s))" for run, n in earlier)
+            raise AlreadyReverted(
+                f"Run {run_id} was already reverted by {runs}: reverting it again would restore "
+                f"{plan.restored_fields} field(s) on {plan.restored_contacts} contact(s), undoing what later runs "
+                f"wrote there (`leadsync revert {run_id} --dry-run` lists them); nothing was written, "
+                "add --force to revert it anyway.",
+                plan,
+            )
+    t0 = time.monotonic()
+    report = RevertReport(target=target, dry_run=dry_run)
     report.run_id = store.start_run(crm, RunKind.REVERT, dry_run=dry_run, now=clock())
     try:
         for batch in _contact_batches(store.audit_for_run(run_id), batch_size):
@@ -157,6 +210,10 @@ def revert_run(
         report.status = RunStatus.FAILED
         report.exit_code = exc.exit_code if exc.exit_code in (2, 3) else 1
         report.error = redact(str(exc))
+    except KeyboardInterrupt:
+        report.status, report.exit_code = RunStatus.INTERRUPTED, 130
+        report.error = "aborted by Ctrl-C: what was restored so far is recorded; run the revert again to finish it"
+        raise
     except BaseException as exc:
         report.status, report.exit_code = RunStatus.FAILED, 1
         report.error = redact(f"{type(exc).__name__}: {exc}")

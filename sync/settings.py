@@ -11,6 +11,7 @@ import difflib
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -24,6 +25,43 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def mask_url(url: str) -> str:
+    """``url`` fit to show: a password in it becomes ``***`` (``postgresql://leadsync:***@db/leads``)."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return redact(url)
+    if password:
+        host = parts.netloc.rsplit("@", 1)[1]
+        user = parts.username or ""
+        url = urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    return redact(url)
+
+
+def url_password(url: str) -> str | None:
+    """The password inside a URL, for the redactor; None when there is none (or the URL does not parse)."""
+    try:
+        return urlsplit(url).password or None
+    except ValueError:
+        return None
+
+
+def _http_url(value: str | None) -> str | None:
+    """A CRM URL must name its scheme and host: ``api.hubapi.com`` alone would be sent as a relative URL."""
+    if value is None:
+        return None
+    try:
+        parts = urlsplit(value.strip())
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        _ = parts.port  # a port that is not a number raises here
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"must be a full URL starting with https:// (got {mask_url(value)!r})")
+    return value.strip()
+
+
 class HubSpotSettings(_Section):
     access_token: SecretStr | None = None  # private-app token
     client_id: str | None = None  # OAuth app (instead of a private-app token)
@@ -31,6 +69,8 @@ class HubSpotSettings(_Section):
     refresh_token: SecretStr | None = None
     base_url: str = "https://api.hubapi.com"
     burst_limit: int = Field(100, description="requests per 10 s allowed to this app (100 free/starter, 190 pro+)")
+
+    _urls = field_validator("base_url")(_http_url)
 
 
 class SalesforceSettings(_Section):
@@ -47,6 +87,8 @@ class SalesforceSettings(_Section):
     object: Literal["Lead", "Contact"] = "Lead"
     api_version: str = "59.0"
 
+    _urls = field_validator("instance_url", "login_url")(_http_url)
+
 
 class PipedriveSettings(_Section):
     api_token: SecretStr | None = None
@@ -58,6 +100,8 @@ class PipedriveSettings(_Section):
     oauth_url: str = "https://oauth.pipedrive.com"
     daily_token_budget: int | None = Field(None, description="override when the API does not report it")
 
+    _urls = field_validator("base_url", "oauth_url")(_http_url)
+
 
 class DaemonSettings(_Section):
     sync_cron: str = "*/15 * * * *"
@@ -68,6 +112,17 @@ class DaemonSettings(_Section):
     webhook_url: SecretStr | None = None  # Slack-compatible incoming webhook (its URL is a secret)
     quota_wait_max_seconds: int = 6 * 3600
     report_dir: Path = Path("reports")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        try:
+            _http_url(value.get_secret_value())
+        except ValueError:
+            raise ValueError("must be a full URL starting with https://") from None
+        return value
 
 
 class Settings(BaseSettings):
@@ -120,6 +175,9 @@ class Settings(BaseSettings):
             for value in section.__dict__.values():
                 if isinstance(value, SecretStr):
                     out.append(value.get_secret_value())
+        password = url_password(self.state_url)
+        if password:
+            out.append(password)
         return out
 
 
@@ -156,7 +214,8 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Set
                 hint = f" Did you mean {close[0]}?" if close else " See settings.example.env for the valid names."
                 problems.append(f"{name}{where}: unknown setting.{hint}")
             else:
-                problems.append(f"{name}{where}: {redact(str(err.get('msg')))}")
+                message = str(err.get("msg")).removeprefix("Value error, ")
+                problems.append(f"{name}{where}: {redact(message)}")
         raise SettingsError(problems) from None
     redact.add(*settings.secrets())
     return settings

@@ -22,6 +22,7 @@ from click.testing import CliRunner, Result
 
 from scoring import STARTER_MODEL_PATH, load_model, score
 from sync.cli import _register_optional_commands, cli
+from sync.csvsafe import plain_cell
 from sync.policies import same_value
 from sync.testhooks import TEST_NOW_ENV
 from tests.harnesses import CRMS, NOW
@@ -147,7 +148,7 @@ def test_dry_run_backfill_then_backfill_then_sync(salesforce: Stack) -> None:
     assert f"wrote {summary.group(3)}," in real.output
     for row in rows:
         stored = salesforce.harness.crm_value(row["contact_id"], row["field"])
-        assert same_value(stored, row["new"]), (row, stored)
+        assert same_value(stored, plain_cell(row["new"])), (row, stored)
 
     again = invoke("sync", env_file=env)
     assert again.exit_code == 0, again.output

@@ -22,6 +22,7 @@ from connectors.sandbox.salesforce import QUEUE_ID
 from scoring import ScoreResult, explain, load_model, score
 from scoring.numbers import parse_datetime
 from sync.app import App
+from sync.csvsafe import plain_cell
 from sync.policies import field_name
 from sync.state import AuditStatus, RunStatus
 from tests.harnesses import CRMS, NOW
@@ -181,7 +182,7 @@ def test_dry_run_writes_nothing_and_its_plan_is_what_the_real_run_writes(crm: st
     assert stack.writes_since(before) == {}
     assert dry.plan_path is not None and dry.plan_path.exists()
     with dry.plan_path.open(encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh))
+        rows = [{k: plain_cell(v) for k, v in r.items()} for r in csv.DictReader(fh)]
     planned = {(r["contact_id"], r["field"], r["new"]) for r in rows}
     assert dry.plan_preview == [(r["contact_id"], r["field"], r["old"], r["new"]) for r in rows][:50]
     assert sum(dry.changes_by_kind.values()) == len(rows)
