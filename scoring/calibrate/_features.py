@@ -242,11 +242,13 @@ def activity_candidates(
     return out
 
 
-def current_rule_candidates(model: Model) -> list[Candidate]:
-    """Every rule of the current model, to be re-weighted (or dropped) by the fit."""
+def current_rule_candidates(model: Model, *, leave_out: Collection[str] = ()) -> list[Candidate]:
+    """Every rule of the current model, to be re-weighted (or dropped) by the fit, except rules on ``leave_out``."""
     out = []
     for section, rule in model.iter_rules():
         when = getattr(rule, "when", None)
+        if when is not None and set(when.fields_used()) & set(leave_out):
+            continue
         condition = when.model_dump(mode="json", by_alias=True, exclude_defaults=True) if when is not None else None
         static = condition is not None and section != "engagement"
         target: Section = "properties" if section == "properties" else "engagement" if not static else "fit"

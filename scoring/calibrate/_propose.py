@@ -25,12 +25,19 @@ from sklearn.model_selection import train_test_split
 from scoring import Model, dump_model, parse_model
 
 from ._evaluate import Evaluation, evaluation_from_results
-from ._features import activity_candidates, current_rule_candidates, feature_table, field_candidates
+from ._features import (
+    DEFAULT_EXCLUDED_FIELDS,
+    activity_candidates,
+    current_rule_candidates,
+    feature_table,
+    field_candidates,
+)
 from ._fit import distinct_columns, fit_sparse
+from ._guard import LeakReport, guard
 from ._metrics import roc_auc
 from ._points import place, points_scale, proposed_data, unmatched_rules
 from ._replay import score_rows
-from ._rows import CalibrationError, CalibrationRow
+from ._rows import CalibrationError, CalibrationRow, check_names
 from ._thresholds import Thresholds, choose_thresholds
 
 DEFAULT_MAX_RULES = 30
@@ -78,6 +85,8 @@ class Proposal:
     holdout_proposed: Evaluation | None
     regularization: float | None
     max_rules: int
+    leak: LeakReport | None = None
+    kept_engagement_by_default: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +152,8 @@ def propose(
     capacity_per_week: float | None = None,
     leads_per_week: float | None = None,
     exclude_fields: Collection[str] = (),
-    keep_unmatched: bool = False,
+    allow_leaky: Collection[str] = (),
+    keep_unmatched: bool | None = None,
     source: str = "",
 ) -> Proposal:
     """Fit a sparse integer-point model on part of ``rows`` and compare it with ``model`` on the rest.
@@ -155,7 +165,13 @@ def propose(
     from the rows' dates.  ``source`` names the history in the file header (e.g. the CSV file name).
 
     Current rules that no contact in history matched are kept as they are when they take points away,
-    and dropped otherwise unless ``keep_unmatched``; kept rules count toward ``max_rules``.
+    and dropped otherwise unless ``keep_unmatched``; kept rules count toward ``max_rules``.  When no row
+    has any activity and ``keep_unmatched`` is not given, they are kept: such history cannot weigh them.
+
+    The leak guard (``_guard``) runs on the fitting rows first: fields set by the sale, identifiers,
+    latest-state and too-good fields are left out (``allow_leaky`` keeps the last two on request), and
+    ``Proposal.leak`` says which and why.  A name in ``exclude_fields`` or ``allow_leaky`` that no row
+    holds is an error with a did-you-mean.
     """
     if now.tzinfo is None:
         raise ValueError("now must be a timezone-aware datetime")
@@ -165,11 +181,18 @@ def propose(
     target_precision = _setting(model, "target_precision", target_precision, None)
     target_recall = _setting(model, "target_recall", target_recall, None)
     capacity_per_week = _setting(model, "capacity_per_week", capacity_per_week, None)
+    known = {name for row in rows for name in row.contact.fields}
+    check_names(exclude_fields, known, "--exclude")
+    check_names(allow_leaky, known, "--allow-leaky")
     excluded = set(exclude_fields) | set(_setting(model, "exclude_fields", None, []))
+    no_activities = not any(row.activities for row in rows)
+    kept_by_default = keep_unmatched is None and no_activities
+    keep_unmatched = bool(keep_unmatched) or kept_by_default
 
     split = split_rows(rows, seed)
     train_rows = [rows[i] for i in split.train]
     holdout_rows = [rows[i] for i in split.holdout]
+    leak = guard(train_rows, excluded=excluded, allow_leaky=allow_leaky, never=DEFAULT_EXCLUDED_FIELDS)
 
     def refused(reason: str) -> Proposal:
         return Proposal(
@@ -190,6 +213,8 @@ def propose(
             holdout_proposed=None,
             regularization=None,
             max_rules=max_rules,
+            leak=leak,
+            kept_engagement_by_default=kept_by_default,
         )
 
     train_won = sum(row.won for row in train_rows)
@@ -207,8 +232,8 @@ def propose(
     engagement_fields = {name for rule in model.properties.rules for name in rule.when.fields_used()}
     # The current rules come first, so where a candidate says the same thing the current rule is kept.
     candidates = (
-        current_rule_candidates(model)
-        + field_candidates(train_rows, exclude=excluded, engagement_fields=engagement_fields)
+        current_rule_candidates(model, leave_out=leak.fields)
+        + field_candidates(train_rows, exclude=excluded | leak.fields, engagement_fields=engagement_fields)
         + activity_candidates(train_rows, now)
     )
     table = feature_table(model, candidates, rows, now)
@@ -296,6 +321,8 @@ def propose(
         holdout_proposed=hold_proposed,
         regularization=strength,
         max_rules=max_rules,
+        leak=leak,
+        kept_engagement_by_default=kept_by_default,
     )
 
 

@@ -8,8 +8,9 @@ everything downstream (evaluate, propose, drift, report) has one input shape.
 from __future__ import annotations
 
 import csv
+import difflib
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,6 +92,19 @@ class CsvRows(list[CalibrationRow]):
         self.fields: list[str] = list(fields)
 
 
+def check_names(given: Iterable[str], known: Collection[str], option: str) -> None:
+    """Raise with a did-you-mean when a name given in ``option`` is none of ``known``."""
+    for name in given:
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise CalibrationError(
+            f"{option} {name!r} names no column or field in this history.{hint} "
+            f"The names are: {', '.join(sorted(known)[:60])}{' ...' if len(known) > 60 else ''}."
+        )
+
+
 def parse_datetime(value: FieldValue | datetime) -> datetime | None:
     """An aware datetime from an ISO string, a datetime or epoch seconds/milliseconds; naive means UTC."""
     if value is None or isinstance(value, bool):
@@ -170,6 +184,8 @@ def rows_from_csv(
                 + ", ".join(header)
                 + ". Pass the right one with --outcome-column."
             )
+        check_names(roles.exclude, [*header, *roles.rename.values()], "--exclude")
+        check_names(roles.rename, header, "--map")
         for role, column in (
             ("id", roles.id_column),
             ("created", roles.created_column),
@@ -194,7 +210,11 @@ def rows_from_csv(
             problems.append(CsvProblem(reader.line_num, "", f"not readable as CSV ({exc}); reading stopped here"))
 
     special = {outcome_column, roles.id_column, roles.created_column, roles.closed_column}
-    field_columns = [(i, name) for i, name in enumerate(header) if name not in special and name not in roles.exclude]
+    field_columns = [
+        (i, name)
+        for i, name in enumerate(header)
+        if name not in special and name not in roles.exclude and roles.rename.get(name) not in roles.exclude
+    ]
     placeholders = {p.lower() for p in roles.placeholders}
 
     def answered(text: str) -> str | None:
