@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from scoring import Model, parse_model
+from scoring import Model, dump_model, parse_model
 from scoring.numbers import parse_number
 
 from ._metrics import BoolArray, FloatArray
@@ -310,7 +310,8 @@ def feature_table(
     decay = model.decay.model_dump(mode="json") if model.decay is not None else None
     probe = _probe_model(candidates, decay)
     # Round-trip through the file format: a candidate the model file cannot express fails here, not later.
-    parse_model(probe.model_dump_json(by_alias=True, exclude_defaults=True), "<calibration probe>")
+    # Through YAML, as the proposal is written: a value with a control character (DEL) is escaped, not fatal.
+    parse_model(dump_model(probe), "<calibration probe>")
     column = {f"c{i}": i for i in range(len(candidates))}
     values = np.zeros((len(rows), len(candidates)), dtype=np.float64)
     units = np.ones(len(candidates), dtype=np.float64)

@@ -20,9 +20,10 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import yaml
 from sklearn.model_selection import train_test_split
 
-from scoring import Model, dump_model, parse_model
+from scoring import Model, parse_model
 
 from ._evaluate import Evaluation, evaluation_from_results
 from ._features import (
@@ -185,9 +186,8 @@ def propose(
     check_names(exclude_fields, known, "--exclude")
     check_names(allow_leaky, known, "--allow-leaky")
     excluded = set(exclude_fields) | set(_setting(model, "exclude_fields", None, []))
-    no_activities = not any(row.activities for row in rows)
-    kept_by_default = keep_unmatched is None and no_activities
-    keep_unmatched = bool(keep_unmatched) or kept_by_default
+    # History without a single activity cannot weigh engagement rules, yet the CRM will have activities.
+    kept_by_default = keep_unmatched is None and not any(row.activities for row in rows)
 
     split = split_rows(rows, seed)
     train_rows = [rows[i] for i in split.train]
@@ -240,7 +240,12 @@ def propose(
     train_x, train_y = table.values[split.train], table.won[split.train]
     varies = distinct_columns(train_x)
     unmatched = unmatched_rules(model, table, split.train)
-    guards = [rule_id for rule_id, lowers in unmatched if lowers or keep_unmatched]
+    activity_rules = {rule.id for section, rule in model.iter_rules() if getattr(rule, "when", None) is None}
+    guards = [
+        rule_id
+        for rule_id, lowers in unmatched
+        if lowers or keep_unmatched or (kept_by_default and rule_id in activity_rules)
+    ]
     budget = max(max_rules - len(guards), 1)
 
     weights, strength = fit_sparse(train_x[:, varies], train_y, budget, seed)
@@ -285,7 +290,7 @@ def propose(
     auc_current, auc_proposed = hold_current.auc, hold_proposed.auc
     rule_count = sum(1 for _ in draft.iter_rules()) + (1 if draft.stagnation is not None else 0)
     header = _header(now, len(rows), source, split.description, auc_current, auc_proposed, rule_count)
-    text = dump_model(draft, header=header)
+    text = dump_integers(draft, header)
     proposed = parse_model(text, "<proposed model>")
     if proposed.version != draft.version:
         raise AssertionError("the proposed model does not read back as written")  # a dump_model bug
@@ -328,6 +333,26 @@ def propose(
 
 # ---------------------------------------------------------------------------------------------------------
 # Reporting helpers
+
+
+def _whole(value: Any) -> Any:
+    """Whole floats as ints, all the way down: a rule says ``points: 3`` and ``gte: 610000``, not 3.0."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _whole(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_whole(item) for item in value]
+    return value
+
+
+def dump_integers(model: Model, header: str) -> str:
+    """``dump_model`` with whole numbers written as integers (YAML escapes any control character)."""
+    data = _whole(model.model_dump(mode="json", by_alias=True, exclude_defaults=True))
+    text = yaml.safe_dump(
+        {"name": model.name, **data}, sort_keys=False, allow_unicode=True, width=110, default_flow_style=False
+    )
+    return "".join(f"# {line}".rstrip() + "\n" for line in header.splitlines()) + text
 
 
 def _header(

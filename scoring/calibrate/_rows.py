@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import difflib
 import math
+import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +25,8 @@ _WON = frozenset({"1", "true", "yes", "y", "won", "closed won", "converted", "cu
 _LOST = frozenset({"0", "false", "no", "n", "lost", "closed lost", "not converted"})
 _TRUE = frozenset({"true", "yes"})
 _FALSE = frozenset({"false", "no"})
+# Characters a YAML file cannot hold (C0/C1 controls but tab and line breaks, DEL, surrogates, U+FFFE/U+FFFF).
+_UNWRITABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
 # A column is read as numbers when at least this share of its answered cells (or all but one) parse as
 # numbers; the remaining cells are reported as problems rather than turning the whole column into text.
 _NUMERIC_SHARE = 0.95
@@ -205,6 +208,12 @@ def rows_from_csv(
                         CsvProblem(line, "", f"has {len(cells)} cells where the header has {len(header)}; skipped")
                     )
                     continue
+                for column, cell in zip(header, cells, strict=True):
+                    found = _UNWRITABLE.findall(cell)
+                    if found:
+                        shown = ", ".join(sorted({f"U+{ord(c):04X}" for c in found}))
+                        problems.append(CsvProblem(line, column, f"holds a control character ({shown}); removed"))
+                cells = [_UNWRITABLE.sub("", cell) for cell in cells]
                 lines.append((line, cells))
         except csv.Error as exc:
             problems.append(CsvProblem(reader.line_num, "", f"not readable as CSV ({exc}); reading stopped here"))

@@ -232,8 +232,8 @@ def _summary(
         lines.append(proposal.reason)
         if proposal.kept_engagement_by_default:
             lines.append(
-                "This history has no activities, so the current engagement rules (and any other rule it cannot "
-                "weigh) are kept as they are; pass --drop-unmatched to leave them out."
+                "This history has no activities, so the current engagement rules are kept as they are (the CRM "
+                "will have activities); pass --drop-unmatched to leave them out."
             )
         unmatched = [c.label for c in proposal.rules if c.note == UNMATCHED_DROPPED]
         if unmatched:
