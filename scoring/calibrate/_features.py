@@ -41,7 +41,8 @@ DEFAULT_EXCLUDED_FIELDS: frozenset[str] = frozenset(
     }
 )
 _MAX_LEVELS = 25  # per categorical field; rarer levels are grouped as "another value"
-_QUANTILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+# Steps at every 5th percentile: a step function fine enough for a field like time on site.
+_QUANTILES = tuple(round(0.05 * k, 2) for k in range(1, 20))
 
 Section = Literal["fit", "properties", "engagement"]
 
@@ -351,3 +352,61 @@ def _rule_unit(model: Model, rule_id: str, contributed: FloatArray) -> float:
             return float(min(caps))
         return float(max(contributed.max(), points))
     return 1.0
+
+
+_INTERACTION_TOP = 30  # field candidates most correlated with the outcome whose pairs are tried
+
+
+def with_interactions(table: FeatureTable, train: Sequence[int], top: int = _INTERACTION_TOP) -> FeatureTable:
+    """The table plus pairs of its strongest field candidates joined with ``all:``.
+
+    Each side is taken in the direction that goes with winning (a candidate that goes with losing is
+    negated), so a pair reads "A and B", both good signs.  Its value is the product of the two 0/1 columns,
+    exactly what the engine gives ``all:`` of the two conditions, so a rule on a pair means what it meant
+    when fitted.  Pairs on the same field are skipped.
+    """
+    fields = [
+        i
+        for i, c in enumerate(table.candidates)
+        if c.when is not None and c.opposite_when is not None and c.source is None
+    ]
+    if len(fields) < 2 or not len(train):
+        return table
+    values = table.values[list(train)]
+    outcome = table.won[list(train)].astype(np.float64)
+    correlation = {}
+    for i in fields:
+        column = values[:, i]
+        correlation[i] = 0.0 if column.std() == 0 else float(np.corrcoef(column, outcome)[0, 1])
+    strongest = sorted(fields, key=lambda i: -abs(correlation[i]))[:top]
+    candidates = list(table.candidates)
+    columns = [table.values]
+    for k, a in enumerate(strongest):
+        for b in strongest[k + 1 :]:
+            first, second = table.candidates[a], table.candidates[b]
+            if first.group == second.group or correlation[a] == 0 or correlation[b] == 0:
+                continue
+            sides = []
+            for index, candidate in ((a, first), (b, second)):
+                good = correlation[index] > 0
+                when = candidate.when if good else candidate.opposite_when
+                assert when is not None
+                label = candidate.label if good else candidate.opposite_label
+                column = table.values[:, index] if good else 1 - table.values[:, index]
+                sides.append((dict(when), label, column))
+            (when_a, label_a, column_a), (when_b, label_b, column_b) = sides
+            when = {"all": [when_a, when_b]}
+            candidates.append(
+                Candidate(
+                    key=f"{first.key}&{second.key}",
+                    label=f"{label_a} and {label_b}",
+                    section=first.section if first.section == second.section else "fit",
+                    when=when,
+                    opposite_when={"not": when},
+                    opposite_label=f"not both: {label_a} and {label_b}",
+                    group=f"{first.group}&{second.group}",
+                )
+            )
+            columns.append((column_a * column_b)[:, None])
+    units = np.concatenate([table.units, np.ones(len(candidates) - len(table.candidates))])
+    return FeatureTable(tuple(candidates), np.hstack(columns), table.won, units)

@@ -32,8 +32,9 @@ from ._features import (
     current_rule_candidates,
     feature_table,
     field_candidates,
+    with_interactions,
 )
-from ._fit import distinct_columns, fit_sparse
+from ._fit import distinct_columns, fit_forward
 from ._guard import LeakReport, guard
 from ._metrics import roc_auc
 from ._points import place, points_scale, proposed_data, unmatched_rules
@@ -236,7 +237,8 @@ def propose(
         + field_candidates(train_rows, exclude=excluded | leak.fields, engagement_fields=engagement_fields)
         + activity_candidates(train_rows, now)
     )
-    table = feature_table(model, candidates, rows, now)
+    table = with_interactions(feature_table(model, candidates, rows, now), split.train)
+    candidates = list(table.candidates)
     train_x, train_y = table.values[split.train], table.won[split.train]
     varies = distinct_columns(train_x)
     unmatched = unmatched_rules(model, table, split.train)
@@ -248,7 +250,8 @@ def propose(
     ]
     budget = max(max_rules - len(guards), 1)
 
-    weights, strength = fit_sparse(train_x[:, varies], train_y, budget, seed)
+    weights = fit_forward(train_x[:, varies], train_y, budget)
+    strength = None
     coefficients = np.zeros(len(candidates))
     coefficients[varies] = weights
     hold_x = table.values[split.holdout]
