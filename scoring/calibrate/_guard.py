@@ -295,7 +295,8 @@ def guard(
     ranked = sorted(((auc, name) for name, auc in aucs.items() if name not in left), reverse=True)
     while ranked:
         top, name = ranked[0]
-        rest = ranked[1][0] if len(ranked) > 1 else 0.5
+        # A lone column has no rest to stand above: only a near-perfect one is implausible then.
+        rest = ranked[1][0] if len(ranked) > 1 else top
         if top < _AUC_FLOOR or (top < _AUC_CERTAIN and top - rest < _AUC_GAP):
             break
         left[name] = LeftOut(

@@ -7,7 +7,6 @@ rows held out from fitting, reaches ROC AUC >= 0.84 with at most 30 rules.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
