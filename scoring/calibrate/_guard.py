@@ -20,7 +20,7 @@ import re
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -237,11 +237,13 @@ def _after_outcome(rows: Sequence[CalibrationRow], name: str, values: Sequence[A
     won = sum(row.won for row, _ in answered)
     if won >= _ONLY_WON_SHARE * len(answered) and len(answered) < len(rows) - floor:
         return f"answered on {len(answered):,} contacts, {won:,} of them won: it is filled in by the outcome"
-    dated = [(row, parse_datetime(v)) for row, v in answered if row.closed_at is not None and isinstance(v, str)]
-    dated = [(row, d) for row, d in dated if d is not None]
+    dated: list[tuple[datetime, datetime]] = []
+    for row, value in answered:
+        when = parse_datetime(value) if isinstance(value, str) else None
+        if when is not None and row.closed_at is not None:
+            dated.append((when, row.closed_at))
     if len(dated) >= floor:
-        assert all(row.closed_at is not None for row, _ in dated)
-        late = sum(1 for row, d in dated if row.closed_at is not None and d >= row.closed_at - timedelta(days=1))
+        late = sum(1 for when, closed in dated if when >= closed - timedelta(days=1))
         if late >= 0.5 * len(dated):
             return f"on {late:,} of {len(dated):,} decided contacts its date is the outcome's day or later"
     return None

@@ -5,7 +5,7 @@ The steps, each checked by the engine rather than by scikit-learn:
 1. Split history: the newest quarter held out when rows carry dates, otherwise a seeded stratified quarter.
 2. Candidates (``_features``): the current rules plus field tests and activity counts; their values come
    from the engine scoring a probe model.
-3. L1-regularized logistic regression under the rule budget, refitted with a light L2 penalty (``_fit``).
+3. Forward selection of a logistic regression under the rule budget, with a light L2 penalty (``_fit``).
 4. Weights become integer points in model-file rules (``_points``).
 5. MQL/SQL thresholds from the training totals (``_thresholds``); the model is written through
    ``dump_model``, read back with ``parse_model`` and scored by the engine on the held-out rows.  It is
