@@ -282,7 +282,22 @@ def model_test(path: str) -> None:
     "--exclude-column",
     "exclude_column",
     multiple=True,
-    help="CSV columns to leave out (e.g. ones that leak the outcome).",
+    help="Columns (CSV) or fields (CRM history) to leave out, e.g. ones that leak the outcome (repeatable).",
+)
+@click.option(
+    "--allow-leaky", multiple=True, help="Keep a field the leak guard would leave out (latest state, too good)."
+)
+@click.option(
+    "--map", "mapping", multiple=True, help='CSV column to CRM field, e.g. "Lead Source=hs_analytics_source".'
+)
+@click.option("--map-file", type=click.Path(exists=True, dir_okay=False), help="YAML of CSV column: CRM field.")
+@click.option(
+    "--keep-unmatched/--drop-unmatched",
+    default=None,
+    help="Keep current rules no contact matched (default: kept when the history has no activities).",
+)
+@click.option(
+    "--leads-per-week", type=click.FloatRange(min=0, min_open=True), help="Weekly lead volume for --capacity-per-week."
 )
 @click.option("--id-column", help="CSV column with the contact id.")
 @click.option("--created-column", help="CSV column with the creation date (enables a time-based split).")
@@ -306,6 +321,11 @@ def calibrate(
     csv_path: str | None,
     outcome_column: str,
     exclude_column: tuple[str, ...],
+    allow_leaky: tuple[str, ...],
+    mapping: tuple[str, ...],
+    map_file: str | None,
+    keep_unmatched: bool | None,
+    leads_per_week: float | None,
     id_column: str | None,
     created_column: str | None,
     closed_column: str | None,
@@ -352,12 +372,17 @@ def calibrate(
             target_precision=target_precision,
             target_recall=target_recall,
             capacity_per_week=capacity_per_week,
+            leads_per_week=leads_per_week,
             evaluate_only=evaluate_only,
+            keep_unmatched=keep_unmatched,
+            allow_leaky=allow_leaky,
+            mapping=mapping,
+            map_file=map_file,
             force=force,
         )
         click.echo(text, err=code != 0)
         sys.exit(code)
-    from scoring.calibrate import calibrate_rows
+    from scoring.calibrate import CalibrationError, calibrate_rows
     from scoring.calibrate.cli_support import parse_since
 
     app = current_ctx().app()
@@ -365,23 +390,32 @@ def calibrate(
     rows = calibration_rows(app)
     if not rows:
         fail(f"No won or lost outcomes in {app.settings.crm} yet: nothing to calibrate on.", 1)
-    result = calibrate_rows(
-        rows,
-        model_obj,
-        now_utc(),
-        seed=seed,
-        out_model_path=out_model or f"{app.settings.model_file}.proposed.yaml",
-        out_html_path=out_html,
-        out_json_path=out_json,
-        propose_model=not evaluate_only,
-        max_rules=max_rules,
-        target_precision=target_precision,
-        target_recall=target_recall,
-        capacity_per_week=capacity_per_week,
-        since_days=parse_since(since) if since else None,
-        force=force,
-        source=app.settings.crm,
-    )
+    if mapping or map_file:
+        fail("--map and --map-file rename CSV columns; CRM history already uses the CRM's field names.", 2)
+    try:
+        result = calibrate_rows(
+            rows,
+            model_obj,
+            now_utc(),
+            seed=seed,
+            out_model_path=out_model or f"{app.settings.model_file}.proposed.yaml",
+            out_html_path=out_html,
+            out_json_path=out_json,
+            propose_model=not evaluate_only,
+            max_rules=max_rules,
+            target_precision=target_precision,
+            target_recall=target_recall,
+            capacity_per_week=capacity_per_week,
+            leads_per_week=leads_per_week,
+            exclude_fields=exclude_column,
+            allow_leaky=allow_leaky,
+            keep_unmatched=keep_unmatched,
+            since_days=parse_since(since) if since else None,
+            force=force,
+            source=app.settings.crm,
+        )
+    except CalibrationError as exc:
+        fail(str(exc), 2)
     click.echo(json.dumps(result.json(), default=str) if as_json else result.summary)
 
 

@@ -12,6 +12,7 @@ CRM, the settings or a database.  ``docs/calibration.md`` describes the method a
 from ._drift import BandChange, DriftReport, drift
 from ._evaluate import Evaluation, MqlTiming, RuleStat, evaluate
 from ._features import DEFAULT_EXCLUDED_FIELDS
+from ._guard import SALE_SET_FIELDS, LeakReport, LeftOut, guard
 from ._metrics import (
     Band,
     CurvePoint,
@@ -34,10 +35,12 @@ from ._rows import (
     rows_from_csv,
 )
 from ._run import CalibrationRun, calibrate_csv, calibrate_rows
+from ._segments import Segment, SegmentLevel, segments
 
 __all__ = [
     "DEFAULT_EXCLUDED_FIELDS",
     "DEFAULT_MAX_RULES",
+    "SALE_SET_FIELDS",
     "Band",
     "BandChange",
     "CalibrationError",
@@ -49,11 +52,15 @@ __all__ = [
     "CurvePoint",
     "DriftReport",
     "Evaluation",
+    "LeakReport",
+    "LeftOut",
     "LiftPoint",
     "MqlTiming",
     "Proposal",
     "RuleChange",
     "RuleStat",
+    "Segment",
+    "SegmentLevel",
     "Split",
     "ThresholdStats",
     "Thresholds",
@@ -62,12 +69,14 @@ __all__ = [
     "decile_bands",
     "drift",
     "evaluate",
+    "guard",
     "lift_at",
     "propose",
     "render_html",
     "roc_auc",
     "roc_curve",
     "rows_from_csv",
+    "segments",
     "split_rows",
     "threshold_stats",
     "to_json",

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from scoring import Model, parse_model
+from scoring import Model, dump_model, parse_model
 from scoring.numbers import parse_number
 
 from ._metrics import BoolArray, FloatArray
@@ -41,7 +41,8 @@ DEFAULT_EXCLUDED_FIELDS: frozenset[str] = frozenset(
     }
 )
 _MAX_LEVELS = 25  # per categorical field; rarer levels are grouped as "another value"
-_QUANTILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+# Steps at every 5th percentile: a step function fine enough for a field like time on site.
+_QUANTILES = tuple(round(0.05 * k, 2) for k in range(1, 20))
 
 Section = Literal["fit", "properties", "engagement"]
 
@@ -242,11 +243,13 @@ def activity_candidates(
     return out
 
 
-def current_rule_candidates(model: Model) -> list[Candidate]:
-    """Every rule of the current model, to be re-weighted (or dropped) by the fit."""
+def current_rule_candidates(model: Model, *, leave_out: Collection[str] = ()) -> list[Candidate]:
+    """Every rule of the current model, to be re-weighted (or dropped) by the fit, except rules on ``leave_out``."""
     out = []
     for section, rule in model.iter_rules():
         when = getattr(rule, "when", None)
+        if when is not None and set(when.fields_used()) & set(leave_out):
+            continue
         condition = when.model_dump(mode="json", by_alias=True, exclude_defaults=True) if when is not None else None
         static = condition is not None and section != "engagement"
         target: Section = "properties" if section == "properties" else "engagement" if not static else "fit"
@@ -308,7 +311,8 @@ def feature_table(
     decay = model.decay.model_dump(mode="json") if model.decay is not None else None
     probe = _probe_model(candidates, decay)
     # Round-trip through the file format: a candidate the model file cannot express fails here, not later.
-    parse_model(probe.model_dump_json(by_alias=True, exclude_defaults=True), "<calibration probe>")
+    # Through YAML, as the proposal is written: a value with a control character (DEL) is escaped, not fatal.
+    parse_model(dump_model(probe), "<calibration probe>")
     column = {f"c{i}": i for i in range(len(candidates))}
     values = np.zeros((len(rows), len(candidates)), dtype=np.float64)
     units = np.ones(len(candidates), dtype=np.float64)
@@ -348,3 +352,61 @@ def _rule_unit(model: Model, rule_id: str, contributed: FloatArray) -> float:
             return float(min(caps))
         return float(max(contributed.max(), points))
     return 1.0
+
+
+_INTERACTION_TOP = 30  # field candidates most correlated with the outcome whose pairs are tried
+
+
+def with_interactions(table: FeatureTable, train: Sequence[int], top: int = _INTERACTION_TOP) -> FeatureTable:
+    """The table plus pairs of its strongest field candidates joined with ``all:``.
+
+    Each side is taken in the direction that goes with winning (a candidate that goes with losing is
+    negated), so a pair reads "A and B", both good signs.  Its value is the product of the two 0/1 columns,
+    exactly what the engine gives ``all:`` of the two conditions, so a rule on a pair means what it meant
+    when fitted.  Pairs on the same field are skipped.
+    """
+    fields = [
+        i
+        for i, c in enumerate(table.candidates)
+        if c.when is not None and c.opposite_when is not None and c.source is None
+    ]
+    if len(fields) < 2 or not len(train):
+        return table
+    values = table.values[list(train)]
+    outcome = table.won[list(train)].astype(np.float64)
+    correlation = {}
+    for i in fields:
+        column = values[:, i]
+        correlation[i] = 0.0 if column.std() == 0 else float(np.corrcoef(column, outcome)[0, 1])
+    strongest = sorted(fields, key=lambda i: -abs(correlation[i]))[:top]
+    candidates = list(table.candidates)
+    columns = [table.values]
+    for k, a in enumerate(strongest):
+        for b in strongest[k + 1 :]:
+            first, second = table.candidates[a], table.candidates[b]
+            if first.group == second.group or correlation[a] == 0 or correlation[b] == 0:
+                continue
+            sides = []
+            for index, candidate in ((a, first), (b, second)):
+                good = correlation[index] > 0
+                when = candidate.when if good else candidate.opposite_when
+                assert when is not None
+                label = candidate.label if good else candidate.opposite_label
+                column = table.values[:, index] if good else 1 - table.values[:, index]
+                sides.append((dict(when), label, column))
+            (when_a, label_a, column_a), (when_b, label_b, column_b) = sides
+            when = {"all": [when_a, when_b]}
+            candidates.append(
+                Candidate(
+                    key=f"{first.key}&{second.key}",
+                    label=f"{label_a} and {label_b}",
+                    section=first.section if first.section == second.section else "fit",
+                    when=when,
+                    opposite_when={"not": when},
+                    opposite_label=f"not both: {label_a} and {label_b}",
+                    group=f"{first.group}&{second.group}",
+                )
+            )
+            columns.append((column_a * column_b)[:, None])
+    units = np.concatenate([table.units, np.ones(len(candidates) - len(table.candidates))])
+    return FeatureTable(tuple(candidates), np.hstack(columns), table.won, units)

@@ -5,7 +5,7 @@ The steps, each checked by the engine rather than by scikit-learn:
 1. Split history: the newest quarter held out when rows carry dates, otherwise a seeded stratified quarter.
 2. Candidates (``_features``): the current rules plus field tests and activity counts; their values come
    from the engine scoring a probe model.
-3. L1-regularized logistic regression under the rule budget, refitted with a light L2 penalty (``_fit``).
+3. Forward selection of a logistic regression under the rule budget, with a light L2 penalty (``_fit``).
 4. Weights become integer points in model-file rules (``_points``).
 5. MQL/SQL thresholds from the training totals (``_thresholds``); the model is written through
    ``dump_model``, read back with ``parse_model`` and scored by the engine on the held-out rows.  It is
@@ -20,17 +20,26 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import yaml
 from sklearn.model_selection import train_test_split
 
-from scoring import Model, dump_model, parse_model
+from scoring import Model, parse_model
 
 from ._evaluate import Evaluation, evaluation_from_results
-from ._features import activity_candidates, current_rule_candidates, feature_table, field_candidates
-from ._fit import distinct_columns, fit_sparse
+from ._features import (
+    DEFAULT_EXCLUDED_FIELDS,
+    activity_candidates,
+    current_rule_candidates,
+    feature_table,
+    field_candidates,
+    with_interactions,
+)
+from ._fit import distinct_columns, fit_forward
+from ._guard import LeakReport, guard
 from ._metrics import roc_auc
 from ._points import place, points_scale, proposed_data, unmatched_rules
 from ._replay import score_rows
-from ._rows import CalibrationError, CalibrationRow
+from ._rows import CalibrationError, CalibrationRow, check_names
 from ._thresholds import Thresholds, choose_thresholds
 
 DEFAULT_MAX_RULES = 30
@@ -78,6 +87,8 @@ class Proposal:
     holdout_proposed: Evaluation | None
     regularization: float | None
     max_rules: int
+    leak: LeakReport | None = None
+    kept_engagement_by_default: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +154,8 @@ def propose(
     capacity_per_week: float | None = None,
     leads_per_week: float | None = None,
     exclude_fields: Collection[str] = (),
-    keep_unmatched: bool = False,
+    allow_leaky: Collection[str] = (),
+    keep_unmatched: bool | None = None,
     source: str = "",
 ) -> Proposal:
     """Fit a sparse integer-point model on part of ``rows`` and compare it with ``model`` on the rest.
@@ -155,7 +167,13 @@ def propose(
     from the rows' dates.  ``source`` names the history in the file header (e.g. the CSV file name).
 
     Current rules that no contact in history matched are kept as they are when they take points away,
-    and dropped otherwise unless ``keep_unmatched``; kept rules count toward ``max_rules``.
+    and dropped otherwise unless ``keep_unmatched``; kept rules count toward ``max_rules``.  When no row
+    has any activity and ``keep_unmatched`` is not given, they are kept: such history cannot weigh them.
+
+    The leak guard (``_guard``) runs on the fitting rows first: fields set by the sale, identifiers,
+    latest-state and too-good fields are left out (``allow_leaky`` keeps the last two on request), and
+    ``Proposal.leak`` says which and why.  A name in ``exclude_fields`` or ``allow_leaky`` that no row
+    holds is an error with a did-you-mean.
     """
     if now.tzinfo is None:
         raise ValueError("now must be a timezone-aware datetime")
@@ -165,11 +183,17 @@ def propose(
     target_precision = _setting(model, "target_precision", target_precision, None)
     target_recall = _setting(model, "target_recall", target_recall, None)
     capacity_per_week = _setting(model, "capacity_per_week", capacity_per_week, None)
+    known = {name for row in rows for name in row.contact.fields}
+    check_names(exclude_fields, known, "--exclude")
+    check_names(allow_leaky, known, "--allow-leaky")
     excluded = set(exclude_fields) | set(_setting(model, "exclude_fields", None, []))
+    # History without a single activity cannot weigh engagement rules, yet the CRM will have activities.
+    kept_by_default = keep_unmatched is None and not any(row.activities for row in rows)
 
     split = split_rows(rows, seed)
     train_rows = [rows[i] for i in split.train]
     holdout_rows = [rows[i] for i in split.holdout]
+    leak = guard(train_rows, excluded=excluded, allow_leaky=allow_leaky, never=DEFAULT_EXCLUDED_FIELDS)
 
     def refused(reason: str) -> Proposal:
         return Proposal(
@@ -190,6 +214,8 @@ def propose(
             holdout_proposed=None,
             regularization=None,
             max_rules=max_rules,
+            leak=leak,
+            kept_engagement_by_default=kept_by_default,
         )
 
     train_won = sum(row.won for row in train_rows)
@@ -207,18 +233,25 @@ def propose(
     engagement_fields = {name for rule in model.properties.rules for name in rule.when.fields_used()}
     # The current rules come first, so where a candidate says the same thing the current rule is kept.
     candidates = (
-        current_rule_candidates(model)
-        + field_candidates(train_rows, exclude=excluded, engagement_fields=engagement_fields)
+        current_rule_candidates(model, leave_out=leak.fields)
+        + field_candidates(train_rows, exclude=excluded | leak.fields, engagement_fields=engagement_fields)
         + activity_candidates(train_rows, now)
     )
-    table = feature_table(model, candidates, rows, now)
+    table = with_interactions(feature_table(model, candidates, rows, now), split.train)
+    candidates = list(table.candidates)
     train_x, train_y = table.values[split.train], table.won[split.train]
     varies = distinct_columns(train_x)
     unmatched = unmatched_rules(model, table, split.train)
-    guards = [rule_id for rule_id, lowers in unmatched if lowers or keep_unmatched]
+    activity_rules = {rule.id for section, rule in model.iter_rules() if getattr(rule, "when", None) is None}
+    guards = [
+        rule_id
+        for rule_id, lowers in unmatched
+        if lowers or keep_unmatched or (kept_by_default and rule_id in activity_rules)
+    ]
     budget = max(max_rules - len(guards), 1)
 
-    weights, strength = fit_sparse(train_x[:, varies], train_y, budget, seed)
+    weights = fit_forward(train_x[:, varies], train_y, budget)
+    strength = None
     coefficients = np.zeros(len(candidates))
     coefficients[varies] = weights
     hold_x = table.values[split.holdout]
@@ -260,7 +293,7 @@ def propose(
     auc_current, auc_proposed = hold_current.auc, hold_proposed.auc
     rule_count = sum(1 for _ in draft.iter_rules()) + (1 if draft.stagnation is not None else 0)
     header = _header(now, len(rows), source, split.description, auc_current, auc_proposed, rule_count)
-    text = dump_model(draft, header=header)
+    text = dump_integers(draft, header)
     proposed = parse_model(text, "<proposed model>")
     if proposed.version != draft.version:
         raise AssertionError("the proposed model does not read back as written")  # a dump_model bug
@@ -296,11 +329,33 @@ def propose(
         holdout_proposed=hold_proposed,
         regularization=strength,
         max_rules=max_rules,
+        leak=leak,
+        kept_engagement_by_default=kept_by_default,
     )
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Reporting helpers
+
+
+def _whole(value: Any) -> Any:
+    """Whole floats as ints, all the way down: a rule says ``points: 3`` and ``gte: 610000``, not 3.0."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _whole(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_whole(item) for item in value]
+    return value
+
+
+def dump_integers(model: Model, header: str) -> str:
+    """``dump_model`` with whole numbers written as integers (YAML escapes any control character)."""
+    data = _whole(model.model_dump(mode="json", by_alias=True, exclude_defaults=True))
+    text = yaml.safe_dump(
+        {"name": model.name, **data}, sort_keys=False, allow_unicode=True, width=110, default_flow_style=False
+    )
+    return "".join(f"# {line}".rstrip() + "\n" for line in header.splitlines()) + text
 
 
 def _header(

@@ -13,6 +13,7 @@ from ._drift import DriftReport
 from ._evaluate import Evaluation
 from ._metrics import Band
 from ._propose import Proposal
+from ._segments import Segment
 from ._svg import LineSeries, Series, diverging_bars, grouped_bars, line_chart
 
 CURRENT = "#7a7f87"
@@ -205,8 +206,13 @@ def _drift_chart(drift: DriftReport) -> str:
     )
 
 
-def render_html(evaluation: Evaluation, proposal: Proposal | None = None, drift: DriftReport | None = None) -> str:
-    """The report as one HTML document: summary, histogram, bands, ROC, lift, points per rule, drift."""
+def render_html(
+    evaluation: Evaluation,
+    proposal: Proposal | None = None,
+    drift: DriftReport | None = None,
+    segments: Sequence[Segment] = (),
+) -> str:
+    """The report as one HTML page: fields left out, summary, histogram, bands, segments, ROC, lift, rules, drift."""
     ev = evaluation
     parts = [
         "<!doctype html>",
@@ -217,8 +223,25 @@ def render_html(evaluation: Evaluation, proposal: Proposal | None = None, drift:
         "<h1>Lead-scoring calibration</h1>",
         f'<p class="muted">Model <b>{escape(ev.model_name)}</b> (version {escape(ev.model_version)}), '
         f"{ev.contacts:,} contacts with known outcomes, evaluated {ev.evaluated_at:%Y-%m-%d %H:%M %Z}.</p>",
-        '<section id="summary"><h2>Summary</h2>',
     ]
+    leak = proposal.leak if proposal is not None else None
+    if leak is not None and leak.left_out:
+        parts.append('<section id="left-out"><h2>Fields left out of the proposal</h2>')
+        parts.append(
+            "<p>The leak guard left these out: a field set by the sale or written after first contact already "
+            "knows the outcome, and an identifier knows nothing. <code>--allow-leaky FIELD</code> keeps a "
+            "latest-state or too-good field if you are sure it was known before the outcome.</p>"
+        )
+        rows = "".join(
+            f"<tr><td>{escape(item.field)}</td><td>{escape(item.check)}</td><td>{escape(item.reason)}</td>"
+            f"<td>{_num(item.auc, 2)}</td><td>{'kept (--allow-leaky)' if item.insisted else 'left out'}</td></tr>"
+            for item in leak.left_out
+        )
+        parts.append(
+            "<table><tr><th>field</th><th>check</th><th>why</th><th>AUC alone</th><th></th></tr>"
+            f"{rows}</table></section>"
+        )
+    parts.append('<section id="summary"><h2>Summary</h2>')
     timing = ev.timing
     timing_text = (
         f"{timing.median_days_before_win:.0f} days" if timing and timing.median_days_before_win is not None else "n/a"
@@ -294,6 +317,19 @@ def render_html(evaluation: Evaluation, proposal: Proposal | None = None, drift:
         )
     parts.append("</section>")
 
+    if segments:
+        parts.append('<section id="segments"><h2>Conversion per segment</h2>')
+        for segment in segments:
+            rows = "".join(
+                f"<tr><td>{escape(level.value)}</td><td>{level.contacts:,}</td><td>{level.won:,}</td>"
+                f"<td>{_pct(level.conversion, 1)}</td></tr>"
+                for level in segment.levels
+            )
+            parts.append(
+                f"<h3>By {escape(segment.field)} ({escape(segment.kind)})</h3>"
+                f"<table><tr><th>value</th><th>contacts</th><th>won</th><th>conversion</th></tr>{rows}</table>"
+            )
+        parts.append("</section>")
     parts.append('<section id="roc"><h2>ROC curve</h2>')
     parts.append(_roc_chart(ev, proposal))
     parts.append("</section>")
@@ -376,10 +412,15 @@ _SKIP = frozenset({"totals", "outcomes", "model", "roc"})
 
 
 def to_json(
-    evaluation: Evaluation, proposal: Proposal | None = None, drift: DriftReport | None = None
+    evaluation: Evaluation,
+    proposal: Proposal | None = None,
+    drift: DriftReport | None = None,
+    segments: Sequence[Segment] = (),
 ) -> dict[str, Any]:
     """Every figure of the report as plain JSON values (ROC curves thinned to at most 101 points)."""
     out: dict[str, Any] = {"evaluation": _with_roc(evaluation)}
+    if segments:
+        out["segments"] = _plain(list(segments))
     if proposal is not None:
         data = _plain(proposal)
         for key in ("holdout_current", "holdout_proposed"):

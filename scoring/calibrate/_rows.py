@@ -8,8 +8,10 @@ everything downstream (evaluate, propose, drift, report) has one input shape.
 from __future__ import annotations
 
 import csv
+import difflib
 import math
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +25,8 @@ _WON = frozenset({"1", "true", "yes", "y", "won", "closed won", "converted", "cu
 _LOST = frozenset({"0", "false", "no", "n", "lost", "closed lost", "not converted"})
 _TRUE = frozenset({"true", "yes"})
 _FALSE = frozenset({"false", "no"})
+# Characters a YAML file cannot hold (C0/C1 controls but tab and line breaks, DEL, surrogates, U+FFFE/U+FFFF).
+_UNWRITABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
 # A column is read as numbers when at least this share of its answered cells (or all but one) parse as
 # numbers; the remaining cells are reported as problems rather than turning the whole column into text.
 _NUMERIC_SHARE = 0.95
@@ -89,6 +93,19 @@ class CsvRows(list[CalibrationRow]):
         super().__init__(rows)
         self.problems: list[CsvProblem] = list(problems)
         self.fields: list[str] = list(fields)
+
+
+def check_names(given: Iterable[str], known: Collection[str], option: str) -> None:
+    """Raise with a did-you-mean when a name given in ``option`` is none of ``known``."""
+    for name in given:
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise CalibrationError(
+            f"{option} {name!r} names no column or field in this history.{hint} "
+            f"The names are: {', '.join(sorted(known)[:60])}{' ...' if len(known) > 60 else ''}."
+        )
 
 
 def parse_datetime(value: FieldValue | datetime) -> datetime | None:
@@ -170,6 +187,8 @@ def rows_from_csv(
                 + ", ".join(header)
                 + ". Pass the right one with --outcome-column."
             )
+        check_names(roles.exclude, [*header, *roles.rename.values()], "--exclude")
+        check_names(roles.rename, header, "--map")
         for role, column in (
             ("id", roles.id_column),
             ("created", roles.created_column),
@@ -189,12 +208,22 @@ def rows_from_csv(
                         CsvProblem(line, "", f"has {len(cells)} cells where the header has {len(header)}; skipped")
                     )
                     continue
+                for column, cell in zip(header, cells, strict=True):
+                    found = _UNWRITABLE.findall(cell)
+                    if found:
+                        shown = ", ".join(sorted({f"U+{ord(c):04X}" for c in found}))
+                        problems.append(CsvProblem(line, column, f"holds a control character ({shown}); removed"))
+                cells = [_UNWRITABLE.sub("", cell) for cell in cells]
                 lines.append((line, cells))
         except csv.Error as exc:
             problems.append(CsvProblem(reader.line_num, "", f"not readable as CSV ({exc}); reading stopped here"))
 
     special = {outcome_column, roles.id_column, roles.created_column, roles.closed_column}
-    field_columns = [(i, name) for i, name in enumerate(header) if name not in special and name not in roles.exclude]
+    field_columns = [
+        (i, name)
+        for i, name in enumerate(header)
+        if name not in special and name not in roles.exclude and roles.rename.get(name) not in roles.exclude
+    ]
     placeholders = {p.lower() for p in roles.placeholders}
 
     def answered(text: str) -> str | None:

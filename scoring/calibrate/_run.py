@@ -15,6 +15,7 @@ from ._evaluate import Evaluation, evaluate
 from ._propose import UNMATCHED_DROPPED, Proposal, propose
 from ._report import render_html, to_json
 from ._rows import CalibrationRow, ColumnRoles, CsvProblem, rows_from_csv
+from ._segments import Segment, segments
 
 _SHOWN_PROBLEMS = 10
 
@@ -32,9 +33,10 @@ class CalibrationRun:
     html_written: Path | None
     json_written: Path | None
     summary: str
+    segments: tuple[Segment, ...] = ()
 
     def json(self) -> dict[str, object]:
-        data = to_json(self.evaluation, self.proposal, self.drift)
+        data = to_json(self.evaluation, self.proposal, self.drift, self.segments)
         data["problems"] = [str(p) for p in self.problems]
         return data
 
@@ -55,7 +57,8 @@ def calibrate_rows(
     capacity_per_week: float | None = None,
     leads_per_week: float | None = None,
     exclude_fields: Collection[str] = (),
-    keep_unmatched: bool = False,
+    allow_leaky: Collection[str] = (),
+    keep_unmatched: bool | None = None,
     since_days: int | None = None,
     force: bool = False,
     source: str = "",
@@ -65,6 +68,8 @@ def calibrate_rows(
 
     The proposed model is written to ``out_model_path`` only when it is at least as good as the current
     one on held-out rows, or with ``force``.  Rows come from ``rows_from_csv`` or from adapter reads.
+    ``exclude_fields`` and ``allow_leaky`` go to the leak guard (see ``propose``); ``keep_unmatched`` left
+    as None keeps current rules history cannot weigh when the history has no activities.
     """
     evaluation = evaluate(model, rows, now)
     proposal = None
@@ -80,10 +85,13 @@ def calibrate_rows(
             capacity_per_week=capacity_per_week,
             leads_per_week=leads_per_week,
             exclude_fields=exclude_fields,
+            allow_leaky=allow_leaky,
             keep_unmatched=keep_unmatched,
             source=source,
         )
     drift_report = drift(model, rows, now, since_days) if since_days else None
+    leave_out = proposal.leak.fields if proposal is not None and proposal.leak is not None else frozenset()
+    by_segment = segments(rows, leave_out=leave_out | set(exclude_fields))
 
     model_written = None
     if proposal is not None and proposal.model_text and out_model_path and (proposal.accepted or force):
@@ -94,10 +102,19 @@ def calibrate_rows(
     if out_html_path:
         html_written = Path(out_html_path)
         html_written.parent.mkdir(parents=True, exist_ok=True)
-        html_written.write_text(render_html(evaluation, proposal, drift_report), encoding="utf-8")
+        html_written.write_text(render_html(evaluation, proposal, drift_report, by_segment), encoding="utf-8")
     json_written = None
     run = CalibrationRun(
-        len(rows), tuple(problems), evaluation, proposal, drift_report, model_written, html_written, None, ""
+        len(rows),
+        tuple(problems),
+        evaluation,
+        proposal,
+        drift_report,
+        model_written,
+        html_written,
+        None,
+        "",
+        by_segment,
     )
     if out_json_path:
         json_written = Path(out_json_path)
@@ -114,6 +131,7 @@ def calibrate_rows(
         html_written,
         json_written,
         summary,
+        by_segment,
     )
 
 
@@ -134,11 +152,15 @@ def calibrate_csv(
     target_recall: float | None = None,
     capacity_per_week: float | None = None,
     leads_per_week: float | None = None,
-    keep_unmatched: bool = False,
+    allow_leaky: Collection[str] = (),
+    keep_unmatched: bool | None = None,
     since_days: int | None = None,
     force: bool = False,
 ) -> CalibrationRun:
-    """``calibrate_rows`` on a CRM export: one line per contact, ``outcome_column`` saying won or not."""
+    """``calibrate_rows`` on a CRM export: one line per contact, ``outcome_column`` saying won or not.
+
+    ``roles.rename`` (``--map``) gives a column the CRM's field name, so the proposal speaks it.
+    """
     rows = rows_from_csv(csv_path, outcome_column, now=now, roles=roles)
     return calibrate_rows(
         rows,
@@ -154,6 +176,7 @@ def calibrate_csv(
         target_recall=target_recall,
         capacity_per_week=capacity_per_week,
         leads_per_week=leads_per_week,
+        allow_leaky=allow_leaky,
         keep_unmatched=keep_unmatched,
         since_days=since_days,
         force=force,
@@ -178,9 +201,16 @@ def _summary(
     json_written: Path | None,
 ) -> str:
     ev = run.evaluation
-    lines = [
+    lines = []
+    leak = run.proposal.leak if run.proposal is not None else None
+    if leak is not None and leak.left_out:
+        lines.append(
+            "Left out of the proposal by the leak guard (--allow-leaky FIELD keeps a latest-state or too-good one):"
+        )
+        lines.extend(f"  {item}" for item in leak.left_out)
+    lines.append(
         f"Read {run.contacts:,} contacts{f' from {source}' if source else ''}: {ev.won:,} won ({_pct(ev.base_rate)})."
-    ]
+    )
     if run.problems:
         lines.append(f"{len(run.problems)} problems in the file (the run went on without them):")
         lines.extend(f"  {p}" for p in run.problems[:_SHOWN_PROBLEMS])
@@ -200,6 +230,11 @@ def _summary(
     proposal = run.proposal
     if proposal is not None:
         lines.append(proposal.reason)
+        if proposal.kept_engagement_by_default:
+            lines.append(
+                "This history has no activities, so the current engagement rules are kept as they are (the CRM "
+                "will have activities); pass --drop-unmatched to leave them out."
+            )
         unmatched = [c.label for c in proposal.rules if c.note == UNMATCHED_DROPPED]
         if unmatched:
             shown = ", ".join(unmatched[:6]) + (f" and {len(unmatched) - 6} more" if len(unmatched) > 6 else "")
@@ -218,6 +253,14 @@ def _summary(
             lines.append(f"Wrote the proposed model to {run.model_written}{forced}; diff it against yours and commit.")
         elif proposal.model_text and out_model_path and not proposal.accepted:
             lines.append(f"Did not write {out_model_path}; pass --force to write it anyway.")
+    for segment in run.segments:
+        ranked = sorted((lv for lv in segment.levels if not lv.value.startswith("(")), key=lambda lv: -lv.conversion)
+        if len(ranked) >= 2:
+            best, worst = ranked[0], ranked[-1]
+            lines.append(
+                f"Conversion by {segment.field}: {best.value} {_pct(best.conversion)} ({best.contacts:,}) "
+                f"to {worst.value} {_pct(worst.conversion)} ({worst.contacts:,})."
+            )
     if run.drift is not None:
         lines.append(run.drift.verdict)
     if run.html_written is not None:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
+
+import yaml
 
 from scoring import STARTER_MODEL_PATH, ModelError, load_model
 
@@ -31,6 +33,35 @@ def parse_since(text: str) -> int:
     days = int(match.group(1))
     unit = (match.group(2) or "d").lower()
     return days * 7 if unit.startswith("w") else days
+
+
+def parse_mapping(pairs: Sequence[str], map_file: str | None = None) -> dict[str, str]:
+    """``--map "Lead Source=hs_analytics_source"`` (repeatable) and ``--map-file`` YAML (``column: field``).
+
+    Pairs given on the command line win over the file.
+    """
+    mapping: dict[str, str] = {}
+    if map_file:
+        try:
+            data = yaml.safe_load(Path(map_file).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise CalibrationError(f"Cannot read --map-file {map_file}: {exc.strerror or exc}.") from exc
+        except yaml.YAMLError as exc:
+            raise CalibrationError(f"--map-file {map_file} is not valid YAML: {exc}") from exc
+        if not isinstance(data, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in data.items()
+        ):
+            raise CalibrationError(
+                f"--map-file {map_file} must map each CSV column to a field name, one per line: "
+                "'Lead Source: hs_analytics_source'."
+            )
+        mapping.update({k.strip(): v.strip() for k, v in data.items()})
+    for pair in pairs:
+        column, sep, field = pair.partition("=")
+        if not sep or not column.strip() or not field.strip():
+            raise CalibrationError(f"--map takes COLUMN=FIELD, such as 'Lead Source=hs_analytics_source', not {pair!r}")
+        mapping[column.strip()] = field.strip()
+    return mapping
 
 
 def run_calibrate(
@@ -55,7 +86,10 @@ def run_calibrate(
     capacity_per_week: float | None = None,
     leads_per_week: float | None = None,
     evaluate_only: bool = False,
-    keep_unmatched: bool = False,
+    keep_unmatched: bool | None = None,
+    allow_leaky: Sequence[str] = (),
+    mapping: Sequence[str] = (),
+    map_file: str | None = None,
     force: bool = False,
 ) -> tuple[int, str]:
     """Run a CSV calibration; without ``out_model`` the proposal goes next to the model as ``*.proposed.yaml``."""
@@ -68,6 +102,8 @@ def run_calibrate(
                 raise CalibrationError(f"{name} takes a share between 0 and 1, such as 0.6, not {value}")
         if capacity_per_week is not None and capacity_per_week <= 0:
             raise CalibrationError("--capacity-per-week takes a number of leads above 0")
+        if leads_per_week is not None and leads_per_week <= 0:
+            raise CalibrationError("--leads-per-week takes a number of leads above 0")
         if max_rules is not None and max_rules < 1:
             raise CalibrationError("--max-rules takes a number of rules, 1 or more")
         if out_model is None and not evaluate_only:
@@ -79,6 +115,7 @@ def run_calibrate(
             created_column=created_column,
             closed_column=closed_column,
             exclude=tuple(exclude_columns),
+            rename=parse_mapping(mapping, map_file),
         )
         run = calibrate_csv(
             csv_path,
@@ -96,6 +133,7 @@ def run_calibrate(
             target_recall=target_recall,
             capacity_per_week=capacity_per_week,
             leads_per_week=leads_per_week,
+            allow_leaky=[roles.rename.get(name, name) for name in allow_leaky],
             keep_unmatched=keep_unmatched,
             since_days=since_days,
             force=force,

@@ -325,9 +325,10 @@ def test_proposal_is_a_valid_sparse_integer_model_scored_by_the_engine(proposal,
     notes = {change.rule_id: change.note for change in proposal.rules}
     assert notes["competitor"].startswith("kept as is")
     assert notes["demo"] == "re-weighted" and notes["software"] == "re-weighted"
-    # The student penalty is written as its opposite, so fit never needs to go below zero.
-    assert notes["student"] == "written as its opposite, not_student"
-    assert proposed.fit.rules[[r.id for r in proposed.fit.rules].index("not_student")].when.operator == "not"
+    # A penalty history says should lower fit is written as its opposite, or left out if it adds nothing.
+    assert notes["student"] in ("written as its opposite, not_student", "dropped")
+    flipped = [rule for rule in proposed.fit.rules if rule.id.startswith("not_")]
+    assert all(rule.when.operator == "not" and rule.points > 0 for rule in flipped)
 
 
 def test_proposal_is_deterministic_for_a_seed(model, history, proposal):
@@ -349,16 +350,23 @@ def test_never_worse_guard_keeps_a_better_current_model(model, history, tmp_path
     assert out.exists() and forced.model_written == out
 
 
-def test_rules_history_cannot_weigh_are_dropped_or_kept_on_request(model, history):
+def test_rules_history_cannot_weigh_are_kept_by_default_without_activities_or_dropped_on_request(model, history):
     # An export without activities cannot weigh engagement rules; the CRM will still have activities.
     fields_only = [CalibrationRow(r.contact, (), r.won, r.closed_at) for r in history]
-    dropped = propose(model, fields_only, now=NOW, max_rules=12)
+    dropped = propose(model, fields_only, now=NOW, max_rules=12, keep_unmatched=False)
     notes = {change.rule_id: change.note for change in dropped.rules}
     assert notes["demo"] == notes["visits"] == "dropped: no contact in this history matched it"
-    kept = propose(model, fields_only, now=NOW, max_rules=12, keep_unmatched=True)
-    proposed = parse_model(kept.model_text)
-    assert [(r.id, r.points) for r in proposed.engagement.rules] == [("demo", 30), ("visits", 2)]
-    assert kept.rule_count <= 12
+    assert not dropped.kept_engagement_by_default
+    for kept in (
+        propose(model, fields_only, now=NOW, max_rules=12, keep_unmatched=True),
+        propose(model, fields_only, now=NOW, max_rules=12),
+    ):
+        proposed = parse_model(kept.model_text)
+        assert [(r.id, r.points) for r in proposed.engagement.rules] == [("demo", 30), ("visits", 2)]
+        assert kept.rule_count <= 12
+    assert kept.kept_engagement_by_default
+    run = calibrate_rows(fields_only, model, NOW, 7, max_rules=12)
+    assert "no activities, so the current engagement rules" in run.summary
 
 
 def test_not_enough_history_is_a_sentence_not_a_crash(model):
@@ -491,6 +499,7 @@ def test_cli_support_runs_a_csv_and_reports_bad_input(tmp_path):
         out_model=str(out_model),
         out_html=str(out_html),
         max_rules=14,  # the starter's 8 penalties that no row exercised are kept, and count
+        keep_unmatched=False,
     )
     assert code == EXIT_OK, text
     assert "Read 400 contacts from export.csv" in text

@@ -7,15 +7,14 @@ rows held out from fitting, reaches ROC AUC >= 0.84 with at most 30 rules.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
+from bench.calibration import DEFAULT_DATA as DATA
 from bench.calibration import LEAKING_COLUMNS  # identity columns and those that leak the outcome
 from scoring import STARTER_MODEL_PATH, load_model, parse_model
 from scoring.calibrate import ColumnRoles, propose, rows_from_csv
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "leads_train.csv"
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 
 pytestmark = pytest.mark.skipif(
