@@ -111,7 +111,7 @@ class SalesforceAdapter:
     def _model_wants(self, sobject: str) -> dict[str, str]:
         """The model's fields this object's field map does not read already (see ``split_model_fields``)."""
         field_map = self.config.fields_for(sobject)
-        return {n: api for n, api in self.config.model_fields.items() if api != n or n not in field_map}
+        return {n: api for n, api in self.config.scoring_fields.items() if api != n or n not in field_map}
 
     def _read_map(self, sobject: str) -> Mapping[str, str]:
         """The object's field map with the model's fields it has: a field the org lacks would fail the query

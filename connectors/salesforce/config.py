@@ -127,7 +127,7 @@ class SalesforceConfig:
     contact_field_map: Mapping[str, str] = field(default_factory=lambda: DEFAULT_CONTACT_FIELD_MAP)
     extra_fields: Sequence[str] = ()
     # the model's fields, model name -> API name: read where the object has them (one describe finds which)
-    model_fields: Mapping[str, str] = field(default_factory=dict)
+    scoring_fields: Mapping[str, str] = field(default_factory=dict)
     activity_type_map: Mapping[str, str] = field(default_factory=lambda: DEFAULT_ACTIVITY_TYPE_MAP)
     overlap_seconds: float = 1.0  # re-read this much before the cursor; SystemModstamp has whole seconds
     max_seen: int = 20_000  # ids kept in a cursor to dedupe the overlap window
@@ -165,7 +165,7 @@ class SalesforceConfig:
         if extra_fields:
             values["extra_fields"] = tuple(extra_fields)
         if model_fields:
-            values["model_fields"] = dict(model_fields)
+            values["scoring_fields"] = dict(model_fields)
         values.update(overrides)
         return cls(**values)
 
