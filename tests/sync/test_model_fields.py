@@ -28,10 +28,8 @@ DEPT_POINTS = 40
 def model_with(tmp_path: Path, rule_field: str, read: dict[str, Any] | None = None, name: str = "model.yaml") -> Path:
     """The starter model plus one fit rule on ``rule_field`` (and a ``fields.read`` block when given)."""
     model = yaml.safe_load(STARTER_MODEL_PATH.read_text(encoding="utf-8"))
-    model["fit"]["rules"].append(
-        {"id": "it_department", "label": "IT department", "when": {"field": rule_field, "equals": "IT"},
-         "points": DEPT_POINTS}  # fmt: skip
-    )
+    rule = {"id": "it_department", "label": "IT department", "when": {"field": rule_field, "equals": "IT"}}
+    model["fit"]["rules"].append({**rule, "points": DEPT_POINTS})
     if read is not None:
         model.setdefault("fields", {})["read"] = read
     path = tmp_path / name
@@ -43,8 +41,8 @@ def create_department_field(stack: Stack) -> None:
     """Create the custom field in the sandbox, as the CRM's admin would."""
     spec = FieldSpec(DEPARTMENT[stack.crm], "Department", "string", "the contact's department")
     if stack.crm == "salesforce":
-        app = stack.app()
-        create_salesforce_fields(api_of(stack.sandbox, SalesforceApi), [spec], objects=(app.settings.salesforce.object,))
+        sobject = stack.app().settings.salesforce.object
+        create_salesforce_fields(api_of(stack.sandbox, SalesforceApi), [spec], objects=(sobject,))
     else:
         assert stack.harness.adapter().check_fields([spec], create=True).missing == ()
 
