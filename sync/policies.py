@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from connectors.records import Contact, FieldSpec, FieldValue, Owner
 from scoring import ScoreResult, explain
@@ -61,10 +61,18 @@ FIELD_DEFS: dict[str, tuple[str, str, str]] = {
 ReadName = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
 
 
+class CRMNames(_Strict):
+    """A model field's name in each CRM; a CRM left out reads the model's own name."""
+
+    hubspot: ReadName | None = None
+    salesforce: ReadName | None = None
+    pipedrive: ReadName | None = None
+
+
 class FieldsConfig(_Strict):
-    read: dict[ReadName, ReadName | dict[CRM, ReadName]] = Field(
+    read: dict[ReadName, CRMNames] = Field(
         default_factory=dict,
-        description="model field name -> the CRM's name for it, one for every CRM or one per CRM "
+        description="model field name -> the CRM's name for it: one name for every CRM, or one per CRM "
         "({hubspot: ..., salesforce: ..., pipedrive: ...}); read besides the fields the model names",
     )
     score: FieldRule = FieldRule()
@@ -76,6 +84,14 @@ class FieldsConfig(_Strict):
     reason: FieldRule = FieldRule(max_length=255)
     model_version: FieldRule = FieldRule()
     scored_at: FieldRule = FieldRule()
+
+    @field_validator("read", mode="before")
+    @classmethod
+    def _one_name_for_every_crm(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        return {k: dict.fromkeys(("hubspot", "salesforce", "pipedrive"), v) if isinstance(v, str) else v
+                for k, v in value.items()}  # fmt: skip
 
 
 def default_field_name(key: str, crm: str) -> str:
@@ -103,8 +119,7 @@ def read_names(config: FieldsConfig, crm: str, names: Iterable[str]) -> dict[str
     out: dict[str, str] = {}
     for name in [*names, *config.read]:
         given = config.read.get(name)
-        crm_name = given.get(crm) if isinstance(given, dict) else given  # type: ignore[call-overload]
-        out[name] = crm_name or name
+        out[name] = (getattr(given, crm, None) if given is not None else None) or name
     return out
 
 

@@ -12,13 +12,14 @@ import yaml
 
 from connectors.records import FieldSpec
 from connectors.sandbox.salesforce import SalesforceApi
-from scoring import STARTER_MODEL_PATH
-from sync.policies import field_name
+from scoring import STARTER_MODEL_PATH, load_model
+from sync.app import ConfigError, parse_blocks
+from sync.policies import field_name, read_names
 from tests.harnesses import CRMS, NOW, api_of, create_salesforce_fields
 from tests.sync.conftest import Stack
 from tests.sync.test_cli import invoke
 
-pytestmark = pytest.mark.parametrize("crm", CRMS)
+per_crm = pytest.mark.parametrize("crm", CRMS)
 
 # The CRM's own name for the "department" custom field each test creates (its label is "Department").
 DEPARTMENT = {"hubspot": "department", "salesforce": "Department__c", "pipedrive": "Department"}
@@ -47,6 +48,7 @@ def create_department_field(stack: Stack) -> None:
         assert stack.harness.adapter().check_fields([spec], create=True).missing == ()
 
 
+@per_crm
 def test_rule_on_a_custom_field_changes_the_live_score(crm: str, make_stack: Any, tmp_path: Path) -> None:
     # the model calls it "department"; each CRM has its own name for it, given in fields.read
     model_file = model_with(tmp_path, "department", read={"department": dict(DEPARTMENT)})
@@ -71,6 +73,7 @@ def test_rule_on_a_custom_field_changes_the_live_score(crm: str, make_stack: Any
     assert "IT department" in str(stack.harness.crm_value(in_it, reason_field))
 
 
+@per_crm
 def test_check_names_a_misspelled_model_field(crm: str, make_stack: Any, tmp_path: Path) -> None:
     misspelt = {"hubspot": "departmnet", "salesforce": "Departmnet__c", "pipedrive": "Departmnet"}[crm]
     model_file = model_with(tmp_path, misspelt)
@@ -87,6 +90,7 @@ def test_check_names_a_misspelled_model_field(crm: str, make_stack: Any, tmp_pat
     assert found[0].endswith(f"did you mean '{DEPARTMENT[crm]}'?")
 
 
+@per_crm
 def test_check_reports_a_proposals_fields_the_crm_lacks(crm: str, make_stack: Any, tmp_path: Path) -> None:
     """A proposal whose rules are named after CSV columns: each column the CRM lacks is one sentence."""
     stack = make_stack(crm, contacts=5)
@@ -99,3 +103,22 @@ def test_check_reports_a_proposals_fields_the_crm_lacks(crm: str, make_stack: An
     assert len(found) == 1, lines
     assert found[0].startswith(f"{proposal}:") and "does not have" in found[0]
     assert "fields.read" in found[0] or "did you mean" in found[0]
+
+
+def test_fields_read_maps_model_names_per_crm_and_refuses_bad_entries(tmp_path: Path) -> None:
+    read = {"department": {"salesforce": "Department__c"}, "budget": "Budget__c"}
+    good = model_with(tmp_path, "department", read=read)
+    model = load_model(good)
+    _, fields = parse_blocks(model, str(good))
+    assert read_names(fields, "salesforce", ["department", "title"]) == {
+        "department": "Department__c",
+        "title": "title",
+        "budget": "Budget__c",
+    }
+    assert read_names(fields, "hubspot", ["department"]) == {"department": "department", "budget": "Budget__c"}
+
+    bad = model_with(tmp_path, "department", read={"department": {"hubspt": "dept"}}, name="bad.yaml")
+    with pytest.raises(ConfigError) as caught:
+        parse_blocks(load_model(bad), str(bad))
+    line = next(i for i, text in enumerate(bad.read_text().splitlines(), 1) if "hubspt" in text)
+    assert str(caught.value) == f"{bad}:{line} fields.read.department.hubspt: unknown key"
