@@ -94,6 +94,7 @@ class SalesforceAdapter:
         self._converted_contact: dict[str, str] = {}  # converted lead id -> its Contact id
         self._field_keys: dict[str, str] = {}
         self._model_reads: dict[str, dict[str, str]] | None = None  # per object: model name -> API name it has
+        self._read_maps: dict[str, Mapping[str, str]] = {}  # per object: the field map reads use
 
     @property
     def mode(self) -> str:
@@ -116,8 +117,12 @@ class SalesforceAdapter:
     def _read_map(self, sobject: str) -> Mapping[str, str]:
         """The object's field map with the model's fields it has: a field the org lacks would fail the query
         (INVALID_FIELD), so the first read describes the objects once and leaves those out, with a warning."""
+        cached = self._read_maps.get(sobject)
+        if cached is not None:
+            return cached
         if not self._model_wants(sobject):
-            return self.config.fields_for(sobject)
+            self._read_maps[sobject] = self.config.fields_for(sobject)
+            return self._read_maps[sobject]
         if self._model_reads is None:
             self._model_reads = {}
             for obj, body in self._describe().items():
@@ -133,7 +138,8 @@ class SalesforceAdapter:
                         ", ".join(absent),
                         obj,
                     )
-        return {**self.config.fields_for(sobject), **self._model_reads.get(sobject, {})}
+        self._read_maps[sobject] = {**self.config.fields_for(sobject), **self._model_reads.get(sobject, {})}
+        return self._read_maps[sobject]
 
     def _contact_soql(self, sobject: str) -> str:
         fields = contact_fields(sobject, self._read_map(sobject), self.config.extra_fields)
