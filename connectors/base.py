@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from connectors.fields import FieldSchema
 from connectors.records import (
     Activity,
     ApiUsage,
@@ -70,6 +71,10 @@ class CRMAdapter(Protocol):
 
     def check_fields(self, specs: Sequence[FieldSpec], *, create: bool = False) -> FieldCheck:
         """Which write-back fields exist; with ``create``, create the missing ones where rights allow."""
+        ...
+
+    def contact_field_names(self) -> list[FieldSchema]:
+        """The fields of each contact object the adapter reads (names, labels, types), for ``check``."""
         ...
 
     def write(self, updates: Sequence[FieldUpdate]) -> list[WriteResult]:

@@ -36,8 +36,18 @@ class CRMInfo:
     def config_class(self) -> Any:
         return getattr(importlib.import_module(self.package), self.config_name)
 
-    def build(self, section: Any, *, extra_fields: Sequence[str] = (), **overrides: Any) -> CRMAdapter:
-        """The adapter, configured from this CRM's settings ``section`` by its config's ``from_settings``."""
+    def build(
+        self,
+        section: Any,
+        *,
+        extra_fields: Sequence[str] = (),
+        model_fields: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> CRMAdapter:
+        """The adapter, configured from this CRM's settings ``section`` by its config's ``from_settings``;
+        ``model_fields`` (model name -> CRM name) are the fields the scoring model reads."""
+        if model_fields:
+            overrides["model_fields"] = model_fields
         config = self.config_class.from_settings(section, extra_fields=extra_fields, **overrides)
         return self.adapter_class(config)
 

@@ -161,13 +161,14 @@ class App:
             missing = missing_credentials(self.settings)
             if missing:
                 raise ConfigError("\n".join(missing))
-            read_fields = self.planner().read_fields
-            read_fields += [name for name in self.extra_read_fields if name not in read_fields]
-            factory = self.adapter_factory
-            if factory is None:
-                from sync.wiring import build_adapter
+            from sync.model_check import model_read_fields
+            from sync.wiring import ReadFields, build_adapter
 
-                factory = build_adapter
+            names = self.planner().read_fields
+            names += [name for name in self.extra_read_fields if name not in names]
+            model_fields = model_read_fields(self.model, self.fields_config, self.policies, self.settings.crm)
+            read_fields = ReadFields(names, model_fields=model_fields)
+            factory = self.adapter_factory or build_adapter
             self._adapter = factory(self.settings, read_fields)
         return self._adapter
 
@@ -245,8 +246,9 @@ class App:
             "changes": [{"field": c.field, "old": c.old, "new": c.new, "kind": c.kind} for c in changes],
         }
 
-    def check(self, *, create_fields: bool = False) -> dict[str, Any]:
-        """Settings, model, connection, rights and fields: each finding one sentence."""
+    def check(self, *, create_fields: bool = False, model_file: str | Path | None = None) -> dict[str, Any]:
+        """Settings, model, connection, rights and fields: each finding one sentence.  ``model_file``: check a
+        proposed model's fields (calibration's, or one made from a CSV) instead of the configured model's."""
         lines: list[str] = []
         ok = True
         exit_code = 0
@@ -277,6 +279,7 @@ class App:
                 lines.append(f"Fields missing: {', '.join(result.missing)}.{hint}")
             if result.instructions:
                 lines.append(result.instructions)
+            lines.extend(self._check_model_fields(adapter, model_file))
             usage = adapter.usage()
             if usage.quota_left is not None:
                 lines.append(f"API quota left: {usage.quota_left} of {usage.quota_limit}.")
@@ -288,6 +291,22 @@ class App:
             message = unreachable(exc, self.settings)
             lines.append(message or f"CRM error: {redact(str(exc))}")
         return {"ok": ok, "exit_code": exit_code, "lines": lines}
+
+    def _check_model_fields(self, adapter: CRMAdapter, model_file: str | Path | None) -> list[str]:
+        """One sentence per field the model reads that the CRM lacks (none: one line saying all are there)."""
+        from sync.model_check import missing_field_lines, model_field_uses, model_read_fields
+
+        model, (policies, fields) = self.model, self.blocks
+        source = str(self.settings.model_file)
+        if model_file is not None:
+            source = str(model_file)
+            model = load_model(model_file)
+            policies, fields = parse_blocks(model, source)
+        crm = self.settings.crm
+        uses = model_field_uses(model, policies, crm)
+        names = model_read_fields(model, fields, policies, crm)
+        found = missing_field_lines(adapter.contact_field_names(), uses, names, source, _line_lookup(source), crm)
+        return found or [f"Model fields: all {len(names)} fields {source} reads are in {crm}."]
 
 
 def evidence_dict(evidence: Evidence, activities: dict[str, Activity]) -> dict[str, Any]:

@@ -80,11 +80,17 @@ def init(force: bool, model_file: str) -> None:
 # -- check ----------------------------------------------------------------------------------------------
 @cli.command()
 @click.option("--create-fields", is_flag=True, help="Create the missing write-back fields where rights allow.")
+@click.option(
+    "--model",
+    "model_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Check the fields of this model file (a proposal) instead of the configured model's.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
-def check(create_fields: bool, as_json: bool) -> None:
+def check(create_fields: bool, model_file: str | None, as_json: bool) -> None:
     """Validate settings and model, connect, and report missing rights and fields in plain sentences."""
-    report = current_ctx().app().check(create_fields=create_fields)
+    report = current_ctx().app().check(create_fields=create_fields, model_file=model_file)
     if as_json:
         out.print_json(json.dumps(report))
     else:

@@ -14,15 +14,16 @@ Three policies, all configured in the model file's ``policies:`` and ``fields:``
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from connectors.records import Contact, FieldSpec, FieldValue, Owner
 from scoring import ScoreResult, explain
+from scoring.model_fields import FieldUse
 from scoring.numbers import parse_datetime
 
 CRM = Literal["hubspot", "salesforce", "pipedrive"]
@@ -57,7 +58,23 @@ FIELD_DEFS: dict[str, tuple[str, str, str]] = {
 }
 
 
+ReadName = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
+
+
+class CRMNames(_Strict):
+    """A model field's name in each CRM; a CRM left out reads the model's own name."""
+
+    hubspot: ReadName | None = None
+    salesforce: ReadName | None = None
+    pipedrive: ReadName | None = None
+
+
 class FieldsConfig(_Strict):
+    read: dict[ReadName, CRMNames] = Field(
+        default_factory=dict,
+        description="model field name -> the CRM's name for it: one name for every CRM, or one per CRM "
+        "({hubspot: ..., salesforce: ..., pipedrive: ...}); read besides the fields the model names",
+    )
     score: FieldRule = FieldRule()
     fit: FieldRule = FieldRule()
     engagement: FieldRule = FieldRule()
@@ -67,6 +84,14 @@ class FieldsConfig(_Strict):
     reason: FieldRule = FieldRule(max_length=255)
     model_version: FieldRule = FieldRule()
     scored_at: FieldRule = FieldRule()
+
+    @field_validator("read", mode="before")
+    @classmethod
+    def _one_name_for_every_crm(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        return {k: dict.fromkeys(("hubspot", "salesforce", "pipedrive"), v) if isinstance(v, str) else v
+                for k, v in value.items()}  # fmt: skip
 
 
 def default_field_name(key: str, crm: str) -> str:
@@ -87,6 +112,36 @@ def field_name(config: FieldsConfig, key: str, crm: str) -> str:
     if isinstance(rule.name, dict) and crm in rule.name:
         return rule.name[crm]
     return default_field_name(key, crm)
+
+
+def read_names(config: FieldsConfig, crm: str, names: Iterable[str]) -> dict[str, str]:
+    """Model field name -> the CRM's name for it, for ``names`` and every field ``fields.read`` lists."""
+    out: dict[str, str] = {}
+    for name in [*names, *config.read]:
+        given = config.read.get(name)
+        out[name] = (getattr(given, crm, None) if given is not None else None) or name
+    return out
+
+
+def policy_field_uses(policies: Policies, crm: str) -> list[FieldUse]:
+    """The contact fields the policies read: the lifecycle stage field, territory tests, account matching."""
+    uses: list[FieldUse] = []
+    life = policies.lifecycle
+    if life.enabled:
+        stage = life.field.get(crm, "lifecycle_stage")
+        uses.append(FieldUse(stage, "lifecycle policy", ("policies", "lifecycle", "field", crm)))
+    owners = policies.owners
+    if owners.enabled and owners.strategy == "territory":
+        for i, rule in enumerate(owners.territories):
+            path = ("policies", "owners", "territories", i)
+            for key in ("country", "region", "industry", "employees_min", "employees_max"):
+                if getattr(rule, key) is not None:
+                    name = "employees" if key.startswith("employees") else key
+                    uses.append(FieldUse(name, f"territory {rule.team}", (*path, key)))
+    if owners.enabled and owners.strategy == "account":
+        for name in ("email", "company"):  # what company_key() reads
+            uses.append(FieldUse(name, "account-based owners", ("policies", "owners", "strategy")))
+    return uses
 
 
 def writeback_specs(config: FieldsConfig, crm: str, policies: Policies | None = None) -> list[FieldSpec]:

@@ -36,6 +36,7 @@ from typing import Any
 
 from connectors.base import ActivityPage
 from connectors.errors import ConfigurationError, FatalApiError
+from connectors.fields import FieldSchema, SchemaField
 from connectors.http import parse_float
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.config import HubSpotConfig
@@ -422,6 +423,20 @@ class HubSpotAdapter:
             instructions=instructions,
             field_keys={s.name: s.name for s in specs},
         )
+
+    def contact_field_names(self) -> list[FieldSchema]:
+        """The contact properties, from the properties API (one call)."""
+        data, _, _ = self.client.call(
+            "properties.list",
+            partial(
+                self.client.properties.get_all_with_http_info,
+                "contacts",
+                archived=False,
+                _request_timeout=self.config.timeout,
+            ),
+        )
+        fields = tuple(SchemaField(p.name, p.label or "", p.type or "") for p in data.results or [])
+        return [FieldSchema("contact", fields, field_map=self.config.field_map)]
 
     def _create(self, operation: str, create: Callable[..., Any], body: dict[str, Any]) -> bool:
         """Create a contact property or property group; False when it exists already (409: idempotent)."""

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from connectors.errors import ConfigurationError
+from connectors.fields import split_model_fields
 from connectors.registry import crm_info
 
 # canonical field name -> HubSpot contact property
@@ -143,16 +144,26 @@ class HubSpotConfig:
     now: Callable[[], datetime] = utc_now
 
     @classmethod
-    def from_settings(cls, settings: Any, *, extra_fields: Sequence[str] = (), **overrides: Any) -> HubSpotConfig:
+    def from_settings(
+        cls,
+        settings: Any,
+        *,
+        extra_fields: Sequence[str] = (),
+        model_fields: Mapping[str, str] = MappingProxyType({}),
+        **overrides: Any,
+    ) -> HubSpotConfig:
         """From the ``hubspot`` section of leadsync's settings (``sync.settings.HubSpotSettings``), reading
-        ``extra_fields`` (the model's properties, the write-back fields) besides the default rollups."""
+        ``extra_fields`` (the write-back fields) and ``model_fields`` (model name -> property) besides the
+        default rollups."""
+        field_map, model_extra = split_model_fields(DEFAULT_FIELD_MAP, model_fields)
         values: dict[str, Any] = {
+            "field_map": MappingProxyType(field_map),
             "access_token": settings.access_token,
             "client_id": settings.client_id or "",
             "client_secret": settings.client_secret,
             "refresh_token": settings.refresh_token,
             "base_url": settings.base_url,
-            "extra_fields": tuple(dict.fromkeys([*DEFAULT_EXTRA_FIELDS, *extra_fields])),
+            "extra_fields": tuple(dict.fromkeys([*DEFAULT_EXTRA_FIELDS, *extra_fields, *model_extra])),
         }
         values.update(overrides)
         return cls(**values)

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 
 from connectors.base import ActivityPage
 from connectors.errors import QuotaExhausted, RecordError, TransientError
+from connectors.fields import FieldSchema, SchemaField
 from connectors.paging import PipedriveStart
 from connectors.pipedrive.client import PipedriveClient
 from connectors.pipedrive.config import PipedriveConfig
@@ -39,6 +40,7 @@ from connectors.pipedrive.mapping import (
     activity_time,
     decode,
     encode,
+    slug,
 )
 from connectors.pipedrive.spill import ActivitySpill, CompactActivity, OrgNames
 from connectors.records import (
@@ -382,6 +384,14 @@ class PipedriveAdapter:
         return FieldCheck(
             tuple(present), tuple(created), tuple(s.name for s in missing), instructions, dict(self._spec_keys)
         )
+
+    def contact_field_names(self) -> list[FieldSchema]:
+        """The person fields, as the adapter reads them (by name, hash key or slug), from its cached listing."""
+        fields = [
+            SchemaField(f.name, f.name, f.field_type, aliases=(f.key, slug(f.name))) for f in self._fields().fields
+        ]
+        fields.append(SchemaField(ORG_NAME, "Organization name", "org"))  # read from the person's organization
+        return [FieldSchema("person", tuple(fields), field_map=self.config.field_map, case_sensitive=False)]
 
     # -- writes ---------------------------------------------------------------------------------------------
     def _put_body(self, values: Mapping[str, FieldValue], registry: FieldRegistry) -> dict[str, Any]:

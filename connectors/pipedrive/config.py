@@ -13,6 +13,7 @@ import requests
 from pydantic import SecretStr
 
 from connectors.errors import ConfigurationError
+from connectors.fields import split_model_fields
 from connectors.registry import crm_info
 
 # Canonical field -> Pipedrive field.  Standard person fields are named by key (email, owner_id, ...);
@@ -113,14 +114,24 @@ class PipedriveConfig:
         object.__setattr__(self, "oauth_url", self.oauth_url.rstrip("/"))
 
     @classmethod
-    def from_settings(cls, section: Any, *, extra_fields: Sequence[str] = (), **overrides: Any) -> PipedriveConfig:
+    def from_settings(
+        cls,
+        section: Any,
+        *,
+        extra_fields: Sequence[str] = (),
+        model_fields: Mapping[str, str] = MappingProxyType({}),
+        **overrides: Any,
+    ) -> PipedriveConfig:
         """From a settings section with the same attribute names (``sync.settings.PipedriveSettings``), reading
-        ``extra_fields`` (the write-back fields) too."""
+        ``extra_fields`` (the write-back fields) and ``model_fields`` (model name -> person field name) too."""
         names = ("api_token", "access_token", "refresh_token", "client_id", "client_secret", "base_url", "oauth_url",
                  "daily_token_budget")  # fmt: skip
         values: dict[str, Any] = {n: getattr(section, n) for n in names if getattr(section, n, None) is not None}
-        if extra_fields:
-            values["extra_fields"] = tuple(extra_fields)
+        field_map, model_extra = split_model_fields(DEFAULT_FIELD_MAP, model_fields)
+        if model_fields:
+            values["field_map"] = MappingProxyType(field_map)
+        if extra_fields or model_extra:
+            values["extra_fields"] = tuple(dict.fromkeys([*extra_fields, *model_extra]))
         return cls(**(values | overrides))
 
     @classmethod

@@ -19,6 +19,7 @@ Lists of ids in SOQL are cut so every request URI (or Composite subrequest URL) 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import partial
@@ -29,6 +30,7 @@ import requests
 
 from connectors.base import ActivityPage
 from connectors.errors import TransientError
+from connectors.fields import FieldSchema, SchemaField
 from connectors.http import redact
 from connectors.paging import SalesforceNextUrl, pages
 from connectors.records import (
@@ -61,6 +63,8 @@ from connectors.salesforce.mapping import (
     to_datetime,
 )
 
+log = logging.getLogger(__name__)
+
 # Writes never let assignment rules re-route owners.
 NO_ASSIGN: Mapping[str, str] = MappingProxyType({"Sforce-Auto-Assign": "FALSE"})  # copied into each request
 
@@ -89,6 +93,8 @@ class SalesforceAdapter:
         self._protected: set[str] = set()
         self._converted_contact: dict[str, str] = {}  # converted lead id -> its Contact id
         self._field_keys: dict[str, str] = {}
+        self._model_reads: dict[str, dict[str, str]] | None = None  # per object: model name -> API name it has
+        self._read_maps: dict[str, Mapping[str, str]] = {}  # per object: the field map reads use
 
     @property
     def mode(self) -> str:
@@ -103,12 +109,44 @@ class SalesforceAdapter:
         self.client.login()
 
     # -- contacts ------------------------------------------------------------------------------------------
+    def _model_wants(self, sobject: str) -> dict[str, str]:
+        """The model's fields this object's field map does not read already (see ``split_model_fields``)."""
+        field_map = self.config.fields_for(sobject)
+        return {n: api for n, api in self.config.scoring_fields.items() if api != n or n not in field_map}
+
+    def _read_map(self, sobject: str) -> Mapping[str, str]:
+        """The object's field map with the model's fields it has: a field the org lacks would fail the query
+        (INVALID_FIELD), so the first read describes the objects once and leaves those out, with a warning."""
+        cached = self._read_maps.get(sobject)
+        if cached is not None:
+            return cached
+        if not self._model_wants(sobject):
+            self._read_maps[sobject] = self.config.fields_for(sobject)
+            return self._read_maps[sobject]
+        if self._model_reads is None:
+            self._model_reads = {}
+            for obj, body in self._describe().items():
+                names = {str(f["name"]).lower() for f in body.get("fields", [])}
+                wants = self._model_wants(obj)
+                # a related record's field (Account.Industry) is not in this object's describe: read as given
+                self._model_reads[obj] = {n: api for n, api in wants.items() if "." in api or api.lower() in names}
+                absent = sorted(api for n, api in wants.items() if n not in self._model_reads[obj])
+                if absent:
+                    log.warning(
+                        "The model reads %s, which the Salesforce %s object lacks: scored as empty (see `leadsync "
+                        "check`).",
+                        ", ".join(absent),
+                        obj,
+                    )
+        self._read_maps[sobject] = {**self.config.fields_for(sobject), **self._model_reads.get(sobject, {})}
+        return self._read_maps[sobject]
+
     def _contact_soql(self, sobject: str) -> str:
-        fields = contact_fields(sobject, self.config.fields_for(sobject), self.config.extra_fields)
+        fields = contact_fields(sobject, self._read_map(sobject), self.config.extra_fields)
         return f"SELECT {select_list(fields)} FROM {sobject}"
 
     def _to_contact(self, record: Mapping[str, Any], sobject: str) -> Contact:
-        contact = to_contact(record, sobject, self.config.fields_for(sobject), self.config.extra_fields)
+        contact = to_contact(record, sobject, self._read_map(sobject), self.config.extra_fields)
         if contact.protected:
             self._protected.add(contact.id)
             if record.get("ConvertedContactId"):
@@ -400,6 +438,21 @@ class SalesforceAdapter:
         return FieldCheck(
             present=tuple(present), created=(), missing=tuple(missing), instructions=instructions, field_keys=keys
         )
+
+    def contact_field_names(self) -> list[FieldSchema]:
+        """Each contact object's fields, from its describe (one call; one Composite call for Lead and Contact)."""
+        return [
+            FieldSchema(
+                sobject,
+                tuple(
+                    SchemaField(str(f["name"]), str(f.get("label") or ""), str(f.get("type") or ""))
+                    for f in body.get("fields", [])
+                ),
+                field_map=self.config.fields_for(sobject),
+                case_sensitive=False,
+            )
+            for sobject, body in self._describe().items()
+        ]
 
     # -- writes ------------------------------------------------------------------------------------------
     def _translate(self, update: FieldUpdate, sobject: str) -> dict[str, FieldValue] | str:

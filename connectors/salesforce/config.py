@@ -126,6 +126,8 @@ class SalesforceConfig:
     field_map: Mapping[str, str] = field(default_factory=lambda: DEFAULT_LEAD_FIELD_MAP)
     contact_field_map: Mapping[str, str] = field(default_factory=lambda: DEFAULT_CONTACT_FIELD_MAP)
     extra_fields: Sequence[str] = ()
+    # the model's fields, model name -> API name: read where the object has them (one describe finds which)
+    scoring_fields: Mapping[str, str] = field(default_factory=dict)
     activity_type_map: Mapping[str, str] = field(default_factory=lambda: DEFAULT_ACTIVITY_TYPE_MAP)
     overlap_seconds: float = 1.0  # re-read this much before the cursor; SystemModstamp has whole seconds
     max_seen: int = 20_000  # ids kept in a cursor to dedupe the overlap window
@@ -140,10 +142,17 @@ class SalesforceConfig:
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), repr=False, compare=False)
 
     @classmethod
-    def from_settings(cls, section: Any, *, extra_fields: Sequence[str] = (), **overrides: Any) -> SalesforceConfig:
+    def from_settings(
+        cls,
+        section: Any,
+        *,
+        extra_fields: Sequence[str] = (),
+        model_fields: Mapping[str, str] = MappingProxyType({}),
+        **overrides: Any,
+    ) -> SalesforceConfig:
         """Build from a settings object (``sync.settings.SalesforceSettings`` or any object with the same
-        attribute names), reading ``extra_fields`` (the write-back fields) too; its single ``object`` becomes
-        ``objects``; ``overrides`` win (ca_path, sleep...)."""
+        attribute names), reading ``extra_fields`` (the write-back fields) and ``model_fields`` too; its single
+        ``object`` becomes ``objects``; ``overrides`` win (ca_path, sleep...)."""
         names = {f.name for f in fields(cls)}
         values: dict[str, Any] = {}
         for name in names:
@@ -155,6 +164,8 @@ class SalesforceConfig:
             values["private_key_file"] = str(values["private_key_file"])
         if extra_fields:
             values["extra_fields"] = tuple(extra_fields)
+        if model_fields:
+            values["scoring_fields"] = dict(model_fields)
         values.update(overrides)
         return cls(**values)
 

@@ -40,7 +40,9 @@ from typing import Any
 
 from connectors.base import ActivityPage
 from connectors.errors import ConnectorError, QuotaExhausted
+from connectors.fields import FieldSchema, SchemaField
 from connectors.records import (
+    CANONICAL_FIELDS,
     Activity,
     ApiUsage,
     Contact,
@@ -260,6 +262,11 @@ class FakeCRM:
     def read_owners(self) -> list[Owner]:
         self._call("read_owners")
         return list(self.owners)
+
+    def contact_field_names(self) -> list[FieldSchema]:
+        """Every canonical field, every field a stored contact has, and the write-back fields created."""
+        names = {*CANONICAL_FIELDS, *self.field_names, *(n for c in self.contacts.values() for n in c.fields)}
+        return [FieldSchema("contact", tuple(SchemaField(n) for n in sorted(names)))]
 
     def check_fields(self, specs: Sequence[FieldSpec], *, create: bool = False) -> FieldCheck:
         self._call("check_fields")
