@@ -27,6 +27,7 @@ from connectors.base import CRMAdapter
 from connectors.errors import ConnectorError, QuotaExhausted
 from connectors.http import redact
 from connectors.records import Contact, FieldUpdate, FieldValue, WriteStatus
+from sync.pipeline import NullProgress, Progress
 from sync.policies import same_value
 from sync.state import AuditAction, AuditRow, AuditStatus, FieldChange, RunKind, RunRecord, RunStatus, StateStore
 
@@ -139,15 +140,24 @@ def revert_run(
     clock: Callable[[], datetime],
     dry_run: bool = False,
     batch_size: int = 500,
+    progress: Progress | None = None,
 ) -> RevertReport:
-    """Revert run ``run_id`` (see the module docstring); the caller holds the CRM's run lock."""
+    """Revert run ``run_id`` (see the module docstring); the caller holds the CRM's run lock.
+
+    ``progress`` hears the number of contacts to check, then each batch as it is read and as it is done.
+    """
     t0 = time.monotonic()
+    progress = progress or NullProgress()
     store.mark_interrupted_runs(crm, clock())
     report = RevertReport(target=find_run(store, run_id, crm), dry_run=dry_run)
     report.run_id = store.start_run(crm, RunKind.REVERT, dry_run=dry_run, now=clock())
     try:
+        progress.start(len({row.contact_id for row in store.audit_for_run(run_id) if row.status is AuditStatus.OK}))
         for batch in _contact_batches(store.audit_for_run(run_id), batch_size):
+            progress.read(len(batch))
             _revert_batch(batch, report, crm=crm, adapter=adapter, store=store, clock=clock)
+            usage = adapter.usage()
+            progress.advance(len(batch), calls=usage.total_calls, quota_left=usage.quota_left)
         report.status = RunStatus.PARTIAL if report.failed else RunStatus.OK
         report.exit_code = 1 if report.failed else 0
     except QuotaExhausted as exc:
@@ -162,6 +172,7 @@ def revert_run(
         report.error = redact(f"{type(exc).__name__}: {exc}")
         raise
     finally:
+        progress.stop()
         usage = adapter.usage()
         report.api_calls = dict(usage.calls_by_endpoint)
         report.quota_left = usage.quota_left
