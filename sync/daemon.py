@@ -200,9 +200,7 @@ class Daemon:
                 continue
             # the first sync runs at start, not at the schedule's next tick (which may be a day away)
             first = {"next_run_time": datetime.now(UTC)} if kind == "sync" else {}
-            scheduler.add_job(
-                self.run_job, self.triggers[kind], args=[kind], id=kind, name=f"leadsync {kind}", **first
-            )
+            scheduler.add_job(self.run_job, self.triggers[kind], args=[kind], id=kind, name=f"leadsync {kind}", **first)
         scheduler.start()
         self._scheduler = scheduler
         for job in scheduler.get_jobs():

@@ -136,7 +136,13 @@ class Health:
                     self._last = entry
 
     def record(self, *, run_id: int | None, kind: str, status: str, finished_at: datetime, error: str | None) -> None:
-        entry = {"run_id": run_id, "kind": kind, "status": status, "finished_at": finished_at.isoformat(), "error": error}
+        entry = {
+            "run_id": run_id,
+            "kind": kind,
+            "status": status,
+            "finished_at": finished_at.isoformat(),
+            "error": error,
+        }
         with self._lock:
             self._by_kind[kind] = entry
             if kind not in SYNC_KINDS:

@@ -331,7 +331,9 @@ class SalesforceAdapter:
             conditions = []
             if stream.ts is not None and stream.last_id is not None:
                 stamp = soql_datetime(parse_sf_datetime(stream.ts))
-                conditions.append(f"(SystemModstamp > {stamp} OR (SystemModstamp = {stamp} AND Id > {quote(stream.last_id)}))")
+                conditions.append(
+                    f"(SystemModstamp > {stamp} OR (SystemModstamp = {stamp} AND Id > {quote(stream.last_id)}))"
+                )
             elif (since := stream.since(0)) is not None:
                 conditions.append(f"SystemModstamp >= {since}")
             if until is not None:
