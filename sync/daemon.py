@@ -3,6 +3,7 @@
 APScheduler 3 (background scheduler, UTC) runs three jobs from ``settings.daemon.*_cron``: ``sync``,
 ``rescore`` and ``calibrate``.  Jobs run one at a time on a single worker thread (a sync and a rescore of the
 same CRM must not overlap anyway), each at most one instance, with missed runs coalesced into one.
+The first sync runs as soon as the daemon starts; after that each job follows its schedule.
 
 Every job run builds its own ``App`` (so it owns its state-store connection and picks up an edited model
 file) and takes the CRM's run lock without waiting: when a backfill or another daemon holds it, the job is
@@ -37,7 +38,7 @@ from connectors.records import Contact
 from scoring import ScoreResult, explain
 from sync.alerts import Alerter
 from sync.app import App
-from sync.metrics import SUCCESS, Health, Metrics, MetricsServer
+from sync.metrics import SUCCESS, SYNC_KINDS, Health, Metrics, MetricsServer
 from sync.pipeline import RunSummary
 from sync.settings import Settings
 from sync.state import RunStatus, open_store
@@ -179,7 +180,7 @@ class Daemon:
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> None:
-        self.health.seed(self._last_success())
+        self.health.seed(*self._history())
         if self.metrics_port is not None:
             host = self.settings.daemon.metrics_host
             try:
@@ -197,7 +198,9 @@ class Daemon:
         for kind in JOBS:
             if kind == "calibrate" and self.calibrate is None:
                 continue
-            scheduler.add_job(self.run_job, self.triggers[kind], args=[kind], id=kind, name=f"leadsync {kind}")
+            # the first sync runs at start, not at the schedule's next tick (which may be a day away)
+            first = {"next_run_time": datetime.now(UTC)} if kind == "sync" else {}
+            scheduler.add_job(self.run_job, self.triggers[kind], args=[kind], id=kind, name=f"leadsync {kind}", **first)
         scheduler.start()
         self._scheduler = scheduler
         for job in scheduler.get_jobs():
@@ -241,12 +244,28 @@ class Daemon:
 
         return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
 
-    def _last_success(self) -> datetime | None:
+    def _history(self) -> tuple[datetime | None, list[dict[str, Any]]]:
+        """From the state store: the last successful sync's end, and the last finished run of each kind."""
+        last_success: datetime | None = None
+        last: dict[str, dict[str, Any]] = {}
         with open_store(self.settings.state_url) as store:
-            for run in store.list_runs(self.crm, limit=50):
-                if run.status in SUCCESS and run.finished_at is not None and not run.dry_run:
-                    return run.finished_at
-        return None
+            for run in store.list_runs(self.crm, limit=200):  # newest first
+                if run.dry_run or run.finished_at is None or run.status is RunStatus.RUNNING:
+                    continue
+                kind = str(run.kind)
+                if kind in SYNC_KINDS and run.status in SUCCESS and last_success is None:
+                    last_success = run.finished_at
+                last.setdefault(
+                    kind,
+                    {
+                        "run_id": run.id,
+                        "kind": kind,
+                        "status": str(run.status),
+                        "finished_at": run.finished_at.isoformat(),
+                        "error": run.error,
+                    },
+                )
+        return last_success, sorted(last.values(), key=lambda r: str(r["finished_at"]))
 
     # -- one job run -------------------------------------------------------------------------------------
     def run_job(self, kind: str) -> None:

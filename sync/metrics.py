@@ -1,6 +1,6 @@
 """Health and Prometheus metrics for the daemon, served on a local port (off unless configured).
 
-``GET /metrics`` is the Prometheus text format; ``GET /healthz`` answers 200 when the last run succeeded
+``GET /metrics`` is the Prometheus text format; ``GET /healthz`` answers 200 when the last sync succeeded
 recently (within twice the sync interval) and 503 otherwise, with a JSON body saying why.  The server binds
 ``settings.daemon.metrics_host`` (127.0.0.1 by default): neither page needs, nor gets, authentication.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 log = logging.getLogger("leadsync.metrics")
 
 SUCCESS = ("ok", "partial")  # a partial run finished; only some records were quarantined
+SYNC_KINDS = ("sync", "backfill")  # the runs that bring the CRM's changes in: they decide health
 COUNTED = ("read", "scored", "changed", "written", "failed", "quarantined")
 
 
@@ -96,10 +97,12 @@ class HealthReport:
 
 
 class Health:
-    """Whether the daemon's syncs are succeeding: fed by every sync run, read by ``/healthz``.
+    """Whether the daemon's syncs are succeeding: fed by every job run, read by ``/healthz``.
 
     Healthy when the last sync succeeded and finished within ``2 x sync_interval``.  Right after start, before
-    the first sync, the daemon counts as healthy for that long too, so a restart does not page anyone.
+    the first sync, the daemon counts as healthy for that long too, so a restart does not page anyone.  Only
+    syncs (and backfills) decide health; ``last_run`` is the last of those, ``last_runs`` the last of each kind,
+    and both are seeded from the state store at start, so a restart reports the same last run it did before.
     """
 
     def __init__(
@@ -117,23 +120,35 @@ class Health:
         self._lock = threading.Lock()
         self._last_success_at = last_success_at
         self._last: dict[str, Any] | None = None
+        self._by_kind: dict[str, dict[str, Any]] = {}
+        self._skipped: dict[str, Any] | None = None
         self._state = "starting"
 
-    def seed(self, last_success_at: datetime | None) -> None:
-        """The last success recorded before this daemon started (from the state store)."""
+    def seed(self, last_success_at: datetime | None, last_runs: Sequence[Mapping[str, Any]] = ()) -> None:
+        """What the state store recorded before this daemon started: the last success, the last run of each kind."""
         with self._lock:
             if self._last_success_at is None:
                 self._last_success_at = last_success_at
+            for run in last_runs:  # oldest first: the last one of each kind stays
+                entry = {**run, "before_start": True}
+                self._by_kind[str(run["kind"])] = entry
+                if run["kind"] in SYNC_KINDS:
+                    self._last = entry
 
     def record(self, *, run_id: int | None, kind: str, status: str, finished_at: datetime, error: str | None) -> None:
+        entry = {
+            "run_id": run_id,
+            "kind": kind,
+            "status": status,
+            "finished_at": finished_at.isoformat(),
+            "error": error,
+        }
         with self._lock:
-            self._last = {
-                "run_id": run_id,
-                "kind": kind,
-                "status": status,
-                "finished_at": finished_at.isoformat(),
-                "error": error,
-            }
+            self._by_kind[kind] = entry
+            if kind not in SYNC_KINDS:
+                return  # a failed rescore or calibration is alerted on, but the syncs decide health
+            self._last = entry
+            self._skipped = None
             if status in SUCCESS:
                 self._last_success_at = finished_at
                 self._state = "ok"
@@ -143,15 +158,16 @@ class Health:
     def waiting(self, reason: str) -> None:
         """A sync was skipped (quota wait, lock held elsewhere): say why in the report."""
         with self._lock:
-            if self._last is not None:
-                self._last = {**self._last, "skipped": reason}
+            self._skipped = {"reason": reason, "at": self.clock().isoformat()}
 
     def report(self) -> HealthReport:
         now = self.clock()
         with self._lock:
             last_ok = self._last_success_at
             state = self._state
-            last = self._last
+            last = dict(self._last) if self._last is not None else None
+            by_kind = {kind: dict(run) for kind, run in self._by_kind.items()}
+            skipped = self._skipped
         recent = last_ok is not None and now - last_ok <= self.window
         just_started = state == "starting" and now - self.started_at <= self.window
         healthy = state != "failing" and (recent or just_started)
@@ -161,14 +177,19 @@ class Health:
             reason = "the last sync failed"
         else:
             reason = f"no successful sync in the last {int(self.window.total_seconds())} seconds"
+        if last is not None and skipped is not None:
+            last["skipped"] = skipped["reason"]
         body = {
             "status": "ok" if healthy else "unhealthy",
             "crm": self.crm,
             "reason": reason,
             "now": now.isoformat(),
+            "started_at": self.started_at.isoformat(),
             "last_success_at": last_ok.isoformat() if last_ok else None,
             "max_age_seconds": int(self.window.total_seconds()),
             "last_run": last,
+            "last_runs": by_kind,
+            "skipped": skipped,
         }
         return HealthReport(healthy, body)
 

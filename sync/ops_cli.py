@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -31,7 +32,9 @@ if TYPE_CHECKING:
 
 
 def register(cli: click.Group) -> None:
-    for command in (daemon, runs, show, revert):
+    from sync.history_cli import history
+
+    for command in (daemon, runs, show, revert, history):
         cli.add_command(command)
 
 
@@ -53,7 +56,7 @@ def _app() -> App:
 )
 @handle_errors
 def daemon(metrics_port: int | None) -> None:
-    """Run unattended: incremental sync, nightly rescore and monthly calibration on their cron schedules.
+    """Run unattended: a sync at start, then syncs, nightly rescore and monthly calibration on their schedules.
 
     Schedules, the metrics port and the alert webhook are LEADSYNC_DAEMON__* settings.  SIGTERM or Ctrl-C
     finishes the batch in flight, saves state and exits 0.
@@ -173,13 +176,32 @@ def runs(limit: int, crm: str | None, kind: str | None, as_json: bool) -> None:
 
 @click.command()
 @click.argument("run_id", type=int)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (with --changes: one line per change).")
+@click.option("--changes", is_flag=True, help="List what the run wrote: contact, email, name, field, old, new.")
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write every change of the run to this CSV file (implies --changes).",
+)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Changes printed with --changes."
+)
 @handle_errors
-def show(run_id: int, as_json: bool) -> None:
-    """One run in detail: counts, API calls by endpoint, quota left, duration, model version, error."""
-    run = _app().store.get_run(run_id)
+def show(run_id: int, as_json: bool, changes: bool, csv_path: Path | None, limit: int) -> None:
+    """One run in detail: counts, API calls by endpoint, quota left, duration, model version, error.
+
+    With --changes, every value the run wrote instead (--csv FILE for all of them).
+    """
+    app = _app()
+    run = app.store.get_run(run_id)
     if run is None:
         fail(f"There is no run {run_id} in the state database: `leadsync runs` lists them.", 2)
+        return
+    if changes or csv_path is not None:
+        from sync.history_cli import print_changes
+
+        print_changes(app.store, run, csv_path=csv_path, limit=limit, as_json=as_json)
         return
     if as_json:
         click.echo(json.dumps(run_dict(run), indent=2))
@@ -228,6 +250,7 @@ def revert(run_id: int, dry_run: bool, wait: bool, as_json: bool, force: bool) -
     Recorded as a run of its own, so a revert can be reverted too.  A run already reverted is refused
     unless --force; --dry-run lists what would be restored.
     """
+    from sync.progress import RichProgress
     from sync.revert import AlreadyReverted, RevertError, describe, revert_run
 
     app = _app()
@@ -246,6 +269,7 @@ def revert(run_id: int, dry_run: bool, wait: bool, as_json: bool, force: bool) -
                 dry_run=dry_run,
                 batch_size=app.settings.batch_size,
                 force=force,
+                progress=RichProgress(app.settings.crm, label="contacts checked"),
             )
         except AlreadyReverted as exc:
             if not as_json:

@@ -34,6 +34,7 @@ from connectors.paging import chunks
 from connectors.records import Activity, Contact, FieldUpdate, WriteResult, WriteStatus
 from scoring import Model, ScoreResult, score
 from sync.csvsafe import safe_writer
+from sync.history import contact_label
 from sync.policies import Change, Planner, RoundRobin, same_value
 from sync.private_files import open_private
 from sync.state import (
@@ -62,13 +63,19 @@ ABORTED = (
 
 
 class Progress(Protocol):
-    def start(self, total: int | None) -> None: ...
+    """Told the total (with what earlier runs already did), each page as it is read, and each page once done."""
+
+    def start(self, total: int | None, *, done: int = 0) -> None: ...
+    def read(self, records: int) -> None: ...
     def advance(self, records: int, *, calls: int, quota_left: int | None) -> None: ...
     def stop(self) -> None: ...
 
 
 class NullProgress:
-    def start(self, total: int | None) -> None:
+    def start(self, total: int | None, *, done: int = 0) -> None:
+        return None
+
+    def read(self, records: int) -> None:
         return None
 
     def advance(self, records: int, *, calls: int, quota_left: int | None) -> None:
@@ -132,13 +139,15 @@ class PlanWriter:
         if path is not None:
             self._fh = open_private(path, "w", newline="", encoding="utf-8")
             self._writer = safe_writer(self._fh)
-            self._writer.writerow(["contact_id", "field", "old", "new", "kind"])
+            self._writer.writerow(["contact_id", "email", "name", "field", "old", "new", "kind"])
 
-    def add(self, change: Change) -> None:
+    def add(self, change: Change, contact: Contact | None = None) -> None:
         old = "" if change.old is None else str(change.old)
         new = "" if change.new is None else str(change.new)
+        email, name = contact_label(contact.fields) if contact is not None else ("", "")
         if self._writer is not None:
-            self._writer.writerow([change.contact_id, change.field, old, new, change.kind])
+            row = [change.contact_id, email, name, change.field, old, new, change.kind]
+            self._writer.writerow(row)
         if len(self.preview) < self._limit:
             self.preview.append((change.contact_id, change.field, old, new))
 
@@ -198,14 +207,21 @@ class Pipeline:
             log.info("resuming the backfill started at %s", state.get("started_at"))
 
         def batches() -> Iterator[_Batch]:
-            total = self._estimate(state.get("cursor"))
-            self.progress.start(min(total, limit) if total is not None and limit else total)
+            # a resumed backfill counts what the runs before it did: it ends at 5000/5000, not 3000/5000
+            done_before = int(state.get("done") or 0)
+            left = self._estimate(state.get("cursor"))
+            if left is not None and limit is not None:
+                left = min(left, limit)
+            unrecorded = sorted(self._inflight) if saved else []
+            total = None if left is None else done_before + len(unrecorded) + left
+            self.progress.start(total, done=done_before)
             # Resuming: the contacts a killed run wrote without recording come first, by id, wherever their
             # writes moved them in the CRM's change order, so what landed is recorded and only the rest written.
             done: set[str] = set()
-            for chunk in chunks(sorted(self._inflight) if saved else [], self.batch_size):
+            for chunk in chunks(unrecorded, self.batch_size):
                 contacts = self.adapter.get_contacts(chunk)
                 done.update(c.id for c in contacts)
+                state["done"] = int(state.get("done") or 0) + len(contacts)
                 yield _Batch(contacts)
             seen = 0
             for page in self.adapter.read_contacts(state.get("cursor")):
@@ -217,6 +233,7 @@ class Pipeline:
                     yield _Batch(contacts, None, BACKFILL_STREAM)
                     return
                 state["cursor"] = page.cursor
+                state["done"] = int(state.get("done") or 0) + len(contacts)  # saved with the cursor, once recorded
                 yield _Batch(contacts, json.dumps(state), BACKFILL_STREAM)
                 if limit is not None and seen >= limit:
                     return
@@ -319,6 +336,7 @@ class Pipeline:
         self.planner.round_robin = RoundRobin(dict(rr_state.counters))
         try:
             for batch in batches:
+                self.progress.read(len(batch.contacts))
                 if batch.contacts:
                     self._process(batch, summary, plan, run_id, dry_run, activities_from_store)
                 elif batch.cursor is not None and not dry_run:
@@ -423,11 +441,12 @@ class Pipeline:
             if changes:
                 changes_by_contact[contact.id] = changes
         summary.counts["changed"] += len(changes_by_contact)
+        by_id = {c.id: c for c in contacts}
         for cid, changes in changes_by_contact.items():
             for change in changes:
                 summary.changes_by_kind[_change_kind(change, results[cid])] += 1
                 if dry_run:
-                    plan.add(change)
+                    plan.add(change, by_id.get(cid))
 
         updates = [
             FieldUpdate(cid, {c.field: c.new for c in changes}, object_type=_object_type(contacts, cid))

@@ -27,6 +27,7 @@ from connectors.base import CRMAdapter
 from connectors.errors import ConnectorError, QuotaExhausted
 from connectors.http import redact
 from connectors.records import Contact, FieldUpdate, FieldValue, WriteStatus
+from sync.pipeline import NullProgress, Progress
 from sync.policies import same_value
 from sync.state import AuditAction, AuditRow, AuditStatus, FieldChange, RunKind, RunRecord, RunStatus, StateStore
 
@@ -173,12 +174,15 @@ def revert_run(
     dry_run: bool = False,
     batch_size: int = 500,
     force: bool = False,
+    progress: Progress | None = None,
 ) -> RevertReport:
     """Revert run ``run_id`` (see the module docstring); the caller holds the CRM's run lock.
 
     A run reverted before is refused with ``AlreadyReverted`` (carrying the dry run of what a second revert
     would restore) unless ``force``: the values it would put back were overwritten by later runs since.
+    ``progress`` hears the number of contacts to check, then each batch as it is read and as it is done.
     """
+    progress = progress or NullProgress()
     store.mark_interrupted_runs(crm, clock())
     target = find_run(store, run_id, crm)
     if not dry_run and not force:
@@ -199,8 +203,12 @@ def revert_run(
     report = RevertReport(target=target, dry_run=dry_run)
     report.run_id = store.start_run(crm, RunKind.REVERT, dry_run=dry_run, now=clock())
     try:
+        progress.start(len({row.contact_id for row in store.audit_for_run(run_id) if row.status is AuditStatus.OK}))
         for batch in _contact_batches(store.audit_for_run(run_id), batch_size):
+            progress.read(len(batch))
             _revert_batch(batch, report, crm=crm, adapter=adapter, store=store, clock=clock)
+            usage = adapter.usage()
+            progress.advance(len(batch), calls=usage.total_calls, quota_left=usage.quota_left)
         report.status = RunStatus.PARTIAL if report.failed else RunStatus.OK
         report.exit_code = 1 if report.failed else 0
     except QuotaExhausted as exc:
@@ -219,6 +227,7 @@ def revert_run(
         report.error = redact(f"{type(exc).__name__}: {exc}")
         raise
     finally:
+        progress.stop()
         usage = adapter.usage()
         report.api_calls = dict(usage.calls_by_endpoint)
         report.quota_left = usage.quota_left

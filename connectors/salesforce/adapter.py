@@ -211,6 +211,27 @@ class SalesforceAdapter:
                     state.until = None
                 yield ContactPage(contacts, state.dumps(), done=done)
 
+    def count_contacts(self, cursor: str | None) -> int:
+        """About how many records ``read_contacts(cursor)`` will yield (for progress), one COUNT() per object."""
+        state = Cursor.loads(cursor, "contacts")
+        until = state.until if cursor is not None else sf_text(self.config.now())
+        total = 0
+        for sobject in self.config.objects:
+            stream = state.stream(sobject)
+            conditions = []
+            if stream.ts is not None and stream.last_id is not None:
+                stamp = soql_datetime(parse_sf_datetime(stream.ts))
+                conditions.append(
+                    f"(SystemModstamp > {stamp} OR (SystemModstamp = {stamp} AND Id > {quote(stream.last_id)}))"
+                )
+            elif (since := stream.since(0)) is not None:
+                conditions.append(f"SystemModstamp >= {since}")
+            if until is not None:
+                conditions.append(f"SystemModstamp < {soql_datetime(parse_sf_datetime(until))}")
+            where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+            total += int(self._query(f"SELECT COUNT() FROM {sobject}{where}", paged=False)["totalSize"])
+        return total
+
     def cursor_at(self, since: datetime) -> str:
         """A cursor for ``read_contacts`` and ``read_activity_changes`` handing out changes from ``since``."""
         return Cursor.at(since).dumps()

@@ -216,7 +216,7 @@ def test_revert_runs_and_show_commands(cli_env: Path, clock: Clock) -> None:
 
     done = invoke("revert", str(run_id), "--json")
     assert done.exit_code == 0, done.output
-    doc = json.loads(done.output)
+    doc = json.loads(done.stdout)  # progress goes to stderr
     assert doc["reverted_run_id"] == run_id and doc["status"] == "ok"
     assert doc["restored"] == [{"contact_id": "c1", "field": SCORE, "from": 55, "to": 10}]
     assert (doc["restored_fields"], doc["restored_contacts"]) == (1, 1)
