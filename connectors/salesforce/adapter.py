@@ -229,7 +229,7 @@ class SalesforceAdapter:
             if until is not None:
                 conditions.append(f"SystemModstamp < {soql_datetime(parse_sf_datetime(until))}")
             where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-            total += int(self._query(f"SELECT COUNT() FROM {sobject}{where}", paged=False)["totalSize"])
+            total += int(self.client.query(f"SELECT COUNT() FROM {sobject}{where}", paged=False)["totalSize"])
         return total
 
     def cursor_at(self, since: datetime) -> str:
