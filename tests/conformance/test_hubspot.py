@@ -32,7 +32,7 @@ class Replay:
         replay = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 url = urlsplit(self.path)
                 replay.requests.append((url.path, parse_qs(url.query)))
                 body = replay.answers.get(url.path)

@@ -52,7 +52,9 @@ def _adapter(**overrides: Any) -> PipedriveAdapter:
 
 def _paged(rsps: responses.RequestsMock, path: str, first: Any) -> None:
     """``first`` for the first request, the empty last page for the one carrying the example's cursor."""
-    rsps.get(_url(path), json=LAST_PAGE, match=[responses.matchers.query_param_matcher({"cursor": NEXT}, strict_match=False)])
+    rsps.get(
+        _url(path), json=LAST_PAGE, match=[responses.matchers.query_param_matcher({"cursor": NEXT}, strict_match=False)]
+    )
     rsps.get(_url(path), json=first)
 
 
@@ -105,7 +107,9 @@ def http(sandbox: Sandbox) -> Iterator[requests.Session]:
 
 CONTACT_SYNC = "a Contact Sync field leadsync neither reads nor writes (docs/crm-api.md 1.7)"
 NOT_READ = "leadsync does not read it"
-PERSON_ALLOW = {f"missing:$.data[].{key}": CONTACT_SYNC for key in ("im", "birthday", "notes", "postal_address", "job_title")}
+PERSON_ALLOW = {
+    f"missing:$.data[].{key}": CONTACT_SYNC for key in ("im", "birthday", "notes", "postal_address", "job_title")
+}
 PERSON_NULLS = {
     f"null:$.data[].{key}": "the SDK's 32.0.0 notes made it nullable 'to match real API behavior' (docs/crm-api.md 1.6)"
     for key in ("picture_id", "org_id", "last_name")
@@ -141,8 +145,12 @@ def test_sandbox_v2_persons_page_has_the_vendor_shape(sandbox: Sandbox, http: re
     assert shape_diff(vendor, ours, allow=PERSON_ALLOW | PERSON_NULLS, free=PERSONS_FREE) == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: the sandbox sends null in fields the v2 definition marks non-nullable")
-def test_sandbox_v2_answers_send_no_null_where_the_definition_has_none(sandbox: Sandbox, http: requests.Session) -> None:
+@pytest.mark.xfail(
+    strict=True, reason="issue 12: the sandbox sends null in fields the v2 definition marks non-nullable"
+)
+def test_sandbox_v2_answers_send_no_null_where_the_definition_has_none(
+    sandbox: Sandbox, http: requests.Session
+) -> None:
     persons = _get(http, sandbox, "/api/v2/persons", limit=2)
     activities = _get(http, sandbox, "/api/v2/activities", limit=2)
     nulls = [
@@ -189,14 +197,16 @@ def test_sandbox_v2_person_fields_have_the_vendor_shape(sandbox: Sandbox, http: 
 def test_sandbox_v1_person_fields_have_the_vendor_shape(sandbox: Sandbox, http: requests.Session) -> None:
     ours = _get(http, sandbox, "/api/v1/personFields", limit=100)
     allow = {
-        "missing:$.data[].created_by_user_id": "the definition's example has it; leadsync reads key/name/field_type/edit_flag/options only",
+        "missing:$.data[].created_by_user_id": "leadsync reads key, name, field_type, edit_flag, options only",
         "null:$.data[].last_updated_by_user_id": "never edited in the sandbox; leadsync does not read it",
     }
     options = {"missing:$.data[].options": "a finding reported to the lead: see the xfail test below"}
     assert shape_diff(load("pipedrive", "v1_person_fields_list"), ours, allow=allow | options) == []
 
 
-@pytest.mark.xfail(strict=True, reason="finding: sandbox v1 personFields leave out options; Pipedrive sends options: null")
+@pytest.mark.xfail(
+    strict=True, reason="finding: sandbox v1 personFields leave out options; Pipedrive sends options: null"
+)
 def test_sandbox_v1_person_fields_always_carry_options(sandbox: Sandbox, http: requests.Session) -> None:
     ours = _get(http, sandbox, "/api/v1/personFields", limit=100)
     assert all("options" in f for f in ours["data"])

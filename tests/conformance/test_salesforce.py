@@ -138,9 +138,7 @@ def test_sandbox_query_batches_have_the_vendor_shape(sandbox: Sandbox) -> None:
 def test_sandbox_error_bodies_have_the_vendor_shape(sandbox: Sandbox) -> None:
     sf = sf_client(sandbox)
     http = sf.session
-    bad = http.get(
-        f"{sf.base_url}query/", params={"q": "SELECT Nope FROM Lead"}, headers=sf.headers, timeout=30
-    )
+    bad = http.get(f"{sf.base_url}query/", params={"q": "SELECT Nope FROM Lead"}, headers=sf.headers, timeout=30)
     assert bad.status_code == 400
     assert shape_diff(load("salesforce", "query_error_response"), bad.json()) == []
     expired = http.get(
