@@ -66,12 +66,12 @@ def test_v2_persons_page_maps_to_contacts_and_follows_next_cursor(replay: respon
     assert [len(p.contacts) for p in pages] == [1, 0] and pages[-1].done and not pages[0].done
     contact = pages[0].contacts[0]
     assert contact.id == "1"
-    assert contact.updated_at == datetime(2021, 1, 1, tzinfo=UTC)
+    assert contact.updated_at == datetime(2025, 3, 4, 10, 20, 30, tzinfo=UTC)
     # emails/phones are lists of {value, primary, label}: the primary one is read
     # the definition's person-field list names only "title" and one custom enum: fields it does not list are
     # left out, never read from a guessed key
     assert "email" not in contact.fields and "phone" not in contact.fields
-    assert contact.fields["company"] == "Organization Name"  # org_id 1 resolved through /api/v2/organizations
+    assert contact.fields["company"] == "leadsync name"  # org_id 1 resolved through /api/v2/organizations
     person_calls = [c.request.url for c in replay.calls if "/api/v2/persons" in str(c.request.url)]
     assert len(person_calls) == 2 and f"cursor={NEXT}" in str(person_calls[1])
 
@@ -83,8 +83,8 @@ def test_v2_activity_page_maps_person_type_and_due_time(replay: responses.Reques
     (activity,) = first.activities
     assert activity.contact_id == "6"  # person_id wins over the participants list
     assert activity.type == "other" and activity.source_type == "activity_type"  # an unmapped custom type
-    assert activity.attributes["subject"] == "Activity Subject" and activity.attributes["done"] is True
-    assert activity.occurred_at == datetime(2021, 1, 1, 15, 0, tzinfo=UTC)  # due_date + due_time "15:00:00"
+    assert activity.attributes["subject"] == "leadsync subject" and activity.attributes["done"] is True
+    assert activity.occurred_at == datetime(2025, 3, 4, 9, 30, tzinfo=UTC)  # due_date + due_time "09:30:00"
     assert last.done and last.activities == ()
 
 
