@@ -101,7 +101,8 @@ class PersonFields:
         self.seed = seed
 
     def _key(self, field_id: int) -> str:
-        return hashlib.sha1(f"pipedrive:{self.seed}:{field_id}".encode()).hexdigest()  # 40 hex chars, like Pipedrive
+        digest = hashlib.sha1(f"pipedrive:{self.seed}:{field_id}".encode(), usedforsecurity=False)
+        return digest.hexdigest()  # 40 hex chars, like Pipedrive's keys
 
     @staticmethod
     def create_standard(db: sqlite3.Connection) -> None:

@@ -80,9 +80,8 @@ def person_changes(db: sqlite3.Connection, row: sqlite3.Row, body: Mapping[str, 
             changes["label_ids"] = json.dumps(labels)
         elif key == "visible_to":
             changes["visible_to"] = _as_int(value, key)
-        elif key == "custom_fields":
-            if custom := _custom_changes(db, row, value):
-                changes["custom"] = custom
+        elif key == "custom_fields" and (custom := _custom_changes(db, row, value)):
+            changes["custom"] = custom
         # any other key is ignored
     return {col: val for col, val in changes.items() if row[col] != val}
 
