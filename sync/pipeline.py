@@ -28,9 +28,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from connectors.base import CRMAdapter
+from connectors.base import CountsContacts, CRMAdapter
 from connectors.errors import ConnectorError, QuotaExhausted
 from connectors.http import redact
+from connectors.paging import chunks
 from connectors.records import Activity, Contact, FieldUpdate, WriteResult, WriteStatus
 from scoring import Model, ScoreResult, score
 from sync.policies import Change, Planner, RoundRobin, same_value
@@ -195,7 +196,7 @@ class Pipeline:
             # Resuming: the contacts a killed run wrote without recording come first, by id, wherever their
             # writes moved them in the CRM's change order, so what landed is recorded and only the rest written.
             done: set[str] = set()
-            for chunk in _chunks(sorted(self._inflight) if saved else [], self.batch_size):
+            for chunk in chunks(sorted(self._inflight) if saved else [], self.batch_size):
                 contacts = self.adapter.get_contacts(chunk)
                 done.update(c.id for c in contacts)
                 yield _Batch(contacts)
@@ -234,7 +235,7 @@ class Pipeline:
             self.progress.start(None)
             done: set[str] = set()
             retry_ids = [q.contact_id for q in self.store.quarantine_list(self.crm)]
-            for chunk in _chunks(retry_ids, self.batch_size):
+            for chunk in chunks(retry_ids, self.batch_size):
                 contacts = self.adapter.get_contacts(chunk)
                 done.update(c.id for c in contacts)
                 yield _Batch(contacts)
@@ -286,11 +287,10 @@ class Pipeline:
 
     # -- the loop ----------------------------------------------------------------------------------------
     def _estimate(self, cursor: str | None) -> int | None:
-        count = getattr(self.adapter, "count_contacts", None)
-        if count is None:
+        if not isinstance(self.adapter, CountsContacts):
             return None
         try:
-            return int(count(cursor))
+            return int(self.adapter.count_contacts(cursor))
         except ConnectorError:
             return None
 
@@ -436,7 +436,7 @@ class Pipeline:
                 page = replace(page, write_results=self.adapter.write(updates))
             except QuotaExhausted as exc:
                 # record what landed before the quota ran out; the cursor stays, so the rest is retried
-                partial = getattr(exc, "results", None)
+                partial = exc.results
                 if partial:
                     landed = {r.requested_id or r.contact_id for r in partial if r.ok}
                     landed_page = replace(
@@ -559,11 +559,6 @@ class Pipeline:
     def _quarantine_later(self, summary: RunSummary, cid: str, reason: str, payload: dict[str, Any]) -> None:
         self._pending_quarantine.append((cid, redact(reason), payload))
         summary.counts["quarantined"] += 1
-
-
-def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
-    for i in range(0, len(items), size):
-        yield list(items[i : i + size])
 
 
 def _inflight(cid: str, run_id: int, changes: Sequence[Change]) -> InflightWrite:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from string import Template
 from typing import Any, ClassVar
 
+from connectors.paging import chunks
 from sync.state._api import RunLock, SchemaTooNewError, StateStore, utc
 from sync.state._schema import SCHEMA_VERSION_TABLE, Migration, check_migrations
 
@@ -161,11 +162,10 @@ def new_token() -> str:
     return uuid.uuid4().hex
 
 
-def id_chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
+def id_chunks(ids: Sequence[str]) -> Iterable[list[str]]:
     if isinstance(ids, str):
         raise TypeError("pass a sequence of contact ids, not a single id string")
-    for start in range(0, len(ids), _CHUNK):
-        yield ids[start : start + _CHUNK]
+    return chunks(ids, _CHUNK)
 
 
 def marks(chunk: Sequence[str]) -> str:
