@@ -208,7 +208,8 @@ def one_run(
     recorders: list[_Recorder] = []
 
     def factory(s: Settings, read_fields: list[str]) -> CRMAdapter:
-        recorders.append(_Recorder(build_adapter(s, read_fields)))
+        # as the CLI builds it: with the field definitions cached in the state store between runs
+        recorders.append(_Recorder(build_adapter(s, read_fields, fields_cache=app.fields_cache())))
         return cast(CRMAdapter, recorders[-1])
 
     kind = "backfill" if label == "backfill" else "sync"

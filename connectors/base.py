@@ -83,7 +83,6 @@ class CRMAdapter(Protocol):
     def close(self) -> None: ...
 
 
-@runtime_checkable
 class FieldsCache(Protocol):
     """Where an adapter keeps its CRM's field definitions between runs (sync backs it with the state store), so
     a run need not read them again; the adapter re-reads and puts them back when a field it needs is missing."""
@@ -95,6 +94,7 @@ class FieldsCache(Protocol):
     def put(self, blob: str) -> None: ...
 
 
+@runtime_checkable
 class CountsContacts(Protocol):
     """Optional, beside ``CRMAdapter``: an adapter that can tell cheaply how many contacts a read will yield
     (the sync shows progress with it; HubSpot's search answers it in one call)."""

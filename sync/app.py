@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from connectors.base import CRMAdapter
+from connectors.base import CRMAdapter, FieldsCache
 from connectors.errors import AuthError, ConnectorError
 from connectors.http import redact
 from scoring import Model, ScoreResult, explain, load_model, score
@@ -134,9 +134,16 @@ class App:
             if factory is None:
                 from sync.wiring import build_adapter
 
-                factory = build_adapter
-            self._adapter = factory(self.settings, read_fields)
+                self._adapter = build_adapter(self.settings, read_fields, fields_cache=self.fields_cache())
+            else:
+                self._adapter = factory(self.settings, read_fields)
         return self._adapter
+
+    def fields_cache(self) -> FieldsCache:
+        """The CRM's field definitions kept in the state store between runs (for adapters that take it)."""
+        from sync.wiring import StoreFieldsCache
+
+        return StoreFieldsCache(lambda: self.store, self.settings.crm, self.clock)
 
     def close(self) -> None:
         if self._adapter is not None:

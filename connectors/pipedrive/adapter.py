@@ -27,7 +27,7 @@ import json
 import logging
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from connectors.base import ActivityPage
@@ -66,6 +66,7 @@ log = logging.getLogger(__name__)
 
 MAX_IDS = 100  # ids per v2 list request
 MAX_CUSTOM_FIELDS = 15  # custom_fields keys per v2 request
+ABSENT_RECHECK = timedelta(hours=24)  # how long a field found missing is believed missing without a read
 GONE = "gone"  # WriteResult.error_code of a person merged away or deleted (PATCH answered 404)
 SPEC_TYPES = {"number": "double", "string": "varchar", "enumeration": "enum", "datetime": "varchar"}
 # "datetime" is stored as ISO-8601 text: Pipedrive's date field would drop the time of day.
@@ -90,6 +91,9 @@ class PipedriveAdapter:
         self._client = PipedriveClient(config)
         self._registry: FieldRegistry | None = None
         self._fields_fresh = False  # the registry was read from Pipedrive in this adapter's life, not the cache
+        # names looked for and not found at the last read of the fields, and when that was (kept in the cache)
+        self._absent: set[str] = set()
+        self._read_at: datetime | None = None
         self._spec_keys: dict[str, str] = {}  # write-back field name (FieldSpec.name) -> hash key
         self._orgs = OrgNames()  # organization names by id, on disk once there are many
         self._all_orgs = False
@@ -119,7 +123,10 @@ class PipedriveAdapter:
         if not blob:
             return None
         try:
-            return FieldRegistry([PersonField.from_json(f) for f in json.loads(blob)["fields"]])
+            data = json.loads(blob)
+            registry = FieldRegistry([PersonField.from_json(f) for f in data["fields"]])
+            self._absent, self._read_at = set(data.get("absent") or ()), parse_time(data["read_at"])
+            return registry
         except (ValueError, KeyError, TypeError):  # a cache from another version: read the fields again
             log.info("Pipedrive fields cache unreadable; reading the person fields again")
             return None
@@ -128,14 +135,38 @@ class PipedriveAdapter:
         """``GET /api/v2/personFields`` (cursor paging), kept in the fields cache for the next runs."""
         listing = self._client.paginate("personFields.list", "/api/v2/personFields", {"limit": 500})
         registry = FieldRegistry([PersonField.from_json(f) for page, _ in listing for f in page])
-        self._fields_fresh = True
+        self._fields_fresh, self._read_at = True, self.config.now()
         self._registry = registry
+        self._absent = {n for n in self._absent if registry.find(n) is None}
         self._save_fields()
         return registry
 
     def _save_fields(self) -> None:
-        if self.config.fields_cache is not None and self._registry is not None:
-            self.config.fields_cache.put(json.dumps({"fields": [f.to_json() for f in self._registry.fields]}))
+        if self.config.fields_cache is not None and self._registry is not None and self._read_at is not None:
+            fields = [f.to_json() for f in self._registry.fields]
+            blob = {"fields": fields, "absent": sorted(self._absent), "read_at": self._read_at.isoformat()}
+            self.config.fields_cache.put(json.dumps(blob))
+
+    def _needs_reread(self, names: Sequence[str]) -> bool:
+        """Whether fields the run needs are missing from cached fields and may have been created since.
+
+        A name that was missing at the last read too is taken as still missing for ``ABSENT_RECHECK``: a
+        model may name a field the account does not have, which must not cost a read every run.
+        """
+        registry = self._fields()
+        missing = {n for n in names if n != ORG_NAME and registry.find(n) is None}
+        if not missing or self._fields_fresh:
+            return False
+        recent = self._read_at is not None and self.config.now() - self._read_at < ABSENT_RECHECK
+        return not (recent and missing <= self._absent)
+
+    def _note_absent(self, names: Sequence[str]) -> None:
+        """Remember which needed names the fields just read lack (so the next runs do not read them for those)."""
+        registry = self._fields()
+        absent = {n for n in names if n != ORG_NAME and registry.find(n) is None}
+        if self._fields_fresh and not absent <= self._absent:
+            self._absent |= absent
+            self._save_fields()
 
     def _refresh_fields(self) -> bool:
         """Read the fields again if they came from the cache (a field or option the run needs is not in it)."""
@@ -147,12 +178,10 @@ class PipedriveAdapter:
     def _read_plan(self) -> _ReadPlan:
         registry = self._fields()
         wanted = dict(self.config.field_map) | {name: name for name in self.config.extra_fields}
-        known = [*self._spec_keys.values()]
-        if (
-            any(n != ORG_NAME and registry.find(n) is None for n in [*wanted.values(), *known])
-            and self._refresh_fields()
-        ):
-            registry = self._fields()  # a field the run needs is not in the cache: it may be new
+        needed = [*wanted.values(), *self._spec_keys.values()]
+        if self._needs_reread(needed):
+            registry = self._read_fields()  # a field the run needs is not in the cache: it may be new
+        self._note_absent(needed)
         reads: list[tuple[str, PersonField | None]] = []
         for out_name, crm_name in wanted.items():
             if crm_name == ORG_NAME:
