@@ -88,6 +88,17 @@ class CRMAdapter(Protocol):
     def close(self) -> None: ...
 
 
+class FieldsCache(Protocol):
+    """Where an adapter keeps its CRM's field definitions between runs (sync backs it with the state store), so
+    a run need not read them again; the adapter re-reads and puts them back when a field it needs is missing."""
+
+    def get(self) -> str | None:
+        """The JSON the adapter last put, or None."""
+        ...
+
+    def put(self, blob: str) -> None: ...
+
+
 @runtime_checkable
 class CountsContacts(Protocol):
     """Optional, beside ``CRMAdapter``: an adapter that can tell cheaply how many contacts a read will yield

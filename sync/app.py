@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from connectors.base import CRMAdapter
+from connectors.base import CRMAdapter, FieldsCache
 from connectors.errors import AuthError, ConnectorError
 from connectors.http import redact
 from connectors.records import Activity
@@ -168,9 +168,17 @@ class App:
             names += [name for name in self.extra_read_fields if name not in names]
             model_fields = model_read_fields(self.model, self.fields_config, self.policies, self.settings.crm)
             read_fields = ReadFields(names, model_fields=model_fields)
-            factory = self.adapter_factory or build_adapter
-            self._adapter = factory(self.settings, read_fields)
+            if self.adapter_factory is None:
+                self._adapter = build_adapter(self.settings, read_fields, fields_cache=self.fields_cache())
+            else:
+                self._adapter = self.adapter_factory(self.settings, read_fields)
         return self._adapter
+
+    def fields_cache(self) -> FieldsCache:
+        """The CRM's field definitions kept in the state store between runs (for adapters that take it)."""
+        from sync.wiring import StoreFieldsCache
+
+        return StoreFieldsCache(lambda: self.store, self.settings.crm, self.clock)
 
     def close(self) -> None:
         if self._adapter is not None:

@@ -257,7 +257,7 @@ class PipedriveHarness:
     crm: str = "pipedrive"
     writeback_specs: list[FieldSpec] = field(default_factory=lambda: writeback_specs("pipedrive"))
     read_endpoints: tuple[str, ...] = (
-        "pipedrive.personFields.list",
+        "pipedrive.personFields.v2.list",
         "pipedrive.persons.v2.list",
         "pipedrive.organizations.v2.list",
     )

@@ -1,4 +1,4 @@
-"""Pipedrive connector: persons, activities, deals and users over ``requests`` (API v2 reads, v1 writes)."""
+"""Pipedrive connector: persons, activities, deals and users over ``requests`` (API v2; v1 only for /users)."""
 
 from connectors.pipedrive.adapter import PipedriveAdapter, WriteQuotaExhausted
 from connectors.pipedrive.config import DEFAULT_ACTIVITY_TYPE_MAP, DEFAULT_FIELD_MAP, PipedriveConfig

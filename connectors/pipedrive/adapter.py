@@ -2,7 +2,8 @@
 
 Calls per operation (the API's minimum; N persons, M activities, 500 per page):
 
-- ``read_contacts``: 1 ``GET /api/v1/personFields`` per adapter (hash keys of the custom fields, cached) +
+- ``read_contacts``: ``GET /api/v2/personFields`` (the custom fields' codes) only when the fields cache
+  (``PipedriveConfig.fields_cache``, kept by sync in the state store) lacks a field the run needs, else none +
   ceil(N/500) ``GET /api/v2/persons?sort_by=update_time`` (+ organizations for ``org_name``: by ``ids``, or
   one full listing when a page needs more than 100 unknown ones).  Only the custom fields needed are
   requested; if more than 15 are needed (the API's cap) the ``custom_fields`` filter is dropped and the
@@ -13,26 +14,30 @@ Calls per operation (the API's minimum; N persons, M activities, 500 per page):
   during a backfill (``read_contacts(None)``), otherwise when ceil(newest activity id / 500) (an upper bound
   of the stream's pages, from one ``limit=1`` probe) is at most the persons asked about.
 - ``read_activity_changes``: ``GET /api/v2/activities?updated_since=`` (activities do not bump persons).
-- ``write``: one ``PUT /api/v1/persons/{id}`` per person (Pipedrive has no bulk update), paced on the
-  2-second burst window and checked against the daily token budget first.
+- ``write``: one ``PATCH /api/v2/persons/{id}`` per person (Pipedrive has no bulk update; custom fields go
+  inside ``custom_fields``), paced on the 2-second burst window and checked against the daily token budget
+  first (``write_token_cost``, the definition's 5 tokens).  A person merged into another or deleted answers
+  404: its result is ``FAILED`` with ``error_code`` ``"gone"`` (Pipedrive's v2 API does not say which person
+  survived a merge, so ``Contact.merged_from`` stays empty here; see docs/crm-api.md 1.8).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from connectors.base import ActivityPage
 from connectors.errors import QuotaExhausted, RecordError, TransientError
 from connectors.fields import FieldSchema, SchemaField
-from connectors.paging import PipedriveStart
 from connectors.pipedrive.client import PipedriveClient
 from connectors.pipedrive.config import PipedriveConfig
 from connectors.pipedrive.cursor import ANY, ChangeCursor, fingerprint, parse_time, rfc3339
 from connectors.pipedrive.mapping import (
+    CONTACT_KEYS,
     ORG_NAME,
     FieldRegistry,
     PersonField,
@@ -63,6 +68,8 @@ log = logging.getLogger(__name__)
 
 MAX_IDS = 100  # ids per v2 list request
 MAX_CUSTOM_FIELDS = 15  # custom_fields keys per v2 request
+ABSENT_RECHECK = timedelta(hours=24)  # how long a field found missing is believed missing without a read
+GONE = "gone"  # WriteResult.error_code of a person merged away or deleted (PATCH answered 404)
 SPEC_TYPES = {"number": "double", "string": "varchar", "enumeration": "enum", "datetime": "varchar"}
 # "datetime" is stored as ISO-8601 text: Pipedrive's date field would drop the time of day.
 TYPE_LABELS = {"double": "Numerical", "varchar": "Text", "enum": "Single option"}
@@ -85,6 +92,10 @@ class PipedriveAdapter:
         self.config = config
         self._client = PipedriveClient(config)
         self._registry: FieldRegistry | None = None
+        self._fields_fresh = False  # the registry was read from Pipedrive in this adapter's life, not the cache
+        # names looked for and not found at the last read of the fields, and when that was (kept in the cache)
+        self._absent: set[str] = set()
+        self._read_at: datetime | None = None
         self._spec_keys: dict[str, str] = {}  # write-back field name (FieldSpec.name) -> hash key
         self._orgs = OrgNames()  # organization names by id, on disk once there are many
         self._all_orgs = False
@@ -103,15 +114,76 @@ class PipedriveAdapter:
 
     # -- fields ---------------------------------------------------------------------------------------------
     def _fields(self) -> FieldRegistry:
-        """Person fields with their hash keys: one ``GET /api/v1/personFields`` per adapter (i.e. per run)."""
+        """Person fields with their codes: from the fields cache when it has them, else read from Pipedrive."""
         if self._registry is None:
-            listing = self._client.paginate("personFields.list", "/api/v1/personFields", paginator=PipedriveStart(500))
-            self._registry = FieldRegistry([PersonField.from_json(f) for page, _ in listing for f in page])
+            self._registry = self._cached_fields() or self._read_fields()
         return self._registry
+
+    def _cached_fields(self) -> FieldRegistry | None:
+        cache = self.config.fields_cache
+        blob = cache.get() if cache is not None else None
+        if not blob:
+            return None
+        try:
+            data = json.loads(blob)
+            registry = FieldRegistry([PersonField.from_json(f) for f in data["fields"]])
+            self._absent, self._read_at = set(data.get("absent") or ()), parse_time(data["read_at"])
+            return registry
+        except (ValueError, KeyError, TypeError):  # a cache from another version: read the fields again
+            log.info("Pipedrive fields cache unreadable; reading the person fields again")
+            return None
+
+    def _read_fields(self) -> FieldRegistry:
+        """``GET /api/v2/personFields`` (cursor paging), kept in the fields cache for the next runs."""
+        listing = self._client.paginate("personFields.list", "/api/v2/personFields", {"limit": 500})
+        registry = FieldRegistry([PersonField.from_json(f) for page, _ in listing for f in page])
+        self._fields_fresh, self._read_at = True, self.config.now()
+        self._registry = registry
+        self._absent = {n for n in self._absent if registry.find(n) is None}
+        self._save_fields()
+        return registry
+
+    def _save_fields(self) -> None:
+        if self.config.fields_cache is not None and self._registry is not None and self._read_at is not None:
+            fields = [f.to_json() for f in self._registry.fields]
+            blob = {"fields": fields, "absent": sorted(self._absent), "read_at": self._read_at.isoformat()}
+            self.config.fields_cache.put(json.dumps(blob))
+
+    def _needs_reread(self, names: Sequence[str]) -> bool:
+        """Whether fields the run needs are missing from cached fields and may have been created since.
+
+        A name that was missing at the last read too is taken as still missing for ``ABSENT_RECHECK``: a
+        model may name a field the account does not have, which must not cost a read every run.
+        """
+        registry = self._fields()
+        missing = {n for n in names if n != ORG_NAME and registry.find(n) is None}
+        if not missing or self._fields_fresh:
+            return False
+        recent = self._read_at is not None and self.config.now() - self._read_at < ABSENT_RECHECK
+        return not (recent and missing <= self._absent)
+
+    def _note_absent(self, names: Sequence[str]) -> None:
+        """Remember which needed names the fields just read lack (so the next runs do not read them for those)."""
+        registry = self._fields()
+        absent = {n for n in names if n != ORG_NAME and registry.find(n) is None}
+        if self._fields_fresh and not absent <= self._absent:
+            self._absent |= absent
+            self._save_fields()
+
+    def _refresh_fields(self) -> bool:
+        """Read the fields again if they came from the cache (a field or option the run needs is not in it)."""
+        if self._fields_fresh:
+            return False
+        self._read_fields()
+        return True
 
     def _read_plan(self) -> _ReadPlan:
         registry = self._fields()
         wanted = dict(self.config.field_map) | {name: name for name in self.config.extra_fields}
+        needed = [*wanted.values(), *self._spec_keys.values()]
+        if self._needs_reread(needed):
+            registry = self._read_fields()  # a field the run needs is not in the cache: it may be new
+        self._note_absent(needed)
         reads: list[tuple[str, PersonField | None]] = []
         for out_name, crm_name in wanted.items():
             if crm_name == ORG_NAME:
@@ -151,8 +223,8 @@ class PipedriveAdapter:
         key = person_field.key
         if person_field.custom:
             return decode(person_field, (raw.get("custom_fields") or {}).get(key))
-        if key in ("email", "phone"):
-            items = raw.get(f"{key}s") or raw.get(key) or []
+        if key in CONTACT_KEYS:
+            items = raw.get(CONTACT_KEYS[key]) or []
             primary = [i for i in items if i.get("primary")] or items
             return primary[0].get("value") if primary else None
         return decode(person_field, raw.get(key))
@@ -342,6 +414,8 @@ class PipedriveAdapter:
     def check_fields(self, specs: Sequence[FieldSpec], *, create: bool = False) -> FieldCheck:
         """Find each write-back field by label or name; with ``create``, add the missing ones (idempotent)."""
         registry = self._fields()
+        if not all(registry.find(s.label or s.name) or registry.find(s.name) for s in specs) and self._refresh_fields():
+            registry = self._fields()  # not in the cache: someone may have created it since
         present: list[str] = []
         created: list[str] = []
         missing: list[FieldSpec] = []
@@ -350,20 +424,21 @@ class PipedriveAdapter:
             person_field = registry.find(spec.label or spec.name) or registry.find(spec.name)
             if person_field is None and create:
                 body: dict[str, Any] = {
-                    "name": spec.label or spec.name,
+                    "field_name": spec.label or spec.name,
                     "field_type": SPEC_TYPES.get(spec.type, "varchar"),
                 }
                 if body["field_type"] == "enum":
                     body["options"] = [{"label": option} for option in spec.options]
                 try:
                     data = self._client.call(
-                        "personFields.create", "POST", "/api/v1/personFields", body=body, write=True
+                        "personFields.create", "POST", "/api/v2/personFields", body=body, write=True
                     )
                 except RecordError as exc:
-                    problems.append(f"'{body['name']}': {exc.message}")
+                    problems.append(f"'{body['field_name']}': {exc.message}")
                 else:
                     person_field = PersonField.from_json(data["data"])
                     registry.add(person_field)
+                    self._save_fields()
                     created.append(spec.name)
             elif person_field is not None:
                 present.append(spec.name)
@@ -394,7 +469,8 @@ class PipedriveAdapter:
         return [FieldSchema("person", tuple(fields), field_map=self.config.field_map, case_sensitive=False)]
 
     # -- writes ---------------------------------------------------------------------------------------------
-    def _put_body(self, values: Mapping[str, FieldValue], registry: FieldRegistry) -> dict[str, Any]:
+    def _patch_body(self, values: Mapping[str, FieldValue], registry: FieldRegistry) -> dict[str, Any]:
+        """The v2 ``PATCH`` body: standard properties at the top, custom fields inside ``custom_fields``."""
         body: dict[str, Any] = {}
         for name, value in values.items():
             crm_name = self.config.field_map.get(name, name)
@@ -404,8 +480,21 @@ class PipedriveAdapter:
                 raise ValueError("the company is the Pipedrive organization's name, which leadsync does not rename")
             if person_field is None:
                 raise ValueError(f"Pipedrive has no person field named '{crm_name}' (check field_map or create it)")
-            body[person_field.key] = encode(person_field, value)
+            encoded = encode(person_field, value)
+            if person_field.custom:
+                body.setdefault("custom_fields", {})[person_field.key] = encoded
+            else:
+                body[CONTACT_KEYS.get(person_field.key, person_field.key)] = encoded
         return body
+
+    def _body_or_refresh(self, values: Mapping[str, FieldValue]) -> dict[str, Any]:
+        """``_patch_body``; a field or option missing from cached fields reads them again once first."""
+        try:
+            return self._patch_body(values, self._fields())
+        except ValueError:
+            if not self._refresh_fields():
+                raise
+            return self._patch_body(values, self._fields())
 
     def _budget_guard(self, tokens: int, results: list[WriteResult | None], updates: Sequence[FieldUpdate]) -> None:
         left = self._client.limits.daily_remaining
@@ -434,8 +523,7 @@ class PipedriveAdapter:
         )
 
     def write(self, updates: Sequence[FieldUpdate]) -> list[WriteResult]:
-        """One ``PUT /api/v1/persons/{id}`` per update (no bulk update exists); results in order."""
-        registry = self._fields()
+        """One ``PATCH /api/v2/persons/{id}`` per update (no bulk update exists); results in order."""
         results: list[WriteResult | None] = [None] * len(updates)
         todo: list[tuple[int, dict[str, Any]]] = []
         for index, update in enumerate(updates):
@@ -448,7 +536,7 @@ class PipedriveAdapter:
                 )
             else:
                 try:
-                    todo.append((index, self._put_body(update.values, registry)))
+                    todo.append((index, self._body_or_refresh(update.values)))
                 except ValueError as exc:
                     results[index] = WriteResult(requested, WriteStatus.FAILED, str(exc), "invalid_value", requested)
         cost = self.config.write_token_cost
@@ -456,11 +544,16 @@ class PipedriveAdapter:
             self._budget_guard(cost * (len(todo) - done), results, updates)
             requested = updates[index].contact_id
             try:
-                data = self._client.call("persons.update", "PUT", f"/api/v1/persons/{requested}", body=body, write=True)
+                path = f"/api/v2/persons/{requested}"
+                data = self._client.call("persons.update", "PATCH", path, body=body, write=True)
                 person_id = str((data.get("data") or {}).get("id") or requested)
                 results[index] = WriteResult(person_id, WriteStatus.OK, requested_id=requested)
             except RecordError as exc:
-                results[index] = WriteResult(requested, WriteStatus.FAILED, exc.message, exc.code, requested)
+                if exc.status == 404:  # merged into another person, or deleted: nothing to write to any more
+                    message = f"Pipedrive has no person {requested} any more (merged into another person, or deleted)"
+                    results[index] = WriteResult(requested, WriteStatus.FAILED, message, GONE, requested)
+                else:
+                    results[index] = WriteResult(requested, WriteStatus.FAILED, exc.message, exc.code, requested)
             except QuotaExhausted:
                 self._client.limits.daily_remaining = 0  # spent by someone else meanwhile
                 self._budget_guard(cost * (len(todo) - done), results, updates)

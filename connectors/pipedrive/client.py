@@ -173,6 +173,10 @@ class PipedriveClient:
             expires_in = parse_float(data.get("expires_in"))
             self._expires_at = None if expires_in is None else datetime.now(UTC) + timedelta(seconds=expires_in - 60)
             redact.add(self._access_token, self._refresh_token)
+            api_domain = data.get("api_domain")
+            if isinstance(api_domain, str) and api_domain.startswith(("https://", "http://")):
+                # the company's own host, where this token's requests must go (docs/crm-api.md 1.2)
+                self.base_url = api_domain.rstrip("/")
 
     # -- the call -------------------------------------------------------------------------------------------
     def _observe(self, exchange: Exchange) -> None:
@@ -210,11 +214,10 @@ class PipedriveClient:
         body: Any = None,
         write: bool = False,
     ) -> dict[str, Any]:
-        url = f"{self.base_url}{path}"
-
         def send() -> requests.Response:
+            headers = self._auth_headers()  # may refresh the token, and with it move base_url to its api_domain
             return self.session.request(
-                method, url, params=params, json=body, headers=self._auth_headers(), timeout=self.config.timeout
+                method, f"{self.base_url}{path}", params=params, json=body, headers=headers, timeout=self.config.timeout
             )
 
         def to_exchange(result: requests.Response | BaseException) -> Exchange:

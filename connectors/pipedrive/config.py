@@ -12,13 +12,14 @@ from typing import Any
 import requests
 from pydantic import SecretStr
 
+from connectors.base import FieldsCache
 from connectors.errors import ConfigurationError
 from connectors.fields import split_model_fields
 from connectors.registry import crm_info
 
 # Canonical field -> Pipedrive field.  Standard person fields are named by key (email, owner_id, ...);
 # Pipedrive has no title / industry / lifecycle fields on persons, so those are custom fields named as
-# below (resolved to their per-account 40-char hash keys through GET /v1/personFields).  ``org_name`` is
+# below (resolved to their per-account 40-char field codes through GET /api/v2/personFields).  ``org_name`` is
 # the name of the person's organization.
 DEFAULT_FIELD_MAP: Mapping[str, str] = MappingProxyType(
     {
@@ -85,7 +86,7 @@ class PipedriveConfig:
     activity_type_map: Mapping[str, str] = field(default_factory=lambda: DEFAULT_ACTIVITY_TYPE_MAP)
     # read_activities() asks per person for sets up to this size, and decides by cost above it (see adapter)
     activity_stream_threshold: int = 5
-    write_token_cost: int = 10  # tokens one PUT /v1/persons/{id} costs
+    write_token_cost: int = 5  # x-token-cost of PATCH /api/v2/persons/{id} (docs/crm-api.md 1.4)
     budget_reserve: int = 0  # daily tokens leadsync leaves to other integrations
     daily_token_budget: int | None = None  # the plan's budget, reported by usage() until a response says it
     timeout: float = 30.0
@@ -95,6 +96,8 @@ class PipedriveConfig:
     monotonic: Callable[[], float] = time.monotonic
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), compare=False, repr=False)
     session: requests.Session | None = field(default=None, compare=False, repr=False)
+    # person fields with their codes, kept between runs (sync passes one backed by the state store)
+    fields_cache: FieldsCache | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.api_token is None and self.access_token is None and self.refresh_token is None:

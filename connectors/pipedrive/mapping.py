@@ -1,8 +1,8 @@
 """Pipedrive JSON <-> leadsync values: person fields by name, their values both ways, activities' person and time.
 
-Pipedrive addresses custom fields by random hash keys that differ per company; users know them by name.
-``FieldRegistry`` is built from one ``GET /api/v1/personFields`` and finds a field by key, exact name,
-case-insensitive name, or slug ("Lead score" ~ "lead_score").
+Pipedrive addresses custom fields by random 40-char codes that differ per company; users know them by name.
+``FieldRegistry`` is built from ``GET /api/v2/personFields`` (or the cache of it) and finds a field by code,
+exact name, case-insensitive name, or slug ("Lead score" ~ "lead_score").
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from connectors.pipedrive.cursor import parse_time
 from connectors.records import FieldValue
 
 ORG_NAME = "org_name"  # pseudo field: the name of the person's organization
-CONTACT_KEYS = ("email", "phone")  # lists of {value, primary, label}; leadsync reads/writes the primary one
+# lists of {value, primary, label}; leadsync reads/writes the primary one.  Field code -> v2 person property.
+CONTACT_KEYS = {"email": "emails", "phone": "phones", "emails": "emails", "phones": "phones"}
 
 
 def slug(name: str) -> str:
@@ -34,15 +35,17 @@ class PersonField:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PersonField:
+        """From a v2 field definition (``field_code``, ``field_name``, ``is_custom_field``)."""
         options = {int(o["id"]): str(o.get("label", "")) for o in data.get("options") or () if "id" in o}
-        # edit_flag marks custom fields; their keys are the 40-char hashes
-        return cls(
-            str(data["key"]),
-            str(data.get("name") or data["key"]),
-            str(data.get("field_type", "")),
-            bool(data.get("edit_flag")),
-            options,
-        )
+        code = str(data["field_code"])
+        name, kind = str(data.get("field_name") or code), str(data.get("field_type", ""))
+        return cls(code, name, kind, bool(data.get("is_custom_field")), options)
+
+    def to_json(self) -> dict[str, Any]:
+        """The v2 shape ``from_json`` reads (what the fields cache keeps)."""
+        options = [{"id": i, "label": label} for i, label in self.options.items()] or None
+        return {"field_code": self.key, "field_name": self.name, "field_type": self.field_type,
+                "is_custom_field": self.custom, "options": options}  # fmt: skip
 
     def option_id(self, label: Any) -> int:
         """The option id for a label (or an id given as such); ValueError names the valid options."""
@@ -108,23 +111,26 @@ def decode(person_field: PersonField, raw: Any) -> FieldValue:
 
 
 def encode(person_field: PersonField, value: FieldValue | datetime | date) -> Any:
-    """A value for ``PUT /api/v1/persons/{id}`` (v1: top-level hash keys); ValueError says what is wrong."""
-    if value is None or value == "":
-        return None  # clears the field
+    """A value for ``PATCH /api/v2/persons/{id}`` (v2 takes exact types); ValueError says what is wrong.
+
+    ``None`` clears a field (a ``set`` too: v2 refuses ``[]`` there); emails and phones clear to ``[]``.
+    """
     kind, key = person_field.field_type, person_field.key
     if key in CONTACT_KEYS:
-        return [{"value": str(value), "primary": True, "label": "work"}]
+        return [{"value": str(value), "primary": True, "label": "work"}] if value not in (None, "") else []
+    if key == "label_ids":
+        return [person_field.option_id(v) for v in str(value or "").split(",") if v.strip()]
+    if value is None or value == "":
+        return None
     if key in ("owner_id", "org_id", "visible_to") or kind in ("user", "org", "people"):
         try:
             return int(str(value))
         except ValueError:
             raise ValueError(f"The Pipedrive field '{person_field.name}' takes an ID, got {value!r}") from None
-    if key == "label_ids":
-        return [person_field.option_id(v) for v in str(value).split(",") if v.strip()]
     if kind == "enum":
         return person_field.option_id(value)
     if kind == "set":
-        return ",".join(str(person_field.option_id(v)) for v in str(value).split(",") if v.strip())
+        return [person_field.option_id(v) for v in str(value).split(",") if v.strip()] or None
     if kind in ("double", "monetary"):
         try:
             if isinstance(value, bool):
@@ -150,10 +156,13 @@ def activity_person_id(raw: Mapping[str, Any]) -> int | None:
 
 
 def activity_time(raw: Mapping[str, Any]) -> datetime:
-    """When the activity happened: its due date and time (UTC), else when it was done or added."""
+    """When the activity happened: its due date and time (UTC, v2 ``HH:MM:SS``), else when it was done or added."""
     if raw.get("due_date"):
+        due_time = raw.get("due_time") or "00:00:00"
         try:
-            return parse_time(f"{raw['due_date']}T{raw.get('due_time') or '00:00'}:00")
-        except ValueError:  # an impossible due date or time (users type them): when it was done or added
+            if not re.fullmatch(r"\d\d:\d\d:\d\d", due_time):
+                raise ValueError(due_time)
+            return parse_time(f"{raw['due_date']}T{due_time}")
+        except (TypeError, ValueError):  # an impossible due date or time (users type them): when done or added
             pass
     return parse_time(raw.get("marked_as_done_time") or raw["add_time"])

@@ -33,6 +33,7 @@ API (``StateStore``)::
     list_runs(crm=None, *, kind=None, status=None, limit=50) -> list[RunRecord]      # newest first
     mark_interrupted_runs(crm, now, *, include_other_hosts=False) -> int
     get_cursor(crm, stream) -> str | None ; set_cursor(crm, stream, cursor | None, now)
+    get_schema_cache(crm) -> str | None ; set_schema_cache(crm, blob | None, now)   # the adapter's schema blob
     inflight_writes(crm) -> {contact_id: InflightWrite}                             # written, not yet recorded
     save_inflight(crm, writes: Sequence[InflightWrite], now) ; settle_inflight(crm, contact_ids)
     get_written(crm, contact_ids) -> {contact_id: {field: value}}                   # what leadsync last wrote

@@ -284,6 +284,13 @@ class StateStore(ABC):
     @abstractmethod
     def set_cursor(self, crm: str, stream: str, cursor: str | None, now: datetime) -> None: ...
 
+    # -- the CRM's schema, cached between runs ----------------------------------------------------------
+    @abstractmethod
+    def get_schema_cache(self, crm: str) -> str | None: ...
+
+    @abstractmethod
+    def set_schema_cache(self, crm: str, blob: str | None, now: datetime) -> None: ...
+
     # -- in-flight writes ------------------------------------------------------------------------------
     @abstractmethod
     def inflight_writes(self, crm: str) -> dict[str, InflightWrite]: ...

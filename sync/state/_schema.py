@@ -68,6 +68,20 @@ INFLIGHT_WRITES = Migration(
     ),
 )
 
+# blob: what an adapter keeps about its CRM's schema between runs (Pipedrive: person fields and their codes)
+SCHEMA_CACHE = Migration(
+    3,
+    "schema cache: one JSON blob per CRM, so a run need not re-read the CRM's field definitions",
+    (
+        """
+        CREATE TABLE schema_cache (
+            crm TEXT PRIMARY KEY,
+            blob TEXT NOT NULL,
+            saved_at $ts NOT NULL
+        )""",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -188,6 +202,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     INFLIGHT_WRITES,
+    SCHEMA_CACHE,
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -54,6 +54,22 @@ class SqlStateStore(RunHistory):
             (crm, stream, cursor, self._now(now)),
         )
 
+    # -- the CRM's schema, cached between runs ----------------------------------------------------------
+    def get_schema_cache(self, crm: str) -> str | None:
+        row = self._execute("SELECT blob FROM schema_cache WHERE crm = ?", (crm,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_schema_cache(self, crm: str, blob: str | None, now: datetime) -> None:
+        """Keep the adapter's schema blob for ``crm``; None forgets it, so the next run reads the schema."""
+        if blob is None:
+            self._execute("DELETE FROM schema_cache WHERE crm = ?", (crm,))
+            return
+        self._execute(
+            "INSERT INTO schema_cache (crm, blob, saved_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (crm) DO UPDATE SET blob = excluded.blob, saved_at = excluded.saved_at",
+            (crm, blob, self._now(now)),
+        )
+
     # -- in-flight writes ------------------------------------------------------------------------------
     def inflight_writes(self, crm: str) -> dict[str, InflightWrite]:
         """What was sent to the CRM (or was about to be) and is not yet recorded, by contact."""

@@ -13,7 +13,7 @@ from connectors.base import CRMAdapter
 from connectors.errors import AuthError, ConfigurationError, QuotaExhausted
 from connectors.pipedrive import PipedriveAdapter, PipedriveConfig, WriteQuotaExhausted
 from connectors.records import ActivityType, FieldUpdate, WriteStatus
-from connectors.sandbox import Sandbox
+from connectors.sandbox import Sandbox, SandboxConfig
 from connectors.sandbox.pipedrive import ACTIVITY_TYPES
 from tests.connectors.samples_pipedrive import people_dataset
 from tests.harnesses import PipedriveHarness, flatten, ids_of, make_harness
@@ -52,7 +52,7 @@ def test_backfill_reads_every_person_once_with_fields_by_name(sandbox, h, adapte
     assert [len(p.contacts) for p in pages] == [50, 50, 20] and [p.done for p in pages] == [False, False, True]
     assert sorted(ids_of(pages), key=int) == sorted(ids.values(), key=int)
     assert _calls(sandbox, before) == {
-        "pipedrive.personFields.list": 1,
+        "pipedrive.personFields.v2.list": 1,
         "pipedrive.persons.v2.list": 3,
         "pipedrive.organizations.v2.list": 1,  # 7 organizations, asked by ids once
     }
@@ -108,35 +108,67 @@ def test_incremental_overlap_dedupes_many_changes_in_one_second(sandbox, h, pd, 
         next(c for p in resumed for c in p.contacts if c.id == first_wave[0]).fields["title"] == "Chief Revenue Officer"
     )
     assert _calls(sandbox, before) == {
-        "pipedrive.personFields.list": 1,
+        "pipedrive.personFields.v2.list": 1,
         "pipedrive.persons.v2.list": 3,
         "pipedrive.organizations.v2.list": 2,  # the first two pages each meet organizations not seen yet
     }
 
     before = sandbox.counters.snapshot()
     assert ids_of(list(_new(h, adapters).read_contacts(resumed[-1].cursor))) == []
-    assert _calls(sandbox, before) == {"pipedrive.personFields.list": 1, "pipedrive.persons.v2.list": 1}
+    assert _calls(sandbox, before) == {"pipedrive.personFields.v2.list": 1, "pipedrive.persons.v2.list": 1}
 
 
-def test_unchanged_incremental_costs_three_calls_and_no_writes(sandbox, h, adapters):
+class MemoryCache:
+    """A ``FieldsCache`` in memory (sync keeps it in the state store)."""
+
+    def __init__(self) -> None:
+        self.blob: str | None = None
+
+    def get(self) -> str | None:
+        return self.blob
+
+    def put(self, blob: str) -> None:
+        self.blob = blob
+
+
+def test_unchanged_incremental_costs_two_calls_with_the_fields_cached(sandbox, h, adapters):
     h.load(people_dataset(30, activities=3))
     started = sandbox.clock.now()
-    first = _new(h, adapters)
+    cache = MemoryCache()
+    first = _new(h, adapters, fields_cache=cache)
     contact_cursor = list(first.read_contacts(None))[-1].cursor
     activity_cursor = first.cursor_at(started - timedelta(minutes=5))
 
     before = sandbox.counters.snapshot()
-    second = _new(h, adapters)
+    second = _new(h, adapters, fields_cache=cache)
     contacts = ids_of(list(second.read_contacts(contact_cursor)))
     activities = [a for page in second.read_activity_changes(activity_cursor) for a in page.activities]
 
     assert contacts == [] and activities == []
-    assert _calls(sandbox, before) == {
-        "pipedrive.personFields.list": 1,
-        "pipedrive.persons.v2.list": 1,
-        "pipedrive.activities.v2.list": 1,
-    }
-    assert second.usage().calls_by_endpoint == {"personFields.list": 1, "persons.list": 1, "activities.list": 1}
+    assert _calls(sandbox, before) == {"pipedrive.persons.v2.list": 1, "pipedrive.activities.v2.list": 1}
+    assert second.usage().calls_by_endpoint == {"persons.list": 1, "activities.list": 1}
+
+
+def test_a_field_missing_from_the_cache_is_read_again_once(sandbox, h, adapters):
+    h.load(people_dataset(3))
+    cache = MemoryCache()
+    list(_new(h, adapters, fields_cache=cache, extra_fields=()).read_contacts(None))
+    created = _new(h, adapters).check_fields(h.writeback_specs, create=True)  # as if made in Pipedrive's UI
+    assert created.missing == ()
+    names = tuple(s.name for s in h.writeback_specs)
+
+    def field_reads(extra: tuple[str, ...]) -> int:
+        before = sandbox.counters.snapshot()
+        contacts = [
+            c for p in _new(h, adapters, fields_cache=cache, extra_fields=extra).read_contacts(None) for c in p.contacts
+        ]
+        assert all(set(names) <= set(c.fields) for c in contacts)
+        return _calls(sandbox, before).get("pipedrive.personFields.v2.list", 0)
+
+    assert field_reads(names) == 1  # the cache missed the new fields
+    assert field_reads(names) == 0  # now cached
+    assert field_reads((*names, "No such field")) == 1  # a name Pipedrive lacks is looked for once ...
+    assert field_reads((*names, "No such field")) == 0  # ... and believed missing for a day, not read every run
 
 
 def test_get_contacts_asks_by_ids_in_batches_of_100(sandbox, h, adapters):
@@ -146,7 +178,7 @@ def test_get_contacts_asks_by_ids_in_batches_of_100(sandbox, h, adapters):
 
     assert sorted(c.id for c in got) == sorted(ids.values())
     assert _calls(sandbox, before) == {
-        "pipedrive.personFields.list": 1,
+        "pipedrive.personFields.v2.list": 1,
         "pipedrive.persons.v2.list": 2,
         "pipedrive.organizations.v2.list": 1,
     }
@@ -233,7 +265,10 @@ def test_check_fields_creates_missing_fields_once(sandbox, h, adapters):
     assert all(len(key) == 40 for key in created.field_keys.values())
     again = _new(h, adapters).check_fields(specs, create=True)
     assert again.present == created.created and again.created == () and again.field_keys == created.field_keys
-    assert _calls(sandbox, before) == {"pipedrive.personFields.list": 2, "pipedrive.personFields.create": len(specs)}
+    assert _calls(sandbox, before) == {
+        "pipedrive.personFields.v2.list": 2,
+        "pipedrive.personFields.v2.create": len(specs),
+    }
 
 
 def test_write_round_trip_one_put_per_person_by_hash_key(sandbox, h, pd, adapters):
@@ -258,7 +293,7 @@ def test_write_round_trip_one_put_per_person_by_hash_key(sandbox, h, pd, adapter
     results = writer.write(updates)
 
     assert [(r.contact_id, r.status) for r in results] == [(cid, WriteStatus.OK) for cid in ids[:10]]
-    assert _calls(sandbox, before) == {"pipedrive.personFields.list": 1, "pipedrive.persons.v1.update": 10}
+    assert _calls(sandbox, before) == {"pipedrive.personFields.v2.list": 1, "pipedrive.persons.v2.update": 10}
     assert [h.crm_value(cid, "Leadsync score") for cid in ids[:3]] == [80.0, 81.0, 82.0]
     assert h.crm_value(ids[0], "lifecycle_stage") == "SQL" and h.crm_value(ids[0], "owner_id") == 2
     contacts = {c.id: c for c in _new(h, adapters).get_contacts(ids[:2])}
@@ -292,11 +327,11 @@ def test_per_record_failures_map_to_failed_with_pipedrive_errors(sandbox, h, ada
     ]
     assert (results[1].error, results[1].error_code) == ("Validation failed for this person", "400")
     assert "'Unicorn' is not an option" in results[2].error and "MQL" in results[2].error
-    assert (results[3].error, results[3].error_code) == ("Person not found", "404")
+    assert results[3].error_code == "gone" and "merged into another person, or deleted" in results[3].error
     assert "no person field named 'No such field'" in results[5].error
     assert sandbox.counters.delta(before) == {
-        "pipedrive.personFields.list": {200: 1},
-        "pipedrive.persons.v1.update": {200: 1, 400: 1, 404: 1},  # bad values never leave the adapter
+        "pipedrive.personFields.v2.list": {200: 1},
+        "pipedrive.persons.v2.update": {200: 1, 400: 1, 404: 1},  # bad values never leave the adapter
     }
 
 
@@ -309,14 +344,14 @@ def test_writes_are_paced_to_the_burst_window_without_429(sandbox, h, adapters):
 
     assert all(r.ok for r in results)
     assert sandbox.counters.by_endpoint("pipedrive.", status=429) == {}
-    assert sandbox.counters.by_endpoint("pipedrive.persons.v1.update") == {"pipedrive.persons.v1.update": 30}
+    assert sandbox.counters.by_endpoint("pipedrive.persons.v2.update") == {"pipedrive.persons.v2.update": 30}
     assert writer.usage().extra["paced_seconds"] > 0
     assert sandbox.clock.seconds() - t0 >= 2 * (31 // 5 - 1)  # 31 calls at <= 5 per 2-second window
 
 
 def test_budget_that_cannot_cover_the_writes_stops_before_writing(sandbox, h, adapters):
     ids = list(h.load(people_dataset(10)).values())
-    sandbox.config.limits["pipedrive"] = {"daily_budget": 100}  # personFields (10) leaves 90 < 10 writes x 10
+    sandbox.config.limits["pipedrive"] = {"daily_budget": 55}  # personFields (10) leaves 45 < 10 writes x 5
     updates = [FieldUpdate(cid, {"title": "CTO"}) for cid in ids]
     before = sandbox.counters.snapshot()
     with pytest.raises(WriteQuotaExhausted) as caught:
@@ -324,8 +359,8 @@ def test_budget_that_cannot_cover_the_writes_stops_before_writing(sandbox, h, ad
 
     assert caught.value.reset_at is not None and caught.value.reset_at > datetime.now(UTC)
     assert [r.status for r in caught.value.results] == [WriteStatus.RETRY] * 10
-    assert "90 tokens left" in str(caught.value)
-    assert _calls(sandbox, before) == {"pipedrive.personFields.list": 1}
+    assert "45 tokens left" in str(caught.value)
+    assert _calls(sandbox, before) == {"pipedrive.personFields.v2.list": 1}
 
 
 def test_budget_drained_by_someone_else_stops_mid_batch(sandbox, h, pd, adapters):
@@ -339,7 +374,7 @@ def test_budget_drained_by_someone_else_stops_mid_batch(sandbox, h, pd, adapters
 
     assert isinstance(caught.value, WriteQuotaExhausted)
     assert [r.status for r in caught.value.results] == [WriteStatus.OK] + [WriteStatus.RETRY] * 9
-    assert sandbox.counters.by_endpoint("pipedrive.persons.v1.update") == {"pipedrive.persons.v1.update": 1}
+    assert sandbox.counters.by_endpoint("pipedrive.persons.v2.update") == {"pipedrive.persons.v2.update": 1}
 
 
 def test_reads_stop_with_quota_exhausted_and_reset_time(sandbox, h, adapters):
@@ -352,7 +387,7 @@ def test_reads_stop_with_quota_exhausted_and_reset_time(sandbox, h, adapters):
     assert caught.value.reset_at is not None and caught.value.endpoint == "persons.list"
     assert "resets around" in str(caught.value)
     assert sandbox.counters.delta(before) == {
-        "pipedrive.personFields.list": {200: 1},
+        "pipedrive.personFields.v2.list": {200: 1},
         "pipedrive.persons.v2.list": {429: 1},  # not retried: the budget does not come back before midnight
     }
 
@@ -371,12 +406,12 @@ def test_injected_429_and_5xx_are_retried(sandbox, h, adapters):
 
 def test_writes_that_keep_failing_transiently_come_back_as_retry(sandbox, h, adapters):
     ids = list(h.load(people_dataset(2)).values())
-    sandbox.faults.configure(rate_5xx=1.0, endpoints=("pipedrive.persons.v1.update",))
+    sandbox.faults.configure(rate_5xx=1.0, endpoints=("pipedrive.persons.v2.update",))
     results = _new(h, adapters, max_attempts=2).write([FieldUpdate(ids[0], {"title": "CTO"})])
 
     assert [(r.status, r.error_code) for r in results] == [(WriteStatus.RETRY, str(results[0].error_code))]
     assert results[0].error_code in ("500", "502", "503")
-    assert sandbox.counters.calls("pipedrive.persons.v1.update") == 2
+    assert sandbox.counters.calls("pipedrive.persons.v2.update") == 2
 
 
 # -- auth -------------------------------------------------------------------------------------------------
@@ -449,3 +484,64 @@ def test_outcomes_from_won_and_lost_deals_and_owners_from_users(sandbox, h, pd, 
     assert _calls(sandbox, before) == {"pipedrive.deals.v2.list": 1, "pipedrive.users.list": 1}
     usage = adapter.usage()
     assert usage.quota_limit == 600_000 and usage.quota_used == pd.tokens_used()
+
+
+# -- what Pipedrive's published definitions say (docs/crm-api.md section 1) ------------------------------
+def test_a_write_costs_the_definitions_five_tokens_per_person(sandbox, h, pd, adapters):
+    ids = list(h.load(people_dataset(10)).values())
+    cache = MemoryCache()
+    _new(h, adapters, fields_cache=cache).check_fields([])
+    writer = _new(h, adapters, fields_cache=cache)
+    spent = pd.tokens_used()
+    results = writer.write([FieldUpdate(cid, {"title": "CTO", "lifecycle_stage": "SQL"}) for cid in ids])
+
+    assert all(r.ok for r in results)
+    assert pd.tokens_used() - spent == 10 * writer.config.write_token_cost == 50
+    assert [h.crm_value(cid, "title") for cid in ids[:2]] == ["CTO", "CTO"]
+
+
+def test_a_person_merged_away_is_gone_and_the_survivor_is_written(sandbox, h, pd, adapters):
+    ids = h.load(people_dataset(3))
+    pd.merge(ids["p0000"], ids["p0001"])  # p0001 merged into p0000
+
+    results = _new(h, adapters).write([FieldUpdate(cid, {"title": "CTO"}) for cid in (ids["p0001"], ids["p0000"])])
+
+    assert [(r.contact_id, r.status, r.error_code) for r in results] == [
+        (ids["p0001"], WriteStatus.FAILED, "gone"),
+        (ids["p0000"], WriteStatus.OK, ""),
+    ]
+    assert ids["p0001"] not in [c.id for c in _new(h, adapters).get_contacts(list(ids.values()))]
+
+
+def test_activity_times_come_with_seconds(sandbox, h, adapters):
+    pid = h.load(people_dataset(1))["p0000"]
+    at = datetime(2025, 3, 20, 14, 5, 9, tzinfo=UTC)
+    new_id = h.add_activity(pid, "call", occurred_at=at)
+
+    got = {a.id: a for a in _new(h, adapters).read_activities([pid])[pid]}
+    assert got[new_id].occurred_at == at
+
+
+def test_after_an_oauth_refresh_calls_go_to_the_api_domain(sandbox, h, pd, adapters):
+    h.load(people_dataset(2))
+    # a host nothing listens on: only the token answer's api_domain (the sandbox) can serve the call
+    adapter = h.oauth_adapter(base_url="http://127.0.0.1:9", token_expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    adapters.append(adapter)
+
+    assert len(adapter.read_owners()) == 2
+    assert sandbox.counters.delta({}) == {"pipedrive.oauth.token": {200: 1}, "pipedrive.users.list": {200: 1}}
+
+
+def test_fields_created_on_a_sandbox_seeded_by_another_process(tmp_path, adapters):
+    db = str(tmp_path / "pd.db")
+    seeding = Sandbox(SandboxConfig(db_path=db, seed=7, crms=("pipedrive",)))
+    seeding.load_into("pipedrive", people_dataset(5))
+    seeding.store.conn.close()
+
+    with Sandbox(SandboxConfig(db_path=db, seed=7, crms=("pipedrive",))) as serving:
+        h = make_harness("pipedrive", serving)
+        adapter = h.adapter()
+        adapters.append(adapter)
+        check = adapter.check_fields(h.writeback_specs, create=True)
+        assert check.missing == () and len(check.created) == len(h.writeback_specs)
+        assert len(set(check.field_keys.values())) == len(h.writeback_specs)

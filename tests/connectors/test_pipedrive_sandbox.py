@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 import requests
 
-from connectors.sandbox import Sandbox
+from connectors.sandbox import Sandbox, SandboxConfig
 from connectors.sandbox.pipedrive import SANDBOX_CREDENTIALS, PipedriveApi, rfc3339
 from tests.connectors.samples_pipedrive import T0, api_session, people_dataset
+from tests.harnesses import api_of
 
 HEX40 = re.compile(r"^[0-9a-f]{40}$")
 
@@ -69,25 +70,39 @@ def test_v2_person_shape(sandbox, http, loaded):
     assert _get(http, sandbox, "/api/v2/persons/99999").status_code == 404
 
 
-def test_v1_start_limit_paging_returns_every_person_once(sandbox, http, loaded):
-    seen: list[int] = []
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/v1/persons"),
+        ("GET", "/api/v1/persons/{id}"),
+        ("PUT", "/api/v1/persons/{id}"),
+        ("GET", "/api/v1/persons/{id}/activities"),
+    ],
+)
+def test_v1_person_routes_gone_from_the_definition_answer_404(sandbox, http, loaded, method, path):
+    url = sandbox.pipedrive_url + path.format(id=loaded["p0001"])
+    response = http.request(method, url, json={"name": "X"}, timeout=10)
+
+    assert response.status_code == 404
+    assert response.json()["success"] is False and response.json()["data"] is None
+    assert sandbox.counters.snapshot() == {"pipedrive.unknown": {404: 1}}
+
+
+def test_v1_person_fields_still_page_by_start_and_limit(sandbox, http, loaded):
+    seen: list[str] = []
     start = 0
     while True:
-        body = _get(http, sandbox, "/api/v1/persons", start=start, limit=20).json()
-        seen += [p["id"] for p in body["data"]]
+        body = _get(http, sandbox, "/api/v1/personFields", start=start, limit=5).json()
+        seen += [f["key"] for f in body["data"]]
         pagination = body["additional_data"]["pagination"]
-        assert pagination["start"] == start and pagination["limit"] == 20
+        assert pagination["start"] == start and pagination["limit"] == 5
         if not pagination["more_items_in_collection"]:
             assert "next_start" not in pagination
             break
         start = pagination["next_start"]
 
-    assert sorted(seen) == sorted(int(i) for i in loaded.values()) and len(seen) == len(set(seen))
-    assert sandbox.counters.snapshot() == {"pipedrive.persons.v1.list": {200: 3}}
-    person = _get(http, sandbox, f"/api/v1/persons/{loaded['p0001']}").json()["data"]
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", person["update_time"])
-    assert person["owner_id"]["value"] == person["owner_id"]["id"]
-    assert sum(1 for k in person if HEX40.match(k)) == 7  # custom fields at the top level, by hash key
+    assert len(seen) == len(set(seen)) == 18  # 11 standard + 7 sample-data fields
+    assert sandbox.counters.snapshot() == {"pipedrive.personFields.v1.list": {200: 4}}
 
 
 @pytest.mark.parametrize("limit", [0, 501, "x"])
@@ -118,8 +133,8 @@ def test_cursor_must_match_its_sort(sandbox, http, loaded):
 
 
 def test_ids_and_custom_fields_filters(sandbox, http, loaded):
-    fields = _get(http, sandbox, "/api/v1/personFields", limit=500).json()["data"]
-    title = next(f["key"] for f in fields if f["name"] == "Job title")
+    fields = _get(http, sandbox, "/api/v2/personFields", limit=500).json()["data"]
+    title = next(f["field_code"] for f in fields if f["field_name"] == "Job title")
     ids = ",".join(loaded[k] for k in ("p0001", "p0002", "p0003"))
 
     persons = _get(http, sandbox, "/api/v2/persons", ids=ids, custom_fields=title).json()["data"]
@@ -138,11 +153,11 @@ def test_ids_and_custom_fields_filters(sandbox, http, loaded):
 
 
 # -- fields ---------------------------------------------------------------------------------------------
-def test_person_fields_have_hash_keys_and_create_adds_one(sandbox, http, loaded):
-    fields = _get(http, sandbox, "/api/v1/personFields", limit=500).json()["data"]
-    custom = {f["name"]: f for f in fields if f["edit_flag"]}
+def test_v2_person_fields_have_field_codes_and_create_adds_one(sandbox, http, loaded):
+    fields = _all_v2(http, sandbox, "/api/v2/personFields", limit=5)
+    custom = {f["field_name"]: f for f in fields if f["is_custom_field"]}
     assert set(custom) == {"Job title", "Industry", "Employees", "Country", "City", "Lead source", "Lifecycle stage"}
-    assert all(HEX40.match(f["key"]) for f in custom.values())
+    assert all(HEX40.match(f["field_code"]) for f in custom.values())
     assert [o["label"] for o in custom["Lifecycle stage"]["options"]] == [
         "Lead",
         "MQL",
@@ -150,21 +165,47 @@ def test_person_fields_have_hash_keys_and_create_adds_one(sandbox, http, loaded)
         "Opportunity",
         "Customer",
     ]
-    assert {f["key"] for f in fields if not f["edit_flag"]} >= {"name", "email", "phone", "owner_id", "org_id"}
+    assert custom["Job title"]["options"] is None and custom["Job title"]["subfields"] is None  # nullable ones
+    standard = {f["field_code"] for f in fields if not f["is_custom_field"]}
+    assert standard >= {"name", "email", "phone", "owner_id", "org_id"}
 
+    body = {"field_name": "Lead grade", "field_type": "enum", "options": [{"label": "A"}, {"label": "B"}]}
+    created = http.post(sandbox.pipedrive_url + "/api/v2/personFields", json=body, timeout=10).json()["data"]
+    again = http.post(sandbox.pipedrive_url + "/api/v2/personFields", json=body, timeout=10).json()["data"]
+    assert HEX40.match(created["field_code"]) and created["field_code"] != again["field_code"]  # Pipedrive allows it
+    assert [o["label"] for o in created["options"]] == ["A", "B"] and created["is_custom_field"] is True
+    for bad_body in ({"field_name": "X", "field_type": "enum"}, {"name": "X", "field_type": "varchar"}):
+        bad = http.post(sandbox.pipedrive_url + "/api/v2/personFields", json=bad_body, timeout=10)
+        assert bad.status_code == 400 and bad.json()["success"] is False
+    assert sandbox.counters.snapshot() == {
+        "pipedrive.personFields.v2.list": {200: 4},  # 18 fields, 5 a page
+        "pipedrive.personFields.v2.create": {200: 2, 400: 2},
+    }
+
+
+def test_v1_person_fields_create(sandbox, http, loaded):
     body = {"name": "Lead grade", "field_type": "enum", "options": [{"label": "A"}, {"label": "B"}]}
     created = http.post(sandbox.pipedrive_url + "/api/v1/personFields", json=body, timeout=10).json()["data"]
-    again = http.post(sandbox.pipedrive_url + "/api/v1/personFields", json=body, timeout=10).json()["data"]
-    assert HEX40.match(created["key"]) and created["key"] != again["key"]  # same name twice: Pipedrive allows it
+    assert HEX40.match(created["key"]) and created["edit_flag"] is True
     assert [o["label"] for o in created["options"]] == ["A", "B"]
     bad = http.post(
         sandbox.pipedrive_url + "/api/v1/personFields", json={"name": "X", "field_type": "enum"}, timeout=10
     )
     assert bad.status_code == 400 and bad.json()["success"] is False
-    assert sandbox.counters.snapshot() == {
-        "pipedrive.personFields.list": {200: 1},
-        "pipedrive.personFields.create": {200: 2, 400: 1},
-    }
+
+
+def test_field_creation_on_a_database_seeded_by_another_process(tmp_path):
+    db = str(tmp_path / "sandbox.db")
+    seeding = Sandbox(SandboxConfig(db_path=db, seed=7, crms=("pipedrive",)))
+    api_of(seeding, PipedriveApi).load(people_dataset(3))
+    seeding.store.conn.close()
+
+    with Sandbox(SandboxConfig(db_path=db, seed=7, crms=("pipedrive",))) as serving, api_session(serving) as http:
+        body = {"field_name": "Lead score", "field_type": "double"}
+        response = http.post(serving.pipedrive_url + "/api/v2/personFields", json=body, timeout=10)
+        assert response.status_code == 200, response.text
+        codes = [f["field_code"] for f in _all_v2(http, serving, "/api/v2/personFields", limit=500)]
+        assert response.json()["data"]["field_code"] in codes and len(codes) == len(set(codes)) == 19
 
 
 def test_field_keys_are_seeded(sandbox, pd):
@@ -181,62 +222,96 @@ def test_field_keys_are_seeded(sandbox, pd):
 
 # -- writes ---------------------------------------------------------------------------------------------
 def _keys(http: requests.Session, sandbox: Sandbox) -> dict[str, dict[str, Any]]:
-    return {f["name"]: f for f in _get(http, sandbox, "/api/v1/personFields", limit=500).json()["data"]}
+    return {f["field_name"]: f for f in _get(http, sandbox, "/api/v2/personFields", limit=500).json()["data"]}
 
 
-def test_put_updates_custom_fields_by_hash_key_and_bumps_update_time(sandbox, http, pd, loaded):
+def _patch(http: requests.Session, sandbox: Sandbox, person_id: str, body: Any) -> requests.Response:
+    return http.patch(f"{sandbox.pipedrive_url}/api/v2/persons/{person_id}", json=body, timeout=10)
+
+
+def test_patch_updates_custom_fields_inside_custom_fields_and_bumps_update_time(sandbox, http, pd, loaded):
     fields = _keys(http, sandbox)
-    stage = fields["Lifecycle stage"]
+    title, stage = fields["Job title"]["field_code"], fields["Lifecycle stage"]
     sql = next(o["id"] for o in stage["options"] if o["label"] == "SQL")
+    owner = pd.record(loaded["p0001"])["owner_id"]
     pid = loaded["p0004"]
     before = pd.record(pid)["update_time"]
     sandbox.clock.advance(5)
 
-    response = http.put(
-        f"{sandbox.pipedrive_url}/api/v1/persons/{pid}",
-        json={fields["Job title"]["key"]: "CTO", stage["key"]: sql, "unknown_key": 1},
-        timeout=10,
-    )
-    assert response.status_code == 200 and response.json()["data"][stage["key"]] == str(sql)  # v1: ids as text
+    body = {
+        "custom_fields": {title: "CTO", stage["field_code"]: sql},
+        "emails": [{"value": "cto@corp.example", "primary": True, "label": "work"}],
+        "owner_id": owner,
+        "unknown_key": 1,
+    }
+    response = _patch(http, sandbox, pid, body)
+    assert response.status_code == 200
+    data = response.json()["data"]
+    assert data["custom_fields"][stage["field_code"]] == sql and data["custom_fields"][title] == "CTO"
+    assert data["emails"] == body["emails"] and data["owner_id"] == owner
     assert pd.field_value(pid, "Job title") == "CTO" and pd.field_value(pid, "Lifecycle stage") == "SQL"
     assert pd.record(pid)["update_time"] > before
 
     bumped = pd.record(pid)["update_time"]
     sandbox.clock.advance(5)
-    same = http.put(
-        f"{sandbox.pipedrive_url}/api/v1/persons/{pid}", json={fields["Job title"]["key"]: "CTO"}, timeout=10
-    )
-    assert same.status_code == 200 and pd.record(pid)["update_time"] == bumped  # nothing changed: not bumped
+    assert _patch(http, sandbox, pid, {"custom_fields": {title: "CTO"}}).status_code == 200
+    assert pd.record(pid)["update_time"] == bumped  # nothing changed: not bumped
+    assert _patch(http, sandbox, pid, {"custom_fields": {title: None}}).status_code == 200
+    assert pd.field_value(pid, "Job title") is None  # null clears
+    assert sandbox.counters.snapshot()["pipedrive.persons.v2.update"] == {200: 3}
 
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
         ("Lifecycle stage", 424242, "Option ID 424242 is not valid"),
-        ("Lifecycle stage", "MQL", "expects option IDs"),
-        ("owner_id", 999, "User with ID 999 not found"),
-        ("name", "", "name must be a non-empty string"),
+        ("Lifecycle stage", "3", "expects option IDs"),  # v2 does not coerce strings
         ("Job title", {"x": 1}, "expects text"),
+        ("Employees", 12, "expects text"),
+        ("owner_id", 999, "User with ID 999 not found"),
+        ("owner_id", "1", "must be an integer ID"),
+        ("name", "", "name must be a non-empty string"),
+        ("emails", "a@b.example", "emails must be an array"),
+        ("phones", [{"value": "1", "label": True}], "label one of"),
+        ("custom_fields", {"0" * 40: "x"}, "Unknown custom field"),
     ],
 )
-def test_put_rejects_bad_values_with_pipedrive_error_shape(sandbox, http, loaded, field, value, message):
+def test_patch_rejects_bad_values_with_pipedrive_error_shape(sandbox, http, loaded, field, value, message):
     fields = _keys(http, sandbox)
-    key = fields[field]["key"] if field in fields else field
-    response = http.put(f"{sandbox.pipedrive_url}/api/v1/persons/{loaded['p0001']}", json={key: value}, timeout=10)
+    body = {"custom_fields": {fields[field]["field_code"]: value}} if field in fields else {field: value}
+    response = _patch(http, sandbox, loaded["p0001"], body)
 
     assert response.status_code == 400
-    body = response.json()
-    assert body["success"] is False and message in body["error"] and body["error_info"]
+    answer = response.json()
+    assert answer["success"] is False and message in answer["error"], answer
 
 
-def test_put_errors_unknown_person_bad_json_and_injected_failure(sandbox, http, loaded):
-    url = f"{sandbox.pipedrive_url}/api/v1/persons"
-    assert http.put(f"{url}/99999", json={"name": "X"}, timeout=10).status_code == 404
-    bad = http.put(f"{url}/{loaded['p0001']}", data=b"{not json", timeout=10)
+def test_patch_clearing_a_set_field_takes_null_not_an_empty_list(sandbox, http, pd, loaded):
+    sandbox.clock.advance(1)
+    created = http.post(
+        sandbox.pipedrive_url + "/api/v2/personFields",
+        json={"field_name": "Interests", "field_type": "set", "options": [{"label": "A"}, {"label": "B"}]},
+        timeout=10,
+    ).json()["data"]
+    code, ids = created["field_code"], [o["id"] for o in created["options"]]
+    pid = loaded["p0002"]
+
+    assert _patch(http, sandbox, pid, {"custom_fields": {code: ids}}).json()["data"]["custom_fields"][code] == ids
+    assert _patch(http, sandbox, pid, {"custom_fields": {code: []}}).status_code == 400
+    assert _patch(http, sandbox, pid, {"custom_fields": {code: None}}).json()["data"]["custom_fields"][code] is None
+
+
+def test_patch_errors_unknown_person_bad_json_and_injected_failure(sandbox, http, pd, loaded):
+    url = f"{sandbox.pipedrive_url}/api/v2/persons"
+    assert http.patch(f"{url}/99999", json={"name": "X"}, timeout=10).status_code == 404
+    bad = http.patch(f"{url}/{loaded['p0001']}", data=b"{not json", timeout=10)
     assert bad.status_code == 400 and "Invalid JSON" in bad.json()["error"]
     sandbox.faults.configure(fail_records=[loaded["p0002"]])
-    assert http.put(f"{url}/{loaded['p0002']}", json={"name": "X"}, timeout=10).status_code == 400
-    assert sandbox.counters.snapshot() == {"pipedrive.persons.v1.update": {400: 2, 404: 1}}
+    assert http.patch(f"{url}/{loaded['p0002']}", json={"name": "X"}, timeout=10).status_code == 400
+    pd.merge(loaded["p0003"], loaded["p0004"])  # p0004 merged away: answers 404 from now on
+    assert http.patch(f"{url}/{loaded['p0004']}", json={"name": "X"}, timeout=10).status_code == 404
+    assert _get(http, sandbox, f"/api/v2/persons/{loaded['p0004']}").status_code == 404
+    assert sandbox.counters.snapshot()["pipedrive.persons.v2.update"] == {400: 2, 404: 2}
 
 
 # -- activities, deals, users -------------------------------------------------------------------------------
@@ -255,8 +330,34 @@ def test_activities_filters_and_adding_one_does_not_bump_the_person(sandbox, htt
     assert [a["id"] for a in changed] == [int(new_id)]
     assert len(_all_v2(http, sandbox, "/api/v2/activities", limit=30)) == 101
     assert _all_v2(http, sandbox, "/api/v2/activities", done="false") == []
-    v1 = _get(http, sandbox, f"/api/v1/persons/{pid}/activities").json()
-    assert len(v1["data"]) == 3 and v1["additional_data"]["pagination"]["more_items_in_collection"] is False
+
+
+def test_activity_times_are_hh_mm_ss(sandbox, http, pd, loaded):
+    at = T0.replace(hour=14, minute=5, second=9)
+    pd.add_activity(loaded["p0001"], "call", occurred_at=at)
+    call = _all_v2(http, sandbox, "/api/v2/activities", person_id=loaded["p0001"], limit=500)[-1]
+
+    assert (call["due_date"], call["due_time"], call["duration"]) == (at.strftime("%Y-%m-%d"), "14:05:09", "00:30:00")
+    every = _all_v2(http, sandbox, "/api/v2/activities", limit=500)
+    assert all(re.fullmatch(r"\d\d:\d\d:\d\d", a["due_time"]) for a in every)
+
+
+# The v2 definition's properties marked nullable, per list (everything else is left out when unset).
+NULLABLE = {
+    "/api/v2/persons": set(),
+    "/api/v2/activities": set(),
+    "/api/v2/deals": {"lost_reason", "close_time", "probability", "origin_id", "channel", "channel_id"},
+    "/api/v2/organizations": set(),
+}
+
+
+@pytest.mark.parametrize("path", sorted(NULLABLE))
+def test_no_null_where_the_definition_says_not_nullable(sandbox, http, pd, loaded, path):
+    pd.set_deal(loaded["p0001"], won=False)
+    items = _all_v2(http, sandbox, path, limit=500)
+    assert items
+    nulls = {k for item in items for k, v in item.items() if v is None}
+    assert nulls <= NULLABLE[path]
 
 
 def test_deals_by_status_and_person(sandbox, http, pd, loaded):
@@ -298,26 +399,53 @@ def test_burst_window_429_with_headers_then_recovers(sandbox, http, loaded):
 
 
 def test_daily_token_budget_is_spent_by_cost_and_resets_at_midnight(sandbox, http, pd, loaded):
-    sandbox.config.limits["pipedrive"] = {"daily_budget": 45}
-    first = _get(http, sandbox, "/api/v2/persons")  # list: 20 tokens
-    assert first.headers["x-daily-ratelimit-token-limit"] == "45"
-    assert first.headers["x-daily-ratelimit-token-remaining"] == "25"
-    assert (
-        _get(http, sandbox, f"/api/v2/persons/{loaded['p0001']}").headers["x-daily-ratelimit-token-remaining"] == "23"
-    )
-    assert _get(http, sandbox, "/api/v2/persons").status_code == 200  # 3 left
-    refused = _get(http, sandbox, f"/api/v2/persons/{loaded['p0001']}")  # costs 2: still fits
-    assert refused.status_code == 200
-    spent = _get(http, sandbox, "/api/v1/users")
+    sandbox.config.limits["pipedrive"] = {"daily_budget": 25}
+    first = _get(http, sandbox, "/api/v2/persons")  # list: 10 tokens
+    assert first.headers["x-daily-ratelimit-token-limit"] == "25"
+    assert first.headers["x-daily-ratelimit-token-remaining"] == "15"
+    one = _get(http, sandbox, f"/api/v2/persons/{loaded['p0001']}")  # one person: 1 token
+    assert one.headers["x-daily-ratelimit-token-remaining"] == "14"
+    assert _get(http, sandbox, "/api/v2/persons").status_code == 200  # 4 left
+    spent = _get(http, sandbox, "/api/v1/users")  # 20
 
     assert spent.status_code == 429
     assert spent.json()["error"] == "daily request budget exceeded"
-    assert spent.headers["x-daily-ratelimit-token-remaining"] == "1"
+    assert spent.headers["x-daily-ratelimit-token-remaining"] == "4"
     until_midnight = 86400 - sandbox.clock.now().timestamp() % 86400
     assert abs(int(spent.headers["retry-after"]) - until_midnight) <= 2
     sandbox.clock.advance(until_midnight + 1)
-    assert _get(http, sandbox, "/api/v1/users").headers["x-daily-ratelimit-token-remaining"] == "25"
+    assert _get(http, sandbox, "/api/v1/users").headers["x-daily-ratelimit-token-remaining"] == "5"
     assert pd.tokens_used() == 20
+
+
+# x-token-cost of each operation in Pipedrive's published definitions (docs/crm-api.md 1.4)
+DEFINITION_COSTS = [
+    ("GET", "/api/v2/persons", 10),
+    ("GET", "/api/v2/persons/{id}", 1),
+    ("PATCH", "/api/v2/persons/{id}", 5),
+    ("GET", "/api/v2/personFields", 10),
+    ("POST", "/api/v2/personFields", 5),
+    ("GET", "/api/v1/personFields", 20),
+    ("POST", "/api/v1/personFields", 10),
+    ("GET", "/api/v2/activities", 10),
+    ("GET", "/api/v2/deals", 10),
+    ("GET", "/api/v2/organizations", 10),
+    ("GET", "/api/v1/users", 20),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "cost"), DEFINITION_COSTS)
+def test_each_operation_costs_its_x_token_cost(sandbox, http, pd, loaded, method, path, cost):
+    body = {"name": "Renamed"} if method == "PATCH" else {"field_name": "F", "name": "F", "field_type": "varchar"}
+    before = pd.tokens_used()
+    response = http.request(
+        method,
+        sandbox.pipedrive_url + path.format(id=loaded["p0001"]),
+        json=body if method != "GET" else None,
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    assert pd.tokens_used() - before == cost
 
 
 def test_default_limits_are_growth_with_ten_seats(sandbox, http, loaded):
@@ -339,12 +467,8 @@ def test_default_limits_are_growth_with_ten_seats(sandbox, http, loaded):
 def test_401_without_a_valid_token(sandbox, loaded, how):
     response = requests.get(sandbox.pipedrive_url + "/api/v2/persons", timeout=10, **how)
     assert response.status_code == 401
-    assert response.json() == {
-        "success": False,
-        "error": "unauthorized access",
-        "errorCode": 401,
-        "error_info": "Please check developers.pipedrive.com",
-    }
+    assert response.json() == {"success": False, "error": "unauthorized access", "errorCode": 401}
+    assert not [h for h in response.headers if h.lower().startswith(("x-ratelimit", "x-daily", "x-401"))]
 
 
 def test_api_token_query_parameter_is_accepted(sandbox, loaded):

@@ -23,8 +23,8 @@ CONTACTS, BATCH = 300, 50
 LIMITS = {
     # requests per rolling 24 h: enough for the first few batches only
     "salesforce": {"salesforce": {"daily_api_requests": 12}},
-    # tokens per (sandbox) day; a person update costs 10: more than half the backfill, not all of it
-    "pipedrive": {"pipedrive": {"daily_budget": 2500, "burst": 1_000_000}},
+    # tokens per (sandbox) day; a person update costs 5 (PATCH v2): more than half the backfill, not all of it
+    "pipedrive": {"pipedrive": {"daily_budget": 1250, "burst": 1_000_000}},
 }
 SAYS = {"salesforce": "REQUEST_LIMIT_EXCEEDED", "pipedrive": "daily"}
 

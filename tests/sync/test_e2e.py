@@ -34,7 +34,7 @@ pytestmark = pytest.mark.parametrize("crm", CRMS)
 ONE_WRITE = {
     "hubspot": {"hubspot.contacts.batch_update": 1},
     "salesforce": {"salesforce.composite.sobjects": 1},
-    "pipedrive": {"pipedrive.persons.v1.update": 1},
+    "pipedrive": {"pipedrive.persons.v2.update": 1},
 }
 # Where each CRM keeps the stage, and the values the tests move contacts to (canonical names).
 STAGE_FIELD = {"hubspot": "lifecycle_stage", "salesforce": "lead_status", "pipedrive": "lifecycle_stage"}

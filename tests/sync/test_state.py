@@ -203,6 +203,17 @@ def test_cursors_are_kept_per_crm_and_stream(store: StateStore) -> None:
     assert store.get_cursor(CRM, "contacts") is None
 
 
+def test_schema_cache_is_one_blob_per_crm_replaced_and_forgotten(store: StateStore) -> None:
+    assert store.get_schema_cache(CRM) is None
+    store.set_schema_cache(CRM, '{"fields": [1]}', T0)
+    store.set_schema_cache("salesforce", "sf", T0)
+    store.set_schema_cache(CRM, '{"fields": [1, 2]}', T0 + timedelta(minutes=1))
+    assert store.get_schema_cache(CRM) == '{"fields": [1, 2]}'
+    assert store.get_schema_cache("salesforce") == "sf"
+    store.set_schema_cache(CRM, None, T0)
+    assert store.get_schema_cache(CRM) is None and store.get_schema_cache("salesforce") == "sf"
+
+
 def test_inflight_writes_are_kept_per_crm_replaced_per_contact_and_settled(store: StateStore) -> None:
     assert store.inflight_writes(CRM) == {}
     store.save_inflight(CRM, [InflightWrite("c1", 1, {"score": (None, 40)}), InflightWrite("c2", 1, {})], T0)

@@ -1,4 +1,5 @@
-"""``/v2/activities`` (and the v1 rendering ``/v1/persons/{id}/activities`` uses).
+"""``/v2/activities``: ``due_date`` ``YYYY-MM-DD``, ``due_time`` and ``duration`` ``HH:MM:SS`` (UTC), as in
+Pipedrive's v2 definition; properties it does not mark nullable are left out when unset.
 
 Creating or updating an activity does NOT bump the person's ``update_time`` (the docs are silent): clients
 read activity changes from ``/api/v2/activities?updated_since=``.
@@ -12,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.sandbox.core import BadRequest, Request, Response
-from connectors.sandbox.pipedrive.common import epoch, pick, rfc3339, v1_time
+from connectors.sandbox.pipedrive.common import defined, epoch, pick, rfc3339
 from connectors.sandbox.pipedrive.errors import ok
 from connectors.sandbox.pipedrive.paging import cursor_page, filters
 from connectors.sandbox.store import Store
@@ -50,26 +51,25 @@ def activity_row(
     return {
         "type": type_key, "subject": f"{prefix}: {detail}" if detail else prefix, "owner_id": person["owner_id"],
         "person_id": person["id"], "org_id": person["org_id"], "deal_id": None, "done": 1,
-        "due_date": when.strftime("%Y-%m-%d"), "due_time": when.strftime("%H:%M"),
-        "duration": "00:30" if type_key in ("call", "meeting") else "", "add_time": epoch(when),
+        "due_date": when.strftime("%Y-%m-%d"), "due_time": when.strftime("%H:%M:%S"),
+        "duration": "00:30:00" if type_key in ("call", "meeting") else None, "add_time": epoch(when),
         "update_time": changed_at, "marked_as_done_time": epoch(when),
         "note": "; ".join(f"{k}={v}" for k, v in attrs.items()) or None,
     }  # fmt: skip
 
 
+def _hms(value: str | None) -> str | None:
+    """``HH:MM:SS``; databases seeded before the sandbox followed the definition hold ``HH:MM``."""
+    return f"{value}:00" if value and len(value) == 5 else value or None
+
+
 def activity_v2(r: sqlite3.Row) -> dict[str, Any]:
-    data = pick(r, "id subject type owner_id deal_id person_id org_id due_date due_time duration note")
+    data = pick(r, "id subject type owner_id deal_id person_id org_id due_date note")
+    data |= {"due_time": _hms(r["due_time"]), "duration": _hms(r["duration"])}
     data |= {k: rfc3339(r[k]) for k in ("add_time", "update_time", "marked_as_done_time")}
     data |= {"creator_user_id": r["owner_id"], "is_deleted": bool(r["is_deleted"]), "done": bool(r["done"])}
-    data |= {"lead_id": None, "project_id": None, "busy": False, "location": None, "priority": None}
-    data["participants"] = [{"person_id": r["person_id"], "primary": True}] if r["person_id"] else []
-    return data
-
-
-def activity_v1(r: sqlite3.Row) -> dict[str, Any]:
-    data = pick(r, "id type subject due_date due_time duration person_id org_id deal_id note")
-    data |= {k: v1_time(r[k]) for k in ("add_time", "update_time", "marked_as_done_time")}
-    return data | {"user_id": r["owner_id"], "done": bool(r["done"]), "active_flag": not r["is_deleted"]}
+    data |= {"busy": False, "participants": [{"person_id": r["person_id"], "primary": True}] if r["person_id"] else []}
+    return defined(data)
 
 
 class Activities:

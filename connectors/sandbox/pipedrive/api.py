@@ -27,20 +27,20 @@ from connectors.sandbox.pipedrive.persons import Persons
 from connectors.sandbox.pipedrive.users import Users
 from connectors.sandbox.samples import Dataset
 
-# (method, path pattern, handler as part.method, counter endpoint, token cost)
+# (method, path pattern, handler as part.method, counter endpoint, token cost).  Costs are the ``x-token-cost``
+# of Pipedrive's published v1/v2 definitions (docs/crm-api.md 1.4).  v1 /persons routes are gone from them.
 ROUTES: tuple[tuple[str, str, str, str, int], ...] = (
-    ("GET", r"/api/v2/persons", "persons.v2_list", "pipedrive.persons.v2.list", 20),
-    ("GET", r"/api/v2/persons/(?P<id>\d+)", "persons.v2_get", "pipedrive.persons.v2.get", 2),
-    ("GET", r"/api/v1/persons", "persons.v1_list", "pipedrive.persons.v1.list", 20),
-    ("GET", r"/api/v1/persons/(?P<id>\d+)", "persons.v1_get", "pipedrive.persons.v1.get", 2),
-    ("PUT", r"/api/v1/persons/(?P<id>\d+)", "persons.v1_update", "pipedrive.persons.v1.update", 10),
-    ("GET", r"/api/v1/persons/(?P<id>\d+)/activities", "persons.v1_activities", "pipedrive.persons.v1.activities", 20),
-    ("GET", r"/api/v1/personFields", "fields.list_fields", "pipedrive.personFields.list", 10),
-    ("POST", r"/api/v1/personFields", "fields.create_field", "pipedrive.personFields.create", 10),
+    ("GET", r"/api/v2/persons", "persons.v2_list", "pipedrive.persons.v2.list", 10),
+    ("GET", r"/api/v2/persons/(?P<id>\d+)", "persons.v2_get", "pipedrive.persons.v2.get", 1),
+    ("PATCH", r"/api/v2/persons/(?P<id>\d+)", "persons.v2_update", "pipedrive.persons.v2.update", 5),
+    ("GET", r"/api/v2/personFields", "fields.v2_list", "pipedrive.personFields.v2.list", 10),
+    ("POST", r"/api/v2/personFields", "fields.v2_create", "pipedrive.personFields.v2.create", 5),
+    ("GET", r"/api/v1/personFields", "fields.list_fields", "pipedrive.personFields.v1.list", 20),
+    ("POST", r"/api/v1/personFields", "fields.create_field", "pipedrive.personFields.v1.create", 10),
     ("GET", r"/api/v1/users", "users.v1_list", "pipedrive.users.list", 20),
-    ("GET", r"/api/v2/activities", "activities.v2_list", "pipedrive.activities.v2.list", 20),
-    ("GET", r"/api/v2/deals", "deals.v2_list", "pipedrive.deals.v2.list", 20),
-    ("GET", r"/api/v2/organizations", "organizations.v2_list", "pipedrive.organizations.v2.list", 20),
+    ("GET", r"/api/v2/activities", "activities.v2_list", "pipedrive.activities.v2.list", 10),
+    ("GET", r"/api/v2/deals", "deals.v2_list", "pipedrive.deals.v2.list", 10),
+    ("GET", r"/api/v2/organizations", "organizations.v2_list", "pipedrive.organizations.v2.list", 10),
     ("POST", r"/oauth/token", "auth.oauth_token", "pipedrive.oauth.token", 0),  # oauth.pipedrive.com in reality
 )
 DEFAULT_TOKEN_COSTS: dict[str, int] = {endpoint: cost for *_, endpoint, cost in ROUTES}

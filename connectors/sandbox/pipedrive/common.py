@@ -84,6 +84,11 @@ def loads(text: str | None, empty: Any) -> Any:
     return json.loads(text) if text and text not in ("[]", "{}") else type(empty)()
 
 
+def defined(data: Mapping[str, Any], nullable: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """``data`` without the unset values of properties Pipedrive's v2 definition does not mark ``nullable``."""
+    return {k: v for k, v in data.items() if v is not None or k in nullable}
+
+
 def pick(row: sqlite3.Row, keys: str, times: str = "", fmt: Any = rfc3339) -> dict[str, Any]:
     """Columns of ``row`` named in ``keys``, plus time columns in ``times`` formatted by ``fmt``."""
     out = {k: row[k] for k in keys.split()}

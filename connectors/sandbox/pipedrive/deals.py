@@ -6,7 +6,7 @@ import sqlite3
 from typing import Any
 
 from connectors.sandbox.core import BadRequest, Request, Response
-from connectors.sandbox.pipedrive.common import pick
+from connectors.sandbox.pipedrive.common import defined, pick
 from connectors.sandbox.pipedrive.errors import ok
 from connectors.sandbox.pipedrive.paging import cursor_page, filters
 from connectors.sandbox.store import Store
@@ -20,6 +20,10 @@ def deal_row(person: sqlite3.Row, won: bool, amount: float, closed: int, title: 
         "lost_reason": None if won else "No budget", "add_time": closed - 30 * 86400, "update_time": closed,
         "won_time": closed if won else None, "lost_time": None if won else closed, "close_time": closed,
     }  # fmt: skip
+
+
+# The deal properties Pipedrive's v2 definition marks nullable (of those the sandbox sends).
+NULLABLE_DEAL = frozenset({"lost_reason", "close_time"})
 
 
 class Deals:
@@ -38,8 +42,5 @@ class Deals:
             rows, next_cursor = cursor_page(db, request, "pd_deals", where, params)
         keys, times = "id title owner_id value person_id org_id currency status lost_reason", "add_time update_time"
         extra = {"stage_id": 1, "pipeline_id": 1, "is_archived": False, "is_deleted": False, "label_ids": []}
-        data = [
-            pick(r, keys, f"{times} won_time lost_time close_time") | extra | {"creator_user_id": r["owner_id"]}
-            for r in rows
-        ]
+        data = [defined(pick(r, keys, f"{times} won_time lost_time close_time") | extra, NULLABLE_DEAL) for r in rows]
         return ok(data, {"next_cursor": next_cursor})

@@ -1,6 +1,7 @@
 """Pipedrive's answer envelope ``{"success", "data", "additional_data"}``, and every error shape the sandbox sends.
 
-The gateway's 401 carries ``errorCode`` and the ``x-401-by-gw`` header; a burst breach is a 429 whose exact
+A 401 is the definition's example ``{"success": false, "error": "unauthorized access", "errorCode": 401}``, with
+no rate-limit headers (nothing is charged for it); a burst breach is a 429 whose exact
 ``error`` text is unverified; a spent daily budget is the 429 seen on the live API, with ``retry-after``.
 """
 
@@ -26,8 +27,7 @@ def not_found(what: str) -> Response:
 
 
 def unauthorized() -> Response:
-    body = {"success": False, "error": "unauthorized access", "errorCode": 401, "error_info": ERROR_INFO}
-    return Response(401, body, {"x-401-by-gw": "true"})
+    return Response(401, {"success": False, "error": "unauthorized access", "errorCode": 401})
 
 
 def rate_limited() -> Response:

@@ -1,12 +1,16 @@
-"""``/v1/personFields``: the standard person fields, and custom fields under random-looking 40-char hash keys.
+"""Person fields: ``/api/v2/personFields`` (cursor paging, ``field_code`` / ``field_name`` / ``is_custom_field``)
+and ``/api/v1/personFields`` (``start`` paging, ``key`` / ``name`` / ``edit_flag``), both still in Pipedrive's
+definitions.  Custom fields get random-looking 40-char hash keys.
 
-Pipedrive accepts two fields of the same name: idempotence is the client's job.
+A key derives from the field's row id (and the sandbox seed), not from a generator: a sandbox served from a
+database another process seeded must not draw a key that database already holds.  Pipedrive accepts two
+fields of the same name: idempotence is the client's job.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import random
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -15,7 +19,7 @@ from connectors.sandbox.clock import Clock
 from connectors.sandbox.core import BadRequest, Request, Response
 from connectors.sandbox.pipedrive.common import insert_one, pick, unix_now, v1_time
 from connectors.sandbox.pipedrive.errors import ok
-from connectors.sandbox.pipedrive.paging import pagination, start_limit
+from connectors.sandbox.pipedrive.paging import limit_arg, pagination, start_limit
 from connectors.sandbox.store import Store
 
 FIELD_TYPES = {
@@ -59,6 +63,14 @@ def option_id(field: sqlite3.Row, label: str) -> int | None:
     return next((int(o["id"]) for o in json.loads(field["options"] or "[]") if o["label"] == label), None)
 
 
+def field_v2(row: sqlite3.Row) -> dict[str, Any]:
+    """A field as ``/api/v2/personFields`` shows it (``options`` and ``subfields`` are the nullable ones)."""
+    options = json.loads(row["options"]) if row["options"] is not None else None
+    data = {"field_name": row["name"], "field_code": row["key"], "field_type": row["field_type"]}
+    return data | {"options": options, "subfields": None, "is_custom_field": bool(row["edit_flag"]),
+                   "is_optional_response_field": False}  # fmt: skip
+
+
 def field_json(row: sqlite3.Row) -> dict[str, Any]:
     data = pick(row, "id key name order_nr field_type", "add_time update_time", v1_time) | FIELD_FLAGS
     editable = bool(row["edit_flag"])
@@ -68,13 +80,29 @@ def field_json(row: sqlite3.Row) -> dict[str, Any]:
     return data
 
 
+def _options_labels(raw: Any) -> list[str]:
+    if not isinstance(raw, list) or not raw:
+        raise BadRequest("Options must be given for enum and set fields")
+    labels = []
+    for item in raw:
+        label = item.get("label") if isinstance(item, dict) else item
+        if not isinstance(label, str) or not label:
+            raise BadRequest("Each option needs a label")
+        labels.append(label)
+    return labels
+
+
 class PersonFields:
-    """Creates fields (keys drawn from a seeded generator, so one seed gives the same keys) and serves the API."""
+    """Creates fields (each key a hash of the seed and the field's id) and serves both versions of the API."""
 
     def __init__(self, store: Store, clock: Clock, seed: int):
         self.store = store
         self.clock = clock
-        self._rng = random.Random(f"pipedrive:{seed}")
+        self.seed = seed
+
+    def _key(self, field_id: int) -> str:
+        digest = hashlib.sha1(f"pipedrive:{self.seed}:{field_id}".encode(), usedforsecurity=False)
+        return digest.hexdigest()  # 40 hex chars, like Pipedrive's keys
 
     @staticmethod
     def create_standard(db: sqlite3.Connection) -> None:
@@ -92,11 +120,38 @@ class PersonFields:
             base = (db.execute("SELECT COALESCE(MAX(id), 0) FROM pd_person_fields").fetchone()[0] + 1) * 1000
             options = json.dumps([{"id": base + i, "label": label} for i, label in enumerate(labels)])
         order = db.execute("SELECT COALESCE(MAX(order_nr), 0) + 1 FROM pd_person_fields").fetchone()[0]
-        key = f"{self._rng.getrandbits(160):040x}"  # a random-looking 40-char hash, seeded
-        row = {"key": key, "name": name, "field_type": kind, "options": options, "edit_flag": 1, "order_nr": order}
-        insert_one(db, "pd_person_fields", row | {"add_time": now, "update_time": now})
-        found: sqlite3.Row = db.execute("SELECT * FROM pd_person_fields WHERE key = ?", (key,)).fetchone()
+        row = {"name": name, "field_type": kind, "options": options, "edit_flag": 1, "order_nr": order}
+        field_id = insert_one(db, "pd_person_fields", row | {"add_time": now, "update_time": now})
+        db.execute("UPDATE pd_person_fields SET key = ? WHERE id = ?", (self._key(field_id), field_id))
+        found: sqlite3.Row = db.execute("SELECT * FROM pd_person_fields WHERE id = ?", (field_id,)).fetchone()
         return found
+
+    # -- GET / POST /api/v2/personFields ---------------------------------------------------------------------
+    def v2_list(self, request: Request) -> Response:
+        limit = limit_arg(request)
+        raw = request.arg("cursor")
+        try:
+            after = int(raw) if raw else -1  # the cursor: the position of the page's last field
+        except ValueError as exc:
+            raise BadRequest("Invalid cursor") from exc
+        with self.store.read() as db:
+            rows = all_fields(db)
+        page = rows[after + 1 : after + 1 + limit]
+        more = after + 1 + limit < len(rows)
+        return ok([field_v2(r) for r in page], {"next_cursor": str(after + limit) if more else None})
+
+    def v2_create(self, request: Request) -> Response:
+        body = request.json()
+        if not isinstance(body, dict):
+            raise BadRequest("Request body must be a JSON object")
+        name, kind = body.get("field_name"), body.get("field_type")
+        if not isinstance(name, str) or not name.strip() or len(name) > 255:
+            raise BadRequest("field_name is required (1 to 255 characters)")
+        if kind not in FIELD_TYPES - {"visible_to"}:
+            raise BadRequest(f"field_type must be one of: {', '.join(sorted(FIELD_TYPES - {'visible_to'}))}")
+        labels = _options_labels(body.get("options")) if kind in ("enum", "set") else []
+        with self.store.tx() as db:
+            return ok(field_v2(self.insert(db, name.strip(), str(kind), labels)))
 
     # -- GET / POST /api/v1/personFields ---------------------------------------------------------------------
     def list_fields(self, request: Request) -> Response:
@@ -123,12 +178,6 @@ class PersonFields:
                     raw = json.loads(raw)
                 except ValueError as exc:
                     raise BadRequest("options must be a JSON array") from exc
-            if not isinstance(raw, list) or not raw:
-                raise BadRequest("Options must be given for enum and set fields")
-            for item in raw:
-                label = item.get("label") if isinstance(item, dict) else item
-                if not isinstance(label, str) or not label:
-                    raise BadRequest("Each option needs a label")
-                labels.append(label)
+            labels = _options_labels(raw)
         with self.store.tx() as db:
             return ok(field_json(self.insert(db, name.strip(), str(kind), labels)))

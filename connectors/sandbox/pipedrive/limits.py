@@ -86,7 +86,7 @@ class TokenBudget:
         limits = self.limits()
         enforce = bool(self.config.rate_limits)
         burst = limits.burst_oauth if who.startswith("oauth:") else limits.burst_api_token
-        cost = limits.costs.get(endpoint, 20)
+        cost = limits.costs[endpoint]  # every route has its cost in ROUTES
         clock = self.clock
         refused: Response | None = None
         with self._lock:

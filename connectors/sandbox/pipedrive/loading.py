@@ -155,12 +155,22 @@ class SampleData:
         with self.store.tx() as db:
             row = _require_person(db, contact_id)
             body: dict[str, Any] = {}
+            custom: dict[str, Any] = {}
             org: dict[str, Any] = {}
             for name, value in fields.items():
                 if name == "company":
                     org["org_id"] = org_id(db, str(value), row["owner_id"], unix_now(self.clock))
                     continue
-                if name in ("name", "first_name", "last_name", "owner_id", "email", "phone", "label_ids"):
+                if name in ("email", "phone"):  # the primary address, as the sample data knows it
+                    body[f"{name}s"] = [{"value": str(value), "primary": True, "label": "work"}] if value else []
+                    continue
+                if name == "label_ids":
+                    body[name] = [int(v) for v in (value if isinstance(value, list) else [value]) if v is not None]
+                    continue
+                if name == "owner_id":
+                    body[name] = int(value)
+                    continue
+                if name in ("name", "first_name", "last_name"):
                     body[name] = value
                     continue
                 field = field_by_name(db, FIELD_ALIASES.get(name, name))
@@ -172,7 +182,17 @@ class SampleData:
                     if None in option_ids:
                         raise KeyError(f"field {field['name']!r} has no option {value!r}")
                     value = option_ids if field["field_type"] == "set" else option_ids[0]
-                body[field["key"]] = value
+                elif field["field_type"] in ("double", "monetary") and isinstance(value, str):
+                    value = float(value) if value else None  # sample data may hold numbers as text
+                elif (
+                    value is not None
+                    and not isinstance(value, str)
+                    and field["field_type"] not in ("user", "org", "people")
+                ):
+                    value = str(value)
+                custom[field["key"]] = value
+            if custom:
+                body["custom_fields"] = custom
             changes = person_changes(db, row, body) | org
             update_person(db, row, changes, epoch(at) if at else max(unix_now(self.clock), row["update_time"] or 0))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from connectors.sandbox.core import Request, Response
-from connectors.sandbox.pipedrive.common import insert_one, pick
+from connectors.sandbox.pipedrive.common import defined, insert_one, pick
 from connectors.sandbox.pipedrive.errors import ok
 from connectors.sandbox.pipedrive.paging import cursor_page, filters
 from connectors.sandbox.store import Store
@@ -27,7 +27,8 @@ class Organizations:
     def v2_list(self, request: Request) -> Response:
         with self.store.read() as db:
             rows, next_cursor = cursor_page(db, request, "pd_orgs", *filters(request, ("owner_id",)))
-        extra = {"is_deleted": False, "visible_to": 3, "label_ids": [], "address": None, "custom_fields": {}}
+        extra = {"is_deleted": False, "visible_to": 3, "label_ids": [], "custom_fields": {}}
         return ok(
-            [pick(r, "id name owner_id", "add_time update_time") | extra for r in rows], {"next_cursor": next_cursor}
+            [defined(pick(r, "id name owner_id", "add_time update_time") | extra) for r in rows],
+            {"next_cursor": next_cursor},
         )

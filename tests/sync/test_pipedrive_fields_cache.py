@@ -1,0 +1,46 @@
+"""Pipedrive's person fields live in the state store between runs: an unchanged sync reads no field definitions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from connectors.base import CRMAdapter
+from sync.app import App
+from sync.settings import Settings, load_settings
+from sync.state import RunStatus
+from sync.wiring import build_adapter
+from tests.harnesses import NOW
+
+
+def _app(stack: Any) -> App:
+    """An App that builds its adapter as the CLI does (with the state store's fields cache), on the sandbox clock."""
+    app = App(load_settings(stack.env_file), clock=lambda: NOW)
+    clock = stack.sandbox.clock
+
+    def factory(settings: Settings, read_fields: list[str]) -> CRMAdapter:
+        return build_adapter(
+            settings, read_fields, fields_cache=app.fields_cache(), sleep=clock.advance, monotonic=clock.seconds
+        )
+
+    app.adapter_factory = factory
+    stack._apps.append(app)
+    return app
+
+
+def test_unchanged_sync_is_two_calls_with_the_fields_in_the_state_store(make_stack: Any) -> None:
+    stack = make_stack("pipedrive")
+    before = stack.snapshot()
+    assert _app(stack).run("backfill").counts["written"] > 0
+    assert stack.sandbox.counters.delta(before)["pipedrive.personFields.v2.list"] == {200: 1}
+    cached = json.loads(_app(stack).store.get_schema_cache("pipedrive") or "{}")
+    assert {f["field_name"] for f in cached["fields"]} >= {"Leadsync score", "Lifecycle stage", "Job title"}
+
+    assert _app(stack).run("sync").status is RunStatus.OK  # the echo of the backfill's writes
+    before = stack.snapshot()
+    summary = _app(stack).run("sync")
+
+    assert summary.status is RunStatus.OK and summary.counts["read"] == summary.counts["written"] == 0
+    calls = {ep: sum(n.values()) for ep, n in stack.sandbox.counters.delta(before).items()}
+    calls.pop("pipedrive.users.list", None)  # the owner pool, when the model assigns owners
+    assert calls == {"pipedrive.persons.v2.list": 1, "pipedrive.activities.v2.list": 1}
