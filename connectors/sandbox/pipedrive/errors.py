@@ -18,6 +18,11 @@ def ok(data: Any, additional: Any = None) -> Response:
     return Response(200, {"success": True, "data": data, "additional_data": additional})
 
 
+def ok_one(data: Any) -> Response:
+    """A v2 single-object answer: ``success`` and ``data``, no ``additional_data`` (per the v2 definition)."""
+    return Response(200, {"success": True, "data": data})
+
+
 def error_body(message: str) -> dict[str, Any]:
     return {"success": False, "error": message, "error_info": ERROR_INFO, "data": None, "additional_data": None}
 

@@ -21,7 +21,7 @@ from typing import Any
 from connectors.sandbox.clock import Clock
 from connectors.sandbox.core import BadRequest, Request, Response
 from connectors.sandbox.pipedrive.common import defined, loads, person_row, pick, unix_now
-from connectors.sandbox.pipedrive.errors import not_found, ok
+from connectors.sandbox.pipedrive.errors import not_found, ok, ok_one
 from connectors.sandbox.pipedrive.fields import LABELS, custom_fields
 from connectors.sandbox.pipedrive.paging import cursor_page, filters
 from connectors.sandbox.store import Store
@@ -198,7 +198,7 @@ class Persons:
             if row is None:
                 return not_found("Person")
             counts = {n: db.execute(COUNT_SQL[n], (row["id"],)).fetchone()[0] for n in include}
-            return ok(person_v2(row, keys, counts))
+            return ok_one(person_v2(row, keys, counts))
 
     def v2_update(self, request: Request) -> Response:
         person_id = int(request.params["id"])
@@ -215,4 +215,4 @@ class Persons:
                 update_person(db, row, changes, max(unix_now(self.clock), row["update_time"] or 0))
             updated = person_row(db, person_id)
             assert updated is not None
-            return ok(person_v2(updated, custom_fields(db)))
+            return ok_one(person_v2(updated, custom_fields(db)))
