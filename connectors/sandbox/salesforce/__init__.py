@@ -1,5 +1,6 @@
 """Salesforce REST API emulation: OAuth, SOQL query/queryAll with query locators, sObject Collections,
-Composite, describe, Tooling API custom fields and field-level security, limits and the daily API allocation, over the sandbox's TLS server.
+Composite, describe, Tooling API custom fields and field-level security, limits and the daily API
+allocation, over the sandbox's TLS server.
 
 The API version in the path is free: any ``vXX.X``.  One module per section of Salesforce's API, each a
 small object over a shared ``Context`` (sandbox config, store, clock, schemas, records):
