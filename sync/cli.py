@@ -20,6 +20,7 @@ from typing import Any
 import click
 from rich.table import Table
 
+from connectors.registry import CRM_NAMES
 from scoring import load_model
 from sync.app import App, ConfigError
 from sync.calibration_job import calibration_rows
@@ -413,7 +414,7 @@ def quarantine(limit: int, release_ids: tuple[str, ...], as_json: bool) -> None:
 @cli.command()
 @click.option(
     "--crm",
-    type=click.Choice(["all", "hubspot", "salesforce", "pipedrive"]),
+    type=click.Choice(["all", *CRM_NAMES]),
     default="all",
     show_default=True,
     help="Which sandbox CRM to run against.",
@@ -435,7 +436,7 @@ def main() -> None:
 
 def _register_optional_commands() -> None:
     """Command groups that live with their own package."""
-    from connectors.sandbox.cli import sandbox
+    from sync.sandbox_cli import sandbox
 
     cli.add_command(sandbox)
     from sync import ops_cli

@@ -17,6 +17,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from connectors.registry import CRM_NAMES
 from sync import testhooks
 from sync.app import App, ConfigError
 from sync.calibration_job import calibrate_job
@@ -124,7 +125,7 @@ def _when(value: datetime | None) -> str:
 
 @click.command()
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many runs, newest first.")
-@click.option("--crm", type=click.Choice(["hubspot", "salesforce", "pipedrive"]), help="Only this CRM's runs.")
+@click.option("--crm", type=click.Choice(CRM_NAMES), help="Only this CRM's runs.")
 @click.option(
     "--kind", type=click.Choice(["backfill", "sync", "rescore", "revert", "calibrate"]), help="Only runs of this kind."
 )

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import requests
 from simple_salesforce import Salesforce
 
-from connectors.salesforce._session import make_session
+from connectors.salesforce.client import make_session
 from connectors.sandbox import Sandbox
 from connectors.sandbox.dataset import Dataset, SampleActivity, SampleOutcome, SampleOwner, SamplePerson
 from connectors.sandbox.salesforce import SANDBOX_CREDENTIALS

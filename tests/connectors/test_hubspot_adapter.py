@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from connectors.errors import AuthError, ConfigurationError, QuotaExhausted
 from connectors.http import Action, Exchange
 from connectors.hubspot import HubSpotAdapter, HubSpotConfig
-from connectors.hubspot._client import classify
+from connectors.hubspot.client import classify
 from connectors.records import FieldSpec, FieldUpdate, WriteStatus
 from connectors.sandbox import Sandbox, SandboxConfig
 from connectors.sandbox.dataset import Dataset, generate

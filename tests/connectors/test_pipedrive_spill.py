@@ -13,8 +13,8 @@ import pytest
 
 from connectors.errors import TransientError
 from connectors.pipedrive import PipedriveAdapter
-from connectors.pipedrive import _adapter as adapter_module
-from connectors.pipedrive._spill import MAX_VARIABLES, ActivitySpill, CompactActivity, OrgNames
+from connectors.pipedrive import adapter as adapter_module
+from connectors.pipedrive.spill import MAX_VARIABLES, ActivitySpill, CompactActivity, OrgNames
 from connectors.sandbox import Sandbox
 from connectors.sandbox.pipedrive import SANDBOX_CREDENTIALS
 from tests.connectors.samples_pipedrive import people_dataset

@@ -18,7 +18,7 @@ from simple_salesforce.exceptions import (
     SalesforceRefusedRequest,
 )
 
-from connectors.salesforce._session import make_session
+from connectors.salesforce.client import make_session
 from connectors.sandbox import Sandbox, SandboxConfig
 from connectors.sandbox.salesforce import QUEUE_ID, SANDBOX_CREDENTIALS, SalesforceApi, id18
 from tests.connectors.samples_salesforce import PASSWORD_GRANT, people_dataset, sf_client

@@ -22,7 +22,8 @@ import requests
 
 from connectors.errors import AuthError, FatalApiError, QuotaExhausted
 from connectors.http import Action, ApiClient, Exchange, Pacer, Verdict, parse_float, redact
-from connectors.pipedrive._config import PipedriveConfig
+from connectors.paging import Paginator, PipedriveCursor, pages
+from connectors.pipedrive.config import PipedriveConfig
 
 CRM = "pipedrive"
 
@@ -246,22 +247,14 @@ class PipedriveClient:
             raise FatalApiError("Pipedrive answered with an unexpected JSON shape", crm=CRM, endpoint=endpoint)
         return data
 
-    def paginate(self, endpoint: str, path: str, params: Mapping[str, Any]) -> Iterator[tuple[list[Any], bool]]:
-        """Pages of a v2 cursor list as (items, more_follow)."""
-        query = dict(params)
-        seen: set[str] = set()
-        while True:
-            data = self.call(endpoint, "GET", path, params=query)
-            next_cursor = (data.get("additional_data") or {}).get("next_cursor")
-            yield list(data.get("data") or []), bool(next_cursor)
-            if not next_cursor:
-                return
-            if next_cursor in seen:
-                raise FatalApiError(
-                    "Pipedrive returned the same page cursor twice; stopping", crm=CRM, endpoint=endpoint
-                )
-            seen.add(next_cursor)
-            query["cursor"] = next_cursor
+    def paginate(
+        self, endpoint: str, path: str, params: Mapping[str, Any] | None = None, *, paginator: Paginator | None = None
+    ) -> Iterator[tuple[list[Any], bool]]:
+        """Pages of a list as (items, more_follow): v2 cursor paging unless another ``paginator`` is given."""
+        paginator = paginator or PipedriveCursor()
+        paginator.endpoint = endpoint
+        for data in pages(lambda query: self.call(endpoint, "GET", path, params=query), paginator, params):
+            yield list(data.get("data") or []), paginator.has_next
 
     def calls(self) -> Counter[str]:
         return self.reads.calls + self.writes.calls + self.oauth_calls

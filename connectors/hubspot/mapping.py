@@ -26,6 +26,26 @@ ENGAGEMENT_PROPERTIES: Mapping[str, tuple[str, ...]] = {
 }
 _CANONICAL = {t.value for t in ActivityType}
 
+# FieldSpec.type -> (HubSpot property type, fieldType)
+PROPERTY_TYPES = {
+    "number": ("number", "number"),
+    "string": ("string", "text"),
+    "datetime": ("datetime", "date"),
+    "date": ("date", "date"),
+    "enumeration": ("enumeration", "select"),
+    "bool": ("bool", "booleancheckbox"),
+}
+
+
+def prop_value(value: FieldValue) -> str:
+    if value is None:
+        return ""  # HubSpot clears a property with "", not null
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
 
 def parse_time(value: Any) -> datetime | None:
     """HubSpot timestamps: ISO 8601 (``2024-01-02T03:04:05.678Z``) or epoch milliseconds; aware UTC."""

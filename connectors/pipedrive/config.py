@@ -13,6 +13,7 @@ import requests
 from pydantic import SecretStr
 
 from connectors.errors import ConfigurationError
+from connectors.registry import crm_info
 
 # Canonical field -> Pipedrive field.  Standard person fields are named by key (email, owner_id, ...);
 # Pipedrive has no title / industry / lifecycle fields on persons, so those are custom fields named as
@@ -105,17 +106,21 @@ class PipedriveConfig:
             raise ConfigurationError(
                 "Pipedrive OAuth refresh needs client_id and client_secret next to refresh_token.", crm="pipedrive"
             )
-        if not 1 <= self.page_size <= 500:
-            raise ConfigurationError(f"Pipedrive page_size must be 1..500, got {self.page_size}.", crm="pipedrive")
+        most = crm_info("pipedrive").max_page_size
+        if not 1 <= self.page_size <= most:
+            raise ConfigurationError(f"Pipedrive page_size must be 1..{most}, got {self.page_size}.", crm="pipedrive")
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
         object.__setattr__(self, "oauth_url", self.oauth_url.rstrip("/"))
 
     @classmethod
-    def from_settings(cls, section: Any, **overrides: Any) -> PipedriveConfig:
-        """From a settings section with the same attribute names (``sync.settings.PipedriveSettings``)."""
+    def from_settings(cls, section: Any, *, extra_fields: Sequence[str] = (), **overrides: Any) -> PipedriveConfig:
+        """From a settings section with the same attribute names (``sync.settings.PipedriveSettings``), reading
+        ``extra_fields`` (the write-back fields) too."""
         names = ("api_token", "access_token", "refresh_token", "client_id", "client_secret", "base_url", "oauth_url",
                  "daily_token_budget")  # fmt: skip
-        values = {n: getattr(section, n) for n in names if getattr(section, n, None) is not None}
+        values: dict[str, Any] = {n: getattr(section, n) for n in names if getattr(section, n, None) is not None}
+        if extra_fields:
+            values["extra_fields"] = tuple(extra_fields)
         return cls(**(values | overrides))
 
     @classmethod

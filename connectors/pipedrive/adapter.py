@@ -27,11 +27,20 @@ from typing import Any, NamedTuple
 
 from connectors.base import ActivityPage
 from connectors.errors import QuotaExhausted, RecordError, TransientError
-from connectors.pipedrive._client import PipedriveClient
-from connectors.pipedrive._config import PipedriveConfig
-from connectors.pipedrive._cursor import ANY, ChangeCursor, fingerprint, parse_time, rfc3339
-from connectors.pipedrive._fields import ORG_NAME, FieldRegistry, PersonField, decode, encode
-from connectors.pipedrive._spill import ActivitySpill, CompactActivity, OrgNames
+from connectors.paging import PipedriveStart
+from connectors.pipedrive.client import PipedriveClient
+from connectors.pipedrive.config import PipedriveConfig
+from connectors.pipedrive.cursor import ANY, ChangeCursor, fingerprint, parse_time, rfc3339
+from connectors.pipedrive.mapping import (
+    ORG_NAME,
+    FieldRegistry,
+    PersonField,
+    activity_person_id,
+    activity_time,
+    decode,
+    encode,
+)
+from connectors.pipedrive.spill import ActivitySpill, CompactActivity, OrgNames
 from connectors.records import (
     Activity,
     ActivityType,
@@ -61,32 +70,10 @@ class WriteQuotaExhausted(QuotaExhausted):
     """The daily budget cannot cover the remaining writes; ``results`` has one result per update given
     (the unwritten ones are ``RETRY``)."""
 
-    def __init__(self, message: str, *, results: list[WriteResult], **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.results = results
-
 
 class _ReadPlan(NamedTuple):
     reads: list[tuple[str, PersonField | None]]  # (name in Contact.fields, field; None = organization name)
     custom_param: str | None  # value of the custom_fields query parameter
-
-
-def _person_id(raw: Mapping[str, Any]) -> int | None:
-    if raw.get("person_id"):
-        return int(raw["person_id"])
-    primary = [p for p in raw.get("participants") or () if p.get("person_id")]
-    primary.sort(key=lambda p: not p.get("primary"))
-    return int(primary[0]["person_id"]) if primary else None
-
-
-def _occurred_at(raw: Mapping[str, Any]) -> datetime:
-    """When the activity happened: its due date and time (UTC), else when it was done or added."""
-    if raw.get("due_date"):
-        try:
-            return parse_time(f"{raw['due_date']}T{raw.get('due_time') or '00:00'}:00")
-        except ValueError:  # an impossible due date or time (users type them): when it was done or added
-            pass
-    return parse_time(raw.get("marked_as_done_time") or raw["add_time"])
 
 
 class PipedriveAdapter:
@@ -116,16 +103,8 @@ class PipedriveAdapter:
     def _fields(self) -> FieldRegistry:
         """Person fields with their hash keys: one ``GET /api/v1/personFields`` per adapter (i.e. per run)."""
         if self._registry is None:
-            fields: list[PersonField] = []
-            start: int | None = 0
-            while start is not None:
-                data = self._client.call(
-                    "personFields.list", "GET", "/api/v1/personFields", params={"start": start, "limit": 500}
-                )
-                fields += [PersonField.from_json(f) for f in data.get("data") or ()]
-                pagination = (data.get("additional_data") or {}).get("pagination") or {}
-                start = pagination.get("next_start") if pagination.get("more_items_in_collection") else None
-            self._registry = FieldRegistry(fields)
+            listing = self._client.paginate("personFields.list", "/api/v1/personFields", paginator=PipedriveStart(500))
+            self._registry = FieldRegistry([PersonField.from_json(f) for page, _ in listing for f in page])
         return self._registry
 
     def _read_plan(self) -> _ReadPlan:
@@ -259,7 +238,7 @@ class PipedriveAdapter:
             int(raw["id"]),
             str(raw.get("type") or ""),
             str(raw.get("subject") or ""),
-            _occurred_at(raw).timestamp(),
+            activity_time(raw).timestamp(),
             bool(raw.get("done")),
             raw.get("owner_id"),
             raw.get("deal_id"),
@@ -271,7 +250,9 @@ class PipedriveAdapter:
         try:
             for activities, _ in self._client.paginate("activities.list", "/api/v2/activities", params):
                 spill.add(
-                    (person_id, self._compact(raw)) for raw in activities if (person_id := _person_id(raw)) is not None
+                    (person_id, self._compact(raw))
+                    for raw in activities
+                    if (person_id := activity_person_id(raw)) is not None
                 )
             spill.seal()
         except BaseException:  # a stream cut short would serve persons too few activities: none at all instead
@@ -321,7 +302,7 @@ class PipedriveAdapter:
             for raw in activities:
                 if not state.accept(str(raw["id"]), int(parse_time(raw["update_time"]).timestamp()), fingerprint(raw)):
                     continue
-                if (person_id := _person_id(raw)) is not None:
+                if (person_id := activity_person_id(raw)) is not None:
                     changed.append(self._activity(person_id, self._compact(raw)))
             yield ActivityPage(tuple(changed), state.dumps(), done=not more)
 

@@ -22,6 +22,7 @@ for jitter).
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -33,6 +34,7 @@ from urllib3.util.retry import Retry
 from connectors.errors import AuthError
 from connectors.http import Action, ApiClient, Exchange, Pacer, Verdict, parse_float, redact
 from connectors.hubspot.config import HubSpotConfig
+from connectors.records import ApiUsage
 
 T = TypeVar("T")
 
@@ -42,7 +44,7 @@ RETRY_STATUSES = frozenset({423, 477, 500, 502, 503, 504, 521, 523, 524})
 SEARCH_INTERVAL = 0.22
 
 
-def _body_json(text: str) -> dict[str, Any]:
+def body_json(text: str) -> dict[str, Any]:
     try:
         data = json.loads(text) if text else {}
     except ValueError:
@@ -68,7 +70,7 @@ def classify(exchange: Exchange, *, oauth: bool = False) -> Verdict:
         return Verdict(Action.FATAL, f"The HubSpot client refused the request before sending it: {exchange.error}")
     if status == 0:
         return Verdict(Action.RETRY, f"No usable answer from HubSpot ({exchange.error or 'connection failed'}).")
-    body = _body_json(exchange.body)
+    body = body_json(exchange.body)
     category = str(body.get("category") or body.get("errorType") or "")
     message = str(body.get("message") or exchange.error or "").strip()
     if status == 429:
@@ -122,7 +124,7 @@ def classify(exchange: Exchange, *, oauth: bool = False) -> Verdict:
 def classify_token(exchange: Exchange) -> Verdict:
     """The OAuth token endpoint: a refused refresh token is an auth problem, not a bad request."""
     if exchange.status in (400, 401, 403):
-        body = _body_json(exchange.body)
+        body = body_json(exchange.body)
         reason = str(body.get("status") or body.get("category") or exchange.status)
         return Verdict(
             Action.AUTH_FAILED,
@@ -290,6 +292,24 @@ class HubSpotClient:
             self.api.pacer.update_rolling(remaining=int(remaining), window=interval_ms / 1000)
 
     # -- usage -----------------------------------------------------------------------------------------------
+    def usage(self) -> ApiUsage:
+        """Calls and retries by endpoint, and the daily and burst limits as the latest answer reported them."""
+        daily = _int(self.header("X-HubSpot-RateLimit-Daily"))
+        remaining = _int(self.header("X-HubSpot-RateLimit-Daily-Remaining"))
+        extra: dict[str, Any] = {
+            "retries": dict(self.retries()),
+            "burst_max": _int(self.header("X-HubSpot-RateLimit-Max")),
+            "burst_remaining": _int(self.header("X-HubSpot-RateLimit-Remaining")),
+            "interval_ms": _int(self.header("X-HubSpot-RateLimit-Interval-Milliseconds")),
+            "paced_seconds": self.api.pacer.slept + self.search_api.pacer.slept,
+        }
+        return ApiUsage(
+            calls_by_endpoint=dict(self.calls()),
+            quota_used=None if daily is None or remaining is None else daily - remaining,
+            quota_limit=daily,
+            extra=extra,
+        )
+
     def calls(self) -> Counter[str]:
         out: Counter[str] = Counter()
         for loop in (self.api, self.search_api, self.token_api):
@@ -324,6 +344,11 @@ def _check(result: Any, require: str) -> None:
     data = result[0] if isinstance(result, tuple) and result else result
     if require and getattr(data, require, None) is None:
         raise MalformedAnswer(f"HubSpot's answer has no {require!r}: the body was cut short or garbled")
+
+
+def _int(value: str | None) -> int | None:
+    number = parse_float(value)
+    return int(number) if number is not None and math.isfinite(number) else None
 
 
 def _headers(raw: Any) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Person fields: names <-> Pipedrive's per-account 40-char hash keys, and values in both directions.
+"""Pipedrive JSON <-> leadsync values: person fields by name, their values both ways, activities' person and time.
 
 Pipedrive addresses custom fields by random hash keys that differ per company; users know them by name.
 ``FieldRegistry`` is built from one ``GET /api/v1/personFields`` and finds a field by key, exact name,
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from connectors.pipedrive.cursor import parse_time
 from connectors.records import FieldValue
 
 ORG_NAME = "org_name"  # pseudo field: the name of the person's organization
@@ -136,3 +137,23 @@ def encode(person_field: PersonField, value: FieldValue | datetime | date) -> An
     if isinstance(value, datetime | date):
         return value.isoformat()
     return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+# -- activities ------------------------------------------------------------------------------------------
+def activity_person_id(raw: Mapping[str, Any]) -> int | None:
+    """The person an activity is about: its ``person_id``, else its primary participant."""
+    if raw.get("person_id"):
+        return int(raw["person_id"])
+    primary = [p for p in raw.get("participants") or () if p.get("person_id")]
+    primary.sort(key=lambda p: not p.get("primary"))
+    return int(primary[0]["person_id"]) if primary else None
+
+
+def activity_time(raw: Mapping[str, Any]) -> datetime:
+    """When the activity happened: its due date and time (UTC), else when it was done or added."""
+    if raw.get("due_date"):
+        try:
+            return parse_time(f"{raw['due_date']}T{raw.get('due_time') or '00:00'}:00")
+        except ValueError:  # an impossible due date or time (users type them): when it was done or added
+            pass
+    return parse_time(raw.get("marked_as_done_time") or raw["add_time"])

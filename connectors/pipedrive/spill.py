@@ -23,6 +23,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from connectors.paging import chunks
+
 # bound parameters per query: below SQLite's limit of 999 before 3.32 (32,766 since)
 MAX_VARIABLES = 900
 
@@ -58,11 +60,6 @@ class CompactActivity(NamedTuple):  # what the adapter keeps of an activity: a f
     done: bool
     owner_id: int | None
     deal_id: int | None
-
-
-def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
-    for start in range(0, len(ids), MAX_VARIABLES):
-        yield ids[start : start + MAX_VARIABLES]
 
 
 def _release(conn: sqlite3.Connection, directory: tempfile.TemporaryDirectory[str]) -> None:
@@ -109,13 +106,13 @@ class ActivitySpill:
         self.seal()
         wanted = list(dict.fromkeys(person_ids))
         taken: set[int] = set()
-        for chunk in _chunks(wanted):
+        for chunk in chunks(wanted, MAX_VARIABLES):
             marks = ",".join("?" * len(chunk))
             rows = self._conn.execute(f"SELECT person_id FROM served WHERE person_id IN ({marks})", chunk)
             taken.update(person_id for (person_id,) in rows)
         fresh = [person_id for person_id in wanted if person_id not in taken]
         out: dict[int, list[CompactActivity]] = {person_id: [] for person_id in fresh}
-        for chunk in _chunks(fresh):
+        for chunk in chunks(fresh, MAX_VARIABLES):
             marks = ",".join("?" * len(chunk))
             rows = self._conn.execute(
                 "SELECT person_id, activity_id, type, subject, occurred_at, done, owner_id, deal_id"
@@ -182,7 +179,7 @@ class OrgNames:
         if self._conn is None:
             return {org_id: self._names[org_id] for org_id in ids if org_id in self._names}
         out: dict[int, str] = {}
-        for chunk in _chunks(list(dict.fromkeys(ids))):
+        for chunk in chunks(dict.fromkeys(ids), MAX_VARIABLES):
             marks = ",".join("?" * len(chunk))
             out.update(self._conn.execute(f"SELECT id, name FROM organizations WHERE id IN ({marks})", chunk))
         return out
