@@ -9,7 +9,7 @@ import pytest
 from simple_salesforce import Salesforce, SFType
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-from connectors.salesforce._session import make_session
+from connectors.salesforce.client import make_session
 from connectors.sandbox import Sandbox
 from connectors.sandbox.salesforce import SalesforceApi
 from tests.connectors.samples_salesforce import people_dataset, sf_client
