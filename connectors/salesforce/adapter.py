@@ -13,8 +13,9 @@ Calls (the daily API allocation is the limit; every REST request counts one, OAu
   re-route owners.  Converted leads are never sent (``CANNOT_UPDATE_CONVERTED_LEAD``).
 
 Lists of ids in SOQL are cut so every request URI (or Composite subrequest URL) stays under
-``max_url_bytes`` (Salesforce refuses URIs over 16,384 bytes).  Custom fields are never created by leadsync:
-``check_fields`` lists what an admin must add in Setup (and the field-level security to grant).
+``max_url_bytes`` (Salesforce refuses URIs over 16,384 bytes).  ``check_fields(create=True)`` creates the
+missing write-back fields over the Tooling API and grants them to the integration user (``fields.py``);
+without ``create`` it lists what an admin must add in Setup (and the field-level security to grant).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 import requests
 
 from connectors.base import ActivityPage
-from connectors.errors import TransientError
+from connectors.errors import ConnectorError, TransientError
 from connectors.http import redact
 from connectors.paging import SalesforceNextUrl, pages
 from connectors.records import (
@@ -49,6 +50,7 @@ from connectors.records import (
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.config import SalesforceConfig
 from connectors.salesforce.cursor import Cursor, StreamCursor, parse_sf_datetime, sf_text, soql_datetime
+from connectors.salesforce.fields import NewField, create_fields, grant_access
 from connectors.salesforce.mapping import (
     ACTIVITY_FIELDS,
     ACTIVITY_OBJECTS,
@@ -359,47 +361,75 @@ class SalesforceAdapter:
         }
 
     def check_fields(self, specs: Sequence[FieldSpec], *, create: bool = False) -> FieldCheck:
-        described = self._describe()
-        present: list[str] = []
-        missing: list[str] = []
-        lines: list[str] = []
-        keys: dict[str, str] = {}
-        for spec in specs:
-            name = api_name(spec.name)
-            keys[spec.name] = name
-            absent = []
-            for sobject, body in described.items():
-                fields = {f["name"].lower(): f for f in body.get("fields", [])}
-                found = fields.get(name.lower())
-                if found is None or not found.get("updateable"):
-                    absent.append(sobject)
-                elif found["name"] != name:
-                    keys[spec.name] = found["name"]
-            if not absent:
-                present.append(spec.name)
-                continue
-            missing.append(spec.name)
-            _, setup = SPEC_TYPES.get(spec.type, ("string", "Text, length 255"))
-            if spec.type == "enumeration" and spec.options:
-                setup += f" (values: {', '.join(spec.options)})"
-            for sobject in absent:
-                lines.append(f"  - {sobject}: field label '{spec.label}', API name {name}, type {setup}")
+        """Which write-back fields the integration user can write; with ``create``, the missing ones are created
+        over the Tooling API and granted through the ``Leadsync_Integration`` permission set (``fields.py``)."""
+        present, absent, keys = self._writable(specs)
+        created: list[str] = []
+        failure = ""
+        if create and absent:
+            wanted = [NewField(sobject, api_name(spec.name), spec) for spec, objects in absent for sobject in objects]
+            try:
+                made = create_fields(self.client, wanted)
+                grant_access(self.client, self.client.user_id(), [f.full_name for f in made])
+            except ConnectorError as exc:
+                failure = redact(str(exc))
+            present, still, keys = self._writable(specs)
+            created = [spec.name for spec, _ in absent if spec.name not in {s.name for s, _ in still}]
+            absent = still
         self._field_keys.update(keys)
         instructions = ""
-        if missing:
+        if absent:
+            lines = []
+            for spec, objects in absent:
+                _, setup = SPEC_TYPES.get(spec.type, ("string", "Text, length 255"))
+                if spec.type == "enumeration" and spec.options:
+                    setup += f" (values: {', '.join(spec.options)})"
+                for sobject in objects:
+                    lines.append(
+                        f"  - {sobject}: field label '{spec.label}', API name {api_name(spec.name)}, type {setup}"
+                    )
             instructions = (
                 "Create these custom fields in Salesforce Setup > Object Manager > <object> > Fields & "
                 "Relationships > New, then give the integration user's profile or permission set "
                 "field-level security Visible (not Read-Only) on each:\n" + "\n".join(lines)
             )
-            if create:
-                instructions += (
-                    "\nleadsync does not create Salesforce fields itself: that needs the Metadata API with "
-                    "Customize Application, and the new fields stay hidden until field-level security is granted."
+            if failure:
+                instructions = (
+                    f"leadsync could not create them itself ({failure}): `check --create-fields` needs an "
+                    "integration user with Customize Application and Assign Permission Sets. " + instructions
                 )
         return FieldCheck(
-            present=tuple(present), created=(), missing=tuple(missing), instructions=instructions, field_keys=keys
+            present=tuple(present),
+            created=tuple(created),
+            missing=tuple(spec.name for spec, _ in absent),
+            instructions=instructions,
+            field_keys=keys,
         )
+
+    def _writable(
+        self, specs: Sequence[FieldSpec]
+    ) -> tuple[list[str], list[tuple[FieldSpec, list[str]]], dict[str, str]]:
+        """(specs writable on every object, (spec, objects where it is missing or read-only), name -> API name)."""
+        described = self._describe()
+        present: list[str] = []
+        absent: list[tuple[FieldSpec, list[str]]] = []
+        keys: dict[str, str] = {}
+        for spec in specs:
+            name = api_name(spec.name)
+            keys[spec.name] = name
+            objects = []
+            for sobject, body in described.items():
+                fields = {f["name"].lower(): f for f in body.get("fields", [])}
+                found = fields.get(name.lower())
+                if found is None or not found.get("updateable"):
+                    objects.append(sobject)
+                elif found["name"] != name:
+                    keys[spec.name] = found["name"]
+            if objects:
+                absent.append((spec, objects))
+            else:
+                present.append(spec.name)
+        return present, absent, keys
 
     # -- writes ------------------------------------------------------------------------------------------
     def _translate(self, update: FieldUpdate, sobject: str) -> dict[str, FieldValue] | str:

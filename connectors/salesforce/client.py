@@ -186,6 +186,7 @@ class SalesforceClient:
         self.quota_used: int | None = None
         self.quota_limit: int | None = None
         self.logins = 0
+        self._user_id = ""
 
     # -- session -----------------------------------------------------------------------------------------
     def _track_usage(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
@@ -211,6 +212,7 @@ class SalesforceClient:
             session=self._http,
             version=self.config.api_version,
         )
+        self._user_id = token.user_id or self._user_id
 
     def _relogin(self) -> None:
         if self.mode == "session":
@@ -230,6 +232,17 @@ class SalesforceClient:
             return fn(self._sf)
 
         return self.api.call(endpoint, send, to_exchange)
+
+    def user_id(self) -> str:
+        """The integration user's id: from the token answer's identity URL, else ``/services/oauth2/userinfo``."""
+        if not self._user_id:
+
+            def userinfo(sf: Salesforce) -> requests.Response:
+                url = f"https://{sf.sf_instance}/services/oauth2/userinfo"
+                return self._http.get(url, headers={"Authorization": f"Bearer {sf.session_id}"})
+
+            self._user_id = str(self.call("oauth.userinfo", userinfo).json()["user_id"])
+        return self._user_id
 
     # -- query plumbing ------------------------------------------------------------------------------------
     def _query_headers(self) -> dict[str, str]:

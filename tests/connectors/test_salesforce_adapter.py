@@ -320,7 +320,7 @@ def test_check_fields_reports_what_to_create(harness: SalesforceHarness) -> None
         FieldSpec("leadsync_band", "Leadsync Band", "enumeration", options=("hot", "cold")),
     ]
     before = harness.sandbox.counters.snapshot()
-    check = adapter.check_fields(specs, create=True)
+    check = adapter.check_fields(specs)
     assert delta_of(harness.sandbox, before) == {"salesforce.composite_read": 1}
     assert check.present == tuple(s.name for s in harness.writeback_specs)
     assert check.missing == ("leadsync_band",) and check.created == ()
@@ -328,11 +328,29 @@ def test_check_fields_reports_what_to_create(harness: SalesforceHarness) -> None
     assert "Lead: field label 'Leadsync Band', API name leadsync_band__c, type Picklist (values: hot, cold)" in (
         check.instructions
     )
-    assert "Contact: field label 'Leadsync Band'" in check.instructions and "does not create" in check.instructions
-    again = harness.adapter()
+
+
+def test_check_fields_creates_the_missing_fields_and_grants_them(harness: SalesforceHarness) -> None:
+    adapter = harness.adapter(objects=("Lead", "Contact"))
+    band = FieldSpec("leadsync_band", "Leadsync Band", "enumeration", options=("hot", "cold"))
     before = harness.sandbox.counters.snapshot()
-    again.check_fields(harness.writeback_specs)
-    assert delta_of(harness.sandbox, before) == harness.expected_calls("check_fields_again", fields=4)
+    check = adapter.check_fields([*harness.writeback_specs, band], create=True)
+    assert check.created == ("leadsync_band",) and check.missing == () and check.instructions == ""
+    # describe before and after; a field per object; the permission set, two grants and the assignment
+    assert delta_of(harness.sandbox, before) == {
+        "salesforce.composite_read": 2,
+        "salesforce.tooling.customfield.create": 2,
+        "salesforce.query": 3,
+        "salesforce.sobject.create": 4,
+    }
+    created = harness.api.ctx.schemas.objects["Lead"].get("leadsync_band__c")
+    assert created is not None and created.fls and created.picklist == ("hot", "cold")
+    lead = sorted(harness.load(people_dataset(2)).values())[0]
+    result = adapter.write([FieldUpdate(lead, {"leadsync_band": "hot"})])
+    assert [r.status for r in result] == [WriteStatus.OK] and harness.crm_value(lead, "leadsync_band__c") == "hot"
+
+    again = harness.adapter(objects=("Lead", "Contact")).check_fields([band], create=True)
+    assert again.present == ("leadsync_band",) and again.created == ()
 
 
 def test_contacts_object_reads_account_fields(harness: SalesforceHarness) -> None:

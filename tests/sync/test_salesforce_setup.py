@@ -58,3 +58,21 @@ def test_revert_of_a_salesforce_run_restores_lead_status(make_stack: Any) -> Non
     assert {cid: stack.harness.crm_value(cid, "Status") for cid in moved} == {
         cid: old for cid, (old, _) in moved.items()
     }
+
+
+def test_check_create_fields_finishes_the_set_up_and_a_backfill_writes(make_stack: Any) -> None:
+    stack: Stack = make_stack("salesforce", contacts=20, fields=False)
+    missing = invoke(stack, "check", "--json")
+    assert missing.exit_code == 1 and any("Fields missing" in line for line in json.loads(missing.stdout)["lines"])
+
+    result = invoke(stack, "check", "--create-fields", "--json")
+
+    assert result.exit_code == 0, result.output
+    lines = json.loads(result.stdout)["lines"]
+    assert any(line.startswith("Fields created: ") and "Leadsync_Score__c" in line for line in lines), lines
+    again = json.loads(invoke(stack, "check", "--create-fields", "--json").stdout)["lines"]
+    assert not any(line.startswith("Fields created") for line in again), "a second run creates nothing"
+    assert invoke(stack, "backfill").exit_code == 0
+    lead = sorted(stack.ids.values())[0]
+    assert stack.harness.crm_value(lead, "Leadsync_Score__c") is not None
+    assert stack.harness.crm_value(lead, "Leadsync_ScoredAt__c") is not None
