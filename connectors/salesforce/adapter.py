@@ -21,6 +21,7 @@ without ``create`` it lists what an admin must add in Setup (and the field-level
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from types import MappingProxyType
@@ -91,6 +92,8 @@ class SalesforceAdapter:
         self._protected: set[str] = set()
         self._converted_contact: dict[str, str] = {}  # converted lead id -> its Contact id
         self._field_keys: dict[str, str] = {}
+        # ids deleted without a merge, as incremental reads met them (a merge sets Contact.merged_from instead)
+        self.deleted_ids: set[str] = set()
 
     @property
     def mode(self) -> str:
@@ -123,19 +126,25 @@ class SalesforceAdapter:
         """(records, last) batches of one object's changes since ``stream`` (and before ``until``, Salesforce
         datetime text, when given), in SystemModstamp, Id order.
 
+        A read from a cursor goes through ``queryAll`` and also returns the rows deleted since, with
+        ``IsDeleted`` and ``MasterRecordId`` (the survivor of a merge): same calls, no extra one (crm-api §3.6).
         Salesforce's batchSize floor is 200; a smaller ``page_size`` is read with LIMIT and a keyset on
         (SystemModstamp, Id), one call per page.
         """
         since = stream.since(self.config.overlap_seconds)
+        removed = since is not None  # a backfill has nothing to move state away from
+        select = self._contact_soql(sobject)
+        if removed:
+            select = select.replace(" FROM ", ", IsDeleted, MasterRecordId FROM ", 1)
         conditions = [f"SystemModstamp >= {since}"] if since is not None else []
         if until is not None:
             conditions.append(f"SystemModstamp < {soql_datetime(parse_sf_datetime(until))}")
         order = " ORDER BY SystemModstamp, Id"
         if self.config.page_size >= 200:
             where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-            soql = self._contact_soql(sobject) + where + order
-            paginator = SalesforceNextUrl(endpoint="query")
-            for body in pages(lambda request: self.client.query_page(soql, request), paginator):
+            soql = select + where + order
+            paginator = SalesforceNextUrl(endpoint="queryAll" if removed else "query")
+            for body in pages(lambda request: self.client.query_page(soql, request, removed), paginator):
                 yield body["records"], not paginator.has_next
             return
         after: tuple[str, str] | None = None
@@ -145,8 +154,8 @@ class SalesforceAdapter:
                 stamp = soql_datetime(parse_sf_datetime(after[0]))
                 keyset.append(f"(SystemModstamp > {stamp} OR (SystemModstamp = {stamp} AND Id > {quote(after[1])}))")
             where = f" WHERE {' AND '.join(keyset)}" if keyset else ""
-            soql = f"{self._contact_soql(sobject)}{where}{order} LIMIT {self.config.page_size}"
-            records: list[dict[str, Any]] = self.client.query(soql, paged=False)["records"]
+            soql = f"{select}{where}{order} LIMIT {self.config.page_size}"
+            records: list[dict[str, Any]] = self.client.query(soql, paged=False, include_deleted=removed)["records"]
             last = len(records) < self.config.page_size
             yield records, last
             if last:
@@ -164,8 +173,9 @@ class SalesforceAdapter:
         for position, sobject in enumerate(objects):
             stream = state.stream(sobject)
             for records, last in self._stream_batches(sobject, stream, state.until):
-                contacts = tuple(
-                    self._to_contact(r, sobject) for r in records if stream.is_new(r["Id"], r["SystemModstamp"])
+                fresh = [r for r in records if stream.is_new(r["Id"], r["SystemModstamp"])]
+                contacts = self._with_merges(
+                    [self._to_contact(r, sobject) for r in fresh if not r.get("IsDeleted")], fresh
                 )
                 stream.advance(
                     ((r["Id"], r["SystemModstamp"]) for r in records), self.config.overlap_seconds, self.config.max_seen
@@ -173,7 +183,27 @@ class SalesforceAdapter:
                 done = last and position == len(objects) - 1
                 if done:
                     state.until = None
-                yield ContactPage(contacts, state.dumps(), done=done)
+                yield ContactPage(tuple(contacts), state.dumps(), done=done)
+
+    def _with_merges(self, contacts: list[Contact], records: Sequence[Mapping[str, Any]]) -> list[Contact]:
+        """``contacts`` with ``merged_from`` set on the survivors of the merged rows among ``records`` (a
+        survivor not on this page is read and added); deleted rows that were not merged go to ``deleted_ids``."""
+        merged: dict[str, list[str]] = {}
+        for record in records:
+            if not record.get("IsDeleted"):
+                continue
+            if record.get("MasterRecordId"):
+                merged.setdefault(str(record["MasterRecordId"]), []).append(str(record["Id"]))
+            else:
+                self.deleted_ids.add(str(record["Id"]))
+        if not merged:
+            return contacts
+        here = {c.id for c in contacts}
+        contacts = contacts + self.get_contacts([sid for sid in merged if sid not in here])
+        return [
+            replace(c, merged_from=tuple(dict.fromkeys([*c.merged_from, *merged[c.id]]))) if c.id in merged else c
+            for c in contacts
+        ]
 
     def cursor_at(self, since: datetime) -> str:
         """A cursor for ``read_contacts`` and ``read_activity_changes`` handing out changes from ``since``."""

@@ -248,9 +248,13 @@ class SalesforceClient:
     def _query_headers(self) -> dict[str, str]:
         return {"Sforce-Query-Options": f"batchSize={max(self.config.page_size, 200)}"}
 
-    def query(self, soql: str, paged: bool = True) -> QueryBody:
+    def query(self, soql: str, paged: bool = True, include_deleted: bool = False) -> QueryBody:
+        """The first batch of ``soql``; ``include_deleted``: through ``queryAll``, with merged and deleted rows."""
         headers = self._query_headers() if paged else {}
-        body: QueryBody = self.call("query", lambda sf: sf.query(soql, headers=headers))
+        body: QueryBody = self.call(
+            "queryAll" if include_deleted else "query",
+            lambda sf: sf.query(soql, include_deleted=include_deleted, headers=headers),
+        )
         return body
 
     def query_more(self, url: str) -> QueryBody:
@@ -259,9 +263,11 @@ class SalesforceClient:
         )
         return body
 
-    def query_page(self, soql: str, request: Mapping[str, Any]) -> QueryBody:
+    def query_page(self, soql: str, request: Mapping[str, Any], include_deleted: bool = False) -> QueryBody:
         """The first batch of ``soql``, or the one at ``request["next_url"]`` (see ``SalesforceNextUrl``)."""
-        return self.query_more(str(request["next_url"])) if "next_url" in request else self.query(soql)
+        if "next_url" in request:
+            return self.query_more(str(request["next_url"]))
+        return self.query(soql, include_deleted=include_deleted)
 
     def query_url(self, soql: str) -> str:
         return f"/services/data/v{self.config.api_version}/query?q={quote_plus(soql)}"

@@ -120,7 +120,7 @@ def test_client_credentials_and_jwt_token_requests(tmp_path: Any) -> None:
 @responses.activate
 def test_incremental_soql_and_batch_header() -> None:
     add_token(responses.mock)
-    responses.get(f"{DATA}/query/", json={"totalSize": 0, "done": True, "records": []}, headers=LIMIT)
+    responses.get(f"{DATA}/queryAll/", json={"totalSize": 0, "done": True, "records": []}, headers=LIMIT)
     adapter = SalesforceAdapter(config(extra_fields=("Leadsync_Score__c",), page_size=500))
     start = adapter.cursor_at(datetime(2024, 5, 1, 12, 0, 30, 250000, tzinfo=UTC))
     pages = list(adapter.read_contacts(start))
@@ -129,9 +129,9 @@ def test_incremental_soql_and_batch_header() -> None:
     assert soql_of(call) == (
         "SELECT Id, SystemModstamp, Email, FirstName, LastName, Title, Company, Industry, NumberOfEmployees, "
         "AnnualRevenue, Country, State, City, Phone, Website, LeadSource, Status, OwnerId, CreatedDate, "
-        "Leadsync_Score__c, IsConverted, ConvertedContactId FROM Lead "
+        "Leadsync_Score__c, IsConverted, ConvertedContactId, IsDeleted, MasterRecordId FROM Lead "
         "WHERE SystemModstamp >= 2024-05-01T12:00:29Z ORDER BY SystemModstamp, Id"
-    )
+    )  # queryAll: merged and deleted rows come with the changes (crm-api §3.6)
     assert call.request.headers["Sforce-Query-Options"] == "batchSize=500"
 
 
