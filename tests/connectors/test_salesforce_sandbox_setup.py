@@ -184,3 +184,20 @@ def test_merged_and_deleted_leads_show_in_query_all_only(org: Any) -> None:
     rows = {r["Id"]: r for r in sf.query_all(soql, include_deleted=True)["records"]}
     assert rows[merged]["MasterRecordId"] == survivor and rows[merged]["IsDeleted"] is True
     assert rows[deleted]["MasterRecordId"] is None and set(rows) == {merged, deleted}
+
+
+def test_sobject_create_checks_required_fields_and_defaults(org: Any) -> None:
+    _, _, sf, api = org
+    with pytest.raises(SalesforceMalformedRequest) as missing:
+        sobject(sf, "Lead").create({"FirstName": "Ada"})
+    assert error(missing.value) == (400, "REQUIRED_FIELD_MISSING", "Required fields are missing: [LastName, Company]")
+    with pytest.raises(SalesforceMalformedRequest) as unknown:
+        sobject(sf, "Lead").create({"LastName": "Lovelace", "Company": "Engines", "Nope__c": 1})
+    assert error(unknown.value)[:2] == (400, "INVALID_FIELD")
+    created = sobject(sf, "Lead").create({"LastName": "Lovelace", "Company": "Engines"})
+    row = sf.query(f"SELECT Status, OwnerId, HasOptedOutOfEmail FROM Lead WHERE Id = '{created['id']}'")["records"][0]
+    assert (row["Status"], row["OwnerId"], row["HasOptedOutOfEmail"]) == (
+        "Open - Not Contacted",
+        api.org.integration_user_id,
+        False,
+    )
