@@ -403,8 +403,9 @@ class SalesforceAdapter:
                 grant_access(self.client, self.client.user_id(), [f.full_name for f in made])
             except ConnectorError as exc:
                 failure = redact(str(exc))
-            present, still, keys = self._writable(specs)
+            now_present, still, keys = self._writable(specs)
             created = [spec.name for spec, _ in absent if spec.name not in {s.name for s, _ in still}]
+            present = [name for name in now_present if name not in created]
             absent = still
         self._field_keys.update(keys)
         instructions = ""

@@ -70,6 +70,7 @@ def test_check_create_fields_finishes_the_set_up_and_a_backfill_writes(make_stac
     assert result.exit_code == 0, result.output
     lines = json.loads(result.stdout)["lines"]
     assert any(line.startswith("Fields created: ") and "Leadsync_Score__c" in line for line in lines), lines
+    assert not any(line.startswith("Fields present") for line in lines), "created, not also present"
     again = json.loads(invoke(stack, "check", "--create-fields", "--json").stdout)["lines"]
     assert not any(line.startswith("Fields created") for line in again), "a second run creates nothing"
     assert invoke(stack, "backfill").exit_code == 0
