@@ -23,7 +23,6 @@ from connectors.sandbox import Sandbox, SandboxConfig
 from connectors.sandbox.seed import generate
 from scoring import STARTER_MODEL_PATH, explain, score
 from sync.app import App
-from sync.policies import writeback_specs
 from sync.sandbox_cli import env_lines
 from sync.settings import load_settings
 
@@ -46,17 +45,6 @@ def sandbox_env_file(
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     path.chmod(0o600)
     return path
-
-
-_SF_TYPES = {"number": ("double", {"precision": 16, "scale": 2}), "datetime": ("datetime", {})}
-
-
-def _create_salesforce_fields(sandbox: Sandbox, app: App) -> None:
-    """What an admin does in Setup after `leadsync check` printed the fields to create."""
-    api = sandbox.apis["salesforce"]
-    for spec in writeback_specs(app.fields_config, "salesforce"):
-        kind, extra = _SF_TYPES.get(spec.type, ("string", {"length": 255}))
-        api.create_field(app.settings.salesforce.object, spec.name, kind, spec.label, **extra)  # type: ignore[attr-defined]
 
 
 def _read_all(app: App) -> list[Contact]:
@@ -88,9 +76,6 @@ def run_demo(*, crm: str = "all", contacts: int = 300, seed: int = 7, console: C
                 report = app.check(create_fields=True)
                 for line in report["lines"]:
                     console.print("  " + line, markup=False)
-                if name == "salesforce":
-                    _create_salesforce_fields(sandbox, app)
-                    console.print("  (demo: playing the Salesforce admin, the sandbox now has these fields)")
                 before = _read_all(app)
                 summary = app.run("backfill", progress=False)
                 console.print(

@@ -251,14 +251,13 @@ def revert(run_id: int, dry_run: bool, wait: bool, as_json: bool, force: bool) -
     unless --force; --dry-run lists what would be restored.
     """
     from sync.progress import RichProgress
-    from sync.revert import AlreadyReverted, RevertError, describe, revert_run
+    from sync.revert import AlreadyReverted, RevertError, describe, fields_to_read, revert_run
 
     app = _app()
     with locked(app, wait) as got:
         if not got:
             sys.exit(0)
-        # the model's fields may have been renamed since: read every field the run wrote
-        app.extra_read_fields = sorted({row.field for row in app.store.audit_for_run(run_id)})
+        app.extra_read_fields = fields_to_read(app.store, run_id)
         try:
             report = revert_run(
                 crm=app.settings.crm,

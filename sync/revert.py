@@ -10,7 +10,9 @@ The audit trail holds, for each field a run wrote, the value before and the valu
 Restores go through ``adapter.write`` like any other write, and are recorded as a run of kind ``revert``
 whose audit rows (action ``revert``) hold the value replaced and the value restored, so a revert can be
 reverted in turn.  Owner and lifecycle fields are audited under their canonical names (``owner_id``,
-``lifecycle_stage``, ``lead_status``) and handed to the adapter as they are.
+``lifecycle_stage``, ``lead_status``) and handed to the adapter as they are: the adapter reads and writes them
+through its field map (Salesforce ``Status``), so only the other audited names are asked for as extra CRM
+fields (``fields_to_read``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 from connectors.base import CRMAdapter
 from connectors.errors import ConnectorError, QuotaExhausted
 from connectors.http import redact
-from connectors.records import Contact, FieldUpdate, FieldValue, WriteStatus
+from connectors.records import CANONICAL_FIELDS, Contact, FieldUpdate, FieldValue, WriteStatus
 from sync.pipeline import NullProgress, Progress
 from sync.policies import same_value
 from sync.state import AuditAction, AuditRow, AuditStatus, FieldChange, RunKind, RunRecord, RunStatus, StateStore
@@ -162,6 +164,12 @@ def reverted_by(store: StateStore, target: RunRecord) -> list[tuple[RunRecord, i
         if restored:
             found.append((run, restored))
     return found
+
+
+def fields_to_read(store: StateStore, run_id: int) -> list[str]:
+    """The CRM fields a revert of ``run_id`` reads besides the adapter's own: every field the run wrote (the
+    model's fields may have been renamed since), except canonical names, which the adapter maps itself."""
+    return sorted({row.field for row in store.audit_for_run(run_id)} - set(CANONICAL_FIELDS))
 
 
 def revert_run(

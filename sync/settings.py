@@ -74,7 +74,8 @@ class HubSpotSettings(_Section):
 
 
 class SalesforceSettings(_Section):
-    auth: Literal["password", "jwt", "client_credentials", "session"] = "password"
+    # client credentials by default: Salesforce is retiring the username-password flow
+    auth: Literal["client_credentials", "jwt", "password", "session"] = "client_credentials"
     username: str | None = None
     password: SecretStr | None = None
     security_token: SecretStr | None = None
@@ -83,7 +84,7 @@ class SalesforceSettings(_Section):
     private_key_file: Path | None = None
     session_id: SecretStr | None = None
     instance_url: str | None = None
-    login_url: str = "https://login.salesforce.com"
+    login_url: str | None = None  # unset: https://login.salesforce.com (password, JWT); client credentials need it
     object: Literal["Lead", "Contact"] = "Lead"
     api_version: str = "59.0"
 
@@ -258,6 +259,8 @@ def missing_credentials(settings: Settings) -> list[str]:
                 missing.append(
                     f"LEADSYNC_SALESFORCE__{name.upper()} is not set (needed for LEADSYNC_SALESFORCE__AUTH={sf.auth})."
                 )
+        if sf.auth == "client_credentials":
+            missing += _my_domain_problems(sf.login_url)
         if sf.private_key_file is not None and not sf.private_key_file.exists():
             missing.append(f"LEADSYNC_SALESFORCE__PRIVATE_KEY_FILE: no file at {sf.private_key_file}.")
     else:
@@ -268,6 +271,26 @@ def missing_credentials(settings: Settings) -> list[str]:
                 "(Personal preferences > API), or set the OAuth variables."
             )
     return missing
+
+
+# Salesforce's shared login hosts; the client-credentials flow is served only on an org's My Domain
+SALESFORCE_LOGIN_HOSTS = ("login.salesforce.com", "test.salesforce.com")
+
+
+def _my_domain_problems(login_url: str | None) -> list[str]:
+    where = (
+        "your org's My Domain URL (Setup > My Domain), e.g. https://yourcompany.my.salesforce.com, or "
+        "https://yourcompany--sandboxname.sandbox.my.salesforce.com for a sandbox org"
+    )
+    if not login_url:
+        return [f"LEADSYNC_SALESFORCE__LOGIN_URL is not set: the client-credentials flow needs {where}."]
+    host = urlsplit(login_url if "://" in login_url else f"https://{login_url}").hostname or ""
+    if host.lower() in SALESFORCE_LOGIN_HOSTS:
+        return [
+            f"LEADSYNC_SALESFORCE__LOGIN_URL is {login_url}, which Salesforce does not serve the client-credentials "
+            f"flow on: set it to {where} (or use LEADSYNC_SALESFORCE__AUTH=jwt)."
+        ]
+    return []
 
 
 def env_defaults() -> dict[str, str]:
@@ -290,10 +313,13 @@ _COMMENTS: dict[str, str] = {
     "HUBSPOT__CLIENT_ID": "OAuth instead of a private app: client id, client secret and a refresh token.",
     "HUBSPOT__BASE_URL": "API root; change only to point at the sandbox.",
     "HUBSPOT__BURST_LIMIT": "Requests per 10 s your HubSpot tier allows (100 free/starter, 190 pro/enterprise).",
-    "SALESFORCE__AUTH": "password (username + password + security token + connected app), jwt, "
-    "client_credentials, or session (session id + instance URL).",
+    "SALESFORCE__AUTH": "client_credentials (consumer key + secret of an app whose Run As user is the integration "
+    "user; needs LOGIN_URL = your My Domain), jwt (username + consumer key + private key), session (session id + "
+    "instance URL), or password (username-password flow: Salesforce is retiring it).",
     "SALESFORCE__PRIVATE_KEY_FILE": "JWT bearer flow: the connected app's private key (PEM).",
-    "SALESFORCE__LOGIN_URL": "https://login.salesforce.com, or https://test.salesforce.com for a sandbox org.",
+    "SALESFORCE__LOGIN_URL": "Your org's My Domain, e.g. https://yourcompany.my.salesforce.com (required by "
+    "client_credentials). Empty: https://login.salesforce.com for jwt and password (test.salesforce.com for a "
+    "sandbox org).",
     "SALESFORCE__OBJECT": "Which records to score: Lead or Contact.",
     "PIPEDRIVE__API_TOKEN": "Personal API token (Personal preferences > API), or the OAuth variables below.",
     "PIPEDRIVE__BASE_URL": "Your company domain, e.g. https://yourcompany.pipedrive.com.",

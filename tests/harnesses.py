@@ -411,8 +411,8 @@ class SalesforceHarness:
                 return {"salesforce.query": contacts // page_size + 1}
             pages = max(1, math.ceil(contacts / min(page_size, 2000)))
             return {"salesforce.query": 1, **({"salesforce.query_more": pages - 1} if pages > 1 else {})}
-        if scenario == "incremental_unchanged":  # read_contacts + read_activity_changes
-            return {"salesforce.query": 1, "salesforce.composite_read": 1}
+        if scenario == "incremental_unchanged":  # read_contacts (queryAll: with removals) + read_activity_changes
+            return {"salesforce.queryAll": 1, "salesforce.composite_read": 1}
         if scenario == "write":
             chunks = math.ceil(int(facts["updates"]) / 200)
             out: dict[str, int] = {}

@@ -13,14 +13,16 @@ Calls (the daily API allocation is the limit; every REST request counts one, OAu
   re-route owners.  Converted leads are never sent (``CANNOT_UPDATE_CONVERTED_LEAD``).
 
 Lists of ids in SOQL are cut so every request URI (or Composite subrequest URL) stays under
-``max_url_bytes`` (Salesforce refuses URIs over 16,384 bytes).  Custom fields are never created by leadsync:
-``check_fields`` lists what an admin must add in Setup (and the field-level security to grant).
+``max_url_bytes`` (Salesforce refuses URIs over 16,384 bytes).  ``check_fields(create=True)`` creates the
+missing write-back fields over the Tooling API and grants them to the integration user (``fields.py``);
+without ``create`` it lists what an admin must add in Setup (and the field-level security to grant).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from types import MappingProxyType
@@ -29,7 +31,7 @@ from typing import Any
 import requests
 
 from connectors.base import ActivityPage
-from connectors.errors import TransientError
+from connectors.errors import ConnectorError, TransientError
 from connectors.fields import FieldSchema, SchemaField
 from connectors.http import redact
 from connectors.paging import SalesforceNextUrl, pages
@@ -51,6 +53,7 @@ from connectors.records import (
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.config import SalesforceConfig
 from connectors.salesforce.cursor import Cursor, StreamCursor, parse_sf_datetime, sf_text, soql_datetime
+from connectors.salesforce.fields import NewField, create_fields, grant_access
 from connectors.salesforce.mapping import (
     ACTIVITY_FIELDS,
     ACTIVITY_OBJECTS,
@@ -95,6 +98,8 @@ class SalesforceAdapter:
         self._field_keys: dict[str, str] = {}
         self._model_reads: dict[str, dict[str, str]] | None = None  # per object: model name -> API name it has
         self._read_maps: dict[str, Mapping[str, str]] = {}  # per object: the field map reads use
+        # ids deleted without a merge, as incremental reads met them (a merge sets Contact.merged_from instead)
+        self.deleted_ids: set[str] = set()
 
     @property
     def mode(self) -> str:
@@ -159,19 +164,25 @@ class SalesforceAdapter:
         """(records, last) batches of one object's changes since ``stream`` (and before ``until``, Salesforce
         datetime text, when given), in SystemModstamp, Id order.
 
+        A read from a cursor goes through ``queryAll`` and also returns the rows deleted since, with
+        ``IsDeleted`` and ``MasterRecordId`` (the survivor of a merge): same calls, no extra one (crm-api §3.6).
         Salesforce's batchSize floor is 200; a smaller ``page_size`` is read with LIMIT and a keyset on
         (SystemModstamp, Id), one call per page.
         """
         since = stream.since(self.config.overlap_seconds)
+        removed = since is not None  # a backfill has nothing to move state away from
+        select = self._contact_soql(sobject)
+        if removed:
+            select = select.replace(" FROM ", ", IsDeleted, MasterRecordId FROM ", 1)
         conditions = [f"SystemModstamp >= {since}"] if since is not None else []
         if until is not None:
             conditions.append(f"SystemModstamp < {soql_datetime(parse_sf_datetime(until))}")
         order = " ORDER BY SystemModstamp, Id"
         if self.config.page_size >= 200:
             where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-            soql = self._contact_soql(sobject) + where + order
-            paginator = SalesforceNextUrl(endpoint="query")
-            for body in pages(lambda request: self.client.query_page(soql, request), paginator):
+            soql = select + where + order
+            paginator = SalesforceNextUrl(endpoint="queryAll" if removed else "query")
+            for body in pages(lambda request: self.client.query_page(soql, request, removed), paginator):
                 yield body["records"], not paginator.has_next
             return
         after: tuple[str, str] | None = None
@@ -181,8 +192,8 @@ class SalesforceAdapter:
                 stamp = soql_datetime(parse_sf_datetime(after[0]))
                 keyset.append(f"(SystemModstamp > {stamp} OR (SystemModstamp = {stamp} AND Id > {quote(after[1])}))")
             where = f" WHERE {' AND '.join(keyset)}" if keyset else ""
-            soql = f"{self._contact_soql(sobject)}{where}{order} LIMIT {self.config.page_size}"
-            records: list[dict[str, Any]] = self.client.query(soql, paged=False)["records"]
+            soql = f"{select}{where}{order} LIMIT {self.config.page_size}"
+            records: list[dict[str, Any]] = self.client.query(soql, paged=False, include_deleted=removed)["records"]
             last = len(records) < self.config.page_size
             yield records, last
             if last:
@@ -200,8 +211,9 @@ class SalesforceAdapter:
         for position, sobject in enumerate(objects):
             stream = state.stream(sobject)
             for records, last in self._stream_batches(sobject, stream, state.until):
-                contacts = tuple(
-                    self._to_contact(r, sobject) for r in records if stream.is_new(r["Id"], r["SystemModstamp"])
+                fresh = [r for r in records if stream.is_new(r["Id"], r["SystemModstamp"])]
+                contacts = self._with_merges(
+                    [self._to_contact(r, sobject) for r in fresh if not r.get("IsDeleted")], fresh
                 )
                 stream.advance(
                     ((r["Id"], r["SystemModstamp"]) for r in records), self.config.overlap_seconds, self.config.max_seen
@@ -209,7 +221,27 @@ class SalesforceAdapter:
                 done = last and position == len(objects) - 1
                 if done:
                     state.until = None
-                yield ContactPage(contacts, state.dumps(), done=done)
+                yield ContactPage(tuple(contacts), state.dumps(), done=done)
+
+    def _with_merges(self, contacts: list[Contact], records: Sequence[Mapping[str, Any]]) -> list[Contact]:
+        """``contacts`` with ``merged_from`` set on the survivors of the merged rows among ``records`` (a
+        survivor not on this page is read and added); deleted rows that were not merged go to ``deleted_ids``."""
+        merged: dict[str, list[str]] = {}
+        for record in records:
+            if not record.get("IsDeleted"):
+                continue
+            if record.get("MasterRecordId"):
+                merged.setdefault(str(record["MasterRecordId"]), []).append(str(record["Id"]))
+            else:
+                self.deleted_ids.add(str(record["Id"]))
+        if not merged:
+            return contacts
+        here = {c.id for c in contacts}
+        contacts = contacts + self.get_contacts([sid for sid in merged if sid not in here])
+        return [
+            replace(c, merged_from=tuple(dict.fromkeys([*c.merged_from, *merged[c.id]]))) if c.id in merged else c
+            for c in contacts
+        ]
 
     def count_contacts(self, cursor: str | None) -> int:
         """About how many records ``read_contacts(cursor)`` will yield (for progress), one COUNT() per object."""
@@ -418,46 +450,50 @@ class SalesforceAdapter:
         }
 
     def check_fields(self, specs: Sequence[FieldSpec], *, create: bool = False) -> FieldCheck:
-        described = self._describe()
-        present: list[str] = []
-        missing: list[str] = []
-        lines: list[str] = []
-        keys: dict[str, str] = {}
-        for spec in specs:
-            name = api_name(spec.name)
-            keys[spec.name] = name
-            absent = []
-            for sobject, body in described.items():
-                fields = {f["name"].lower(): f for f in body.get("fields", [])}
-                found = fields.get(name.lower())
-                if found is None or not found.get("updateable"):
-                    absent.append(sobject)
-                elif found["name"] != name:
-                    keys[spec.name] = found["name"]
-            if not absent:
-                present.append(spec.name)
-                continue
-            missing.append(spec.name)
-            _, setup = SPEC_TYPES.get(spec.type, ("string", "Text, length 255"))
-            if spec.type == "enumeration" and spec.options:
-                setup += f" (values: {', '.join(spec.options)})"
-            for sobject in absent:
-                lines.append(f"  - {sobject}: field label '{spec.label}', API name {name}, type {setup}")
+        """Which write-back fields the integration user can write; with ``create``, the missing ones are created
+        over the Tooling API and granted through the ``Leadsync_Integration`` permission set (``fields.py``)."""
+        present, absent, keys = self._writable(specs)
+        created: list[str] = []
+        failure = ""
+        if create and absent:
+            wanted = [NewField(sobject, api_name(spec.name), spec) for spec, objects in absent for sobject in objects]
+            try:
+                made = create_fields(self.client, wanted)
+                grant_access(self.client, self.client.user_id(), [f.full_name for f in made])
+            except ConnectorError as exc:
+                failure = redact(str(exc))
+            now_present, still, keys = self._writable(specs)
+            created = [spec.name for spec, _ in absent if spec.name not in {s.name for s, _ in still}]
+            present = [name for name in now_present if name not in created]
+            absent = still
         self._field_keys.update(keys)
         instructions = ""
-        if missing:
+        if absent:
+            lines = []
+            for spec, objects in absent:
+                _, setup = SPEC_TYPES.get(spec.type, ("string", "Text, length 255"))
+                if spec.type == "enumeration" and spec.options:
+                    setup += f" (values: {', '.join(spec.options)})"
+                for sobject in objects:
+                    lines.append(
+                        f"  - {sobject}: field label '{spec.label}', API name {api_name(spec.name)}, type {setup}"
+                    )
             instructions = (
                 "Create these custom fields in Salesforce Setup > Object Manager > <object> > Fields & "
                 "Relationships > New, then give the integration user's profile or permission set "
                 "field-level security Visible (not Read-Only) on each:\n" + "\n".join(lines)
             )
-            if create:
-                instructions += (
-                    "\nleadsync does not create Salesforce fields itself: that needs the Metadata API with "
-                    "Customize Application, and the new fields stay hidden until field-level security is granted."
+            if failure:
+                instructions = (
+                    f"leadsync could not create them itself ({failure}): `check --create-fields` needs an "
+                    "integration user with Customize Application and Assign Permission Sets. " + instructions
                 )
         return FieldCheck(
-            present=tuple(present), created=(), missing=tuple(missing), instructions=instructions, field_keys=keys
+            present=tuple(present),
+            created=tuple(created),
+            missing=tuple(spec.name for spec, _ in absent),
+            instructions=instructions,
+            field_keys=keys,
         )
 
     def contact_field_names(self) -> list[FieldSchema]:
@@ -474,6 +510,31 @@ class SalesforceAdapter:
             )
             for sobject, body in self._describe().items()
         ]
+
+    def _writable(
+        self, specs: Sequence[FieldSpec]
+    ) -> tuple[list[str], list[tuple[FieldSpec, list[str]]], dict[str, str]]:
+        """(specs writable on every object, (spec, objects where it is missing or read-only), name -> API name)."""
+        described = self._describe()
+        present: list[str] = []
+        absent: list[tuple[FieldSpec, list[str]]] = []
+        keys: dict[str, str] = {}
+        for spec in specs:
+            name = api_name(spec.name)
+            keys[spec.name] = name
+            objects = []
+            for sobject, body in described.items():
+                fields = {f["name"].lower(): f for f in body.get("fields", [])}
+                found = fields.get(name.lower())
+                if found is None or not found.get("updateable"):
+                    objects.append(sobject)
+                elif found["name"] != name:
+                    keys[spec.name] = found["name"]
+            if objects:
+                absent.append((spec, objects))
+            else:
+                present.append(spec.name)
+        return present, absent, keys
 
     # -- writes ------------------------------------------------------------------------------------------
     def _translate(self, update: FieldUpdate, sobject: str) -> dict[str, FieldValue] | str:

@@ -25,6 +25,11 @@ JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 class Token:
     access_token: str
     instance_url: str
+    identity: str = ""  # the identity URL .../id/<org id>/<user id>; empty for a session id given in settings
+
+    @property
+    def user_id(self) -> str:
+        return self.identity.rstrip("/").rsplit("/", 1)[-1] if "/id/" in self.identity else ""
 
     def __repr__(self) -> str:
         return f"Token(access_token=***, instance_url={self.instance_url!r})"
@@ -88,4 +93,6 @@ def request_token(config: SalesforceConfig, session: requests.Session, mode: str
 
 def parse_token(response: requests.Response) -> Token:
     body = response.json()
-    return Token(access_token=str(body["access_token"]), instance_url=str(body["instance_url"]))
+    return Token(
+        access_token=str(body["access_token"]), instance_url=str(body["instance_url"]), identity=str(body.get("id", ""))
+    )

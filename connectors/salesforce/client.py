@@ -186,6 +186,7 @@ class SalesforceClient:
         self.quota_used: int | None = None
         self.quota_limit: int | None = None
         self.logins = 0
+        self._user_id = ""
 
     # -- session -----------------------------------------------------------------------------------------
     def _track_usage(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
@@ -211,6 +212,7 @@ class SalesforceClient:
             session=self._http,
             version=self.config.api_version,
         )
+        self._user_id = token.user_id or self._user_id
 
     def _relogin(self) -> None:
         if self.mode == "session":
@@ -231,13 +233,28 @@ class SalesforceClient:
 
         return self.api.call(endpoint, send, to_exchange)
 
+    def user_id(self) -> str:
+        """The integration user's id: from the token answer's identity URL, else ``/services/oauth2/userinfo``."""
+        if not self._user_id:
+
+            def userinfo(sf: Salesforce) -> requests.Response:
+                url = f"https://{sf.sf_instance}/services/oauth2/userinfo"
+                return self._http.get(url, headers={"Authorization": f"Bearer {sf.session_id}"})
+
+            self._user_id = str(self.call("oauth.userinfo", userinfo).json()["user_id"])
+        return self._user_id
+
     # -- query plumbing ------------------------------------------------------------------------------------
     def _query_headers(self) -> dict[str, str]:
         return {"Sforce-Query-Options": f"batchSize={max(self.config.page_size, 200)}"}
 
-    def query(self, soql: str, paged: bool = True) -> QueryBody:
+    def query(self, soql: str, paged: bool = True, include_deleted: bool = False) -> QueryBody:
+        """The first batch of ``soql``; ``include_deleted``: through ``queryAll``, with merged and deleted rows."""
         headers = self._query_headers() if paged else {}
-        body: QueryBody = self.call("query", lambda sf: sf.query(soql, headers=headers))
+        body: QueryBody = self.call(
+            "queryAll" if include_deleted else "query",
+            lambda sf: sf.query(soql, include_deleted=include_deleted, headers=headers),
+        )
         return body
 
     def query_more(self, url: str) -> QueryBody:
@@ -246,9 +263,11 @@ class SalesforceClient:
         )
         return body
 
-    def query_page(self, soql: str, request: Mapping[str, Any]) -> QueryBody:
+    def query_page(self, soql: str, request: Mapping[str, Any], include_deleted: bool = False) -> QueryBody:
         """The first batch of ``soql``, or the one at ``request["next_url"]`` (see ``SalesforceNextUrl``)."""
-        return self.query_more(str(request["next_url"])) if "next_url" in request else self.query(soql)
+        if "next_url" in request:
+            return self.query_more(str(request["next_url"]))
+        return self.query(soql, include_deleted=include_deleted)
 
     def query_url(self, soql: str) -> str:
         return f"/services/data/v{self.config.api_version}/query?q={quote_plus(soql)}"

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
@@ -95,6 +96,7 @@ DEFAULT_ACTIVITY_TYPE_MAP: Mapping[str, str] = MappingProxyType(
 )
 
 AUTH_MODES = ("password", "jwt", "client_credentials", "session")
+SHARED_LOGIN_HOSTS = ("login.salesforce.com", "test.salesforce.com")  # no client credentials there (crm-api §3.1)
 
 
 @dataclass(frozen=True)
@@ -195,7 +197,15 @@ class SalesforceConfig:
         )
 
     def validate(self) -> None:
-        self.auth_mode()
+        if self.auth_mode() == "client_credentials":
+            host = (urlsplit(self.login_url).hostname or "").lower()
+            if host in SHARED_LOGIN_HOSTS:
+                raise ConfigurationError(
+                    f"Salesforce serves the client-credentials flow only on an org's My Domain, not on {host}: "
+                    "set login_url to your My Domain URL (Setup > My Domain), e.g. "
+                    "https://yourcompany.my.salesforce.com, or use the JWT bearer flow.",
+                    crm="salesforce",
+                )
         bad = [o for o in self.objects if o not in ("Lead", "Contact")]
         if bad or not self.objects:
             raise ConfigurationError(

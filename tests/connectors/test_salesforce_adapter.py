@@ -90,7 +90,7 @@ def test_incremental_overlap_and_dedupe_at_equal_stamps(harness: SalesforceHarne
     assert sorted(c.id for c in all_contacts(late)) == sorted([ids["p00030"], ids["p00005"]])
     nothing = list(adapter.read_contacts(late[-1].cursor))
     assert all_contacts(nothing) == [] and nothing[-1].done
-    assert delta_of(sandbox, before) == {"salesforce.query": 2}
+    assert delta_of(sandbox, before) == {"salesforce.queryAll": 2}
     sandbox.clock.thaw()
     sandbox.clock.advance(5)
     harness.touch(ids["p00010"], title="CEO")  # changed again, later: read again
@@ -156,7 +156,7 @@ def test_unchanged_incremental_costs_at_most_three_calls_and_no_writes(harness: 
     activities = [a for p in run.read_activity_changes(activity_cursor) for a in p.activities]
     assert contacts == [] and activities == []
     calls = delta_of(sandbox, before)
-    assert calls == {"salesforce.oauth.token": 1, "salesforce.query": 1, "salesforce.composite_read": 1}
+    assert calls == {"salesforce.oauth.token": 1, "salesforce.queryAll": 1, "salesforce.composite_read": 1}
     assert run.usage().total_calls == 3 and run.usage().quota_used is not None
 
 
@@ -320,7 +320,7 @@ def test_check_fields_reports_what_to_create(harness: SalesforceHarness) -> None
         FieldSpec("leadsync_band", "Leadsync Band", "enumeration", options=("hot", "cold")),
     ]
     before = harness.sandbox.counters.snapshot()
-    check = adapter.check_fields(specs, create=True)
+    check = adapter.check_fields(specs)
     assert delta_of(harness.sandbox, before) == {"salesforce.composite_read": 1}
     assert check.present == tuple(s.name for s in harness.writeback_specs)
     assert check.missing == ("leadsync_band",) and check.created == ()
@@ -328,11 +328,29 @@ def test_check_fields_reports_what_to_create(harness: SalesforceHarness) -> None
     assert "Lead: field label 'Leadsync Band', API name leadsync_band__c, type Picklist (values: hot, cold)" in (
         check.instructions
     )
-    assert "Contact: field label 'Leadsync Band'" in check.instructions and "does not create" in check.instructions
-    again = harness.adapter()
+
+
+def test_check_fields_creates_the_missing_fields_and_grants_them(harness: SalesforceHarness) -> None:
+    adapter = harness.adapter(objects=("Lead", "Contact"))
+    band = FieldSpec("leadsync_band", "Leadsync Band", "enumeration", options=("hot", "cold"))
     before = harness.sandbox.counters.snapshot()
-    again.check_fields(harness.writeback_specs)
-    assert delta_of(harness.sandbox, before) == harness.expected_calls("check_fields_again", fields=4)
+    check = adapter.check_fields([*harness.writeback_specs, band], create=True)
+    assert check.created == ("leadsync_band",) and check.missing == () and check.instructions == ""
+    # describe before and after; a field per object; the permission set, two grants and the assignment
+    assert delta_of(harness.sandbox, before) == {
+        "salesforce.composite_read": 2,
+        "salesforce.tooling.customfield.create": 2,
+        "salesforce.query": 3,
+        "salesforce.sobject.create": 4,
+    }
+    created = harness.api.ctx.schemas.objects["Lead"].get("leadsync_band__c")
+    assert created is not None and created.fls and created.picklist == ("hot", "cold")
+    lead = sorted(harness.load(people_dataset(2)).values())[0]
+    result = adapter.write([FieldUpdate(lead, {"leadsync_band": "hot"})])
+    assert [r.status for r in result] == [WriteStatus.OK] and harness.crm_value(lead, "leadsync_band__c") == "hot"
+
+    again = harness.adapter(objects=("Lead", "Contact")).check_fields([band], create=True)
+    assert again.present == ("leadsync_band",) and again.created == ()
 
 
 def test_contacts_object_reads_account_fields(harness: SalesforceHarness) -> None:
@@ -369,3 +387,22 @@ def test_benchmark_shape_1000_leads_10_activities_each(harness: SalesforceHarnes
     assert write_calls == {"salesforce.composite": 1}
     with capsys.disabled():
         print(f"\n1,000 leads x 10 activities: read {read_calls}, write {write_calls}")
+
+
+def test_incremental_read_reports_merged_and_deleted_leads(harness: SalesforceHarness, sandbox: Sandbox) -> None:
+    ids = harness.load(people_dataset(30))
+    adapter = harness.adapter()
+    cursor = list(adapter.read_contacts(None))[-1].cursor
+    sandbox.clock.advance(5)
+    survivor, merged, deleted = ids["p00003"], ids["p00017"], ids["p00025"]
+    harness.api.merge(survivor, merged)
+    harness.api.delete(deleted)
+    before = sandbox.counters.snapshot()
+
+    contacts = all_contacts(list(adapter.read_contacts(cursor)))
+
+    assert delta_of(sandbox, before) == {"salesforce.queryAll": 1}, "the changes and the removals: one call"
+    assert [(c.id, c.merged_from) for c in contacts] == [(survivor, (merged,))]
+    assert adapter.deleted_ids == {deleted}
+    again = all_contacts(list(adapter.read_contacts(list(adapter.read_contacts(cursor))[-1].cursor)))
+    assert again == [], "reported once"

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
-from connectors.errors import QuotaExhausted
+from connectors.errors import ConfigurationError, QuotaExhausted
 from connectors.http import Action, Exchange
 from connectors.records import FieldUpdate, WriteStatus
 from connectors.salesforce import SalesforceAdapter, SalesforceConfig
@@ -120,7 +120,7 @@ def test_client_credentials_and_jwt_token_requests(tmp_path: Any) -> None:
 @responses.activate
 def test_incremental_soql_and_batch_header() -> None:
     add_token(responses.mock)
-    responses.get(f"{DATA}/query/", json={"totalSize": 0, "done": True, "records": []}, headers=LIMIT)
+    responses.get(f"{DATA}/queryAll/", json={"totalSize": 0, "done": True, "records": []}, headers=LIMIT)
     adapter = SalesforceAdapter(config(extra_fields=("Leadsync_Score__c",), page_size=500))
     start = adapter.cursor_at(datetime(2024, 5, 1, 12, 0, 30, 250000, tzinfo=UTC))
     pages = list(adapter.read_contacts(start))
@@ -129,9 +129,9 @@ def test_incremental_soql_and_batch_header() -> None:
     assert soql_of(call) == (
         "SELECT Id, SystemModstamp, Email, FirstName, LastName, Title, Company, Industry, NumberOfEmployees, "
         "AnnualRevenue, Country, State, City, Phone, Website, LeadSource, Status, OwnerId, CreatedDate, "
-        "Leadsync_Score__c, IsConverted, ConvertedContactId FROM Lead "
+        "Leadsync_Score__c, IsConverted, ConvertedContactId, IsDeleted, MasterRecordId FROM Lead "
         "WHERE SystemModstamp >= 2024-05-01T12:00:29Z ORDER BY SystemModstamp, Id"
-    )
+    )  # queryAll: merged and deleted rows come with the changes (crm-api §3.6)
     assert call.request.headers["Sforce-Query-Options"] == "batchSize=500"
 
 
@@ -310,6 +310,15 @@ def test_cursor_at_serves_both_streams() -> None:
         Cursor.loads('{"v": 1, "kind": "activities", "streams": {}}', "contacts")
 
 
+@responses.activate
+@pytest.mark.parametrize("login_url", ["https://login.salesforce.com", "https://test.salesforce.com/"])
+def test_client_credentials_refuse_the_shared_login_hosts(login_url: str) -> None:
+    with pytest.raises(ConfigurationError, match="only on an org's My Domain") as refused:
+        SalesforceAdapter(config(auth="client_credentials", login_url=login_url))
+    assert "salesforce.com" in str(refused.value) and "shh-secret" not in str(refused.value)
+    assert not responses.calls, "refused before any request"
+
+
 def test_config_from_sync_settings(tmp_path: Any) -> None:
     from sync.settings import SalesforceSettings
 
@@ -318,4 +327,5 @@ def test_config_from_sync_settings(tmp_path: Any) -> None:
     )
     built = SalesforceConfig.from_config(settings, ca_path="/tmp/ca.pem")
     assert built.objects == ("Contact",) and built.private_key_file == str(tmp_path / "k.pem")
-    assert built.auth_mode() == "jwt" and built.ca_path == "/tmp/ca.pem" and built.login_url == settings.login_url
+    assert built.auth_mode() == "jwt" and built.ca_path == "/tmp/ca.pem"
+    assert settings.login_url is None and built.login_url == "https://login.salesforce.com"  # unset: the default

@@ -29,13 +29,14 @@ from connectors.sandbox import Sandbox, SandboxConfig, SandboxProcess
 from connectors.sandbox.app import SandboxApp
 from connectors.sandbox.core import Request
 from connectors.sandbox.dataset import Dataset
+from connectors.sandbox.salesforce import SalesforceApi
 from connectors.sandbox.seed import generate
 from sync.app import App
-from sync.demo import _create_salesforce_fields, sandbox_env_file
-from sync.policies import same_value
+from sync.demo import sandbox_env_file
+from sync.policies import same_value, writeback_specs
 from sync.settings import Settings, load_settings
 from sync.wiring import build_adapter
-from tests.harnesses import NOW, is_write, make_harness
+from tests.harnesses import NOW, api_of, create_salesforce_fields, is_write, make_harness
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data" / "bad_input"
@@ -169,7 +170,8 @@ def create_writeback_fields(app: App, sandbox: Sandbox) -> None:
     """What an admin does once: ``leadsync check --create-fields`` (and, for Salesforce, Setup by hand)."""
     report = app.check(create_fields=app.settings.crm != "salesforce")
     if app.settings.crm == "salesforce":
-        _create_salesforce_fields(sandbox, app)
+        specs = writeback_specs(app.fields_config, "salesforce")
+        create_salesforce_fields(api_of(sandbox, SalesforceApi), specs, objects=(app.settings.salesforce.object,))
     elif not report["ok"]:
         raise AssertionError("\n".join(report["lines"]))
 

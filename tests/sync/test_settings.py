@@ -78,6 +78,47 @@ def test_problems_name_the_variable_and_suggest(tmp_path: Path, monkeypatch: pyt
             ["LEADSYNC_SALESFORCE__SESSION_ID", "LEADSYNC_SALESFORCE__INSTANCE_URL"],
         ),
         ({"LEADSYNC_CRM": "hubspot", "LEADSYNC_HUBSPOT__ACCESS_TOKEN": "pat-1"}, []),
+        # client credentials (the default): Salesforce serves them on the org's My Domain only
+        (
+            {"LEADSYNC_CRM": "salesforce"},
+            [
+                "LEADSYNC_SALESFORCE__CONSUMER_KEY",
+                "LEADSYNC_SALESFORCE__CONSUMER_SECRET",
+                "LEADSYNC_SALESFORCE__LOGIN_URL is not set",
+            ],
+        ),
+        *(
+            (
+                {
+                    "LEADSYNC_CRM": "salesforce",
+                    "LEADSYNC_SALESFORCE__CONSUMER_KEY": "3MVG9",
+                    "LEADSYNC_SALESFORCE__CONSUMER_SECRET": "s",
+                    "LEADSYNC_SALESFORCE__LOGIN_URL": url,
+                },
+                [f"LEADSYNC_SALESFORCE__LOGIN_URL is {url}, which Salesforce does not serve"],
+            )
+            for url in ("https://login.salesforce.com", "https://TEST.salesforce.com/")
+        ),
+        (
+            {
+                "LEADSYNC_CRM": "salesforce",
+                "LEADSYNC_SALESFORCE__CONSUMER_KEY": "3MVG9",
+                "LEADSYNC_SALESFORCE__CONSUMER_SECRET": "s",
+                "LEADSYNC_SALESFORCE__LOGIN_URL": "https://acme.my.salesforce.com",
+            },
+            [],
+        ),
+        (
+            {
+                "LEADSYNC_CRM": "salesforce",
+                "LEADSYNC_SALESFORCE__AUTH": "jwt",
+                "LEADSYNC_SALESFORCE__USERNAME": "u@acme.com",
+                "LEADSYNC_SALESFORCE__CONSUMER_KEY": "3MVG9",
+                "LEADSYNC_SALESFORCE__PRIVATE_KEY_FILE": __file__,
+                "LEADSYNC_SALESFORCE__LOGIN_URL": "https://login.salesforce.com",
+            },
+            [],
+        ),
     ],
 )
 def test_missing_credentials_are_sentences(

@@ -1,5 +1,6 @@
 """Salesforce REST API emulation: OAuth, SOQL query/queryAll with query locators, sObject Collections,
-Composite, describe, limits and the daily API allocation, over the sandbox's TLS server.
+Composite, describe, Tooling API custom fields and field-level security, limits and the daily API
+allocation, over the sandbox's TLS server.
 
 The API version in the path is free: any ``vXX.X``.  One module per section of Salesforce's API, each a
 small object over a shared ``Context`` (sandbox config, store, clock, schemas, records):
@@ -7,15 +8,21 @@ small object over a shared ``Context`` (sandbox config, store, clock, schemas, r
 - ``api.py``        ``SalesforceApi``: the route table, auth and allocation around every request, the
                     public methods tests call; ``GET /services/data/`` (versions, no auth).  Request URIs
                     over 16,384 bytes get 414, as Salesforce documents.
-- ``auth.py``       ``POST /services/oauth2/token`` (password, client credentials, JWT bearer) and sessions.
+- ``auth.py``       ``POST /services/oauth2/token`` (password, client credentials, JWT bearer), sessions and
+                    ``GET /services/oauth2/userinfo``.
 - ``limits.py``     ``Sforce-Limit-Info``, ``GET .../limits`` and the rolling daily allocation.
 - ``errors.py``     Salesforce's error bodies.
 - ``objects.py``    field definitions and the standard objects; ``schema.py``: describe, custom fields,
                     value typing.
 - ``query.py``      SOQL (parsed by ``soql.py``) and ``nextRecordsUrl`` paging.
-- ``sobjects.py``   ``GET`` / ``PATCH .../sobjects/{type}/{id}`` and the update path every write shares.
+- ``sobjects.py``   ``POST .../sobjects/{type}``, ``GET`` / ``PATCH .../sobjects/{type}/{id}`` and the update
+                    path every write shares.
 - ``composite.py``  sObject Collections and ``POST .../composite``.
-- ``loading.py``    a ``Dataset`` turned into records, and the helpers tests use (touch, merge, ...).
+- ``tooling.py``    ``POST .../tooling/sobjects/CustomField``: custom fields an integration creates, hidden
+                    until field-level security grants them.
+- ``security.py``   field-level security: ``PermissionSet`` / ``FieldPermissions`` / ``PermissionSetAssignment``
+                    (created with ``POST .../sobjects/{type}``) and what each session's user may read and edit.
+- ``loading.py``    a ``Dataset`` turned into records, and the helpers tests use (touch, merge, delete, ...).
 - ``ids.py``, ``records.py``, ``context.py``: ids, the ``sf_record`` table, the shared context.
 """
 

@@ -19,6 +19,7 @@ from connectors.sandbox.salesforce.limits import ApiUsage
 from connectors.sandbox.salesforce.loading import Loader, seed_org
 from connectors.sandbox.salesforce.query import Queries
 from connectors.sandbox.salesforce.sobjects import SObjects
+from connectors.sandbox.salesforce.tooling import Tooling
 
 _V = r"/services/data/v(?P<version>\d+\.\d+)"
 _RELEASES = (("58.0", "Summer '23"), ("59.0", "Winter '24"), ("60.0", "Spring '24"), ("61.0", "Summer '24"))
@@ -36,6 +37,8 @@ class SalesforceApi(CRMApi):
         self.schemas = self.ctx.schemas.objects
         self.org = SalesforceOrg()
         self.oauth = OAuth(self.ctx, self.org)
+        self.ctx.user_of = lambda request: self.oauth.user_of(bearer(request))
+        self.tooling = Tooling(self.ctx)
         self.usage = ApiUsage(self.ctx)
         self.queries = Queries(self.ctx)
         self.sobjects = SObjects(self.ctx)
@@ -74,6 +77,13 @@ class SalesforceApi(CRMApi):
         return [
             route("GET", r"/services/data/?", g(self.versions), "salesforce.versions"),
             route("POST", r"/services/oauth2/token", g(self.oauth.token), "salesforce.oauth.token"),
+            route("GET", r"/services/oauth2/userinfo/?", g(self.oauth.userinfo), "salesforce.oauth.userinfo"),
+            route(
+                "POST",
+                _V + r"/tooling/sobjects/CustomField/?",
+                g(self.tooling.create_custom_field),
+                "salesforce.tooling.customfield.create",
+            ),
             route("GET", _V + r"/query/?", g(self.queries.query), "salesforce.query"),
             route("GET", _V + r"/queryAll/?", g(self.queries.query), "salesforce.queryAll"),
             route(
@@ -92,9 +102,10 @@ class SalesforceApi(CRMApi):
             route(
                 "GET",
                 _V + r"/sobjects/(?P<sobject>\w+)/describe/?",
-                g(self.ctx.schemas.describe),
+                g(self.describe),
                 "salesforce.describe",
             ),
+            route("POST", _V + r"/sobjects/(?P<sobject>\w+)/?", g(self.sobjects.create), "salesforce.sobject.create"),
             route(
                 "GET",
                 _V + r"/sobjects/(?P<sobject>\w+)/(?P<id>[A-Za-z0-9]{15}|[A-Za-z0-9]{18})/?",
@@ -158,7 +169,7 @@ class SalesforceApi(CRMApi):
         return self.usage.limits(request)
 
     def describe(self, request: Request) -> Response:
-        return self.ctx.schemas.describe(request)
+        return self.ctx.schemas.describe(request, self.ctx.access(request))
 
     def retrieve(self, request: Request) -> Response:
         return self.sobjects.retrieve(request)
@@ -215,6 +226,10 @@ class SalesforceApi(CRMApi):
     def merge(self, master_id: str, *duplicate_ids: str) -> None:
         """Merge Leads or Contacts as Salesforce does (see ``Loader.merge``)."""
         self.loader.merge(master_id, *duplicate_ids)
+
+    def delete(self, record_id: str) -> None:
+        """Delete a record as a user does: to the Recycle Bin (IsDeleted, seen by ``queryAll`` only)."""
+        self.loader.delete(record_id)
 
     def create_field(
         self,

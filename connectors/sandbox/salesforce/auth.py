@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 LOGIN_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
-NO_AUTH = {"salesforce.versions", "salesforce.oauth.token"}  # endpoints served without a session
+# endpoints served without a session check of the REST API (userinfo checks its own, and is no API call)
+NO_AUTH = {"salesforce.versions", "salesforce.oauth.token", "salesforce.oauth.userinfo"}
 
 # What the CLI prints so a user can point leadsync at the sandbox.
 SANDBOX_CREDENTIALS: dict[str, str] = {
@@ -87,6 +88,36 @@ class OAuth:
             if session.last_used != float("inf"):
                 session.last_used = now
             return True
+
+    def user_of(self, token: str | None) -> str | None:
+        session = self.sessions.get(token or "")
+        return session.user_id if session else None
+
+    def userinfo(self, request: Request) -> Response:
+        """``GET /services/oauth2/userinfo``: the OpenID Connect claims of the session's user (not an API call)."""
+        token = bearer(request)
+        user_id = self.user_of(token) if self.session_ok(token) else None
+        found = self.ctx.records.get(user_id) if user_id else None
+        if found is None:
+            return Response(403, b"Bad_OAuth_Token", {"Content-Type": "text/plain"})
+        user = found[1]
+        return Response(
+            200,
+            {
+                "sub": f"{LOGIN_AUDIENCES[0]}/id/{ORG_ID}/{user_id}",
+                "user_id": user_id,
+                "organization_id": ORG_ID,
+                "preferred_username": user.get("Username"),
+                "name": user.get("Name"),
+                "given_name": user.get("FirstName"),
+                "family_name": user.get("LastName"),
+                "email": user.get("Email"),
+                "email_verified": True,
+                "active": bool(user.get("IsActive")),
+                "user_type": "STANDARD",
+                "zoneinfo": "GMT",
+            },
+        )
 
     def expire_sessions(self) -> None:
         with self._lock:

@@ -45,7 +45,10 @@ class Composite:
                 400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 records into this call"
             )
         results = self.sobjects.update(
-            records, request.header("Sforce-Auto-Assign"), bool(body.get("allOrNone", False))
+            records,
+            request.header("Sforce-Auto-Assign"),
+            bool(body.get("allOrNone", False)),
+            self.ctx.access(request),
         )
         return Response(200, results)
 

@@ -17,6 +17,10 @@ KEY_PREFIXES: dict[str, str] = {
     "Campaign": "701",
     "LeadStatus": "01J",
     "Group": "00G",
+    "PermissionSet": "0PS",
+    "FieldPermissions": "01k",
+    "PermissionSetAssignment": "0Pa",
+    "CustomField": "00N",  # a Tooling API CustomField (the field's own id)
 }
 PREFIX_TO_TYPE = {prefix: name for name, prefix in KEY_PREFIXES.items()}
 

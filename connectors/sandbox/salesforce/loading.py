@@ -340,6 +340,16 @@ class Loader:
         changed.append((sobject, master_data))
         self.ctx.records.write(changed)
 
+    def delete(self, record_id: str) -> None:
+        """Send a record to the Recycle Bin: IsDeleted, SystemModstamp now, no MasterRecordId."""
+        found = self.ctx.records.get(id18(record_id))
+        if found is None:
+            raise KeyError(f"no record {record_id}")
+        sobject, data, _ = found
+        now = self.ctx.records.now()
+        data.update({"IsDeleted": True, "LastModifiedDate": now, "SystemModstamp": now})
+        self.ctx.records.write([(sobject, data)])
+
 
 def _employees(text: str) -> int | None:
     cleaned = text.replace(",", "").replace("+", "").strip()

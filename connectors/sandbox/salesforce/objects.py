@@ -22,6 +22,12 @@ class FieldDef:
     reference_to: tuple[str, ...] = ()
     relationship_name: str | None = None
     nillable: bool = True
+    createable: bool | None = None  # None: as updateable (create-only fields set it True)
+    fls: bool = False  # visible only through a FieldPermissions grant (a field created over the Tooling API)
+
+    @property
+    def can_create(self) -> bool:
+        return self.updateable if self.createable is None else self.createable
 
     def describe(self, default_picklist: str | None = None) -> dict[str, Any]:
         soap = {
@@ -41,7 +47,7 @@ class FieldDef:
             "soapType": soap,
             "custom": self.custom,
             "updateable": self.updateable,
-            "createable": self.updateable,
+            "createable": self.can_create,
             "nillable": self.nillable,
             "filterable": self.type != "textarea",
             "sortable": self.type != "textarea",
@@ -88,8 +94,12 @@ def _ro(name: str, type_: str, **kw: Any) -> FieldDef:
     return FieldDef(name, type_, updateable=False, **kw)
 
 
-def _ref(name: str, to: tuple[str, ...], rel: str, updateable: bool = True) -> FieldDef:
-    return FieldDef(name, "reference", reference_to=to, relationship_name=rel, updateable=updateable, length=18)
+def _ref(name: str, to: tuple[str, ...], rel: str, updateable: bool = True, **kw: Any) -> FieldDef:
+    return FieldDef(name, "reference", reference_to=to, relationship_name=rel, updateable=updateable, length=18, **kw)
+
+
+def _create_only(name: str, type_: str, **kw: Any) -> FieldDef:
+    return FieldDef(name, type_, updateable=False, createable=True, nillable=False, **kw)
 
 
 _AUDIT = (
@@ -254,6 +264,38 @@ def standard_objects() -> dict[str, list[FieldDef]]:
             _f("IsActive", "boolean"),
             _f("Department", "string", length=80),
             _ro("UserType", "picklist", length=40),
+            *_AUDIT,
+        ],
+        # Setup objects for field-level security, as the REST API serves them (security.py checks them)
+        "PermissionSet": [
+            _ro("Id", "id", nillable=False, length=18),
+            _f("Name", "string", length=80, nillable=False),
+            _f("Label", "string", length=80, nillable=False),
+            _f("Description", "string", length=255),
+            _ro("IsCustom", "boolean"),
+            _ro("IsOwnedByProfile", "boolean"),
+            *_AUDIT,
+        ],
+        "FieldPermissions": [
+            _ro("Id", "id", nillable=False, length=18),
+            _ref("ParentId", ("PermissionSet",), "Parent", updateable=False, createable=True, nillable=False),
+            _create_only("SobjectType", "picklist", length=40),
+            _create_only("Field", "picklist", length=40),
+            _f("PermissionsRead", "boolean", nillable=False),
+            _f("PermissionsEdit", "boolean", nillable=False),
+            *_AUDIT,
+        ],
+        "PermissionSetAssignment": [
+            _ro("Id", "id", nillable=False, length=18),
+            _ref("AssigneeId", ("User",), "Assignee", updateable=False, createable=True, nillable=False),
+            _ref(
+                "PermissionSetId",
+                ("PermissionSet",),
+                "PermissionSet",
+                updateable=False,
+                createable=True,
+                nillable=False,
+            ),
             *_AUDIT,
         ],
         "LeadStatus": [

@@ -18,6 +18,7 @@ from connectors.sandbox.salesforce.errors import SfError
 from connectors.sandbox.salesforce.ids import id18, make_id
 from connectors.sandbox.salesforce.objects import FieldDef, ObjectSchema
 from connectors.sandbox.salesforce.records import attributes
+from connectors.sandbox.salesforce.security import Access
 
 if TYPE_CHECKING:
     from connectors.sandbox.salesforce.context import Context
@@ -61,7 +62,7 @@ class Queries:
             raise SfError(
                 400, "MALFORMED_QUERY", "Query too complicated: the SOQL statement exceeds 100,000 characters"
             )
-        plan, sql, params = self._compile(parsed, include_deleted)
+        plan, sql, params = self._compile(parsed, include_deleted, self.ctx.access(request))
         with self.ctx.store.read() as conn:
             if parsed.count_only:
                 count = conn.execute(sql.replace("SELECT r.id", "SELECT COUNT(*)", 1), params).fetchone()[0]
@@ -100,7 +101,7 @@ class Queries:
             self._opened += 1
             return self._opened
 
-    def _compile(self, query: soql.Query, include_deleted: bool) -> tuple[_Plan, str, list[Any]]:
+    def _compile(self, query: soql.Query, include_deleted: bool, access: Access) -> tuple[_Plan, str, list[Any]]:
         schema = self.ctx.schemas.find(query.sobject)
         plan = _Plan(schema.name, [])
         rel_index: dict[str, int] = {}
@@ -110,22 +111,22 @@ class Queries:
                 raise SfError(400, "MALFORMED_QUERY", f"duplicate field selected: {name}")
             seen.add(name.lower())
             if "." in name:
-                rel, fk, sub = self._relationship(schema, name)
+                rel, fk, sub = self._relationship(schema, name, access)
                 if rel not in rel_index:
                     rel_index[rel] = len(plan.items)
                     plan.items.append(("rel", (rel, fk, [])))
                 plan.items[rel_index[rel]][1][2].append(sub)
             else:
-                plan.items.append(("field", self._field(schema, name)))
+                plan.items.append(("field", self._field(schema, name, access)))
         params: list[Any] = [schema.name]
         sql = "SELECT r.id FROM sf_record r WHERE r.type = ?"
         if not include_deleted:
             sql += " AND r.deleted = 0"
         if query.where is not None:
-            sql += " AND " + self._cond_sql(schema, query.where, params)
+            sql += " AND " + self._cond_sql(schema, query.where, params, access)
         order = []
         for item in query.order_by:
-            expr, _ = self._expr(schema, item.field)
+            expr, _ = self._expr(schema, item.field, access)
             clause = f"{expr} {'DESC' if item.descending else 'ASC'}"
             # SQLite's default null order is SOQL's (first when ascending); spell it out only when asked
             # otherwise, so the (type, sysmod, id) index still serves ORDER BY SystemModstamp, Id.
@@ -143,9 +144,9 @@ class Queries:
             sql += f" LIMIT -1 OFFSET {int(query.offset)}"
         return plan, sql, params
 
-    def _field(self, schema: ObjectSchema, name: str) -> FieldDef:
+    def _field(self, schema: ObjectSchema, name: str, access: Access) -> FieldDef:
         found = schema.get(name)
-        if found is None:
+        if found is None or not access.can_read(schema.name, found):  # a field hidden by FLS reads as unknown
             raise SfError(
                 400,
                 "INVALID_FIELD",
@@ -155,7 +156,7 @@ class Queries:
             )
         return found
 
-    def _relationship(self, schema: ObjectSchema, name: str) -> tuple[str, FieldDef, FieldDef]:
+    def _relationship(self, schema: ObjectSchema, name: str, access: Access) -> tuple[str, FieldDef, FieldDef]:
         rel, _, sub = name.partition(".")
         fk = schema.relationship(rel)
         if fk is None or "." in sub:
@@ -166,26 +167,26 @@ class Queries:
             )
         for target in fk.reference_to:
             found = self.ctx.schemas.objects[target].get(sub) if target in self.ctx.schemas.objects else None
-            if found is not None:
+            if found is not None and access.can_read(target, found):
                 return str(fk.relationship_name), fk, found
         if sub.lower() in ("id", "name"):  # polymorphic lookups (Owner -> Group) still have Id and Name
             return str(fk.relationship_name), fk, FieldDef("Id" if sub.lower() == "id" else "Name", "string")
         raise SfError(400, "INVALID_FIELD", f"No such column '{sub}' on entity '{'/'.join(fk.reference_to)}'.")
 
-    def _expr(self, schema: ObjectSchema, name: str) -> tuple[str, FieldDef]:
+    def _expr(self, schema: ObjectSchema, name: str, access: Access) -> tuple[str, FieldDef]:
         if "." in name:
-            _, fk, sub = self._relationship(schema, name)
+            _, fk, sub = self._relationship(schema, name, access)
             inner = _column("s", sub.name)
             return f"(SELECT {inner} FROM sf_record s WHERE s.id = {_column('r', fk.name)})", sub
-        definition = self._field(schema, name)
+        definition = self._field(schema, name, access)
         return _column("r", definition.name), definition
 
-    def _cond_sql(self, schema: ObjectSchema, cond: soql.Condition, params: list[Any]) -> str:
+    def _cond_sql(self, schema: ObjectSchema, cond: soql.Condition, params: list[Any], access: Access) -> str:
         if isinstance(cond, soql.BoolOp):
-            return "(" + f" {cond.op} ".join(self._cond_sql(schema, p, params) for p in cond.parts) + ")"
+            return "(" + f" {cond.op} ".join(self._cond_sql(schema, p, params, access) for p in cond.parts) + ")"
         if isinstance(cond, soql.Not):
-            return f"NOT ({self._cond_sql(schema, cond.part, params)})"
-        expr, definition = self._expr(schema, cond.field)
+            return f"NOT ({self._cond_sql(schema, cond.part, params, access)})"
+        expr, definition = self._expr(schema, cond.field, access)
         text_field = definition.type not in (
             "id",
             "reference",

@@ -14,6 +14,7 @@ from connectors.sandbox.salesforce import soql
 from connectors.sandbox.salesforce.errors import SfError
 from connectors.sandbox.salesforce.ids import KEY_PREFIXES, id18, looks_like_id
 from connectors.sandbox.salesforce.objects import LEAD_STATUSES, FieldDef, ObjectSchema, build_schemas, field_label
+from connectors.sandbox.salesforce.security import OPEN, Access
 
 _CUSTOM_FIELD_SQL = """
 CREATE TABLE IF NOT EXISTS sf_custom_field (
@@ -46,7 +47,8 @@ class Schemas:
             raise SfError(404, "NOT_FOUND", "The requested resource does not exist")
         raise SfError(400, "INVALID_TYPE", f"sObject type '{name}' is not supported.")
 
-    def describe(self, request: Request) -> Response:
+    def describe(self, request: Request, access: Access = OPEN) -> Response:
+        """The object as this session's user sees it: fields under FLS only when granted, read-only unless editable."""
         schema = self.find(request.params["sobject"], status=404)
         version = request.params["version"]
         status_default = next(v for v, _, d in LEAD_STATUSES if d)
@@ -64,8 +66,9 @@ class Schemas:
                 "deletable": True,
                 "queryable": True,
                 "fields": [
-                    f.describe(status_default if f.name == "Status" and schema.name == "Lead" else None)
+                    _described(f, status_default, schema.name, access)
                     for f in schema.fields.values()
+                    if access.can_read(schema.name, f)
                 ],
                 "urls": {"sobject": base, "describe": f"{base}/describe", "rowTemplate": f"{base}/{{ID}}"},
             },
@@ -82,8 +85,9 @@ class Schemas:
         precision: int = 0,
         scale: int = 0,
         picklist: Sequence[str] = (),
+        fls: bool = False,
     ) -> None:
-        """Add a custom field (what an admin does in Setup); ``name`` must end in ``__c``."""
+        """Add a custom field: from Setup (visible to all), or from the Tooling API (``fls``: hidden until granted)."""
         if not name.endswith("__c"):
             raise ValueError("custom field API names end in __c")
         if type in ("string", "textarea") and not length:
@@ -99,9 +103,11 @@ class Schemas:
             precision=precision,
             scale=scale,
             picklist=tuple(picklist),
+            fls=fls,
         )
         self.objects[sobject].add(definition)
-        spec = {k: getattr(definition, k) for k in ("name", "type", "label", "custom", "length", "precision", "scale")}
+        keys = ("name", "type", "label", "custom", "length", "precision", "scale", "fls")
+        spec = {k: getattr(definition, k) for k in keys}
         with self.store.tx() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO sf_custom_field (sobject, name, definition) VALUES (?, ?, ?)",
@@ -112,6 +118,13 @@ class Schemas:
         self.objects[sobject].fields.pop(name.lower(), None)
         with self.store.tx() as conn:
             conn.execute("DELETE FROM sf_custom_field WHERE sobject = ? AND name = ?", (sobject, name.lower()))
+
+
+def _described(definition: FieldDef, status_default: str, sobject: str, access: Access) -> dict[str, Any]:
+    out = definition.describe(status_default if definition.name == "Status" and sobject == "Lead" else None)
+    if definition.fls and not access.can_edit(sobject, definition):
+        out["updateable"] = out["createable"] = False
+    return out
 
 
 def coerce(definition: FieldDef | None, value: Any) -> Any:

@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 from connectors.sandbox.core import Request, Response
 from connectors.sandbox.salesforce.errors import SfError, record_error
 from connectors.sandbox.salesforce.ids import KEY_PREFIXES, QUEUE_ID, id18, looks_like_id
-from connectors.sandbox.salesforce.objects import FieldDef, ObjectSchema, field_label
+from connectors.sandbox.salesforce.objects import LEAD_STATUSES, FieldDef, ObjectSchema, field_label
 from connectors.sandbox.salesforce.records import full_name
 from connectors.sandbox.salesforce.schema import coerce
+from connectors.sandbox.salesforce.security import OPEN, Access, check_setup_record
 
 if TYPE_CHECKING:
     from connectors.sandbox.salesforce.context import Context
@@ -47,7 +48,66 @@ class SObjects:
         found = self.ctx.records.get(id18(request.params["id"]))
         if found is None or found[0] != schema.name or found[2]:
             raise SfError(404, "NOT_FOUND", "The requested resource does not exist")
-        return Response(200, self.ctx.records.full_record(found[0], found[1], request.params["version"]))
+        record = self.ctx.records.full_record(found[0], found[1], request.params["version"])
+        access = self.ctx.access(request)
+        hidden = [f.name for f in schema.fields.values() if not access.can_read(schema.name, f)]
+        return Response(200, {k: v for k, v in record.items() if k not in hidden})
+
+    def create(self, request: Request) -> Response:
+        """``POST .../sobjects/{type}``: one new record; 201 ``{id, success, errors}`` or 400 with the errors."""
+        schema = self.ctx.schemas.find(request.params["sobject"], status=404)
+        body = request.json()
+        if not isinstance(body, dict):
+            raise SfError(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")
+        access = self.ctx.access(request)
+        values: dict[str, Any] = {}
+        for key, value in body.items():
+            if key == "attributes":
+                continue
+            definition = self._field_for_write(schema, key, access)
+            if not definition.can_create:
+                raise SfError(
+                    400,
+                    "INVALID_FIELD_FOR_INSERT_UPDATE",
+                    f"Unable to create/update fields: {definition.name}. Please check the security settings of this "
+                    "field and verify that it is read/write for your profile or permission set.",
+                )
+            values[definition.name] = coerce(definition, value)
+        error = self._check_new(schema, values) or check_setup_record(self.ctx, schema.name, values)
+        if error:
+            first = error["errors"][0]
+            return Response(
+                400, [{"message": first["message"], "errorCode": first["statusCode"], "fields": first["fields"]}]
+            )
+        for definition in schema.fields.values():
+            if definition.type == "boolean" and definition.can_create and definition.name not in values:
+                values[definition.name] = False  # checkboxes default to false on create
+        if schema.get("OwnerId") is not None and "OwnerId" not in values:
+            values["OwnerId"] = self.ctx.user_of(request)  # the creating user owns the record
+        if schema.name == "Lead":
+            values.setdefault("Status", next(v for v, _, default in LEAD_STATUSES if default))
+        record_id = self.ctx.records.insert(schema.name, values)
+        return Response(201, {"id": record_id, "success": True, "errors": []})
+
+    def _check_new(self, schema: ObjectSchema, values: dict[str, Any]) -> dict[str, Any] | None:
+        defaulted = {"Status"} if schema.name == "Lead" else set()
+        required = [
+            f.name
+            for f in schema.fields.values()
+            if not f.nillable and f.can_create and f.type != "boolean" and f.name not in defaulted
+        ]
+        missing = [name for name in required if values.get(name) in (None, "")]
+        if missing:
+            return record_error(
+                "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing
+            )
+        for name, value in values.items():
+            definition = schema.fields[name.lower()]
+            if definition.type == "reference" and value is not None:
+                error = self._check_reference(definition, str(value), schema.name)
+                if error:
+                    return error
+        return None
 
     def update_one(self, request: Request) -> Response:
         schema = self.ctx.schemas.find(request.params["sobject"], status=404)
@@ -55,7 +115,7 @@ class SObjects:
         if not isinstance(body, dict):
             raise SfError(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")
         record = {**body, "attributes": {"type": schema.name}, "Id": request.params["id"]}
-        result = self.update([record], request.header("Sforce-Auto-Assign"), True)[0]
+        result = self.update([record], request.header("Sforce-Auto-Assign"), True, self.ctx.access(request))[0]
         if result["success"]:
             return Response(204)
         error = result["errors"][0]
@@ -64,12 +124,14 @@ class SObjects:
             status, [{"message": error["message"], "errorCode": error["statusCode"], "fields": error["fields"]}]
         )
 
-    def update(self, records: list[Any], auto_assign_header: str | None, all_or_none: bool) -> list[dict[str, Any]]:
+    def update(
+        self, records: list[Any], auto_assign_header: str | None, all_or_none: bool, access: Access = OPEN
+    ) -> list[dict[str, Any]]:
         """Update ``records`` as one call received with ``auto_assign_header``; one result per record."""
         self.auto_assign_log.append(auto_assign_header)
-        return self._update(records, _auto_assign(auto_assign_header), all_or_none)
+        return self._update(records, _auto_assign(auto_assign_header), all_or_none, access)
 
-    def _update(self, records: list[Any], auto_assign: bool, all_or_none: bool) -> list[dict[str, Any]]:
+    def _update(self, records: list[Any], auto_assign: bool, all_or_none: bool, access: Access) -> list[dict[str, Any]]:
         now = self.ctx.records.now()
         staged: list[_Staged | None] = []
         results: list[dict[str, Any]] = []
@@ -81,9 +143,9 @@ class SObjects:
                 raise SfError(400, "INVALID_TYPE", "Must send a concrete entity type.")
             schema = self.ctx.schemas.find(str(attributes["type"]))
             values = {k: v for k, v in raw.items() if k not in ("attributes", "id", "Id")}
-            coerced = {self._field_for_write(schema, k).name: v for k, v in values.items()}
+            coerced = {self._field_for_write(schema, k, access).name: v for k, v in values.items()}
             coerced = {k: coerce(schema.get(k), v) for k, v in coerced.items()}
-            outcome = self._check_record(schema, raw.get("id") or raw.get("Id"), coerced)
+            outcome = self._check_record(schema, raw.get("id") or raw.get("Id"), coerced, access)
             if isinstance(outcome, dict):
                 staged.append(None)
                 results.append(outcome)
@@ -106,14 +168,14 @@ class SObjects:
         self.ctx.records.write((s.type, s.data) for s in staged if s is not None)
         return results
 
-    def _field_for_write(self, schema: ObjectSchema, name: str) -> FieldDef:
+    def _field_for_write(self, schema: ObjectSchema, name: str, access: Access) -> FieldDef:
         found = schema.get(name)
-        if found is None:
+        if found is None or not access.can_read(schema.name, found):
             raise SfError(400, "INVALID_FIELD", f"No such column '{name}' on sobject of type {schema.name}")
         return found
 
     def _check_record(
-        self, schema: ObjectSchema, raw_id: Any, values: dict[str, Any]
+        self, schema: ObjectSchema, raw_id: Any, values: dict[str, Any], access: Access
     ) -> dict[str, Any] | tuple[str, dict[str, Any]]:
         if not raw_id:
             return record_error("MISSING_ARGUMENT", "Id not specified in an update call", ["Id"])
@@ -130,7 +192,7 @@ class SObjects:
             return {**record_error("ENTITY_IS_DELETED", "entity is deleted"), "id": record_id}
         if schema.name == "Lead" and data.get("IsConverted"):
             return {**record_error("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead"), "id": record_id}
-        readonly = [name for name in values if not schema.fields[name.lower()].updateable]
+        readonly = [name for name in values if not access.can_edit(schema.name, schema.fields[name.lower()])]
         if readonly:
             return {
                 **record_error(
