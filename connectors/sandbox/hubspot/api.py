@@ -74,6 +74,15 @@ class HubSpotApi(CRMApi):
     def limit(self, name: str) -> Any:
         return self.ctx.limit(name)
 
+    @property
+    def index_delay_seconds(self) -> float:
+        """How long a change takes to show in search results (HubSpot's index lag); 0: at once."""
+        return float(self.ctx.limit("search_index_delay_seconds"))
+
+    @index_delay_seconds.setter
+    def index_delay_seconds(self, seconds: float) -> None:
+        self.sandbox.config.limits.setdefault("hubspot", {})["search_index_delay_seconds"] = seconds
+
     def inject_failures(self, endpoint_prefix: str, status: int, times: int = 1) -> None:
         """Test-only switch: the next ``times`` requests to endpoints starting with the prefix get ``status``."""
         self.limits.inject_failures(endpoint_prefix, status, times)
