@@ -283,8 +283,8 @@ class HubSpotAdapter:
         archived contacts 90 days).  Each archived id is then read once more (batch read, 100 per call): an id
         that resolves to another contact was merged into it, else it was deleted.  Merges are also seen on
         the survivor's ``hs_merged_object_ids`` (``Contact.merged_from``)."""
-        state = parse_removals_cursor(cursor) if cursor else Archived(to_ms(self.config.now()))
-        latest = state.since
+        started = to_ms(self.config.now())
+        state = parse_removals_cursor(cursor) if cursor else Archived(started)
         archived: list[tuple[str, datetime]] = []
 
         def fetch(request: dict[str, Any]) -> Any:
@@ -304,14 +304,15 @@ class HubSpotAdapter:
         for data in pages(fetch, HubSpotAfter(endpoint="contacts.list_archived")):
             for obj in data.results or []:
                 at = parse_time(getattr(obj, "archived_at", None) or getattr(obj, "updated_at", None))
-                if at is not None and to_ms(at) >= state.since:  # equal: reported again, which the sync ignores
+                if at is not None and to_ms(at) >= state.since:
                     archived.append((str(obj.id), at))
-                    latest = max(latest, to_ms(at))
         survivors = self._survivors([cid for cid, _ in archived])
         removals = tuple(
             Removal(cid, survivors.get(cid), at) for cid, at in sorted(archived, key=lambda a: (a[1], a[0]))
         )
-        yield RemovalPage(removals, Archived(latest).json(), done=True)
+        # the next read starts where this listing started: a contact archived while it ran may be reported
+        # twice (the sync counts an id once), never missed
+        yield RemovalPage(removals, Archived(max(started, state.since)).json(), done=True)
 
     def removals_cursor_at(self, since: datetime) -> str:
         return Archived(to_ms(since)).json()

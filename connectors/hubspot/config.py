@@ -156,6 +156,8 @@ class HubSpotConfig:
             "client_secret": settings.client_secret,
             "refresh_token": settings.refresh_token,
             "base_url": settings.base_url,
+            "search_lag_seconds": getattr(settings, "search_lag_seconds", cls.search_lag_seconds),
+            "search_overlap_seconds": getattr(settings, "search_overlap_seconds", cls.search_overlap_seconds),
             "extra_fields": tuple(dict.fromkeys([*DEFAULT_EXTRA_FIELDS, *extra_fields])),
         }
         values.update(overrides)

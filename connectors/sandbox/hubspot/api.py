@@ -51,6 +51,9 @@ class HubSpotApi(CRMApi):
         with self.store.tx() as conn:
             records.create_tables(conn)
             self.schema.seed(conn)
+            delay = sandbox.config.limits.get("hubspot", {}).get("search_index_delay_seconds")
+            if delay is not None:
+                records.set_index_delay_ms(conn, round(float(delay) * 1000))
 
     # -- state tests reach into -----------------------------------------------------------------------------
     @property
@@ -76,12 +79,15 @@ class HubSpotApi(CRMApi):
 
     @property
     def index_delay_seconds(self) -> float:
-        """How long a change takes to show in search results (HubSpot's index lag); 0: at once."""
-        return float(self.ctx.limit("search_index_delay_seconds"))
+        """How long the changes made from now on take to show in search results (HubSpot's index lag, which
+        varies from change to change: set it before each change a test wants delayed); 0: at once."""
+        with self.store.read() as conn:
+            return records.index_delay_ms(conn) / 1000
 
     @index_delay_seconds.setter
     def index_delay_seconds(self, seconds: float) -> None:
-        self.sandbox.config.limits.setdefault("hubspot", {})["search_index_delay_seconds"] = seconds
+        with self.store.tx() as conn:
+            records.set_index_delay_ms(conn, round(seconds * 1000))
 
     def inject_failures(self, endpoint_prefix: str, status: int, times: int = 1) -> None:
         """Test-only switch: the next ``times`` requests to endpoints starting with the prefix get ``status``."""

@@ -29,8 +29,6 @@ DEFAULT_LIMITS: dict[str, Any] = {
     "daily": 250_000,  # private apps only: OAuth calls have no daily limit
     "search_per_second": 5,
     "token_lifetime": 1800,  # OAuth access tokens live 30 minutes
-    # search sees a change only this long after it was made (HubSpot's index lags; it publishes no figure)
-    "search_index_delay_seconds": 0,
 }
 
 LIST_LIMIT = 100
