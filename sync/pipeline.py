@@ -632,7 +632,7 @@ class Pipeline:
         if deleted:
             self.store.forget_contacts(self.crm, deleted)
         if counted:
-            log.info("%d contact id(s) merged away or deleted in %s: their state moved or dropped", len(counted), self.crm)
+            log.info("%d contact id(s) merged away or deleted in %s: state moved or dropped", len(counted), self.crm)
 
     def _unprocessed(self, contacts: list[Contact]) -> list[Contact]:
         """Contacts minus those already processed exactly as read (same change time, same fields, same model):

@@ -1,9 +1,10 @@
 """HubSpot contact writes: ``POST /crm/v3/objects/contacts/batch/update``, 100 per call.
 
 A 207 maps per record (matched through ``objectWriteTraceId``); a merged id is written to, and reported as,
-the surviving contact; an archived or unknown id (``OBJECT_NOT_FOUND``) is ``GONE``.  A ``lifecyclestage`` HubSpot refuses because it would move backwards is cleared
-(``""``) and set again for those records only (two more batch calls), since HubSpot only moves the stage
-forward.  A 400 that refuses a whole batch for one bad value fails only the records that carry it.
+the surviving contact; an archived or unknown id (``OBJECT_NOT_FOUND``) is ``GONE``.  A ``lifecyclestage``
+HubSpot refuses because it would move backwards is cleared (``""``) and set again for those records only
+(two more batch calls), since HubSpot only moves the stage forward.  A 400 that refuses a whole batch for
+one bad value fails only the records that carry it.
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ def test_without_a_lag_margin_a_change_indexed_late_is_skipped_for_good(make_sta
     app = clocked_app(stack, search_lag_seconds=0.0, search_overlap_seconds=0.0)
     settle(stack, app)
 
-    late, quick = _late_change_then_two_syncs(stack, app)
+    late, _ = _late_change_then_two_syncs(stack, app)
 
     assert tier_of(stack, app, late) in (None, ""), "skipped: the cursor went past it before it was indexed"
     assert stack.harness.api.record(late)["properties"]["hs_object_id"] == late
@@ -109,7 +109,7 @@ def test_the_default_margin_and_overlap_read_a_change_indexed_late(make_stack: A
     app = clocked_app(stack)  # the defaults: 60 s behind now, 300 s re-read before the cursor
     settle(stack, app)
 
-    late, quick = _late_change_then_two_syncs(stack, app)
+    late, _ = _late_change_then_two_syncs(stack, app)
 
     assert tier_of(stack, app, late) == "P1", "the demo request was read once indexed, inside the overlap"
     # the overlap keeps re-reading the last minutes, but what was processed unchanged is not scored again
@@ -241,13 +241,16 @@ def test_a_merge_found_on_write_moves_the_state_to_the_survivor(tmp_path: Path, 
 
 
 # -- sticky owners and revert ------------------------------------------------------------------------------
-OWNERS_MODEL = TEST_MODEL + """
+OWNERS_MODEL = (
+    TEST_MODEL
+    + """
 policies:
   owners:
     enabled: true
     strategy: round_robin
     assign_from_stage: mql
 """
+)
 
 
 @pytest.mark.parametrize("crm_name", ["hubspot"])
