@@ -107,3 +107,49 @@ class CountsContacts(Protocol):
     def count_contacts(self, cursor: str | None) -> int:
         """How many contacts ``read_contacts(cursor)`` will yield."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """A contact id that no longer exists in the CRM: deleted (``survivor_id`` None) or merged into another.
+
+    ``removed_at`` is when the CRM says it happened (the deletion or merge time), for ordering and reports.
+    """
+
+    id: str
+    survivor_id: str | None = None
+    removed_at: datetime | None = None
+    object_type: str = "contact"
+
+    @property
+    def merged(self) -> bool:
+        return self.survivor_id is not None
+
+
+@dataclass(frozen=True, slots=True)
+class RemovalPage:
+    """Removals found since a cursor, and the cursor to store once they have been processed."""
+
+    removals: tuple[Removal, ...]
+    cursor: str | None
+    done: bool = False
+
+
+@runtime_checkable
+class ReadsRemovals(Protocol):
+    """Optional, beside ``CRMAdapter``: an adapter that can list contacts deleted or merged away since a cursor
+    (HubSpot archived contacts, Salesforce deleted/merged leads, Pipedrive merged persons).
+
+    A survivor's merges may also arrive on the contacts read (``Contact.merged_from``); the sync treats both
+    the same, so an adapter may report a merge either way or both.  ``read_removals(None)`` starts from now
+    (nothing older is needed: a first backfill never saw the removed ids).  The cursor is opaque, like the
+    contact cursor; ``removals_cursor_at(since)`` gives one that starts at ``since``.
+    """
+
+    def read_removals(self, cursor: str | None) -> Iterator[RemovalPage]:
+        """Contacts deleted or merged away since ``cursor``, oldest first, in pages."""
+        ...
+
+    def removals_cursor_at(self, since: datetime) -> str:
+        """A cursor for ``read_removals`` that starts at ``since``."""
+        ...

@@ -137,6 +137,7 @@ class WriteStatus(StrEnum):
     FAILED = "failed"  # the CRM refused this record; retrying the same values will not help
     RETRY = "retry"  # the record was not written for a transient reason; try it again later
     SKIPPED = "skipped"  # not sent on purpose (protected record, nothing to write)
+    GONE = "gone"  # the record no longer exists (deleted, or merged away with no survivor given): never retried
 
 
 @dataclass(frozen=True, slots=True)

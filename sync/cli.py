@@ -136,7 +136,13 @@ def _print_summary(summary: RunSummary, app: App) -> None:
         f"Run {summary.run_id} ({summary.kind}{', dry run' if summary.dry_run else ''}): {summary.status}. "
         f"read {counts['read']}, scored {counts['scored']}, changed {counts['changed']}, "
         f"{verb} {counts['changed'] if summary.dry_run else counts['written']}, failed {counts['failed']}, "
-        f"quarantined {counts['quarantined']}; {sum(summary.api_calls.values())} API calls"
+        f"quarantined {counts['quarantined']}"
+        + (
+            f", merged away {counts['merged']}, deleted {counts['deleted']}"
+            if counts["merged"] or counts["deleted"]
+            else ""
+        )
+        + f"; {sum(summary.api_calls.values())} API calls"
         + (f", quota left {summary.quota_left}" if summary.quota_left is not None else "")
         + f", {summary.duration:.1f}s.",
         markup=False,

@@ -149,7 +149,7 @@ def runs(limit: int, crm: str | None, kind: str | None, as_json: bool) -> None:
         return
     several_crms = len({r.crm for r in records}) > 1
     table = Table(title="leadsync runs (UTC)", box=box.SIMPLE_HEAD, pad_edge=False)
-    numeric = ("run", "read", "written", "failed", "quar.", "calls")
+    numeric = ("run", "read", "written", "failed", "quar.", "gone", "calls")
     for col in ("run", *(("crm",) if several_crms else ()), "kind", "status", "started", "took", *numeric[1:]):
         table.add_column(col, justify="right" if col in numeric else "left", no_wrap=True)
     table.add_column("model", no_wrap=True)
@@ -166,6 +166,7 @@ def runs(limit: int, crm: str | None, kind: str | None, as_json: bool) -> None:
             str(c.get("written", 0)),
             str(c.get("failed", 0)),
             str(c.get("quarantined", 0)),
+            str(c.get("merged", 0) + c.get("deleted", 0)),  # ids merged away or deleted in the CRM
             str(sum(r.api_calls.values())),
             r.model_version or "-",
         )
@@ -225,7 +226,7 @@ def show(run_id: int, as_json: bool, changes: bool, csv_path: Path | None, limit
 
 
 def _counts(counts: Mapping[str, int]) -> str:
-    order = ["read", "scored", "changed", "written", "failed", "quarantined"]
+    order = ["read", "scored", "changed", "written", "failed", "quarantined", "merged", "deleted"]
     keys = [k for k in order if k in counts] + sorted(k for k in counts if k not in order)
     return ", ".join(f"{k} {counts[k]}" for k in keys) or "none"
 

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from connectors.base import CountsContacts, CRMAdapter
+from connectors.base import CountsContacts, CRMAdapter, ReadsRemovals, Removal
 from connectors.errors import ConnectorError, QuotaExhausted
 from connectors.http import redact
 from connectors.paging import chunks
@@ -55,6 +55,9 @@ log = logging.getLogger("leadsync.sync")
 BACKFILL_STREAM = "backfill"
 CONTACTS_STREAM = "contacts"
 ACTIVITIES_STREAM = "activities"
+REMOVALS_STREAM = "removals"
+# error codes a CRM answers a write to a record that no longer exists with (HubSpot, Salesforce, Pipedrive)
+GONE_CODES = frozenset({"OBJECT_NOT_FOUND", "ENTITY_IS_DELETED", "NOT_FOUND", "404"})
 CURSOR_OVERLAP = timedelta(minutes=5)  # incremental syncs after a backfill re-read its last minutes
 ABORTED = (
     "aborted by a second Ctrl-C before the batch in flight was recorded; "
@@ -110,6 +113,7 @@ class _Batch:
     contacts: list[Contact]
     cursor: str | None = None
     stream: str | None = None
+    removals: Sequence[Removal] = ()  # contacts deleted or merged away, settled before the batch's contacts
 
 
 @dataclass(frozen=True)
@@ -259,12 +263,13 @@ class Pipeline:
             self.progress.start(None)
             done: set[str] = set()
             retry_ids = [q.contact_id for q in self.store.quarantine_list(self.crm)]
+            yield from self._removal_batches()
             for chunk in chunks(retry_ids, self.batch_size):
                 contacts = self.adapter.get_contacts(chunk)
                 done.update(c.id for c in contacts)
                 yield _Batch(contacts)
             for page in self.adapter.read_contacts(self.store.get_cursor(self.crm, CONTACTS_STREAM)):
-                contacts = [c for c in page.contacts if c.id not in done]
+                contacts = self._unprocessed([c for c in page.contacts if c.id not in done])
                 done.update(c.id for c in contacts)
                 yield _Batch(contacts, page.cursor, CONTACTS_STREAM)
             for apage in self.adapter.read_activity_changes(self.store.get_cursor(self.crm, ACTIVITIES_STREAM)):
@@ -336,6 +341,8 @@ class Pipeline:
         self.planner.round_robin = RoundRobin(dict(rr_state.counters))
         try:
             for batch in batches:
+                if batch.removals:
+                    self._settle_removals(batch, summary, dry_run)
                 self.progress.read(len(batch.contacts))
                 if batch.contacts:
                     self._process(batch, summary, plan, run_id, dry_run, activities_from_store)
@@ -412,6 +419,7 @@ class Pipeline:
     ) -> None:
         contacts = batch.contacts
         summary.counts["read"] += len(contacts)
+        self._settle_merges_read(contacts, summary, dry_run)
         ids = [c.id for c in contacts]
         if from_store:
             activities: dict[str, list[Activity]] = {cid: self._stored_activities.pop(cid, []) for cid in ids}
@@ -497,10 +505,17 @@ class Pipeline:
         for cid in settled:
             self._inflight.pop(cid, None)
         refused: list[InflightWrite] = []
+        gone: dict[str, str | None] = {}  # written ids the CRM no longer has: merged away (survivor) or deleted
         by_requested = {r.requested_id or r.contact_id: r for r in page.write_results}
         for cid, changes in page.changes.items():
             res = by_requested.get(cid)
             payload = {c.field: c.new for c in changes}
+            if res is not None and _gone(res):
+                gone[cid] = None
+                audit.extend(
+                    FieldChange(cid, c.field, c.old, c.new, AuditAction.WRITE, AuditStatus.FAILED) for c in changes
+                )
+                continue
             if res is None or res.status is not WriteStatus.OK:
                 status = res.status if res else WriteStatus.RETRY
                 reason = (res.error or res.error_code) if res else "no result returned for this record"
@@ -517,6 +532,8 @@ class Pipeline:
                 continue
             succeeded.append(cid)
             audit.extend(FieldChange(cid, c.field, c.old, c.new) for c in changes)
+            if res.contact_id and res.contact_id != cid:
+                gone[cid] = res.contact_id  # the CRM wrote to the record this id was merged into
             for change in changes:
                 if change.kind == "owner" and change.new:
                     assignments.append(Assignment(cid, str(change.new), self.planner.policies.owners.strategy, now))
@@ -566,8 +583,92 @@ class Pipeline:
             self.store.settle_inflight(self.crm, sorted(settled | set(page.unsent)))
             earlier = [self._inflight[cid] for cid in page.unsent if cid in self._inflight]
             self.store.save_inflight(self.crm, [*refused, *earlier], now)
+            if gone:
+                self._remove_state(gone, summary)
             if page.cursor is not None:
                 self.store.set_cursor(self.crm, page.stream or CONTACTS_STREAM, page.cursor, now)
+
+    # -- contacts deleted or merged away in the CRM ------------------------------------------------------
+    def _removal_batches(self) -> Iterator[_Batch]:
+        """The adapter's removals since the last run, page by page, then the survivors they name (rescored
+        now, so what moved to them is checked against what the CRM holds)."""
+        if not isinstance(self.adapter, ReadsRemovals):
+            return
+        cursor = self.store.get_cursor(self.crm, REMOVALS_STREAM)
+        if cursor is None:  # first run: nothing older matters, a backfill never saw ids removed before it
+            cursor = self.adapter.removals_cursor_at(self.clock() - CURSOR_OVERLAP)
+        for page in self.adapter.read_removals(cursor):
+            survivors = sorted({r.survivor_id for r in page.removals if r.survivor_id})
+            yield _Batch([], page.cursor, REMOVALS_STREAM, removals=page.removals)
+            for chunk in chunks(survivors, self.batch_size):
+                yield _Batch(self.adapter.get_contacts(chunk))
+
+    def _settle_removals(self, batch: _Batch, summary: RunSummary, dry_run: bool) -> None:
+        """Move (merged) or forget (deleted) what is kept about removed ids, with the removals' cursor."""
+        removed = {r.id: r.survivor_id for r in batch.removals if r.id != r.survivor_id}
+        if dry_run:
+            self._count_removed(removed, summary)
+            return
+        with self.store.transaction():
+            self._remove_state(removed, summary)
+            if batch.cursor is not None:
+                self.store.set_cursor(self.crm, batch.stream or REMOVALS_STREAM, batch.cursor, self.clock())
+        batch.cursor = None  # recorded here: the contacts that follow must not store it again
+
+    def _settle_merges_read(self, contacts: Sequence[Contact], summary: RunSummary, dry_run: bool) -> None:
+        """Contacts read that list ids merged into them (``merged_from``): what was kept about those ids moves."""
+        merged = {old: c.id for c in contacts for old in c.merged_from if old != c.id}
+        if not merged:
+            return
+        if dry_run:
+            self._count_removed(merged, summary)
+            return
+        with self.store.transaction():
+            self._remove_state(merged, summary)
+
+    def _known(self, ids: Sequence[str]) -> set[str]:
+        """The ids leadsync keeps anything about (scored, or waiting in quarantine)."""
+        quarantined = {q.contact_id for q in self.store.quarantine_list(self.crm)} if ids else set()
+        return set(self.store.load_inputs(self.crm, ids)) | (quarantined & set(ids))
+
+    def _count_removed(self, removed: Mapping[str, str | None], summary: RunSummary) -> dict[str, str | None]:
+        known = self._known(sorted(removed))
+        counted = {old: new for old, new in removed.items() if old in known}
+        summary.counts["merged"] += sum(1 for new in counted.values() if new)
+        summary.counts["deleted"] += sum(1 for new in counted.values() if not new)
+        return counted
+
+    def _remove_state(self, removed: Mapping[str, str | None], summary: RunSummary) -> None:
+        """Merged ids' state moves to their survivors, deleted ids' state is dropped; counted once per id that
+        leadsync knew, so a survivor read again with the same ``merged_from`` adds nothing."""
+        counted = self._count_removed(removed, summary)
+        for old in counted:
+            self._inflight.pop(old, None)
+        moves = {old: new for old, new in removed.items() if new}
+        if moves:
+            self.store.move_contacts(self.crm, moves)
+        deleted = [old for old, new in removed.items() if not new]
+        if deleted:
+            self.store.forget_contacts(self.crm, deleted)
+        if counted:
+            log.info("%d contact id(s) merged away or deleted in %s: state moved or dropped", len(counted), self.crm)
+
+    def _unprocessed(self, contacts: list[Contact]) -> list[Contact]:
+        """Contacts minus those already processed exactly as read (same change time, same fields, same model):
+        an incremental read re-reads an overlap behind its cursor, and what it finds again is not scored twice."""
+        stored = self.store.load_inputs(self.crm, [c.id for c in contacts])
+        fresh = []
+        for contact in contacts:
+            last = stored.get(contact.id)
+            if (
+                last is not None
+                and last.model_version == self.model.version
+                and last.contact.updated_at == contact.updated_at
+                and dict(last.contact.fields) == dict(contact.fields)
+            ):
+                continue
+            fresh.append(contact)
+        return fresh
 
     # -- crash safety ------------------------------------------------------------------------------------
     def _save_inflight(self, run_id: int, changes_by_contact: dict[str, list[Change]]) -> None:
@@ -590,6 +691,13 @@ class Pipeline:
     def _quarantine_later(self, summary: RunSummary, cid: str, reason: str, payload: dict[str, Any]) -> None:
         self._pending_quarantine.append((cid, redact(reason), payload))
         summary.counts["quarantined"] += 1
+
+
+def _gone(result: WriteResult) -> bool:
+    """Whether a write result says the record no longer exists (never worth retrying)."""
+    return result.status is WriteStatus.GONE or (
+        result.status is WriteStatus.FAILED and result.error_code.upper() in GONE_CODES
+    )
 
 
 def _inflight(cid: str, run_id: int, changes: Sequence[Change]) -> InflightWrite:

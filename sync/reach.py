@@ -36,7 +36,9 @@ def crm_urls(settings: Settings) -> list[tuple[str, str]]:
         sf = settings.salesforce
         urls = [("LEADSYNC_SALESFORCE__LOGIN_URL", sf.login_url)] if sf.login_url else []
         if sf.instance_url:
-            urls.insert(0 if sf.auth == "session" else len(urls), ("LEADSYNC_SALESFORCE__INSTANCE_URL", sf.instance_url))
+            urls.insert(
+                0 if sf.auth == "session" else len(urls), ("LEADSYNC_SALESFORCE__INSTANCE_URL", sf.instance_url)
+            )
         return urls
     pd = settings.pipedrive
     return [("LEADSYNC_PIPEDRIVE__BASE_URL", pd.base_url), ("LEADSYNC_PIPEDRIVE__OAUTH_URL", pd.oauth_url)]

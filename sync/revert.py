@@ -9,7 +9,8 @@ The audit trail holds, for each field a run wrote, the value before and the valu
 
 Restores go through ``adapter.write`` like any other write, and are recorded as a run of kind ``revert``
 whose audit rows (action ``revert``) hold the value replaced and the value restored, so a revert can be
-reverted in turn.  Owner and lifecycle fields are audited under their canonical names (``owner_id``,
+reverted in turn.  A restored owner also clears the contact's sticky assignment, so later syncs may assign it
+again.  Owner and lifecycle fields are audited under their canonical names (``owner_id``,
 ``lifecycle_stage``, ``lead_status``) and handed to the adapter as they are: the adapter reads and writes them
 through its field map (Salesforce ``Status``), so only the other audited names are asked for as extra CRM
 fields (``fields_to_read``).
@@ -36,6 +37,7 @@ from sync.state import AuditAction, AuditRow, AuditStatus, FieldChange, RunKind,
 log = logging.getLogger("leadsync.revert")
 
 DETAIL_LIMIT = 1000  # restores listed one by one in a report; the counts cover all of them
+OWNER_FIELD = "owner_id"  # the canonical name owner writes are audited under
 
 
 class RevertError(Exception):
@@ -312,6 +314,7 @@ def _revert_batch(
     ]
     results = {(r.requested_id or r.contact_id): r for r in adapter.write(updates)}
     audit: list[FieldChange] = []
+    unassigned: list[str] = []
     for cid, rs in restores.items():
         result = results.get(cid)
         ok = result is not None and result.status is WriteStatus.OK
@@ -320,12 +323,18 @@ def _revert_batch(
         if ok:
             _restored(report, rs)
             report.counts["written"] += 1
+            if any(r.field == OWNER_FIELD for r in rs):
+                unassigned.append(cid)
         else:
             why = (result.error or result.error_code or str(result.status)) if result else "no result returned"
             report.failed.append((cid, redact(why)))
             report.counts["failed"] += 1
     assert report.run_id is not None
-    store.record_writes(report.run_id, crm, audit, clock())
+    with store.transaction():
+        store.record_writes(report.run_id, crm, audit, clock())
+        # the owner leadsync gave is undone: a sticky assignment left behind would read as a human's
+        # clearing it and stop leadsync from ever assigning the contact again
+        report.counts["owners_unassigned"] += store.clear_assignments(crm, unassigned)
 
 
 def _restored(report: RevertReport, restores: Sequence[FieldRestore]) -> None:

@@ -69,6 +69,8 @@ class HubSpotSettings(_Section):
     refresh_token: SecretStr | None = None
     base_url: str = "https://api.hubapi.com"
     burst_limit: int = Field(100, description="requests per 10 s allowed to this app (100 free/starter, 190 pro+)")
+    search_lag_seconds: float = Field(60.0, ge=0, description="incremental reads stay this far behind now")
+    search_overlap_seconds: float = Field(300.0, ge=0, description="re-read this much before the cursor")
 
     _urls = field_validator("base_url")(_http_url)
 
@@ -313,6 +315,10 @@ _COMMENTS: dict[str, str] = {
     "HUBSPOT__CLIENT_ID": "OAuth instead of a private app: client id, client secret and a refresh token.",
     "HUBSPOT__BASE_URL": "API root; change only to point at the sandbox.",
     "HUBSPOT__BURST_LIMIT": "Requests per 10 s your HubSpot tier allows (100 free/starter, 190 pro/enterprise).",
+    "HUBSPOT__SEARCH_LAG_SECONDS": "Incremental reads stay this far behind now: HubSpot's search index lags "
+    "behind writes.",
+    "HUBSPOT__SEARCH_OVERLAP_SECONDS": "Each incremental read re-reads this much before its cursor, for a longer "
+    "lag; unchanged contacts are skipped.",
     "SALESFORCE__AUTH": "client_credentials (consumer key + secret of an app whose Run As user is the integration "
     "user; needs LOGIN_URL = your My Domain), jwt (username + consumer key + private key), session (session id + "
     "instance URL), or password (username-password flow: Salesforce is retiring it).",

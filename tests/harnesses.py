@@ -192,6 +192,10 @@ class HubSpotHarness:
             "sleep": self.sandbox.clock.advance,
             "monotonic": self.sandbox.clock.seconds,
             "now": self.sandbox.clock.now,
+            # the paging tests check that a cursor is exact; the lag margin and overlap re-read that a real
+            # portal needs are tested on their own (tests/connectors/test_hubspot_removals_lag.py)
+            "search_lag_seconds": 0.0,
+            "search_overlap_seconds": 0.0,
         }
         settings.update(overrides)
         return HubSpotAdapter(HubSpotConfig(**settings))

@@ -113,8 +113,11 @@ class HubSpotConfig:
 
     ``page_size`` is the number of contacts per ``ContactPage`` handed to the sync (scored, written and
     checkpointed together); 1,000 matches the associations batch limit so activities cost the fewest calls.
-    ``search_lag_seconds`` keeps incremental reads ``lastmodifieddate`` seconds behind now, for portals
-    whose search index lags behind writes (0: read up to now).
+    ``search_lag_seconds`` keeps incremental reads that many seconds behind now, because HubSpot's search
+    index lags behind writes (a contact changed just before the cutoff but not yet indexed would otherwise be
+    passed by the cursor for good); ``search_overlap_seconds`` re-reads that much before the cursor on every
+    incremental read, for a lag longer than the margin (the sync skips what it finds unchanged).  HubSpot
+    publishes no figure for the lag (docs/crm-api.md, "Search index lag"): both defaults are assumptions.
     """
 
     access_token: SecretStr | None = None
@@ -134,7 +137,8 @@ class HubSpotConfig:
     property_group_label: str = "leadsync"
     backfill: str = "list"  # "list" (GET contacts, 100 per call) or "search" (200 per call, 5 calls/s)
     backfill_overlap_seconds: float = 300.0
-    search_lag_seconds: float = 0.0
+    search_lag_seconds: float = 60.0
+    search_overlap_seconds: float = 300.0
     clear_lifecycle_to_move_back: bool = True
     timeout: float = 60.0
     max_attempts: int = 6
@@ -163,6 +167,8 @@ class HubSpotConfig:
             "client_secret": settings.client_secret,
             "refresh_token": settings.refresh_token,
             "base_url": settings.base_url,
+            "search_lag_seconds": getattr(settings, "search_lag_seconds", cls.search_lag_seconds),
+            "search_overlap_seconds": getattr(settings, "search_overlap_seconds", cls.search_overlap_seconds),
             "extra_fields": tuple(dict.fromkeys([*DEFAULT_EXTRA_FIELDS, *extra_fields, *model_extra])),
         }
         values.update(overrides)

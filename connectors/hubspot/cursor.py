@@ -2,7 +2,8 @@
 
 ``Position`` (incremental): every contact with (lastmodifieddate, id) up to it has been handed out; the next
 search asks for what comes after it (``search_filters``).  ``Listing`` (backfill): the listing resumes at
-``after`` and hands over to incremental reads at ``since`` when it ends.
+``after`` and hands over to incremental reads at ``since`` when it ends.  ``Archived`` (removals): contacts
+archived since ``since`` are still to be reported.
 """
 
 from __future__ import annotations
@@ -39,6 +40,25 @@ class Listing:
 
     def json(self) -> str:
         return json.dumps({"v": CURSOR_VERSION, "list_after": self.after, "since": self.since})
+
+
+@dataclass(frozen=True, slots=True)
+class Archived:
+    """Removals cursor: every contact archived before ``since`` (ms) has been reported."""
+
+    since: int
+
+    def json(self) -> str:
+        return json.dumps({"v": CURSOR_VERSION, "archived_since": self.since})
+
+
+def parse_removals_cursor(cursor: str) -> Archived:
+    try:
+        return Archived(int(json.loads(cursor)["archived_since"]))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise FatalApiError(
+            f"The stored HubSpot removals cursor {cursor!r} is not one this adapter wrote.", crm="hubspot"
+        ) from exc
 
 
 def parse_cursor(cursor: str) -> Position | Listing:

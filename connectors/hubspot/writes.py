@@ -1,9 +1,10 @@
 """HubSpot contact writes: ``POST /crm/v3/objects/contacts/batch/update``, 100 per call.
 
 A 207 maps per record (matched through ``objectWriteTraceId``); a merged id is written to, and reported as,
-the surviving contact.  A ``lifecyclestage`` HubSpot refuses because it would move backwards is cleared
-(``""``) and set again for those records only (two more batch calls), since HubSpot only moves the stage
-forward.  A 400 that refuses a whole batch for one bad value fails only the records that carry it.
+the surviving contact; an archived or unknown id (``OBJECT_NOT_FOUND``) is ``GONE``.  A ``lifecyclestage``
+HubSpot refuses because it would move backwards is cleared (``""``) and set again for those records only
+(two more batch calls), since HubSpot only moves the stage forward.  A 400 that refuses a whole batch for
+one bad value fails only the records that carry it.
 """
 
 from __future__ import annotations
@@ -104,11 +105,13 @@ class ContactWriter:
             targets = targets or [by_id[i] for i in context.get("ids") or [] if i in by_id]
             details = err.errors or []
             code = str(details[0].code) if details and details[0].code else str(err.category or "")
+            # an archived (deleted) contact, or an id HubSpot never had: no retry will find it
+            status = WriteStatus.GONE if str(err.category or "") == "OBJECT_NOT_FOUND" else WriteStatus.FAILED
             for p in targets:
                 if "lifecyclestage" in str(err.message) and "backward" in str(err.message):
                     backwards.append(p)
                 results[p.index] = WriteResult(
-                    p.contact_id, WriteStatus.FAILED, str(err.message or ""), code, requested_id=p.contact_id
+                    p.contact_id, status, str(err.message or ""), code, requested_id=p.contact_id
                 )
         return backwards
 

@@ -44,10 +44,12 @@ API (``StateStore``)::
     iter_due(crm, now, *, batch_size=500, limit=None) -> Iterator[list[ScoringInputs]]  # next_change_at <= now
     count_due(crm, now) -> int
     get_assignments(crm, contact_ids) -> {id: Assignment} ; set_assignments(crm, assignments)
+    clear_assignments(crm, contact_ids) -> int                                      # a reverted owner write
     get_round_robin(crm, pool="default") -> RoundRobinState ; set_round_robin(crm, state, *, pool, now)
     quarantine_add(crm, contact_id, *, reason, payload, run_id, now) -> attempts
     quarantine_list(crm, *, limit=None) ; quarantine_release(crm, contact_ids) -> int ; quarantine_count(crm)
     forget_contacts(crm, contact_ids)        # deleted / merged-away contacts; the audit trail stays
+    move_contacts(crm, {old_id: survivor_id})  # merged: written values, sticky owner, quarantine move over
     acquire_lock(crm, *, wait=False, timeout=None) -> RunLock | None ; lock_holder(crm) -> LockHolder | None
 
 Run lock: at most one process works on a CRM.  ``acquire_lock`` returns None when it is held elsewhere

@@ -33,6 +33,12 @@ __all__ = ["SqlStateStore", "new_token"]
 
 _INPUT_COLUMNS = "contact_id, payload, model_version, scored_at, next_change_at, total, stage, tier"
 _QUARANTINE_COLUMNS = "crm, contact_id, reason, payload, attempts, first_seen, last_seen, run_id"
+# What a merge moves to the surviving id: (table, columns besides crm and contact_id, primary key).
+_MOVABLE = (
+    ("written_values", "field, value, run_id, written_at", "crm, contact_id, field"),
+    ("assignments", "owner_id, strategy, assigned_at", "crm, contact_id"),
+    ("quarantine", "reason, payload, attempts, first_seen, last_seen, run_id", "crm, contact_id"),
+)
 
 
 class SqlStateStore(RunHistory):
@@ -310,10 +316,35 @@ class SqlStateStore(RunHistory):
         """Drop what is kept about deleted or merged-away contacts; their audit trail stays."""
         with self._tx():
             for chunk in id_chunks(contact_ids):
-                for table in ("written_values", "scoring_inputs", "assignments", "quarantine"):
+                for table in ("written_values", "scoring_inputs", "assignments", "quarantine", "inflight_writes"):
                     self._execute(
                         f"DELETE FROM {table} WHERE crm = ? AND contact_id IN ({marks(chunk)})", (crm, *chunk)
                     )
+
+    def move_contacts(self, crm: str, survivors: Mapping[str, str]) -> None:
+        """Merged-away id -> surviving id: the written values, sticky owner and quarantine entry move to the
+        survivor where it has none of its own; the rest of what was kept about the old id is forgotten."""
+        moves = [(old, new) for old, new in survivors.items() if old != new]
+        with self._tx():
+            for old, new in moves:
+                for table, columns, key in _MOVABLE:
+                    self._execute(
+                        f"INSERT INTO {table} (crm, contact_id, {columns}) SELECT crm, ?, {columns} FROM {table} "
+                        f"WHERE crm = ? AND contact_id = ? ON CONFLICT ({key}) DO NOTHING",
+                        (new, crm, old),
+                    )
+            self.forget_contacts(crm, [old for old, _ in moves])
+
+    def clear_assignments(self, crm: str, contact_ids: Sequence[str]) -> int:
+        """Forget the sticky owners of these contacts (a reverted owner write); return how many there were."""
+        cleared = 0
+        with self._tx():
+            for chunk in id_chunks(contact_ids):
+                cursor = self._execute(
+                    f"DELETE FROM assignments WHERE crm = ? AND contact_id IN ({marks(chunk)})", (crm, *chunk)
+                )
+                cleared += cursor.rowcount
+        return cleared
 
     # -- run lock ----------------------------------------------------------------------------------------
     def acquire_lock(self, crm: str, *, wait: bool = False, timeout: float | None = None) -> RunLock | None:

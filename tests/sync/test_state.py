@@ -475,6 +475,42 @@ def test_forgetting_contacts_keeps_their_audit_trail(store: StateStore) -> None:
     assert len(store.audit_for_contact(CRM, "c1")) == 1
 
 
+def test_a_merge_moves_written_values_owner_and_quarantine_to_the_survivor(store: StateStore) -> None:
+    run_id = store.start_run(CRM, "sync", now=T0)
+    store.record_writes(
+        run_id, CRM, [FieldChange("old", "score", None, 40), FieldChange("old", "tier", None, "P2")], T0
+    )
+    store.record_writes(run_id, CRM, [FieldChange("keep", "score", None, 70)], T0)
+    store.set_assignments(CRM, [Assignment("old", "owner-1", "round_robin", T0)])
+    store.quarantine_add(CRM, "old", reason="INVALID_EMAIL", payload={"score": 40}, run_id=run_id, now=T0)
+    store.save_inflight(CRM, [InflightWrite("old", run_id, {"score": (None, 40)})], T0)
+    store.save_inputs(CRM, [ScoringInputs(Contact("old", T0), (), "v1", T0, T0)])
+
+    store.move_contacts(CRM, {"old": "keep"})
+
+    # the survivor's own written score wins; the field only the old id had moves over
+    assert store.get_written(CRM, ["old", "keep"]) == {"keep": {"score": 70, "tier": "P2"}}
+    assert store.get_assignments(CRM, ["old", "keep"]) == {"keep": Assignment("keep", "owner-1", "round_robin", T0)}
+    assert [q.contact_id for q in store.quarantine_list(CRM)] == ["keep"]
+    assert store.inflight_writes(CRM) == {}
+    assert store.load_inputs(CRM, ["old", "keep"]) == {}
+    assert [row.contact_id for row in store.audit_for_contact(CRM, "old")] == ["old", "old"]
+
+
+def test_a_survivors_own_sticky_owner_is_kept_on_merge(store: StateStore) -> None:
+    store.set_assignments(
+        CRM, [Assignment("old", "owner-1", "round_robin", T0), Assignment("keep", "owner-2", "territory", T0)]
+    )
+    store.move_contacts(CRM, {"old": "keep"})
+    assert store.get_assignments(CRM, ["old", "keep"]) == {"keep": Assignment("keep", "owner-2", "territory", T0)}
+
+
+def test_clearing_sticky_owners(store: StateStore) -> None:
+    store.set_assignments(CRM, [Assignment("c1", "o1", "round_robin", T0), Assignment("c2", "o2", "round_robin", T0)])
+    assert store.clear_assignments(CRM, ["c1", "c9"]) == 1
+    assert set(store.get_assignments(CRM, ["c1", "c2"])) == {"c2"}
+
+
 # -- SQLite files and URLs ----------------------------------------------------------------------------------
 def test_the_sqlite_file_and_its_wal_are_private(tmp_path: Path) -> None:
     path = tmp_path / "deeper" / "state.db"

@@ -39,7 +39,12 @@ Modelling choices (assumptions where HubSpot documents nothing, written here onc
 - A batch update that changes no value leaves ``lastmodifieddate`` alone (HubSpot writes no new property
   version for an unchanged value).
 - Merged contacts: the old id keeps resolving (GET, batch read, batch update) to the surviving record,
-  which lists the old ids in ``hs_merged_object_ids``.
+  which lists the old ids in ``hs_merged_object_ids``; the old id is not listed with ``archived=true``.
+  An archived contact answers a batch update with ``OBJECT_NOT_FOUND`` until it is restored.
+- Search index lag (``sandbox.config.limits["hubspot"]["search_index_delay_seconds"]``, default 0, or
+  ``api.index_delay_seconds`` between changes): search sees a contact only once the delay in force when it
+  last changed has passed (its older version is not served meanwhile); the delay varies per change, so a
+  later change can be indexed before an earlier one, as on a real portal.  HubSpot publishes no bound.
 - Dataset activities become engagements: email_open/click/sent/reply/bounce -> emails
   (``hs_email_direction``, ``hs_email_status``, ``hs_email_open_count``, ``hs_email_click_count``),
   meeting -> meetings, call -> calls, everything else -> notes whose body starts with a label the adapter's

@@ -51,6 +51,9 @@ class HubSpotApi(CRMApi):
         with self.store.tx() as conn:
             records.create_tables(conn)
             self.schema.seed(conn)
+            delay = sandbox.config.limits.get("hubspot", {}).get("search_index_delay_seconds")
+            if delay is not None:
+                records.set_index_delay_ms(conn, round(float(delay) * 1000))
 
     # -- state tests reach into -----------------------------------------------------------------------------
     @property
@@ -73,6 +76,18 @@ class HubSpotApi(CRMApi):
 
     def limit(self, name: str) -> Any:
         return self.ctx.limit(name)
+
+    @property
+    def index_delay_seconds(self) -> float:
+        """How long the changes made from now on take to show in search results (HubSpot's index lag, which
+        varies from change to change: set it before each change a test wants delayed); 0: at once."""
+        with self.store.read() as conn:
+            return records.index_delay_ms(conn) / 1000
+
+    @index_delay_seconds.setter
+    def index_delay_seconds(self, seconds: float) -> None:
+        with self.store.tx() as conn:
+            records.set_index_delay_ms(conn, round(seconds * 1000))
 
     def inject_failures(self, endpoint_prefix: str, status: int, times: int = 1) -> None:
         """Test-only switch: the next ``times`` requests to endpoints starting with the prefix get ``status``."""

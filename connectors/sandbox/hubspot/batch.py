@@ -129,6 +129,8 @@ class Batch:
                 trace = item.get("objectWriteTraceId")
                 parsed = int_id(raw)
                 object_id = records.resolve(conn, otype, parsed) if parsed is not None else None
+                if object_id is not None and records.fetch(conn, otype, object_id)["archived"]:
+                    object_id = None  # archived: not found for updates until restored
                 if object_id is None:
                     errors.append(
                         record_error(

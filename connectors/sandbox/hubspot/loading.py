@@ -108,6 +108,7 @@ class Loader:
                 raise KeyError(f"no HubSpot contact {contact_id}")
             records.patch(conn, "contacts", oid, {k: prop_str(v) for k, v in fields.items()}, at_ms)
             conn.execute("UPDATE hs_objects SET modified_ms = ? WHERE type = 'contacts' AND id = ?", (at_ms, oid))
+            records.mark_changed(conn, "contacts", oid, self.ctx.now_ms())
 
     def set_modified(self, contact_ids: Iterable[str], at: datetime) -> None:
         with self.ctx.store.tx() as conn:

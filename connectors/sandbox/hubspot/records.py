@@ -41,6 +41,9 @@ _DDL = """
         type TEXT NOT NULL, name TEXT NOT NULL, label TEXT NOT NULL, display_order INTEGER NOT NULL,
         PRIMARY KEY (type, name));
     CREATE TABLE IF NOT EXISTS hs_seq (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS hs_unindexed (
+        type TEXT NOT NULL, id INTEGER NOT NULL, visible_ms INTEGER NOT NULL,
+        PRIMARY KEY (type, id)) WITHOUT ROWID;
 """
 
 
@@ -48,7 +51,22 @@ def create_tables(conn: Any) -> None:
     for statement in _DDL.split(";"):  # executescript would commit the transaction
         if statement.strip():
             conn.execute(statement)
-    conn.execute("INSERT OR IGNORE INTO hs_seq VALUES ('object', 100000), ('owner', 7000000)")
+    conn.execute("INSERT OR IGNORE INTO hs_seq VALUES ('object', 100000), ('owner', 7000000), ('index_delay_ms', 0)")
+
+
+def index_delay_ms(conn: Any) -> int:
+    return int(conn.execute("SELECT value FROM hs_seq WHERE name = 'index_delay_ms'").fetchone()[0])
+
+
+def set_index_delay_ms(conn: Any, delay_ms: int) -> None:
+    conn.execute("UPDATE hs_seq SET value = ? WHERE name = 'index_delay_ms'", (delay_ms,))
+
+
+def mark_changed(conn: Any, otype: str, object_id: int, now_ms: int) -> None:
+    """A change search sees only once the index delay in force when it was made has passed."""
+    delay = index_delay_ms(conn)
+    if delay > 0:
+        conn.execute("INSERT OR REPLACE INTO hs_unindexed VALUES (?, ?, ?)", (otype, object_id, now_ms + delay))
 
 
 def next_ids(conn: Any, n: int, seq: str = "object") -> range:
@@ -122,6 +140,7 @@ def patch(conn: Any, otype: str, object_id: int, updates: Mapping[str, str | Non
             "UPDATE hs_objects SET props = ?, modified_ms = ? WHERE type = ? AND id = ?",
             (json.dumps(props), now_ms, otype, object_id),
         )
+        mark_changed(conn, otype, object_id, now_ms)
     return changed
 
 
