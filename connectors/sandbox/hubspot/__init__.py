@@ -57,7 +57,6 @@ the stored objects' tables and rendering, ``mapping`` how dataset people and act
 from connectors.sandbox.hubspot.api import HubSpotApi, create_api
 from connectors.sandbox.hubspot.auth import ALL_SCOPES, SANDBOX_CREDENTIALS
 from connectors.sandbox.hubspot.errors import HubSpotError
-from connectors.sandbox.hubspot.mapping import NOTE_LABELS
 from connectors.sandbox.hubspot.model import (
     ASSOC_BATCH_LIMIT,
     ASSOC_PAGE,
@@ -86,7 +85,6 @@ __all__ = [
     "ENGAGEMENT_TYPES",
     "LIFECYCLE_STAGES",
     "LIST_LIMIT",
-    "NOTE_LABELS",
     "OBJECT_TYPES",
     "SANDBOX_CREDENTIALS",
     "SEARCH_LIMIT",
