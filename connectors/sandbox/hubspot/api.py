@@ -10,11 +10,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from connectors.sandbox.core import CRMApi, Request, Response, Route, route
-from connectors.sandbox.hubspot import records
+from connectors.sandbox.hubspot import email_events, events, forms, records
 from connectors.sandbox.hubspot.associations import Associations
 from connectors.sandbox.hubspot.auth import Auth
 from connectors.sandbox.hubspot.batch import Batch
-from connectors.sandbox.hubspot import email_events, events, forms
 from connectors.sandbox.hubspot.context import Context
 from connectors.sandbox.hubspot.email_events import EmailEvents
 from connectors.sandbox.hubspot.errors import answering_errors, error_response
