@@ -235,6 +235,9 @@ class App:
                 lines.append(f"Fields missing: {', '.join(result.missing)}.{hint}")
             if result.instructions:
                 lines.append(result.instructions)
+            describe_behaviour = getattr(adapter, "behaviour_sources", None)  # which behaviour this account gives
+            if describe_behaviour is not None:
+                lines.extend(describe_behaviour())
             usage = adapter.usage()
             if usage.quota_left is not None:
                 lines.append(f"API quota left: {usage.quota_left} of {usage.quota_limit}.")
