@@ -5,6 +5,7 @@ section; the test helpers are here too, delegating to the part that owns the dat
 from __future__ import annotations
 
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -53,6 +54,8 @@ class HubSpotApi(CRMApi):
         self.email_events = EmailEvents(self.ctx)
         self.web_events = WebEvents(self.ctx)
         self.loader = Loader(self.ctx, self.forms, self.email_events, self.web_events)
+        # test-only: (endpoint, query) of the latest requests, for tests that check what was asked
+        self.request_log: deque[tuple[str, dict[str, list[str]]]] = deque(maxlen=10_000)
         with self.store.tx() as conn:
             records.create_tables(conn)
             for part in (forms, email_events, events):
@@ -166,6 +169,7 @@ class HubSpotApi(CRMApi):
         return rate_limit_response("TEN_SECONDLY_ROLLING", "You have reached your ten_secondly_rolling limit.")
 
     def before(self, request: Request, endpoint: str) -> Response | None:
+        self.request_log.append((endpoint, {k: list(v) for k, v in request.query.items()}))
         if endpoint == _OAUTH_ENDPOINT:
             return None
         caller = self.auth.caller(request)
