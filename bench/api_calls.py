@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import create_writeback_fields, machine, write_section
 from connectors.base import CRMAdapter
 from connectors.records import Activity
+from connectors.registry import crm_info
 from connectors.sandbox import Sandbox, SandboxConfig
 from connectors.sandbox.app import CRMS
 from connectors.sandbox.seed import default_now, generate
@@ -43,7 +44,7 @@ from sync.demo import sandbox_env_file
 from sync.settings import Settings, load_settings
 from sync.wiring import build_adapter
 
-LABELS = {"hubspot": "HubSpot", "salesforce": "Salesforce", "pipedrive": "Pipedrive"}
+LABELS = {name: crm_info(name).label for name in CRMS}
 RUNS = ("backfill", "echo sync", "unchanged sync", "1% sync")
 # the change made to 1% of the contacts before the last run, in each CRM's own field names
 TOUCH: dict[str, dict[str, str]] = {

@@ -24,21 +24,20 @@ The sandbox's memory is not counted.
 from __future__ import annotations
 
 import argparse
-import itertools
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import create_writeback_fields, machine, write_section
 from connectors.base import CRMAdapter
+from connectors.paging import chunks
 from connectors.sandbox import Sandbox, SandboxConfig, run_subprocess
 from connectors.sandbox.dataset import Dataset
 from connectors.sandbox.seed import default_now, iter_records, make_owners
@@ -55,7 +54,6 @@ LEADSYNC = str(Path(sys.executable).with_name("leadsync"))
 SAMPLE_SECONDS = 0.25
 # Pipedrive's sandbox sends its burst and budget headers even with rate limits off, and the adapter obeys them
 UNLIMITED = {"pipedrive": {"burst": 10**9, "daily_budget": 10**12}}
-T = TypeVar("T")
 
 
 # -- ratio: wall time against the rate limit's floor ----------------------------------------------------------
@@ -148,18 +146,13 @@ class MemoryFigures:
         return min(self.samples, key=lambda s: abs(s[0] - target))[1]
 
 
-def _chunks(items: Iterator[T], size: int) -> Iterator[list[T]]:
-    while chunk := list(itertools.islice(items, size)):
-        yield chunk
-
-
 def seed_db(path: Path, crm: str, contacts: int, activities: float, now: datetime) -> float:
     """A sandbox DB with ``contacts`` seeded people in ``crm``, streamed in chunks (each with its own owners)."""
     started = time.perf_counter()
     sb = Sandbox(SandboxConfig(db_path=str(path), seed=SEED, crms=(crm,)))
     owners = make_owners(8, SEED)
     records = iter_records(contacts, SEED, now, activities)
-    for chunk in _chunks(records, SEED_CHUNK):
+    for chunk in chunks(records, SEED_CHUNK):
         dataset = Dataset(owners=list(owners))
         for person, acts, outcome in chunk:
             dataset.people.append(person)

@@ -81,3 +81,13 @@ class CRMAdapter(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class CountsContacts(Protocol):
+    """Optional, beside ``CRMAdapter``: an adapter that can tell cheaply how many contacts a read will yield
+    (the sync shows progress with it; HubSpot's search answers it in one call)."""
+
+    def count_contacts(self, cursor: str | None) -> int:
+        """How many contacts ``read_contacts(cursor)`` will yield."""
+        ...

@@ -9,6 +9,7 @@
     ├── TransientError              5xx, connection reset, timeout: retried by ``connectors.http``
     │   └── RateLimited             429 / burst window full; carries retry_after seconds
     ├── FatalApiError               a request the CRM will never accept as sent (4xx); the run stops
+    │   └── RepeatedPageToken       a listing handed back a page token it gave before (would loop forever)
     └── RecordError                 one record is bad; the record is quarantined and the run goes on
 
 Messages are sentences for a RevOps user.  They never contain a secret: ``connectors.http.redact`` is
@@ -17,7 +18,12 @@ applied to every message built from a response body or URL.
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from connectors.records import WriteResult
 
 
 class ConnectorError(Exception):
@@ -46,11 +52,22 @@ class AuthError(ConnectorError):
 
 
 class QuotaExhausted(ConnectorError):
+    """``results``: when the quota ran out inside ``write``, one result per update given (the ones written
+    ``OK``, the rest ``RETRY``), so the sync can record what landed; empty otherwise."""
+
     exit_code = 3
 
-    def __init__(self, message: str, *, reset_at: datetime | None = None, **kwargs: object) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        reset_at: datetime | None = None,
+        results: Sequence[WriteResult] = (),
+        **kwargs: object,
+    ) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.reset_at = reset_at
+        self.results = list(results)
 
 
 class TransientError(ConnectorError):
@@ -65,6 +82,16 @@ class RateLimited(TransientError):
 
 class FatalApiError(ConnectorError):
     pass
+
+
+class RepeatedPageToken(FatalApiError):
+    def __init__(self, token: Hashable, **kwargs: object) -> None:
+        super().__init__(
+            f"The CRM handed back the page token {token!r} a second time; the listing would never end, so the "
+            "run stops here with its last cursor saved. Try again later; if it repeats, report it to the CRM.",
+            **kwargs,  # type: ignore[arg-type]
+        )
+        self.token = token
 
 
 class RecordError(ConnectorError):

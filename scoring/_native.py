@@ -30,6 +30,8 @@ COMPILED_MODULES = (
     "conditions",
     "engine",
     "numbers",
+    "rules",
+    "state",
     "timing",
 )
 _HERE = Path(__file__).resolve().parent

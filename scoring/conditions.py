@@ -31,6 +31,7 @@ from typing import Any, Final
 from .freemail import FREE_MAIL_DOMAINS
 from .model import Condition
 from .numbers import parse_bool, parse_datetime, parse_range
+from .patterns import compile_regex
 
 Test = Callable[[Mapping[str, Any], float], bool]
 TestAt = Callable[[float], bool]
@@ -293,7 +294,7 @@ def _compile_leaf(condition: Condition, op: str, field: str) -> Test:
 
     if op == "regex":
         assert condition.regex is not None
-        search = re.compile(condition.regex, 0 if case_sensitive else re.IGNORECASE).search
+        search = compile_regex(condition.regex, case_sensitive)  # RE2: linear time, whatever the text
         return _text_test(field, lambda text: search(text) is not None)
 
     if op == "contains":

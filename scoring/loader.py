@@ -22,6 +22,7 @@ from .yamlfile import (
     format_path,
     format_validation_errors,
     load_yaml_with_lines,
+    read_model_text,
 )
 
 STARTER_MODEL_PATH: Path = Path(__file__).resolve().parent / "models" / "starter.yaml"
@@ -30,12 +31,7 @@ STARTER_MODEL_PATH: Path = Path(__file__).resolve().parent / "models" / "starter
 def load_model(path: str | Path) -> Model:
     """Read and validate a model file; raise ``ModelError`` listing every problem with its line."""
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ModelError([Problem(source, None, "", "no such file")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelError([Problem(source, None, "", f"cannot read the file: {exc}")]) from None
+    text = read_model_text(path)
     return parse_model(text, source)
 
 

@@ -2,6 +2,8 @@
 
 The layout and the meaning of every key are documented in ``docs/model.md``.  This module only checks the
 file; ``scoring.engine`` compiles a validated ``Model`` into plain functions for scoring.
+The small value types and their bounds are in ``scoring.model_values``, the ``examples:`` in
+``scoring.model_examples``; this module re-exports their public names.
 
 ``Model.version`` is a stable hash of the normalized model: 12 hex digits of the SHA-256 of its canonical
 JSON (defaults filled in, keys sorted), so comments, formatting and key order do not change it.  It covers
@@ -16,185 +18,57 @@ import hashlib
 import itertools
 import json
 import math
-import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     PrivateAttr,
     StringConstraints,
-    WithJsonSchema,
     field_validator,
     model_serializer,
     model_validator,
 )
 
-from connectors.records import ActivityType
-
-from .yamlfile import unknown_key_message
-
-KNOWN_ACTIVITY_TYPES: tuple[str, ...] = tuple(member.value for member in ActivityType)
-STAGES: tuple[str, ...] = ("lead", "mql", "sql")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Small value types
-
-
-def _finite(value: float) -> float:
-    if not math.isfinite(value):
-        raise ValueError("expected a finite number")
-    return value
-
-
-def _positive(value: float) -> float:
-    if not value > 0:
-        raise ValueError("expected a number above 0")
-    return value
-
-
-def _non_negative(value: float) -> float:
-    if not value >= 0:
-        raise ValueError("expected a number of 0 or more")
-    return value
-
-
-Number = Annotated[float, AfterValidator(_finite)]
-PositiveNumber = Annotated[float, AfterValidator(_finite), AfterValidator(_positive)]
-NonNegativeNumber = Annotated[float, AfterValidator(_finite), AfterValidator(_non_negative)]
-PositiveInt = Annotated[int, Field(ge=1)]
-
-
-def _check_scalar(value: Any) -> Any:
-    if isinstance(value, bool | str):
-        return value
-    if isinstance(value, int | float):
-        if not math.isfinite(value):
-            raise ValueError("expected a finite number")
-        return float(value)
-    raise ValueError("expected text, a number or true/false")
-
-
-def _check_field_value(value: Any) -> Any:
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, int | float):
-        return value
-    raise ValueError("expected text, a number, true/false or nothing (null)")
-
-
-Scalar = Annotated[
-    Any,
-    BeforeValidator(_check_scalar),
-    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]}),
-]
-FieldValueIn = Annotated[
-    Any,
-    BeforeValidator(_check_field_value),
-    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]}),
-]
-
-
-def _one_or_many(value: Any) -> Any:
-    return [value] if isinstance(value, str) else value
-
-
-def _check_activity_type(value: str) -> str:
-    if value not in KNOWN_ACTIVITY_TYPES:
-        hint = unknown_key_message(value, KNOWN_ACTIVITY_TYPES).replace("unknown key", "unknown activity type")
-        raise ValueError(hint)
-    return value
-
-
-def _non_empty(value: list[Any]) -> list[Any]:
-    if not value:
-        raise ValueError("expected at least one entry")
-    return value
-
-
-ActivityTypeName = Annotated[
-    str,
-    AfterValidator(_check_activity_type),
-    WithJsonSchema({"type": "string", "enum": list(KNOWN_ACTIVITY_TYPES)}),
-]
-ActivityTypes = Annotated[
-    list[ActivityTypeName],
-    BeforeValidator(_one_or_many),
-    AfterValidator(_non_empty),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "string", "enum": list(KNOWN_ACTIVITY_TYPES)},
-                {"type": "array", "items": {"type": "string", "enum": list(KNOWN_ACTIVITY_TYPES)}},
-            ]
-        }
-    ),
-]
-StrList = Annotated[
-    list[Annotated[str, StringConstraints(min_length=1)]],
-    BeforeValidator(_one_or_many),
-    AfterValidator(_non_empty),
-    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
-]
-RuleId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-Label = Annotated[str, StringConstraints(min_length=1, max_length=120)]
-
-_DURATION_RE = re.compile(
-    r"^\s*(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>s|sec|secs|seconds?|m|min|mins|minutes?|h|hr|hrs|hours?"
-    r"|d|days?|w|wk|weeks?)\s*$",
-    re.IGNORECASE,
+from .model_examples import Example, ExampleActivity, ExampleContact, Expectation, example_datetime
+from .model_values import (
+    KNOWN_ACTIVITY_TYPES,
+    MAX_CONDITION_DEPTH,
+    STAGES,
+    ActivityTypes,
+    Days,
+    Duration,
+    Label,
+    MaxPoints,
+    NonNegativeDays,
+    Number,
+    PositiveInt,
+    RuleId,
+    RulePoints,
+    Scalar,
+    ScoreCap,
+    StrList,
+    Threshold,
+    Weight,
+    _Strict,
+    duration_seconds,
+    slugify,
 )
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+from .patterns import compile_regex
 
-
-def _unit_letter(unit: str) -> str:
-    unit = unit.lower()
-    return "m" if unit.startswith("mi") or unit == "m" else unit[0]
-
-
-def duration_seconds(text: str) -> float:
-    """Seconds in a duration such as ``10m``, ``48h``, ``2d``, ``1w`` (``m`` is minutes)."""
-    match = _DURATION_RE.match(text)
-    if match is None:
-        raise ValueError(f"not a duration: {text!r}")
-    return float(match.group("n")) * _UNIT_SECONDS[_unit_letter(match.group("unit"))]
-
-
-def _normalize_duration(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError("expected a duration such as 10m, 48h, 2d or 1w (m = minutes)")
-    match = _DURATION_RE.match(value)
-    if match is None:
-        raise ValueError(f"expected a duration such as 10m, 48h, 2d or 1w (m = minutes), not {value!r}")
-    number = float(match.group("n"))
-    if number <= 0:
-        raise ValueError("expected a duration above 0")
-    shown = str(int(number)) if number.is_integer() else match.group("n")
-    return f"{shown}{_unit_letter(match.group('unit'))}"
-
-
-Duration = Annotated[
-    str,
-    BeforeValidator(_normalize_duration),
-    WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d+)?\s*(s|m|h|d|w)$"}),
+# defined in model_values / model_examples, imported from here by the rest of leadsync
+__all__ = [
+    "KNOWN_ACTIVITY_TYPES",
+    "STAGES",
+    "Example",
+    "ExampleActivity",
+    "ExampleContact",
+    "Expectation",
+    "duration_seconds",
+    "example_datetime",
+    "slugify",
 ]
-
-
-def slugify(text: str) -> str:
-    """A rule id from a label: ``"Demo request (24h)"`` -> ``demo_request_24h``."""
-    slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
-    return slug[:64] or "rule"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -237,13 +111,15 @@ class Condition(_Strict):
     between: tuple[Number, Number] | None = None
     exists: bool | None = None
     missing: bool | None = None
-    within_days: PositiveNumber | None = None
-    older_than_days: NonNegativeNumber | None = None
+    within_days: Days | None = None
+    older_than_days: NonNegativeDays | None = None
     free_mail: bool | None = None
     all_: list[Condition] | None = Field(default=None, alias="all")
     any_: list[Condition] | None = Field(default=None, alias="any")
     not_: Condition | None = Field(default=None, alias="not")
     case_sensitive: bool = False
+
+    _depth: int = PrivateAttr(default=1)  # this condition and the all/any/not nested in it, in levels
 
     @property
     def operator(self) -> str:
@@ -251,6 +127,13 @@ class Condition(_Strict):
 
     def _value(self, op: str) -> Any:
         return getattr(self, {"in": "in_", "all": "all_", "any": "any_", "not": "not_"}.get(op, op))
+
+    @field_validator("regex")
+    @classmethod
+    def _linear_regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            compile_regex(value, True)  # case folding does not change what RE2 can run
+        return value
 
     @model_validator(mode="after")
     def _one_operator(self) -> Condition:
@@ -273,13 +156,15 @@ class Condition(_Strict):
             raise ValueError(f"'{op}' needs at least one condition")
         if op == "between" and self.between is not None and self.between[0] > self.between[1]:
             raise ValueError("between needs [low, high] with low <= high")
-        if op == "regex" and self.regex is not None:
-            try:
-                re.compile(self.regex)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression: {exc}") from None
         if op in ("in", "not_in") and not self._value(op):
             raise ValueError(f"'{op}' needs at least one value")
+        children = [self.not_] if op == "not" else self._value(op) if op in ("all", "any") else []
+        self._depth = 1 + max((child._depth for child in children if child is not None), default=0)
+        if self._depth > MAX_CONDITION_DEPTH:
+            raise ValueError(
+                f"conditions nest at most {MAX_CONDITION_DEPTH} levels deep (all/any/not inside one another); "
+                "flatten this one"
+            )
         return self
 
     def fields_used(self) -> Iterator[str]:
@@ -304,8 +189,8 @@ class Condition(_Strict):
 class Decay(_Strict):
     """How engagement points fade: ``{half_life_days: N}``, ``{expire_days: N}`` or ``none``."""
 
-    half_life_days: PositiveNumber | None = None
-    expire_days: PositiveNumber | None = None
+    half_life_days: Days | None = None
+    expire_days: Days | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -345,7 +230,7 @@ class Decay(_Strict):
 class _Rule(_Strict):
     id: RuleId = Field(description="Stable id shown in reasons; defaults to the label in snake_case.")
     label: Label = Field(description="Human text for reasons, e.g. 'demo request'.")
-    points: Number
+    points: RulePoints
 
     @model_validator(mode="before")
     @classmethod
@@ -378,14 +263,14 @@ class FitRule(_Rule):
     """Points for who the contact is: a test on contact fields."""
 
     when: Condition
-    points: Annotated[Number, AfterValidator(_check_positive_points)]
+    points: Annotated[RulePoints, AfterValidator(_check_positive_points)]
 
 
 class PropertyRule(_Rule):
     """Engagement points from CRM rollup fields (a count field >= N, a date field within N days)."""
 
     when: Condition
-    points: Annotated[Number, AfterValidator(_check_positive_points)]
+    points: Annotated[RulePoints, AfterValidator(_check_positive_points)]
 
 
 _WHERE_HELP = "Test on the activity's attributes."
@@ -400,9 +285,9 @@ class EngagementRule(_Rule):
 
     activity: ActivityTypes
     where: Condition | None = Field(default=None, description=_WHERE_HELP)
-    points: Annotated[Number, AfterValidator(_check_positive_points)]
-    within_days: PositiveNumber | None = Field(default=None, description=_WITHIN_HELP)
-    max_points: PositiveNumber | None = Field(default=None, description=_MAX_POINTS_HELP)
+    points: Annotated[RulePoints, AfterValidator(_check_positive_points)]
+    within_days: Days | None = Field(default=None, description=_WITHIN_HELP)
+    max_points: MaxPoints | None = Field(default=None, description=_MAX_POINTS_HELP)
     max_times: PositiveInt | None = Field(default=None, description=_MAX_TIMES_HELP)
     decay: Decay | None = Field(default=None, description=_DECAY_HELP)
 
@@ -418,12 +303,12 @@ class NegativeRule(_Rule):
     when: Condition | None = None
     activity: ActivityTypes | None = None
     where: Condition | None = Field(default=None, description=_WHERE_HELP)
-    points: Annotated[Number, AfterValidator(_check_negative_points)]
-    within_days: PositiveNumber | None = Field(default=None, description=_WITHIN_HELP)
-    max_points: PositiveNumber | None = Field(default=None, description=_MAX_POINTS_HELP)
+    points: Annotated[RulePoints, AfterValidator(_check_negative_points)]
+    within_days: Days | None = Field(default=None, description=_WITHIN_HELP)
+    max_points: MaxPoints | None = Field(default=None, description=_MAX_POINTS_HELP)
     max_times: PositiveInt | None = Field(default=None, description=_MAX_TIMES_HELP)
     decay: Decay | None = Field(default=None, description=_DECAY_HELP)
-    inactive_days: PositiveNumber | None = Field(
+    inactive_days: Days | None = Field(
         default=None, description="No activity (of the listed types, or any) for this many days."
     )
     applies_to: Literal["fit", "engagement", "total"] | None = None
@@ -479,10 +364,10 @@ class Stagnation(_Strict):
 
     id: RuleId = "stagnation"
     label: Label | None = None
-    after_days: PositiveNumber
+    after_days: Days
     low_intent: ActivityTypes
     high_intent: ActivityTypes
-    points: Annotated[Number, AfterValidator(_check_negative_points)]
+    points: Annotated[RulePoints, AfterValidator(_check_negative_points)]
     min_actions: PositiveInt = Field(default=2, description="Low-intent actions needed to count as repeating.")
 
     @model_validator(mode="after")
@@ -503,16 +388,16 @@ class Stagnation(_Strict):
 
 
 class Weights(_Strict):
-    fit: NonNegativeNumber = 0.5
-    engagement: NonNegativeNumber = 0.5
+    fit: Weight = 0.5
+    engagement: Weight = 0.5
 
 
 class Scale(_Strict):
     """Caps and how fit and engagement combine into the total."""
 
-    max: PositiveInt = Field(default=100, description="Cap of fit, engagement and total (0..max).")
-    fit_max: PositiveInt | None = None
-    engagement_max: PositiveInt | None = None
+    max: ScoreCap = Field(default=100, description="Cap of fit, engagement and total (0..max).")
+    fit_max: ScoreCap | None = None
+    engagement_max: ScoreCap | None = None
     combine: Literal["sum", "weighted"] = "sum"
     weights: Weights | None = None
 
@@ -536,7 +421,7 @@ def _check_cuts(value: dict[str, float]) -> dict[str, float]:
     return value
 
 
-Cuts = Annotated[dict[str, NonNegativeNumber], AfterValidator(_check_cuts)]
+Cuts = Annotated[dict[str, Threshold], AfterValidator(_check_cuts)]
 
 
 class Labels(_Strict):
@@ -557,7 +442,7 @@ def _descending(value: list[float]) -> list[float]:
 class Matrix(_Strict):
     """Fit grade x engagement level -> a cell such as ``A1`` (level 1 is the most engaged)."""
 
-    engagement_levels: Annotated[list[NonNegativeNumber], AfterValidator(_descending)] = Field(
+    engagement_levels: Annotated[list[Threshold], AfterValidator(_descending)] = Field(
         default_factory=lambda: [75.0, 50.0, 25.0, 0.0]
     )
     cells: dict[str, Label] = Field(default_factory=dict, description="Optional names for cells, e.g. A1: hot.")
@@ -566,8 +451,8 @@ class Matrix(_Strict):
 class Stages(_Strict):
     """Total score thresholds for MQL and SQL; below MQL a contact is a lead."""
 
-    mql: NonNegativeNumber = 40.0
-    sql: NonNegativeNumber = 75.0
+    mql: Threshold = 40.0
+    sql: Threshold = 75.0
 
     @model_validator(mode="after")
     def _order(self) -> Stages:
@@ -585,53 +470,11 @@ class Tier(_Strict):
     where: Condition | None = None
     within: Duration = Field(description="How recent the activity must be, e.g. 24h.")
     respond_within: Duration = Field(description="The SLA from the activity, e.g. 10m.")
-    min_total: NonNegativeNumber | None = None
+    min_total: Threshold | None = None
 
     @property
     def text(self) -> str:
         return self.label or f"{' or '.join(t.replace('_', ' ') for t in self.activity)} within {self.within}"
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Examples
-
-
-class ExampleContact(_Strict):
-    id: str = "example"
-    fields: dict[str, FieldValueIn] = Field(default_factory=dict)
-
-
-class ExampleActivity(_Strict):
-    id: str | None = None
-    type: Annotated[str, StringConstraints(min_length=1)]
-    at: AwareDatetime | None = None
-    ago: Duration | None = None
-    attributes: dict[str, FieldValueIn] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _when(self) -> ExampleActivity:
-        if (self.at is None) == (self.ago is None):
-            raise ValueError("give at: (a time) or ago: (a duration such as 2d), one of them")
-        return self
-
-
-class Expectation(_Strict):
-    total: int | None = None
-    fit: int | None = None
-    engagement: int | None = None
-    grade: str | None = None
-    stage: Literal["lead", "mql", "sql"] | None = None
-    label: str | None = Field(default=None, description="Expected label; 'none' for no label.")
-    matrix: str | None = None
-    tier: str | None = Field(default=None, description="Expected tier; 'none' for no tier.")
-
-
-class Example(_Strict):
-    name: Annotated[str, StringConstraints(min_length=1)]
-    now: AwareDatetime
-    contact: ExampleContact = Field(default_factory=ExampleContact)
-    activities: list[ExampleActivity] = Field(default_factory=list)
-    expect: Expectation
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -721,11 +564,3 @@ def cut_name(cuts: dict[str, float], value: float) -> str:
         if minimum < lowest_min:
             lowest_name, lowest_min = name, minimum
     return best_name or lowest_name
-
-
-def example_datetime(example: Example, activity: ExampleActivity) -> datetime:
-    """When an example's activity happened (``at`` as given, or ``ago`` before the example's ``now``)."""
-    if activity.at is not None:
-        return activity.at
-    assert activity.ago is not None
-    return example.now - timedelta(seconds=duration_seconds(activity.ago))

@@ -19,12 +19,15 @@ booleans (``NO`` for Norway and ``on``/``off`` stay text), numbers with a leadin
 from __future__ import annotations
 
 import difflib
+import os
 import re
+import stat
 import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from pathlib import Path
+from typing import Any, Final, Union
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -95,8 +98,71 @@ def format_path(path: Sequence[str | int]) -> str:
     return "".join(out)
 
 
+# Limits that keep a hostile or broken file from exhausting time or memory: checked while the YAML is read,
+# before anything is built from it (docs/model.md, "Limits").
+MAX_FILE_BYTES: Final = 256 * 1024  # the starter model is 9 KB; a model of hundreds of rules stays far below
+MAX_DEPTH: Final = 100  # nested mappings and lists (conditions nest at most 32 deep: see scoring.model)
+MAX_VALUES: Final = 100_000  # keys, values and list items, each alias counted as everything it repeats
+MAX_DIGITS: Final = 30  # digits of a whole number (longer ones are ids or phone numbers: quote them)
+
+
+class _Refused(Exception):
+    """The file crosses one of the limits above; ``line`` is 1-based, or ``None`` when unknown."""
+
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader with the YAML 1.2 core schema's implicit types instead of YAML 1.1's."""
+    """SafeLoader with the YAML 1.2 core schema's implicit types instead of YAML 1.1's, and the limits above."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._values = 0  # values composed so far, aliases counted at the size of what they repeat
+        self._sizes: dict[int, int] = {}  # id(node) -> its size in values, aliases expanded
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+        # checked here too: the scanner reads a whole run of opening brackets before the composer sees one
+        if self.flow_level >= MAX_DEPTH:
+            raise _Refused(self.get_mark().line + 1, f"nested more than {MAX_DEPTH} levels deep")
+        super().fetch_flow_collection_start(TokenClass)
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            target = self.anchors.get(event.anchor)
+            if target is not None:
+                size = self._sizes.get(id(target))
+                line = event.start_mark.line + 1
+                if size is None:
+                    raise _Refused(line, f"the alias *{event.anchor} refers to the value it sits in")
+                self._count(size, line)
+            return super().compose_node(parent, index)
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _Refused(self.peek_event().start_mark.line + 1, f"nested more than {MAX_DEPTH} levels deep")
+        before = self._values
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        if node is None:
+            return None
+        self._count(1, node.start_mark.line + 1)
+        self._sizes[id(node)] = self._values - before
+        return node
+
+    def _count(self, size: int, line: int) -> None:
+        self._values += size
+        if self._values > MAX_VALUES:
+            raise _Refused(
+                line,
+                f"the file holds more than {MAX_VALUES:,} values once its aliases (*name) are expanded; "
+                "a model file needs far fewer (repeat values without aliases, or split the file)",
+            )
 
 
 _Loader.yaml_implicit_resolvers = {}
@@ -116,27 +182,95 @@ _Loader.add_implicit_resolver(
 
 
 def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
-    return int(str(loader.construct_scalar(node)), 10)
+    text = str(loader.construct_scalar(node))
+    digits = len(text.strip().lstrip("+-"))
+    if digits > MAX_DIGITS:
+        raise ValueError(f"a whole number of {digits:,} digits is too long (at most {MAX_DIGITS}); put text in quotes")
+    return int(text, 10)
 
 
 _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
+def _too_large(size: int | None, source: str) -> ModelError:
+    told = f"{size:,} bytes" if size is not None else f"over {MAX_FILE_BYTES:,} bytes"
+    return ModelError(
+        [
+            Problem(
+                source,
+                None,
+                "",
+                f"the file is {told}; a model file may be at most {MAX_FILE_BYTES:,} bytes (is this the right file?)",
+            )
+        ]
+    )
+
+
+def read_model_text(path: str | Path) -> str:
+    """A model file's text, refusing a file too large to be one before reading it whole."""
+    source = str(path)
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+            if len(raw) > MAX_FILE_BYTES:
+                status = os.fstat(handle.fileno())
+                raise _too_large(status.st_size if stat.S_ISREG(status.st_mode) else None, source)
+    except FileNotFoundError:
+        raise ModelError([Problem(source, None, "", "no such file")]) from None
+    except IsADirectoryError:
+        raise ModelError([Problem(source, None, "", "this is a folder; give the path of a model file")]) from None
+    except OSError as exc:
+        raise ModelError([Problem(source, None, "", f"cannot read the file: {exc}")]) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ModelError(
+            [Problem(source, line, "", f"not UTF-8 text (byte {exc.start:,}); save the file as UTF-8")]
+        ) from None
+
+
+def _reader_problem(exc: yaml.reader.ReaderError, text: str, source: str) -> Problem:
+    line = text.count("\n", 0, exc.position) + 1 if isinstance(exc.position, int) else None
+    character = exc.character if isinstance(exc.character, int) else ord(exc.character)
+    return Problem(
+        source,
+        line,
+        "",
+        f"the unprintable character U+{character:04X} cannot appear in a YAML file; delete it "
+        f'(inside double quotes it can be written as "\\u{character:04x}")',
+    )
+
+
 def load_yaml_with_lines(text: str, source: str = "<string>") -> tuple[dict[str, Any], LineMap]:
-    """Read a YAML mapping and the line of each key; raise ``ModelError`` when the YAML is unusable."""
-    loader = _Loader(text)
+    """Read a YAML mapping and the line of each key; raise ``ModelError`` when the YAML is unusable.
+
+    The limits (``MAX_FILE_BYTES``, ``MAX_DEPTH``, ``MAX_VALUES``, ``MAX_DIGITS``) are enforced here, while
+    reading, so an alias bomb or a deeply nested file costs milliseconds, not minutes and gigabytes.
+    """
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_FILE_BYTES:
+        raise _too_large(size, source)
     try:
-        root = loader.get_single_node()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        message = " ".join(part for part in (exc.context, exc.problem) if part)
-        raise ModelError([Problem(source, line, "", f"not valid YAML: {message}")]) from None
-    except yaml.YAMLError as exc:
-        raise ModelError([Problem(source, None, "", f"not valid YAML: {exc}")]) from None
-    lines = LineMap()
-    problems: list[Problem] = []
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:
+        raise ModelError([_reader_problem(exc, text, source)]) from None
     try:
+        try:
+            root = loader.get_single_node()
+        except _Refused as exc:
+            raise ModelError([Problem(source, exc.line, "", exc.message)]) from None
+        except yaml.reader.ReaderError as exc:
+            raise ModelError([_reader_problem(exc, text, source)]) from None
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = mark.line + 1 if mark is not None else None
+            message = " ".join(part for part in (exc.context, exc.problem) if part)
+            raise ModelError([Problem(source, line, "", f"not valid YAML: {message}")]) from None
+        except yaml.YAMLError as exc:
+            raise ModelError([Problem(source, None, "", f"not valid YAML: {exc}")]) from None
+        lines = LineMap()
+        problems: list[Problem] = []
         if root is None:
             raise ModelError([Problem(source, 1, "", "the file is empty; expected a mapping of model settings")])
         if not isinstance(root, yaml.MappingNode):

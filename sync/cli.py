@@ -5,89 +5,27 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shutil
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from connectors.errors import AuthError, ConfigurationError, ConnectorError, QuotaExhausted
-from connectors.http import redact
-from scoring import ModelError, load_model
+from connectors.registry import CRM_NAMES
+from scoring import load_model
 from sync.app import App, ConfigError
+from sync.calibration_job import calibration_rows
+from sync.cli_context import Ctx, current_ctx, err, fail, handle_errors, locked, now_utc, out
 from sync.pipeline import RunSummary
-from sync.settings import SettingsError
-
-F = TypeVar("F", bound=Callable[..., Any])
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-# Test hook: a fixed "now" (ISO 8601 with a timezone) for every command, so two runs in separate processes
-# score alike; read here at the CLI edge only.
-TEST_NOW_ENV = "LEADSYNC_TEST_NOW"
-
-
-def now_utc() -> datetime:
-    pinned = os.environ.get(TEST_NOW_ENV)
-    if pinned:
-        parsed = datetime.fromisoformat(pinned)
-        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return datetime.now(UTC)
-
-
-@dataclass
-class Ctx:
-    env_file: str
-    log_level: str | None
-    _app: App | None = field(default=None)
-
-    def app(self) -> App:
-        if self._app is None:
-            self._app = App.from_env(self.env_file, log_level=self.log_level)
-            if os.environ.get(TEST_NOW_ENV):
-                self._app.clock = now_utc
-        return self._app
-
-
-def fail(message: str, code: int) -> None:
-    err.print(redact(message), markup=False)
-    sys.exit(code)
-
-
-def handle_errors(fn: F) -> F:
-    """Turn the errors a user can meet into one sentence and an exit code; never a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (SettingsError, ConfigError) as exc:
-            fail(f"Configuration error:\n{exc}", 2)
-        except ModelError as exc:
-            fail(str(exc), 2)
-        except ConfigurationError as exc:
-            fail(f"Configuration error: {exc}", 2)
-        except QuotaExhausted as exc:
-            fail(f"API quota exhausted: {exc}", 3)
-        except AuthError as exc:
-            fail(f"Authentication failed: {exc}", 3)
-        except ConnectorError as exc:
-            fail(f"CRM error: {exc}", 1)
-
-    return wrapper  # type: ignore[return-value]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -106,12 +44,6 @@ def cli(ctx: click.Context, env_file: str, log_level: str | None) -> None:
     ctx.obj = Ctx(env_file=env_file, log_level=log_level)
 
 
-def _ctx() -> Ctx:
-    obj = click.get_current_context().obj
-    assert isinstance(obj, Ctx)
-    return obj
-
-
 # -- init -----------------------------------------------------------------------------------------------
 @cli.command()
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
@@ -122,7 +54,7 @@ def init(force: bool, model_file: str) -> None:
     from scoring import STARTER_MODEL_PATH
     from sync.settings import example_env
 
-    env_path = Path(_ctx().env_file)
+    env_path = Path(current_ctx().env_file)
     wrote = []
     if env_path.exists() and not force:
         out.print(f"{env_path} exists; left alone (use --force to overwrite).")
@@ -148,7 +80,7 @@ def init(force: bool, model_file: str) -> None:
 @handle_errors
 def check(create_fields: bool, as_json: bool) -> None:
     """Validate settings and model, connect, and report missing rights and fields in plain sentences."""
-    report = _ctx().app().check(create_fields=create_fields)
+    report = current_ctx().app().check(create_fields=create_fields)
     if as_json:
         out.print_json(json.dumps(report))
     else:
@@ -158,19 +90,6 @@ def check(create_fields: bool, as_json: bool) -> None:
 
 
 # -- runs -----------------------------------------------------------------------------------------------
-@contextmanager
-def _locked(app: App, wait: bool) -> Iterator[bool]:
-    lock = app.store.acquire_lock(app.settings.crm, wait=wait)
-    if lock is None:
-        holder = app.store.lock_holder(app.settings.crm)
-        who = holder.describe() if holder else "another leadsync process"
-        out.print(f"Already running: {who}. Nothing to do (use --wait to wait for it).")
-        yield False
-        return
-    with lock:
-        yield True
-
-
 @contextmanager
 def _graceful_stop() -> Iterator[threading.Event]:
     """SIGTERM / SIGINT finish the batch in flight, save state, and exit 0."""
@@ -221,9 +140,9 @@ def _print_summary(summary: RunSummary, app: App) -> None:
 
 
 def _run_command(kind: str, dry_run: bool, wait: bool, **kwargs: Any) -> None:
-    app = _ctx().app()
+    app = current_ctx().app()
     _ = app.model, app.blocks  # a broken model file is a configuration error even while another run works
-    with _locked(app, wait) as got, _graceful_stop() as stop:
+    with locked(app, wait) as got, _graceful_stop() as stop:
         if not got:
             sys.exit(0)
         summary = app.run(kind, dry_run=dry_run, stop=stop, progress=True, **kwargs)
@@ -270,7 +189,7 @@ def rescore(dry_run: bool, wait: bool) -> None:
 @handle_errors
 def score(contact_id: str, show_explain: bool, as_json: bool) -> None:
     """Score one contact now: its score, its reasons, and what would be written."""
-    report = _ctx().app().score_one(contact_id, now=now_utc())
+    report = current_ctx().app().score_one(contact_id, now=now_utc())
     if as_json:
         out.print_json(json.dumps(report, default=str))
         return
@@ -395,8 +314,8 @@ def calibrate(
     if csv_path is not None:
         from scoring.calibrate.cli_support import run_calibrate
 
-        if model_path is None and Path(_ctx().env_file).exists():
-            model_path = str(_ctx().app().settings.model_file)
+        if model_path is None and Path(current_ctx().env_file).exists():
+            model_path = str(current_ctx().app().settings.model_file)
         code, text = run_calibrate(
             csv_path=csv_path,
             outcome_column=outcome_column,
@@ -423,11 +342,10 @@ def calibrate(
         sys.exit(code)
     from scoring.calibrate import calibrate_rows
     from scoring.calibrate.cli_support import parse_since
-    from sync.ops_cli import _calibration_rows
 
-    app = _ctx().app()
+    app = current_ctx().app()
     model_obj = load_model(model_path) if model_path else app.model
-    rows = _calibration_rows(app)
+    rows = calibration_rows(app)
     if not rows:
         fail(f"No won or lost outcomes in {app.settings.crm} yet: nothing to calibrate on.", 1)
     result = calibrate_rows(
@@ -458,7 +376,7 @@ def calibrate(
 @handle_errors
 def quarantine(limit: int, release_ids: tuple[str, ...], as_json: bool) -> None:
     """Records the CRM refused: why, how many attempts; the next sync retries them."""
-    app = _ctx().app()
+    app = current_ctx().app()
     crm = app.settings.crm
     if release_ids:
         released = app.store.quarantine_release(crm, list(release_ids))
@@ -496,7 +414,7 @@ def quarantine(limit: int, release_ids: tuple[str, ...], as_json: bool) -> None:
 @cli.command()
 @click.option(
     "--crm",
-    type=click.Choice(["all", "hubspot", "salesforce", "pipedrive"]),
+    type=click.Choice(["all", *CRM_NAMES]),
     default="all",
     show_default=True,
     help="Which sandbox CRM to run against.",
@@ -518,7 +436,7 @@ def main() -> None:
 
 def _register_optional_commands() -> None:
     """Command groups that live with their own package."""
-    from connectors.sandbox.cli import sandbox
+    from sync.sandbox_cli import sandbox
 
     cli.add_command(sandbox)
     from sync import ops_cli

@@ -18,15 +18,16 @@ from rich.console import Console
 from rich.table import Table
 
 from connectors.records import Contact
+from connectors.registry import CRM_NAMES
 from connectors.sandbox import Sandbox, SandboxConfig
-from connectors.sandbox.cli import env_lines
 from connectors.sandbox.seed import generate
 from scoring import STARTER_MODEL_PATH, explain, score
 from sync.app import App
 from sync.policies import writeback_specs
+from sync.sandbox_cli import env_lines
 from sync.settings import load_settings
 
-CRMS = ("hubspot", "salesforce", "pipedrive")
+CRMS = CRM_NAMES
 
 
 def sandbox_env_file(

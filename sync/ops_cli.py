@@ -1,40 +1,29 @@
 """Commands for running leadsync in production: ``daemon``, ``runs``, ``show`` and ``revert``.
 
-``register(cli)`` adds them to the ``leadsync`` group (``sync.cli`` calls it).  ``calibrate_job`` is the
-daemon's monthly calibration hook.
+``register(cli)`` adds them to the ``leadsync`` group (``sync.cli`` calls it).  The daemon's monthly
+calibration is ``sync.calibration_job.calibrate_job``.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
-import logging
-import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from connectors.base import CRMAdapter
-from connectors.errors import ConnectorError
-from connectors.http import redact
+from connectors.registry import CRM_NAMES
+from sync import testhooks
 from sync.app import App, ConfigError
-from sync.cli import _ctx, _locked, fail, handle_errors, out
-from sync.settings import Settings, missing_credentials
-from sync.state import RunKind, RunRecord, RunStatus
-
-if TYPE_CHECKING:
-    from scoring.calibrate import CalibrationRow
-
-log = logging.getLogger("leadsync.ops")
-
-# Test hook: "module:function" building the adapter instead of the real CRM client (see tests/sync/fakes.py).
-ADAPTER_FACTORY_ENV = "LEADSYNC_TEST_ADAPTER_FACTORY"
+from sync.calibration_job import calibrate_job
+from sync.cli_context import current_ctx, fail, handle_errors, locked, out
+from sync.settings import missing_credentials
+from sync.state import RunRecord
 
 
 def register(cli: click.Group) -> None:
@@ -42,111 +31,12 @@ def register(cli: click.Group) -> None:
         cli.add_command(command)
 
 
-def _adapter_factory() -> Callable[[Settings, list[str]], CRMAdapter] | None:
-    spec = os.environ.get(ADAPTER_FACTORY_ENV)
-    if not spec:
-        return None
-    module, _, name = spec.partition(":")
-    factory: Callable[[Settings, list[str]], CRMAdapter] = getattr(importlib.import_module(module), name)
-    return factory
-
-
 def _app() -> App:
-    app = _ctx().app()
-    factory = _adapter_factory()
+    app = current_ctx().app()
+    factory = testhooks.adapter_factory()
     if factory is not None:
         app.adapter_factory = factory
     return app
-
-
-# -- calibration hook ------------------------------------------------------------------------------------
-def calibrate_job(app: App, now: datetime) -> None:
-    """The daemon's monthly calibration report, written to ``settings.daemon.report_dir``.
-
-    Won and lost outcomes come from the CRM; each contact's fields and activities from the scoring inputs
-    the sync stored (read from the CRM only for contacts it never scored).  The report (HTML and JSON) and,
-    when it ranks the history better, a proposed model file are for a person to review: the live model file
-    is never changed.  Recorded as a run of kind ``calibrate``.  Without the ``scoring.calibrate`` package it
-    only logs that calibration is not configured.
-    """
-    try:
-        from scoring.calibrate import calibrate_rows
-    except ImportError:
-        log.info("calibration not configured: the monthly calibration report is skipped")
-        return
-    crm, store, adapter = app.settings.crm, app.store, app.adapter
-    run_id = store.start_run(crm, RunKind.CALIBRATE, model_version=app.model.version, now=now)
-    status, error, counts = RunStatus.FAILED, None, {"read": 0}
-    try:
-        rows = _calibration_rows(app)
-        counts = {"read": len(rows), "won": sum(1 for r in rows if r.won)}
-        if not rows:
-            log.info("calibration: no won or lost outcomes in %s yet, so there is nothing to report", crm)
-        else:
-            folder = app.settings.daemon.report_dir
-            folder.mkdir(parents=True, exist_ok=True)
-            stem = folder / f"calibration-{crm}-{now:%Y-%m-%d}"
-            result = calibrate_rows(
-                rows,
-                app.model,
-                now,
-                out_model_path=stem.with_suffix(".proposed.yaml"),
-                out_html_path=stem.with_suffix(".html"),
-                out_json_path=stem.with_suffix(".json"),
-                since_days=30,
-                source=crm,
-            )
-            log.info("calibration report:\n%s", result.summary)
-        status = RunStatus.OK
-    except Exception as exc:
-        error = redact(str(exc) if isinstance(exc, ConnectorError) else f"{type(exc).__name__}: {exc}")
-        raise
-    finally:
-        usage = adapter.usage()
-        store.finish_run(
-            run_id,
-            status=status,
-            counts=counts,
-            api_calls=dict(usage.calls_by_endpoint),
-            quota_left=usage.quota_left,
-            error=error,
-            now=app.clock(),
-        )
-
-
-def _calibration_rows(app: App) -> list[CalibrationRow]:
-    from scoring.calibrate import CalibrationRow
-
-    crm, store, adapter = app.settings.crm, app.store, app.adapter
-    outcomes: dict[str, tuple[bool, datetime | None]] = {}
-    for outcome in adapter.read_outcomes():
-        if _replaces(outcomes.get(outcome.contact_id), outcome.won, outcome.closed_at):
-            outcomes[outcome.contact_id] = (outcome.won, outcome.closed_at)
-    ids = sorted(outcomes)
-    rows: list[CalibrationRow] = []
-    for start in range(0, len(ids), app.settings.batch_size):
-        chunk = ids[start : start + app.settings.batch_size]
-        known = {cid: (item.contact, item.activities) for cid, item in store.load_inputs(crm, chunk).items()}
-        unscored = [cid for cid in chunk if cid not in known]
-        if unscored:
-            fetched = adapter.get_contacts(unscored)
-            activities = adapter.read_activities([c.id for c in fetched]) if fetched else {}
-            known.update({c.id: (c, tuple(activities.get(c.id, ()))) for c in fetched})
-        for cid in chunk:
-            if cid in known:
-                contact, acts = known[cid]
-                won, closed = outcomes[cid]
-                rows.append(CalibrationRow(contact, tuple(acts), won=won, closed_at=closed))
-    return rows
-
-
-def _replaces(seen: tuple[bool, datetime | None] | None, won: bool, at: datetime | None) -> bool:
-    """Several deals per contact: won if any was won, dated by the first win; else lost, at the last loss."""
-    if seen is None or (won and not seen[0]):
-        return True
-    if won != seen[0] or at is None:
-        return False
-    return seen[1] is None or (at < seen[1] if won else at > seen[1])
 
 
 # -- daemon ----------------------------------------------------------------------------------------------
@@ -235,7 +125,7 @@ def _when(value: datetime | None) -> str:
 
 @click.command()
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many runs, newest first.")
-@click.option("--crm", type=click.Choice(["hubspot", "salesforce", "pipedrive"]), help="Only this CRM's runs.")
+@click.option("--crm", type=click.Choice(CRM_NAMES), help="Only this CRM's runs.")
 @click.option(
     "--kind", type=click.Choice(["backfill", "sync", "rescore", "revert", "calibrate"]), help="Only runs of this kind."
 )
@@ -335,7 +225,7 @@ def revert(run_id: int, dry_run: bool, wait: bool, as_json: bool) -> None:
     from sync.revert import RevertError, describe, revert_run
 
     app = _app()
-    with _locked(app, wait) as got:
+    with locked(app, wait) as got:
         if not got:
             sys.exit(0)
         # the model's fields may have been renamed since: read every field the run wrote

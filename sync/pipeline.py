@@ -23,14 +23,15 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from connectors.base import CRMAdapter
+from connectors.base import CountsContacts, CRMAdapter
 from connectors.errors import ConnectorError, QuotaExhausted
 from connectors.http import redact
+from connectors.paging import chunks
 from connectors.records import Activity, Contact, FieldUpdate, WriteResult, WriteStatus
 from scoring import Model, ScoreResult, score
 from sync.policies import Change, Planner, RoundRobin, same_value
@@ -39,6 +40,7 @@ from sync.state import (
     AuditAction,
     AuditStatus,
     FieldChange,
+    InflightWrite,
     RoundRobinState,
     RunKind,
     RunStatus,
@@ -51,7 +53,6 @@ log = logging.getLogger("leadsync.sync")
 BACKFILL_STREAM = "backfill"
 CONTACTS_STREAM = "contacts"
 ACTIVITIES_STREAM = "activities"
-INFLIGHT_STREAM = "inflight"
 CURSOR_OVERLAP = timedelta(minutes=5)  # incremental syncs after a backfill re-read its last minutes
 
 
@@ -97,6 +98,21 @@ class _Batch:
     contacts: list[Contact]
     cursor: str | None = None
     stream: str | None = None
+
+
+@dataclass(frozen=True)
+class _PageOutcome:
+    """What one page came to, for the state transaction that records it (see ``Pipeline._record``)."""
+
+    contacts: Sequence[Contact]  # the contacts to record: those read, or only those whose writes landed
+    activities: Mapping[str, list[Activity]]
+    results: Mapping[str, ScoreResult]
+    changes: Mapping[str, list[Change]]  # by contact: what was planned and written (or tried)
+    write_results: Sequence[WriteResult] = ()
+    reconciled: Sequence[tuple[int, FieldChange]] = ()  # earlier runs' writes found landed: (run id, change)
+    cursor: str | None = None  # the page's cursor, saved with the record; None keeps the saved one
+    stream: str | None = None
+    unsent: Sequence[str] = ()  # contacts whose writes a spent quota stopped: only earlier runs' entries stay
 
 
 class PlanWriter:
@@ -157,7 +173,7 @@ class Pipeline:
         self.on_p1 = on_p1
         # calls the adapter had made before this run (an adapter may serve several runs)
         self._calls_baseline = dict(calls_baseline) if calls_baseline is not None else None
-        self._inflight: dict[str, dict[str, Any]] = {}
+        self._inflight: dict[str, InflightWrite] = {}
         self._pending_quarantine: list[tuple[str, str, dict[str, Any]]] = []
         self._stored_activities: dict[str, list[Activity]] = {}
 
@@ -180,7 +196,7 @@ class Pipeline:
             # Resuming: the contacts a killed run wrote without recording come first, by id, wherever their
             # writes moved them in the CRM's change order, so what landed is recorded and only the rest written.
             done: set[str] = set()
-            for chunk in _chunks(sorted(self._inflight) if saved else [], self.batch_size):
+            for chunk in chunks(sorted(self._inflight) if saved else [], self.batch_size):
                 contacts = self.adapter.get_contacts(chunk)
                 done.update(c.id for c in contacts)
                 yield _Batch(contacts)
@@ -219,7 +235,7 @@ class Pipeline:
             self.progress.start(None)
             done: set[str] = set()
             retry_ids = [q.contact_id for q in self.store.quarantine_list(self.crm)]
-            for chunk in _chunks(retry_ids, self.batch_size):
+            for chunk in chunks(retry_ids, self.batch_size):
                 contacts = self.adapter.get_contacts(chunk)
                 done.update(c.id for c in contacts)
                 yield _Batch(contacts)
@@ -271,11 +287,10 @@ class Pipeline:
 
     # -- the loop ----------------------------------------------------------------------------------------
     def _estimate(self, cursor: str | None) -> int | None:
-        count = getattr(self.adapter, "count_contacts", None)
-        if count is None:
+        if not isinstance(self.adapter, CountsContacts):
             return None
         try:
-            return int(count(cursor))
+            return int(self.adapter.count_contacts(cursor))
         except ConnectorError:
             return None
 
@@ -360,8 +375,7 @@ class Pipeline:
         return self.plan_dir / f"plan-{self.crm}-{kind}-{now.strftime('%Y%m%dT%H%M%SZ')}.csv"
 
     def _load_inflight(self) -> None:
-        raw = self.store.get_cursor(self.crm, INFLIGHT_STREAM)
-        self._inflight = json.loads(raw) if raw else {}
+        self._inflight = self.store.inflight_writes(self.crm)
 
     def _process(
         self, batch: _Batch, summary: RunSummary, plan: PlanWriter, run_id: int, dry_run: bool, from_store: bool
@@ -403,62 +417,57 @@ class Pipeline:
                 if dry_run:
                     plan.add(change)
 
-        write_results: list[WriteResult] = []
         updates = [
             FieldUpdate(cid, {c.field: c.new for c in changes}, object_type=_object_type(contacts, cid))
             for cid, changes in changes_by_contact.items()
         ]
+        page = _PageOutcome(
+            contacts,
+            activities,
+            results,
+            changes_by_contact,
+            reconciled=reconciled,
+            cursor=batch.cursor,
+            stream=batch.stream,
+        )
         if updates and not dry_run:
             self._save_inflight(run_id, changes_by_contact)
             try:
-                write_results = self.adapter.write(updates)
+                page = replace(page, write_results=self.adapter.write(updates))
             except QuotaExhausted as exc:
                 # record what landed before the quota ran out; the cursor stays, so the rest is retried
-                partial = getattr(exc, "results", None)
+                partial = exc.results
                 if partial:
                     landed = {r.requested_id or r.contact_id for r in partial if r.ok}
-                    done = {cid: ch for cid, ch in changes_by_contact.items() if cid in landed}
-                    self._record(
-                        _Batch(contacts),
-                        summary,
-                        run_id,
-                        [c for c in contacts if c.id in landed],
-                        activities,
-                        results,
-                        done,
-                        [r for r in partial if r.ok],
-                        reconciled,
+                    landed_page = replace(
+                        page,
+                        contacts=[c for c in contacts if c.id in landed],
+                        changes={cid: ch for cid, ch in changes_by_contact.items() if cid in landed},
+                        write_results=[r for r in partial if r.ok],
+                        cursor=None,
+                        stream=None,
+                        unsent=[cid for cid in changes_by_contact if cid not in landed],
                     )
+                    self._record(landed_page, summary, run_id)
                 raise
 
         if dry_run:
             return
-        self._record(
-            batch, summary, run_id, contacts, activities, results, changes_by_contact, write_results, reconciled
-        )
+        self._record(page, summary, run_id)
 
-    def _record(
-        self,
-        batch: _Batch,
-        summary: RunSummary,
-        run_id: int,
-        contacts: Sequence[Contact],
-        activities: dict[str, list[Activity]],
-        results: dict[str, ScoreResult],
-        changes_by_contact: dict[str, list[Change]],
-        write_results: Sequence[WriteResult],
-        reconciled: Sequence[tuple[int, FieldChange]],
-    ) -> None:
+    def _record(self, page: _PageOutcome, summary: RunSummary, run_id: int) -> None:
         now = self.clock()
         audit: list[FieldChange] = []
         assignments: list[Assignment] = []
         succeeded: list[str] = []
         failures: list[tuple[str, str, dict[str, Any]]] = []
         # what earlier runs left in flight for these contacts is settled by this record: reconciled or rewritten
-        for cid in {c.id for c in contacts if c.id in results} | {change.contact_id for _, change in reconciled}:
+        settled = {c.id for c in page.contacts if c.id in page.results} | {ch.contact_id for _, ch in page.reconciled}
+        for cid in settled:
             self._inflight.pop(cid, None)
-        by_requested = {r.requested_id or r.contact_id: r for r in write_results}
-        for cid, changes in changes_by_contact.items():
+        refused: list[InflightWrite] = []
+        by_requested = {r.requested_id or r.contact_id: r for r in page.write_results}
+        for cid, changes in page.changes.items():
             res = by_requested.get(cid)
             payload = {c.field: c.new for c in changes}
             if res is None or res.status is not WriteStatus.OK:
@@ -472,16 +481,17 @@ class Pipeline:
                 )
                 # a refusal can hide a write that landed (a timed-out request applied late, its retry refused):
                 # kept in flight, so the run that next finds these values in the CRM records them
-                self._inflight[cid] = {"run_id": run_id, "changes": {c.field: [c.old, c.new] for c in changes}}
+                refused.append(_inflight(cid, run_id, changes))
+                self._inflight[cid] = refused[-1]
                 continue
             succeeded.append(cid)
             audit.extend(FieldChange(cid, c.field, c.old, c.new) for c in changes)
             for change in changes:
                 if change.kind == "owner" and change.new:
                     assignments.append(Assignment(cid, str(change.new), self.planner.policies.owners.strategy, now))
-            result = results[cid]
+            result = page.results[cid]
             if result.tier == "P1" and self.on_p1 is not None and any(c.field.endswith("tier") for c in changes):
-                contact = next(c for c in contacts if c.id == cid)
+                contact = next(c for c in page.contacts if c.id == cid)
                 summary.new_p1 += 1
                 self.on_p1(contact, result)
         summary.counts["written"] += len(succeeded)
@@ -491,28 +501,28 @@ class Pipeline:
         inputs = [
             ScoringInputs(
                 contact=c,
-                activities=tuple(activities.get(c.id, [])),
+                activities=tuple(page.activities.get(c.id, [])),
                 model_version=self.model.version,
                 scored_at=now,
-                next_change_at=results[c.id].next_change_at,
-                total=results[c.id].total,
-                stage=results[c.id].stage,
-                tier=results[c.id].tier,
+                next_change_at=page.results[c.id].next_change_at,
+                total=page.results[c.id].total,
+                stage=page.results[c.id].stage,
+                tier=page.results[c.id].tier,
             )
-            for c in contacts
-            if c.id in results
+            for c in page.contacts
+            if c.id in page.results
         ]
         with self.store.transaction():
             if audit:
                 self.store.record_writes(run_id, self.crm, audit, now)
-            for earlier_run, field_change in reconciled:
+            for earlier_run, field_change in page.reconciled:
                 self.store.record_writes(earlier_run, self.crm, [field_change], now)
             for cid, reason, payload in failures:
                 self.store.quarantine_add(self.crm, cid, reason=reason, payload=payload, run_id=run_id, now=now)
             for cid, reason, payload in self._pending_quarantine:
                 self.store.quarantine_add(self.crm, cid, reason=reason, payload=payload, run_id=run_id, now=now)
             self._pending_quarantine = []
-            released = [c.id for c in contacts if c.id in results and c.id not in {f[0] for f in failures}]
+            released = [c.id for c in page.contacts if c.id in page.results and c.id not in {f[0] for f in failures}]
             if released:
                 self.store.quarantine_release(self.crm, released)
             if assignments:
@@ -522,19 +532,18 @@ class Pipeline:
                 )
             if inputs:
                 self.store.save_inputs(self.crm, inputs)
-            leftover = json.dumps(self._inflight, default=str) if self._inflight else None
-            self.store.set_cursor(self.crm, INFLIGHT_STREAM, leftover, now)
-            if batch.cursor is not None:
-                self.store.set_cursor(self.crm, batch.stream or CONTACTS_STREAM, batch.cursor, now)
+            self.store.settle_inflight(self.crm, sorted(settled | set(page.unsent)))
+            earlier = [self._inflight[cid] for cid in page.unsent if cid in self._inflight]
+            self.store.save_inflight(self.crm, [*refused, *earlier], now)
+            if page.cursor is not None:
+                self.store.set_cursor(self.crm, page.stream or CONTACTS_STREAM, page.cursor, now)
 
     # -- crash safety ------------------------------------------------------------------------------------
     def _save_inflight(self, run_id: int, changes_by_contact: dict[str, list[Change]]) -> None:
         """Before writing, remember what is about to be written (with any left by an earlier crash)."""
-        record = dict(self._inflight)
-        for cid, changes in changes_by_contact.items():
-            record[cid] = {"run_id": run_id, "changes": {c.field: [c.old, c.new] for c in changes}}
+        writes = [_inflight(cid, run_id, changes) for cid, changes in changes_by_contact.items()]
         with self.store.transaction():
-            self.store.set_cursor(self.crm, INFLIGHT_STREAM, json.dumps(record, default=str), self.clock())
+            self.store.save_inflight(self.crm, writes, self.clock())
 
     def _reconcile_inflight(self, contact: Contact) -> list[tuple[int, FieldChange]]:
         """Changes an interrupted run made before it could record them: recorded now, never repeated."""
@@ -542,9 +551,9 @@ class Pipeline:
         if not pending:
             return []
         done = []
-        for fname, (old, new) in pending["changes"].items():
+        for fname, (old, new) in pending.changes.items():
             if same_value(contact.get(fname), new) and not same_value(old, new):
-                done.append((int(pending["run_id"]), FieldChange(contact.id, fname, old, new)))
+                done.append((pending.run_id, FieldChange(contact.id, fname, old, new)))
         return done
 
     def _quarantine_later(self, summary: RunSummary, cid: str, reason: str, payload: dict[str, Any]) -> None:
@@ -552,9 +561,8 @@ class Pipeline:
         summary.counts["quarantined"] += 1
 
 
-def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
-    for i in range(0, len(items), size):
-        yield list(items[i : i + size])
+def _inflight(cid: str, run_id: int, changes: Sequence[Change]) -> InflightWrite:
+    return InflightWrite(cid, run_id, {c.field: (c.old, c.new) for c in changes})
 
 
 def _object_type(contacts: Sequence[Contact], cid: str) -> str:

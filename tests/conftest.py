@@ -50,3 +50,17 @@ def pg_url(pg_worker_url: str) -> Iterator[str]:
     yield _pg_url(pg_worker_url, dbname=urlsplit(pg_worker_url).path.lstrip("/"), options=f"-csearch_path={schema}")
     with psycopg.connect(pg_worker_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+# --- the browser check (tests marked `browser` skip without headless Chromium) ----------------------------
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say it in one plain line when the browser check was skipped, so a green run cannot hide it."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "browser" in getattr(r, "keywords", {})]
+    if skipped:
+        terminalreporter.write_sep(
+            "!",
+            f"BROWSER CHECK SKIPPED: {len(skipped)} test(s) marked 'browser' did not run "
+            "(no headless Chromium; Debian: apt-get install chromium)",
+            yellow=True,
+            bold=True,
+        )

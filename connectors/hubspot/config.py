@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from connectors.errors import ConfigurationError
+from connectors.registry import crm_info
 
 # canonical field name -> HubSpot contact property
 DEFAULT_FIELD_MAP: Mapping[str, str] = MappingProxyType(
@@ -167,8 +168,9 @@ class HubSpotConfig:
                 "client secret and refresh token.",
                 crm="hubspot",
             )
-        if not 1 <= self.page_size <= 10_000:
-            raise ConfigurationError(f"page_size must be between 1 and 10000, got {self.page_size}.", crm="hubspot")
+        most = crm_info("hubspot").max_page_size
+        if not 1 <= self.page_size <= most:
+            raise ConfigurationError(f"page_size must be between 1 and {most}, got {self.page_size}.", crm="hubspot")
         if self.backfill not in ("list", "search"):
             raise ConfigurationError(f"backfill must be 'list' or 'search', got {self.backfill!r}.", crm="hubspot")
         unknown = [t for t in self.engagement_types if t not in (*ENGAGEMENT_TYPES, "tasks")]

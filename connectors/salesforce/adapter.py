@@ -19,20 +19,18 @@ Lists of ids in SOQL are cut so every request URI (or Composite subrequest URL) 
 
 from __future__ import annotations
 
-import json
-import re
-from collections import Counter, deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
-from urllib.parse import quote_plus
+from functools import partial
+from types import MappingProxyType
+from typing import Any
 
 import requests
-from simple_salesforce import Salesforce
 
 from connectors.base import ActivityPage
-from connectors.errors import AuthError, FatalApiError
-from connectors.http import Action, ApiClient, Exchange, redact
+from connectors.errors import TransientError
+from connectors.http import redact
+from connectors.paging import SalesforceNextUrl, pages
 from connectors.records import (
     CANONICAL_FIELDS,
     Activity,
@@ -48,9 +46,7 @@ from connectors.records import (
     WriteResult,
     WriteStatus,
 )
-from connectors.salesforce import auth
-from connectors.salesforce._session import make_session
-from connectors.salesforce.classify import classify, classify_login, error_for, to_exchange
+from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.config import SalesforceConfig
 from connectors.salesforce.cursor import Cursor, StreamCursor, parse_sf_datetime, sf_text, soql_datetime
 from connectors.salesforce.mapping import (
@@ -65,8 +61,8 @@ from connectors.salesforce.mapping import (
     to_datetime,
 )
 
-T = TypeVar("T")
-QueryBody = dict[str, Any]
+# Writes never let assignment rules re-route owners.
+NO_ASSIGN: Mapping[str, str] = MappingProxyType({"Sforce-Auto-Assign": "FALSE"})  # copied into each request
 
 # FieldSpec.type -> (Salesforce field type, how Setup names it)
 SPEC_TYPES: Mapping[str, tuple[str, str]] = {
@@ -89,165 +85,22 @@ class SalesforceAdapter:
         config.validate()
         redact.add(*config.secrets())
         self.config = config
-        self.mode = config.auth_mode()
-        self._http = session or make_session(config.ca_path, config.timeout)
-        self._http.hooks["response"].append(self._track_usage)
-        self.client = ApiClient(
-            "salesforce", classify, max_attempts=config.max_attempts, sleep=config.sleep, refresh_auth=self._relogin
-        )
-        self._login_client = ApiClient(
-            "salesforce", classify_login, max_attempts=config.max_attempts, sleep=config.sleep
-        )
-        self._sf: Salesforce | None = None
-        self.quota_used: int | None = None
-        self.quota_limit: int | None = None
-        self.logins = 0
+        self.client = SalesforceClient(config, session)
         self._protected: set[str] = set()
         self._converted_contact: dict[str, str] = {}  # converted lead id -> its Contact id
         self._field_keys: dict[str, str] = {}
 
-    # -- session -----------------------------------------------------------------------------------------
-    def _track_usage(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        m = re.search(r"api-usage=(\d+)/(\d+)", response.headers.get("Sforce-Limit-Info", ""))
-        if m:
-            self.quota_used, self.quota_limit = int(m.group(1)), int(m.group(2))
+    @property
+    def mode(self) -> str:
+        return self.client.mode
+
+    @property
+    def logins(self) -> int:
+        return self.client.logins
 
     def login(self) -> None:
-        """Get a session now (otherwise the first call logs in); a no-op beyond building the client in session mode."""
-        if self.mode == "session":
-            assert self.config.session_id is not None and self.config.instance_url is not None
-            token = auth.Token(self.config.session_id.get_secret_value(), self.config.instance_url)
-        else:
-            response = self._login_client.call(
-                "oauth.token", lambda: auth.request_token(self.config, self._http, self.mode), to_exchange
-            )
-            token = auth.parse_token(response)
-            redact.add(token.access_token)
-            self.logins += 1
-        self._sf = Salesforce(
-            instance_url=token.instance_url,
-            session_id=token.access_token,
-            session=self._http,
-            version=self.config.api_version,
-        )
-
-    def _relogin(self) -> None:
-        if self.mode == "session":
-            raise AuthError(
-                "The Salesforce session id has expired; give a new one, or configure a login flow (password, "
-                "JWT or client credentials) so leadsync can log in again by itself.",
-                crm="salesforce",
-            )
-        self.login()
-
-    def _call(self, endpoint: str, fn: Callable[[Salesforce], T]) -> T:
-        if self._sf is None:
-            self.login()
-
-        def send() -> T:
-            assert self._sf is not None
-            return fn(self._sf)
-
-        return self.client.call(endpoint, send, to_exchange)
-
-    # -- query plumbing ------------------------------------------------------------------------------------
-    def _query_headers(self) -> dict[str, str]:
-        return {"Sforce-Query-Options": f"batchSize={max(self.config.page_size, 200)}"}
-
-    def _query(self, soql: str, paged: bool = True) -> QueryBody:
-        headers = self._query_headers() if paged else {}
-        body: QueryBody = self._call("query", lambda sf: sf.query(soql, headers=headers))
-        return body
-
-    def _query_more(self, url: str) -> QueryBody:
-        body: QueryBody = self._call(
-            "query_more", lambda sf: sf.query_more(url, identifier_is_url=True, headers=self._query_headers())
-        )
-        return body
-
-    def _query_url(self, soql: str) -> str:
-        return f"/services/data/v{self.config.api_version}/query?q={quote_plus(soql)}"
-
-    def _composite(self, subrequests: list[dict[str, Any]], headers: Mapping[str, str] | None = None) -> list[Any]:
-        payload = {"allOrNone": False, "compositeRequest": subrequests}
-        body = self._call(
-            "composite", lambda sf: sf.restful("composite", method="POST", json=payload, headers=dict(headers or {}))
-        )
-        if not isinstance(body, Mapping):
-            raise FatalApiError("Salesforce answered a composite request without a body.", crm=self.crm)
-        responses: list[Any] = body["compositeResponse"]
-        return responses
-
-    def _query_rounds(self, soqls: Sequence[str]) -> Iterator[list[tuple[int, QueryBody]]]:
-        """Run several queries to the end, packing up to 5 queries or query-more batches per call.
-
-        Yields, per call, the (query index, result batch) pairs it returned; batches of one query come
-        in order.
-        """
-        pending: deque[tuple[int, str, bool, int]] = deque((i, q, False, 0) for i, q in enumerate(soqls))
-        while pending:
-            batch = [pending.popleft() for _ in range(min(self.config.collections_per_call, len(pending)))]
-            results: list[tuple[int, str, bool, int, int, Any]] = []
-            if len(batch) == 1:
-                i, target, more, tries = batch[0]
-                body = self._query_more(target) if more else self._query(target)
-                results.append((i, target, more, tries, 200, body))
-            else:
-                subrequests = [
-                    {
-                        "method": "GET",
-                        "url": target if more else self._query_url(target),
-                        "referenceId": f"q{n}",
-                    }
-                    for n, (i, target, more, tries) in enumerate(batch)
-                ]
-                answers = {a["referenceId"]: a for a in self._composite(subrequests)}
-                for n, (i, target, more, tries) in enumerate(batch):
-                    answer = answers[f"q{n}"]
-                    results.append((i, target, more, tries, int(answer["httpStatusCode"]), answer["body"]))
-            out: list[tuple[int, QueryBody]] = []
-            for i, target, more, tries, status, body in results:
-                if status >= 300:
-                    self._subrequest_failed(status, body, tries)
-                    pending.append((i, target, more, tries + 1))
-                    continue
-                out.append((i, body))
-                if not body.get("done", True):
-                    pending.append((i, str(body["nextRecordsUrl"]), True, 0))
-            yield out
-
-    def _subrequest_failed(self, status: int, body: Any, tries: int) -> None:
-        """A failed Composite subrequest: transient ones are re-sent (at most max_attempts), others raise."""
-        exchange = Exchange(status=status, body=json.dumps(body, default=str))
-        verdict = classify(exchange)
-        if verdict.action is Action.RETRY and tries + 1 < self.config.max_attempts:
-            return
-        raise error_for(verdict, status, "composite")
-
-    def _query_all(self, soqls: Sequence[str]) -> list[list[dict[str, Any]]]:
-        records: list[list[dict[str, Any]]] = [[] for _ in soqls]
-        for round_ in self._query_rounds(soqls):
-            for i, body in round_:
-                records[i].extend(body["records"])
-        return records
-
-    def _id_chunks(self, prefix_soql: str, ids: Sequence[str], suffix_soql: str = "") -> list[str]:
-        """``prefix (id, id, ...) suffix`` queries whose request URL stays under max_url_bytes."""
-        base = len(self._query_url(prefix_soql + "()" + suffix_soql)) + 200  # room for the host and version
-        budget = self.config.max_url_bytes - base
-        out: list[str] = []
-        chunk: list[str] = []
-        used = 0
-        for record_id in ids:
-            cost = len(quote_plus(quote(record_id) + ","))
-            if chunk and used + cost > budget:
-                out.append(f"{prefix_soql}({','.join(chunk)}){suffix_soql}")
-                chunk, used = [], 0
-            chunk.append(quote(record_id))
-            used += cost
-        if chunk:
-            out.append(f"{prefix_soql}({','.join(chunk)}){suffix_soql}")
-        return out
+        """Get a session now (otherwise the first call logs in); in session mode, only build the client."""
+        self.client.login()
 
     # -- contacts ------------------------------------------------------------------------------------------
     def _contact_soql(self, sobject: str) -> str:
@@ -278,12 +131,11 @@ class SalesforceAdapter:
         order = " ORDER BY SystemModstamp, Id"
         if self.config.page_size >= 200:
             where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-            body = self._query(self._contact_soql(sobject) + where + order)
-            while True:
-                yield body["records"], bool(body["done"])
-                if body["done"]:
-                    return
-                body = self._query_more(str(body["nextRecordsUrl"]))
+            soql = self._contact_soql(sobject) + where + order
+            paginator = SalesforceNextUrl(endpoint="query")
+            for body in pages(lambda request: self.client.query_page(soql, request), paginator):
+                yield body["records"], not paginator.has_next
+            return
         after: tuple[str, str] | None = None
         while True:
             keyset = list(conditions)
@@ -292,7 +144,7 @@ class SalesforceAdapter:
                 keyset.append(f"(SystemModstamp > {stamp} OR (SystemModstamp = {stamp} AND Id > {quote(after[1])}))")
             where = f" WHERE {' AND '.join(keyset)}" if keyset else ""
             soql = f"{self._contact_soql(sobject)}{where}{order} LIMIT {self.config.page_size}"
-            records: list[dict[str, Any]] = self._query(soql, paged=False)["records"]
+            records: list[dict[str, Any]] = self.client.query(soql, paged=False)["records"]
             last = len(records) < self.config.page_size
             yield records, last
             if last:
@@ -330,11 +182,11 @@ class SalesforceAdapter:
         kinds: list[str] = []
         for sobject in self.config.objects:
             mine = [i for i in dict.fromkeys(ids) if sobject_of(i) == sobject]
-            for soql in self._id_chunks(f"{self._contact_soql(sobject)} WHERE Id IN ", mine):
+            for soql in self.client.id_chunks(f"{self._contact_soql(sobject)} WHERE Id IN ", mine):
                 soqls.append(soql)
                 kinds.append(sobject)
         found: dict[str, Contact] = {}
-        for n, records in enumerate(self._query_all(soqls)):
+        for n, records in enumerate(self.client.query_all(soqls)):
             for record in records:
                 contact = self._to_contact(record, kinds[n])
                 found[contact.id] = contact
@@ -367,16 +219,16 @@ class SalesforceAdapter:
         soqls: list[str] = []
         kinds: list[str] = []
         for sobject in ("Task", "Event"):
-            for soql in self._id_chunks(f"{self._activity_soql(sobject)} WHERE WhoId IN ", who_ids):
+            for soql in self.client.id_chunks(f"{self._activity_soql(sobject)} WHERE WhoId IN ", who_ids):
                 soqls.append(soql)
                 kinds.append(sobject)
         for field_name, ids in (("LeadId", leads), ("ContactId", contact_side)):
-            for soql in self._id_chunks(f"{self._activity_soql('CampaignMember')} WHERE {field_name} IN ", ids):
+            for soql in self.client.id_chunks(f"{self._activity_soql('CampaignMember')} WHERE {field_name} IN ", ids):
                 soqls.append(soql)
                 kinds.append("CampaignMember")
         wanted = set(requested)
         out: dict[str, dict[str, Activity]] = {i: {} for i in requested}
-        for n, records in enumerate(self._query_all(soqls)):
+        for n, records in enumerate(self.client.query_all(soqls)):
             sobject = kinds[n]
             for record in records:
                 owners: list[str] = []
@@ -402,7 +254,7 @@ class SalesforceAdapter:
             if since is not None:
                 soql += f" WHERE SystemModstamp >= {since}"
             soqls.append(soql + " ORDER BY SystemModstamp, Id")
-        rounds = self._query_rounds(soqls)
+        rounds = self.client.query_rounds(soqls)
         pending_round = next(rounds, None)
         while pending_round is not None:
             activities: list[Activity] = []
@@ -436,7 +288,7 @@ class SalesforceAdapter:
             if self.config.lost_statuses:
                 lead_soql += f" OR Status IN ({', '.join(quote(s) for s in self.config.lost_statuses)})"
             soqls.append(lead_soql)
-        results = self._query_all(soqls)
+        results = self.client.query_all(soqls)
         opps = {str(o["Id"]): o for o in results[0]}
         roles: dict[str, list[str]] = {}
         for role in results[1]:
@@ -475,7 +327,7 @@ class SalesforceAdapter:
                 )
 
     def read_owners(self) -> list[Owner]:
-        (users,) = self._query_all(
+        (users,) = self.client.query_all(
             ["SELECT Id, Name, Email, IsActive, Department FROM User WHERE IsActive = true ORDER BY Name"]
         )
         return [
@@ -494,15 +346,17 @@ class SalesforceAdapter:
         objects = list(self.config.objects)
         path = f"/services/data/v{self.config.api_version}/sobjects/{{}}/describe"
         if len(objects) == 1:
-            body = self._call("describe", lambda sf: sf.restful(f"sobjects/{objects[0]}/describe"))
+            body = self.client.call("describe", lambda sf: sf.restful(f"sobjects/{objects[0]}/describe"))
             return {objects[0]: dict(body or {})}
-        answers = self._composite([{"method": "GET", "url": path.format(o), "referenceId": f"d{o}"} for o in objects])
-        out: dict[str, dict[str, Any]] = {}
-        for sobject, answer in zip(objects, answers, strict=True):
-            if int(answer["httpStatusCode"]) >= 300:
-                self._subrequest_failed(int(answer["httpStatusCode"]), answer["body"], self.config.max_attempts)
-            out[sobject] = answer["body"]
-        return out
+        answers = self.client.composite(
+            [{"method": "GET", "url": path.format(o), "referenceId": f"d{o}"} for o in objects]
+        )
+        return {
+            sobject: dict(
+                self.client.subrequest_body(answer, partial(self.client.query_more, path.format(sobject))) or {}
+            )
+            for sobject, answer in zip(objects, answers, strict=True)
+        }
 
     def check_fields(self, specs: Sequence[FieldSpec], *, create: bool = False) -> FieldCheck:
         described = self._describe()
@@ -598,24 +452,29 @@ class SalesforceAdapter:
         return [r if r is not None else WriteResult("", WriteStatus.FAILED, "not processed") for r in results]
 
     def _send_collections(self, group: list[list[tuple[int, dict[str, Any]]]]) -> list[tuple[int, Any]]:
-        no_assign = {"Sforce-Auto-Assign": "FALSE"}
+        """(status, body) per collection: 200 and its per-record results, or the status of a collection that
+        still failed after the retries (its records are reported RETRY)."""
         bodies = [{"allOrNone": False, "records": [record for _, record in chunk]} for chunk in group]
         if len(group) == 1:
-            response = self._call(
-                "composite.sobjects",
-                lambda sf: sf.restful("composite/sobjects", method="PATCH", json=bodies[0], headers=no_assign),
-            )
-            return [(200, response)]
+            return [(200, self._patch_collection(bodies[0]))]
         url = f"/services/data/v{self.config.api_version}/composite/sobjects"
-        answers = self._composite(
-            [
-                {"method": "PATCH", "url": url, "referenceId": f"c{n}", "body": body, "httpHeaders": no_assign}
-                for n, body in enumerate(bodies)
-            ],
-            headers=no_assign,
+        subrequests = [
+            {"method": "PATCH", "url": url, "referenceId": f"c{n}", "body": body, "httpHeaders": dict(NO_ASSIGN)}
+            for n, body in enumerate(bodies)
+        ]
+        out: list[tuple[int, Any]] = []
+        for body, answer in zip(bodies, self.client.composite(subrequests, headers=dict(NO_ASSIGN)), strict=True):
+            try:
+                out.append((200, self.client.subrequest_body(answer, partial(self._patch_collection, body))))
+            except TransientError as exc:
+                out.append((exc.status or 503, exc.message))
+        return out
+
+    def _patch_collection(self, body: Mapping[str, Any]) -> Any:
+        return self.client.call(
+            "composite.sobjects",
+            lambda sf: sf.restful("composite/sobjects", method="PATCH", json=body, headers=dict(NO_ASSIGN)),
         )
-        by_ref = {a["referenceId"]: a for a in answers}
-        return [(int(by_ref[f"c{n}"]["httpStatusCode"]), by_ref[f"c{n}"]["body"]) for n in range(len(group))]
 
     def _map_results(
         self,
@@ -626,12 +485,9 @@ class SalesforceAdapter:
         results: list[WriteResult | None],
     ) -> None:
         if status >= 300:
-            verdict = classify(Exchange(status=status, body=json.dumps(body, default=str)))
-            if verdict.action is not Action.RETRY:
-                self._subrequest_failed(status, body, self.config.max_attempts)
             for index, _ in chunk:
                 cid = updates[index].contact_id
-                results[index] = WriteResult(cid, WriteStatus.RETRY, verdict.message, verdict.code, cid)
+                results[index] = WriteResult(cid, WriteStatus.RETRY, str(body), str(status), cid)
             return
         for (index, _), result in zip(chunk, body, strict=True):
             cid = updates[index].contact_id
@@ -663,16 +519,12 @@ class SalesforceAdapter:
 
     # -- usage ---------------------------------------------------------------------------------------------
     def usage(self) -> ApiUsage:
-        calls: Counter[str] = Counter(self.client.calls)
-        calls.update(self._login_client.calls)
-        retries: Counter[str] = Counter(self.client.retries)
-        retries.update(self._login_client.retries)
         return ApiUsage(
-            calls_by_endpoint=dict(calls),
-            quota_used=self.quota_used,
-            quota_limit=self.quota_limit,
-            extra={"retries": dict(retries), "logins": self.logins},
+            calls_by_endpoint=dict(self.client.calls()),
+            quota_used=self.client.quota_used,
+            quota_limit=self.client.quota_limit,
+            extra={"retries": dict(self.client.retries()), "logins": self.client.logins},
         )
 
     def close(self) -> None:
-        self._http.close()
+        self.client.close()

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from connectors.errors import ConfigurationError
+from connectors.registry import crm_info
 
 # canonical name -> Lead field
 DEFAULT_LEAD_FIELD_MAP: Mapping[str, str] = MappingProxyType(
@@ -139,9 +140,10 @@ class SalesforceConfig:
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), repr=False, compare=False)
 
     @classmethod
-    def from_config(cls, section: Any, **overrides: Any) -> SalesforceConfig:
+    def from_settings(cls, section: Any, *, extra_fields: Sequence[str] = (), **overrides: Any) -> SalesforceConfig:
         """Build from a settings object (``sync.settings.SalesforceSettings`` or any object with the same
-        attribute names); its single ``object`` becomes ``objects``; ``overrides`` win (ca_path, sleep...)."""
+        attribute names), reading ``extra_fields`` (the write-back fields) too; its single ``object`` becomes
+        ``objects``; ``overrides`` win (ca_path, sleep...)."""
         names = {f.name for f in fields(cls)}
         values: dict[str, Any] = {}
         for name in names:
@@ -151,8 +153,12 @@ class SalesforceConfig:
             values["objects"] = (str(section.object),)
         if values.get("private_key_file") is not None:
             values["private_key_file"] = str(values["private_key_file"])
+        if extra_fields:
+            values["extra_fields"] = tuple(extra_fields)
         values.update(overrides)
         return cls(**values)
+
+    from_config = from_settings  # the former name, still used by callers written before the rename
 
     def auth_mode(self) -> str:
         if self.auth != "auto":
@@ -185,8 +191,9 @@ class SalesforceConfig:
                 f"Salesforce objects must be Lead and/or Contact, not {', '.join(bad) or 'nothing'}.",
                 crm="salesforce",
             )
-        if not 1 <= self.page_size <= 2000:
-            raise ConfigurationError("Salesforce page_size must be between 1 and 2000.", crm="salesforce")
+        most = crm_info("salesforce").max_page_size
+        if not 1 <= self.page_size <= most:
+            raise ConfigurationError(f"Salesforce page_size must be between 1 and {most}.", crm="salesforce")
         if not 1 <= self.records_per_collection <= 200 or not 1 <= self.collections_per_call <= 5:
             raise ConfigurationError(
                 "Salesforce allows at most 200 records per collection and 5 collections per composite call.",

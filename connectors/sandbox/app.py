@@ -220,7 +220,7 @@ class Sandbox:
         load = getattr(api, "load", None)
         if load is None:
             raise NotImplementedError(
-                f"The sandbox's {crm} module (connectors/sandbox/{crm}.py) does not implement "
+                f"The sandbox's {crm} module (connectors/sandbox/{crm}/) does not implement "
                 f"load(dataset) yet, so it cannot be seeded; its API is served empty."
             )
         ids: dict[str, str] = load(dataset)

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -72,24 +72,18 @@ def _parse_limits(pairs: Sequence[str], raw_json: str | None) -> dict[str, dict[
 # and the setting a credential goes to when its name differs.
 _PRIMARY = {"hubspot": {"private_app_token"}, "salesforce": {"session_id"}, "pipedrive": {"api_token"}}
 _SETTING_NAME = {("hubspot", "private_app_token"): "access_token"}
+_KNOWN_SETTINGS = "leadsync.sandbox.known_settings"  # key in the click context's meta
 
 
-def _known_settings() -> dict[str, set[str]]:
-    try:
-        from sync import settings as sync_settings
+def env_lines(
+    sandbox: Sandbox, crms: Sequence[str], known_settings: Mapping[str, Collection[str]] | None = None
+) -> list[str]:
+    """The ``LEADSYNC_...`` lines that point leadsync at this sandbox.
 
-        return {
-            "hubspot": set(sync_settings.HubSpotSettings.model_fields),
-            "salesforce": set(sync_settings.SalesforceSettings.model_fields),
-            "pipedrive": set(sync_settings.PipedriveSettings.model_fields),
-        }
-    except Exception:  # settings not importable: print every line, unchecked
-        return {}
-
-
-def env_lines(sandbox: Sandbox, crms: Sequence[str]) -> list[str]:
-    """The ``LEADSYNC_...`` lines that point leadsync at this sandbox (only names the settings accept)."""
-    known = _known_settings()
+    ``known_settings`` (CRM -> the setting names leadsync accepts, handed in by ``sync``) turns a line
+    leadsync would not read into a comment; without it every line is printed unchecked.
+    """
+    known = known_settings or {}
     lines = [f"LEADSYNC_CRM={crms[0]}" if len(crms) == 1 else f"# LEADSYNC_CRM=one of {', '.join(crms)}"]
     for crm in crms:
         creds = sandbox.credentials(crm)
@@ -120,7 +114,7 @@ def env_lines(sandbox: Sandbox, crms: Sequence[str]) -> list[str]:
     return lines
 
 
-def describe(sandbox: Sandbox, crms: Sequence[str]) -> str:
+def describe(sandbox: Sandbox, crms: Sequence[str], known_settings: Mapping[str, Collection[str]] | None = None) -> str:
     out = ["leadsync sandbox is running (127.0.0.1 only). Ctrl-C or SIGTERM stops it.", ""]
     for crm in crms:
         url = {"hubspot": sandbox.hubspot_url, "salesforce": sandbox.salesforce_url}.get(crm, sandbox.pipedrive_url)
@@ -135,7 +129,7 @@ def describe(sandbox: Sandbox, crms: Sequence[str]) -> str:
         "",
         "Paste into .env (or export) to point leadsync at the sandbox:",
         "",
-        *env_lines(sandbox, crms),
+        *env_lines(sandbox, crms, known_settings),
         "",
     ]
     return "\n".join(out)
@@ -172,12 +166,7 @@ def _seed_crms(
     return news
 
 
-@click.group("sandbox")
-def sandbox() -> None:
-    """The local emulation of the HubSpot, Salesforce and Pipedrive APIs (demo, tests, benchmarks)."""
-
-
-@sandbox.command()
+@click.command()
 @click.option("--port", type=int, default=8765, show_default=True, help="Plain HTTP port (HubSpot, Pipedrive); 0: any.")
 @click.option("--tls-port", type=int, default=8766, show_default=True, help="HTTPS port (all three); 0: any free port.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of the generated data and of the faults.")
@@ -281,7 +270,7 @@ def serve(
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        click.echo(describe(sb, crms))
+        click.echo(describe(sb, crms, click.get_current_context().meta.get(_KNOWN_SETTINGS)))
         if ready_file:
             tmp = Path(f"{ready_file}.tmp")
             tmp.write_text(json.dumps({**sb.info(), "pid": os.getpid()}))
@@ -296,7 +285,7 @@ def serve(
         click.echo("Sandbox stopped.")
 
 
-@sandbox.command()
+@click.command()
 @click.option("--crm", type=CRM_CHOICE, default="all", show_default=True)
 @click.option("--contacts", type=click.IntRange(1), default=1000, show_default=True)
 @click.option("--activities", type=click.FloatRange(0), default=10.0, show_default=True, help="Mean per person.")
@@ -317,7 +306,7 @@ def seed(crm: str, contacts: int, activities: float, seed: int, now_text: str | 
     sb.store.conn.close()
 
 
-@sandbox.command("import")
+@click.command("import")
 @click.option("--crm", type=CRM_CHOICE, default="all", show_default=True)
 @click.option("--csv", "csv_path", type=click.Path(exists=True, dir_okay=False), required=True)
 @click.option("--mapping", type=click.Path(exists=True, dir_okay=False), required=True, help="Mapping file (YAML).")
@@ -351,6 +340,24 @@ def import_(crm: str, csv_path: str, mapping: str, now_text: str | None, db: str
             continue
         click.echo(f"{_LABELS[crm_name]}: loaded {len(ids):,} records into {db}")
     sb.store.conn.close()
+
+
+def command_group(known_settings: Mapping[str, Collection[str]] | None = None) -> click.Group:
+    """The ``sandbox`` commands; ``known_settings`` as in ``env_lines`` (``sync`` hands leadsync's in)."""
+
+    def remember_settings() -> None:
+        click.get_current_context().meta[_KNOWN_SETTINGS] = known_settings
+
+    return click.Group(
+        "sandbox",
+        commands=[serve, seed, import_],
+        callback=remember_settings,
+        help="The local emulation of the HubSpot, Salesforce and Pipedrive APIs (demo, tests, benchmarks).",
+    )
+
+
+# `python -m connectors.sandbox.cli` (the subprocess runner) and tests: printed lines are not checked.
+sandbox = command_group()
 
 
 # -- a sandbox in another process ------------------------------------------------------------------------

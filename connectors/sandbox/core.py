@@ -1,7 +1,7 @@
 """The sandbox's HTTP plumbing: one threaded server on 127.0.0.1 (plain HTTP and TLS), a router that hands
 each request to the CRM module owning its path prefix, and the request/response types those modules use.
 
-CRM modules (``hubspot.py``, ``salesforce.py``, ``pipedrive.py``) only see ``Request`` and return
+CRM packages (``hubspot/``, ``salesforce/``, ``pipedrive/``) only see ``Request`` and return
 ``Response``; counting, fault injection and pacing of the clock are applied around them here and in
 ``faults.py`` / ``clock.py`` so every CRM gets the same behaviour.
 """

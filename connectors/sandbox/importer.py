@@ -45,7 +45,7 @@ from typing import Any
 import yaml
 
 from connectors.records import ActivityType
-from connectors.sandbox.dataset import Dataset, SampleActivity, SampleOutcome, SamplePerson
+from connectors.sandbox.samples import Dataset, SampleActivity, SampleOutcome, SamplePerson
 from connectors.sandbox.seed import FIRST_NAMES, FREE_MAIL, LAST_NAMES, make_owners
 
 log = logging.getLogger(__name__)

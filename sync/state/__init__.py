@@ -33,6 +33,8 @@ API (``StateStore``)::
     list_runs(crm=None, *, kind=None, status=None, limit=50) -> list[RunRecord]      # newest first
     mark_interrupted_runs(crm, now, *, include_other_hosts=False) -> int
     get_cursor(crm, stream) -> str | None ; set_cursor(crm, stream, cursor | None, now)
+    inflight_writes(crm) -> {contact_id: InflightWrite}                             # written, not yet recorded
+    save_inflight(crm, writes: Sequence[InflightWrite], now) ; settle_inflight(crm, contact_ids)
     get_written(crm, contact_ids) -> {contact_id: {field: value}}                   # what leadsync last wrote
     record_writes(run_id, crm, changes: Sequence[FieldChange], now)                 # audit rows + written values
     audit_for_run(run_id, *, batch_size=1000) -> Iterator[AuditRow]                 # streamed
@@ -65,6 +67,7 @@ from sync.state._api import (
     AuditRow,
     AuditStatus,
     FieldChange,
+    InflightWrite,
     LockHolder,
     QuarantineEntry,
     RoundRobinState,
@@ -89,6 +92,7 @@ __all__ = [
     "AuditRow",
     "AuditStatus",
     "FieldChange",
+    "InflightWrite",
     "LockHolder",
     "Migration",
     "PostgresStateStore",

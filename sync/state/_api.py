@@ -99,6 +99,19 @@ class AuditRow:
 
 
 @dataclass(frozen=True, slots=True)
+class InflightWrite:
+    """Changes sent (or about to be sent) to one contact that no run has recorded as landed yet.
+
+    Saved before the write and settled when a run records the contact; a rerun that finds the new values
+    already in the CRM records them under ``run_id`` instead of writing them again.
+    """
+
+    contact_id: str
+    run_id: int
+    changes: Mapping[str, tuple[FieldValue, FieldValue]]  # field -> (old value, new value)
+
+
+@dataclass(frozen=True, slots=True)
 class ScoringInputs:
     """What a contact was last scored on, so ``rescore`` can recompute it without reading the CRM.
 
@@ -270,6 +283,16 @@ class StateStore(ABC):
 
     @abstractmethod
     def set_cursor(self, crm: str, stream: str, cursor: str | None, now: datetime) -> None: ...
+
+    # -- in-flight writes ------------------------------------------------------------------------------
+    @abstractmethod
+    def inflight_writes(self, crm: str) -> dict[str, InflightWrite]: ...
+
+    @abstractmethod
+    def save_inflight(self, crm: str, writes: Sequence[InflightWrite], now: datetime) -> None: ...
+
+    @abstractmethod
+    def settle_inflight(self, crm: str, contact_ids: Sequence[str]) -> None: ...
 
     # -- written values and audit ------------------------------------------------------------------------
     @abstractmethod

@@ -49,6 +49,25 @@ CREATE TABLE IF NOT EXISTS schema_version (
     applied_at $ts NOT NULL
 )"""
 
+# The store also moves what version 1 kept in the cursor row named "inflight" (SQL cannot reshape that
+# JSON the same way in both databases): see SqlStateStore._after_migration.
+INFLIGHT_WRITES = Migration(
+    2,
+    "in-flight writes: one row per contact (they were a JSON document in the cursor named 'inflight')",
+    (
+        # changes: the JSON of {field: [old value, new value]}
+        """
+        CREATE TABLE inflight_writes (
+            crm TEXT NOT NULL,
+            contact_id TEXT NOT NULL,
+            run_id $bigint NOT NULL,
+            changes TEXT NOT NULL,
+            saved_at $ts NOT NULL,
+            PRIMARY KEY (crm, contact_id)
+        )""",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -168,6 +187,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    INFLIGHT_WRITES,
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -1,329 +1,42 @@
-"""The state store written once in the SQL that SQLite and PostgreSQL share.
+"""The SQL state store: what is kept per contact and per CRM between runs.
 
-Subclasses connect, convert timestamps and JSON to their database's types, and implement the run lock.
-Queries use ``?`` placeholders; the PostgreSQL store turns them into ``%s``.
+Cursors, in-flight writes, scoring inputs, owners, quarantine and the run lock, on top of ``RunHistory``
+(``_sql_runs``) and ``SqlBase`` (``_sql_base``: hooks, transactions, migrations).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import time
-import uuid
 import zlib
-from abc import abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
-from string import Template
-from typing import Any, ClassVar
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
 
 from connectors.records import Activity, Contact, FieldValue
-from sync.state import _process
 from sync.state._api import (
     Assignment,
-    AuditAction,
-    AuditRow,
-    AuditStatus,
-    FieldChange,
+    InflightWrite,
     LockHolder,
     QuarantineEntry,
     RoundRobinState,
-    RunKind,
     RunLock,
-    RunRecord,
-    RunStatus,
-    SchemaTooNewError,
     ScoringInputs,
     StateError,
-    StateStore,
     utc,
 )
-from sync.state._schema import SCHEMA_VERSION_TABLE, Migration, check_migrations
+from sync.state._schema import INFLIGHT_WRITES, Migration
+from sync.state._sql_base import id_chunks, marks, new_token
+from sync.state._sql_runs import RunHistory
 
-# Bound on the ids in one IN (...) list: well under SQLite's variable limit, small enough for PG plans.
-_CHUNK = 500
+__all__ = ["SqlStateStore", "new_token"]
 
-_RUN_COLUMNS = (
-    "id, crm, kind, status, started_at, finished_at, duration_seconds, model_version, dry_run, counts, "
-    "api_calls, quota_left, error, pid, host"
-)
-_AUDIT_COLUMNS = "id, run_id, crm, contact_id, field, old_value, new_value, at, action, status"
 _INPUT_COLUMNS = "contact_id, payload, model_version, scored_at, next_change_at, total, stage, tier"
 _QUARANTINE_COLUMNS = "crm, contact_id, reason, payload, attempts, first_seen, last_seen, run_id"
-_LOCK_COLUMNS = "crm, pid, host, acquired_at, heartbeat_at"
 
 
-class SqlStateStore(StateStore):
+class SqlStateStore(RunHistory):
     """Every ``StateStore`` method; the transaction and lock plumbing is in the subclasses' hooks."""
-
-    types: ClassVar[dict[str, str]]
-    begin_sql: ClassVar[str]
-
-    def __init__(self, identity: str) -> None:
-        # identity names this database (and schema) so run keys owned by this process are unambiguous
-        self._identity = identity
-        self._depth = 0
-        self._locks: list[RunLock] = []
-        self._closed = False
-
-    # -- hooks -------------------------------------------------------------------------------------------
-    @abstractmethod
-    def _execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        """Run one statement on the store's connection and return its cursor."""
-
-    @abstractmethod
-    def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
-
-    @abstractmethod
-    def _close_connection(self) -> None: ...
-
-    @abstractmethod
-    def _ts(self, value: datetime) -> Any:
-        """A UTC-aware datetime as this database stores it."""
-
-    @abstractmethod
-    def _read_ts(self, value: Any) -> datetime: ...
-
-    @abstractmethod
-    def _json(self, value: Any) -> Any: ...
-
-    @abstractmethod
-    def _read_json(self, value: Any) -> Any: ...
-
-    @abstractmethod
-    def _try_lock(self, crm: str, attempt: dict[str, Any]) -> RunLock | None:
-        """One attempt at the run lock; ``attempt`` keeps state (a connection) between polls."""
-
-    @abstractmethod
-    def _end_lock_attempt(self, attempt: dict[str, Any]) -> None:
-        """Free whatever a failed ``_try_lock`` sequence left in ``attempt``."""
-
-    def _lock_migrations(self) -> None:
-        """Serialize concurrent migrations where BEGIN alone does not (PostgreSQL)."""
-
-    # -- lifecycle ---------------------------------------------------------------------------------------
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        for lock in self._locks:
-            lock.release()
-        self._locks.clear()
-        self._close_connection()
-
-    def _migrate(self, migrations: tuple[Migration, ...]) -> None:
-        check_migrations(migrations)
-        latest = migrations[-1].version if migrations else 0
-        with self.transaction():
-            self._lock_migrations()
-            self._execute(Template(SCHEMA_VERSION_TABLE).substitute(self.types))
-            current = self.schema_version()
-            if current > latest:
-                raise SchemaTooNewError(
-                    f"the state database {self._identity} has schema version {current}, but this leadsync "
-                    f"only knows versions up to {latest}: upgrade leadsync, or point it at another state "
-                    "database"
-                )
-            now = self._ts(datetime.now(UTC))  # when a migration ran is bookkeeping, not sync logic
-            for migration in migrations[current:]:
-                for statement in migration.render(self.types):
-                    self._execute(statement)
-                self._execute(
-                    "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
-                    (migration.version, migration.description, now),
-                )
-
-    def schema_version(self) -> int:
-        row = self._execute("SELECT MAX(version) FROM schema_version").fetchone()
-        return int(row[0] or 0)
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        """One atomic unit: every store call inside it commits together or not at all.
-
-        Nested ``transaction()`` blocks are savepoints: an exception rolls back the inner block only.
-        """
-        depth = self._depth
-        savepoint = f"leadsync_{depth}"
-        self._execute(self.begin_sql if depth == 0 else f"SAVEPOINT {savepoint}")
-        self._depth += 1
-        try:
-            yield
-        except BaseException:
-            self._depth = depth
-            self._undo(depth, savepoint)
-            raise
-        self._depth = depth
-        try:
-            self._execute("COMMIT" if depth == 0 else f"RELEASE SAVEPOINT {savepoint}")
-        except BaseException:
-            self._undo(depth, savepoint)
-            raise
-
-    def _undo(self, depth: int, savepoint: str) -> None:
-        # the original exception is the one worth reporting; a failing rollback must not replace it
-        with contextlib.suppress(Exception):
-            if depth == 0:
-                self._execute("ROLLBACK")
-            else:
-                self._execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
-                self._execute(f"RELEASE SAVEPOINT {savepoint}")
-
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[None]:
-        """Join the caller's transaction, or make this call one of its own."""
-        if self._depth:
-            yield
-        else:
-            with self.transaction():
-                yield
-
-    def _now(self, value: datetime, name: str = "now") -> Any:
-        return self._ts(utc(value, name))
-
-    # -- runs --------------------------------------------------------------------------------------------
-    def start_run(
-        self, crm: str, kind: RunKind | str, *, model_version: str = "", dry_run: bool = False, now: datetime
-    ) -> int:
-        row = self._execute(
-            "INSERT INTO runs (crm, kind, status, started_at, model_version, dry_run, counts, api_calls, pid, "
-            "host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (
-                crm,
-                RunKind(kind).value,
-                RunStatus.RUNNING.value,
-                self._now(now),
-                model_version,
-                dry_run,
-                self._json({}),
-                self._json({}),
-                os.getpid(),
-                _process.this_host(),
-            ),
-        ).fetchone()
-        run_id = int(row[0])
-        _process.claim(self._run_key(run_id))
-        return run_id
-
-    def _run_key(self, run_id: int) -> str:
-        return f"run:{self._identity}:{run_id}"
-
-    def finish_run(
-        self,
-        run_id: int,
-        *,
-        status: RunStatus | str,
-        counts: Mapping[str, int] | None = None,
-        api_calls: Mapping[str, int] | None = None,
-        quota_left: int | None = None,
-        error: str | None = None,
-        now: datetime,
-    ) -> None:
-        final = RunStatus(status)
-        if final is RunStatus.RUNNING:
-            raise ValueError("finish_run needs a final status (ok, partial, failed or interrupted)")
-        with self._tx():
-            row = self._execute("SELECT started_at FROM runs WHERE id = ?", (run_id,)).fetchone()
-            if row is None:
-                raise StateError(f"run {run_id} does not exist in the state database {self._identity}")
-            finished = utc(now)
-            self._execute(
-                "UPDATE runs SET status = ?, finished_at = ?, duration_seconds = ?, counts = ?, api_calls = ?, "
-                "quota_left = ?, error = ? WHERE id = ?",
-                (
-                    final.value,
-                    self._ts(finished),
-                    (finished - self._read_ts(row[0])).total_seconds(),
-                    self._json(dict(counts or {})),
-                    self._json(dict(api_calls or {})),
-                    quota_left,
-                    error,
-                    run_id,
-                ),
-            )
-        _process.unclaim(self._run_key(run_id))
-
-    def get_run(self, run_id: int) -> RunRecord | None:
-        row = self._execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return None if row is None else self._run(row)
-
-    def list_runs(
-        self,
-        crm: str | None = None,
-        *,
-        kind: RunKind | str | None = None,
-        status: RunStatus | str | None = None,
-        limit: int = 50,
-    ) -> list[RunRecord]:
-        """The latest runs first, optionally only one CRM's, one kind's or one status's."""
-        where, params = ["1 = 1"], []
-        if crm is not None:
-            where.append("crm = ?")
-            params.append(crm)
-        if kind is not None:
-            where.append("kind = ?")
-            params.append(RunKind(kind).value)
-        if status is not None:
-            where.append("status = ?")
-            params.append(RunStatus(status).value)
-        rows = self._execute(
-            f"SELECT {_RUN_COLUMNS} FROM runs WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
-            (*params, limit),
-        ).fetchall()
-        return [self._run(row) for row in rows]
-
-    def mark_interrupted_runs(self, crm: str, now: datetime, *, include_other_hosts: bool = False) -> int:
-        """Mark ``crm``'s runs left 'running' by a process that is gone as 'interrupted'; return how many.
-
-        A run started on this host is gone when its pid is dead (or is ours but was not started by this
-        process).  Whether a process on another host is alive cannot be told: pass ``include_other_hosts``
-        when the caller holds the CRM's run lock and every run of the CRM takes it.
-        """
-        finished = utc(now)
-        marked = 0
-        with self._tx():
-            rows = self._execute(
-                "SELECT id, pid, host, started_at FROM runs WHERE crm = ? AND status = ?",
-                (crm, RunStatus.RUNNING.value),
-            ).fetchall()
-            for run_id, pid, host, started_at in rows:
-                is_gone = _process.gone(pid, host, self._run_key(run_id))
-                if not (is_gone or (is_gone is None and include_other_hosts)):
-                    continue
-                self._execute(
-                    "UPDATE runs SET status = ?, finished_at = ?, duration_seconds = ?, error = ? "
-                    "WHERE id = ? AND status = ?",
-                    (
-                        RunStatus.INTERRUPTED.value,
-                        self._ts(finished),
-                        max((finished - self._read_ts(started_at)).total_seconds(), 0.0),
-                        f"the process (pid {pid} on host {host}) stopped before the run finished",
-                        run_id,
-                        RunStatus.RUNNING.value,
-                    ),
-                )
-                marked += 1
-        return marked
-
-    def _run(self, row: Sequence[Any]) -> RunRecord:
-        return RunRecord(
-            id=int(row[0]),
-            crm=row[1],
-            kind=RunKind(row[2]),
-            status=RunStatus(row[3]),
-            started_at=self._read_ts(row[4]),
-            finished_at=None if row[5] is None else self._read_ts(row[5]),
-            duration_seconds=row[6],
-            model_version=row[7],
-            dry_run=bool(row[8]),
-            counts=self._read_json(row[9]),
-            api_calls=self._read_json(row[10]),
-            quota_left=row[11],
-            error=row[12],
-            pid=row[13],
-            host=row[14],
-        )
 
     # -- cursors -----------------------------------------------------------------------------------------
     def get_cursor(self, crm: str, stream: str) -> str | None:
@@ -341,91 +54,53 @@ class SqlStateStore(StateStore):
             (crm, stream, cursor, self._now(now)),
         )
 
-    # -- written values and audit ------------------------------------------------------------------------
-    def get_written(self, crm: str, contact_ids: Sequence[str]) -> dict[str, dict[str, FieldValue]]:
-        """The values leadsync last wrote, by contact and field; contacts it never wrote are absent."""
-        written: dict[str, dict[str, FieldValue]] = {}
-        for chunk in _chunks(contact_ids):
-            rows = self._execute(
-                f"SELECT contact_id, field, value FROM written_values WHERE crm = ? AND contact_id IN "
-                f"({_marks(chunk)})",
-                (crm, *chunk),
-            ).fetchall()
-            for contact_id, field, value in rows:
-                written.setdefault(contact_id, {})[field] = _decode_value(value)
-        return written
+    # -- in-flight writes ------------------------------------------------------------------------------
+    def inflight_writes(self, crm: str) -> dict[str, InflightWrite]:
+        """What was sent to the CRM (or was about to be) and is not yet recorded, by contact."""
+        rows = self._execute(
+            "SELECT contact_id, run_id, changes FROM inflight_writes WHERE crm = ? ORDER BY contact_id", (crm,)
+        ).fetchall()
+        return {row[0]: _inflight(row[0], row[1], json.loads(row[2])) for row in rows}
 
-    def record_writes(self, run_id: int, crm: str, changes: Sequence[FieldChange], now: datetime) -> None:
-        """Add an audit row per change and remember the new value of every change whose status is ok."""
-        at = self._now(now)
+    def save_inflight(self, crm: str, writes: Sequence[InflightWrite], now: datetime) -> None:
+        """Remember these writes; each replaces whatever its contact had in flight."""
+        saved = self._now(now)
         rows = [
             (
-                run_id,
                 crm,
-                change.contact_id,
-                change.field,
-                _encode_value(change.old_value),
-                _encode_value(change.new_value),
-                at,
-                AuditAction(change.action).value,
-                AuditStatus(change.status).value,
+                w.contact_id,
+                w.run_id,
+                json.dumps({f: list(pair) for f, pair in w.changes.items()}, default=str),
+                saved,
             )
-            for change in changes
+            for w in writes
         ]
-        written = [
-            (crm, change.contact_id, change.field, _encode_value(change.new_value), run_id, at)
-            for change in changes
-            if change.status == AuditStatus.OK
-        ]
-        if not rows:
-            return
-        with self._tx():
-            if written:
-                self._executemany(
-                    "INSERT INTO written_values (crm, contact_id, field, value, run_id, written_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (crm, contact_id, field) DO UPDATE SET "
-                    "value = excluded.value, run_id = excluded.run_id, written_at = excluded.written_at",
-                    written,
-                )
+        if rows:
             self._executemany(
-                "INSERT INTO audit (run_id, crm, contact_id, field, old_value, new_value, at, action, status) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO inflight_writes (crm, contact_id, run_id, changes, saved_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (crm, contact_id) DO UPDATE SET run_id = excluded.run_id, changes = excluded.changes, "
+                "saved_at = excluded.saved_at",
                 rows,
             )
 
-    def audit_for_run(self, run_id: int, *, batch_size: int = 1000) -> Iterator[AuditRow]:
-        """The run's audit rows in the order they were written, fetched ``batch_size`` at a time."""
-        last_id = 0
-        while True:
-            rows = self._execute(
-                f"SELECT {_AUDIT_COLUMNS} FROM audit WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
-                (run_id, last_id, batch_size),
-            ).fetchall()
-            yield from (self._audit(row) for row in rows)
-            if len(rows) < batch_size:
-                return
-            last_id = rows[-1][0]
+    def settle_inflight(self, crm: str, contact_ids: Sequence[str]) -> None:
+        """Forget what these contacts had in flight: a run has recorded them."""
+        with self._tx():
+            for chunk in id_chunks(contact_ids):
+                self._execute(
+                    f"DELETE FROM inflight_writes WHERE crm = ? AND contact_id IN ({marks(chunk)})", (crm, *chunk)
+                )
 
-    def audit_for_contact(self, crm: str, contact_id: str) -> list[AuditRow]:
-        rows = self._execute(
-            f"SELECT {_AUDIT_COLUMNS} FROM audit WHERE crm = ? AND contact_id = ? ORDER BY id",
-            (crm, contact_id),
-        ).fetchall()
-        return [self._audit(row) for row in rows]
-
-    def _audit(self, row: Sequence[Any]) -> AuditRow:
-        return AuditRow(
-            id=int(row[0]),
-            run_id=int(row[1]),
-            crm=row[2],
-            contact_id=row[3],
-            field=row[4],
-            old_value=_decode_value(row[5]),
-            new_value=_decode_value(row[6]),
-            at=self._read_ts(row[7]),
-            action=AuditAction(row[8]),
-            status=AuditStatus(row[9]),
-        )
+    def _after_migration(self, migration: Migration) -> None:
+        if migration is not INFLIGHT_WRITES:
+            return
+        legacy = self._execute("SELECT crm, cursor, updated_at FROM cursors WHERE stream = 'inflight'").fetchall()
+        for crm, document, updated_at in legacy:
+            writes = [
+                _inflight(cid, pending["run_id"], pending["changes"]) for cid, pending in json.loads(document).items()
+            ]
+            self.save_inflight(crm, writes, self._read_ts(updated_at))
+        self._execute("DELETE FROM cursors WHERE stream = 'inflight'")
 
     # -- scoring inputs ----------------------------------------------------------------------------------
     def save_inputs(self, crm: str, items: Sequence[ScoringInputs]) -> None:
@@ -455,9 +130,9 @@ class SqlStateStore(StateStore):
 
     def load_inputs(self, crm: str, contact_ids: Sequence[str]) -> dict[str, ScoringInputs]:
         loaded: dict[str, ScoringInputs] = {}
-        for chunk in _chunks(contact_ids):
+        for chunk in id_chunks(contact_ids):
             rows = self._execute(
-                f"SELECT {_INPUT_COLUMNS} FROM scoring_inputs WHERE crm = ? AND contact_id IN ({_marks(chunk)})",
+                f"SELECT {_INPUT_COLUMNS} FROM scoring_inputs WHERE crm = ? AND contact_id IN ({marks(chunk)})",
                 (crm, *chunk),
             ).fetchall()
             for row in rows:
@@ -520,10 +195,10 @@ class SqlStateStore(StateStore):
     # -- owners ------------------------------------------------------------------------------------------
     def get_assignments(self, crm: str, contact_ids: Sequence[str]) -> dict[str, Assignment]:
         found: dict[str, Assignment] = {}
-        for chunk in _chunks(contact_ids):
+        for chunk in id_chunks(contact_ids):
             rows = self._execute(
                 "SELECT contact_id, owner_id, strategy, assigned_at FROM assignments "
-                f"WHERE crm = ? AND contact_id IN ({_marks(chunk)})",
+                f"WHERE crm = ? AND contact_id IN ({marks(chunk)})",
                 (crm, *chunk),
             ).fetchall()
             for contact_id, owner_id, strategy, assigned_at in rows:
@@ -604,9 +279,9 @@ class SqlStateStore(StateStore):
         """Take contacts out of quarantine (their update went through); return how many were in it."""
         released = 0
         with self._tx():
-            for chunk in _chunks(contact_ids):
+            for chunk in id_chunks(contact_ids):
                 cursor = self._execute(
-                    f"DELETE FROM quarantine WHERE crm = ? AND contact_id IN ({_marks(chunk)})", (crm, *chunk)
+                    f"DELETE FROM quarantine WHERE crm = ? AND contact_id IN ({marks(chunk)})", (crm, *chunk)
                 )
                 released += cursor.rowcount
         return released
@@ -618,10 +293,10 @@ class SqlStateStore(StateStore):
     def forget_contacts(self, crm: str, contact_ids: Sequence[str]) -> None:
         """Drop what is kept about deleted or merged-away contacts; their audit trail stays."""
         with self._tx():
-            for chunk in _chunks(contact_ids):
+            for chunk in id_chunks(contact_ids):
                 for table in ("written_values", "scoring_inputs", "assignments", "quarantine"):
                     self._execute(
-                        f"DELETE FROM {table} WHERE crm = ? AND contact_id IN ({_marks(chunk)})", (crm, *chunk)
+                        f"DELETE FROM {table} WHERE crm = ? AND contact_id IN ({marks(chunk)})", (crm, *chunk)
                     )
 
     # -- run lock ----------------------------------------------------------------------------------------
@@ -661,29 +336,6 @@ class SqlStateStore(StateStore):
             acquired_at=self._read_ts(row[3]),
             heartbeat_at=self._read_ts(row[4]),
         )
-
-
-def new_token() -> str:
-    return uuid.uuid4().hex
-
-
-def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
-    if isinstance(ids, str):
-        raise TypeError("pass a sequence of contact ids, not a single id string")
-    for start in range(0, len(ids), _CHUNK):
-        yield ids[start : start + _CHUNK]
-
-
-def _marks(chunk: Sequence[str]) -> str:
-    return ", ".join("?" * len(chunk))
-
-
-def _encode_value(value: FieldValue) -> str | None:
-    return None if value is None else json.dumps(value)
-
-
-def _decode_value(text: str | None) -> FieldValue:
-    return None if text is None else json.loads(text)
 
 
 def _pack_inputs(contact: Contact, activities: Sequence[Activity]) -> bytes:
@@ -735,3 +387,7 @@ def _unpack_inputs(payload: bytes) -> tuple[Contact, tuple[Activity, ...]]:
             for activity in document["activities"]
         ),
     )
+
+
+def _inflight(contact_id: str, run_id: Any, changes: Mapping[str, Sequence[FieldValue]]) -> InflightWrite:
+    return InflightWrite(contact_id, int(run_id), {f: (pair[0], pair[1]) for f, pair in changes.items()})

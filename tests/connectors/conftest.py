@@ -1,23 +1,23 @@
-"""Fixtures for the connector tests: sandboxes, seeded data, the X Education CSV, CRM harnesses."""
+"""Fixtures for the connector tests: sandboxes, seeded data, the X Education CSV, the fixed "now"."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from connectors.sandbox import Sandbox, SandboxConfig
 from connectors.sandbox.dataset import Dataset
+from connectors.sandbox.pipedrive import PipedriveApi
 from connectors.sandbox.seed import generate
-from tests.connectors.harness import HARNESS_MODULES, Harness
+from tests.harnesses import NOW, api_of
 
 REPO = Path(__file__).resolve().parents[2]
 X_EDUCATION_CSV = REPO.parent / "shared" / "data" / "leads_train.csv"
 X_EDUCATION_MAPPING = REPO / "connectors" / "sandbox" / "mappings" / "x_education.yaml"
-NOW = datetime(2025, 6, 2, 9, 30, tzinfo=UTC)  # the "now" of every generated test dataset
 
 
 @pytest.fixture
@@ -32,6 +32,21 @@ def sandbox() -> Iterator[Sandbox]:
         yield sb
 
 
+@pytest.fixture
+def pd(sandbox: Sandbox) -> PipedriveApi:
+    """The sandbox's Pipedrive emulation."""
+    return api_of(sandbox, PipedriveApi)
+
+
+@pytest.fixture
+def adapters() -> Iterator[list[Any]]:
+    """Adapters a test makes, closed after it (append each one)."""
+    made: list[Any] = []
+    yield made
+    for adapter in made:
+        adapter.close()
+
+
 @pytest.fixture(scope="session")
 def small_dataset() -> Dataset:
     """120 people, about 5 activities each (shared: Dataset is never mutated by a load)."""
@@ -43,17 +58,3 @@ def x_education_csv() -> Path:
     if not X_EDUCATION_CSV.exists():
         pytest.skip(f"the X Education CSV is not at {X_EDUCATION_CSV} (it is never copied into the repo)")
     return X_EDUCATION_CSV
-
-
-def make_harness(crm: str, sandbox: Sandbox) -> Harness:
-    """The CRM's harness on ``sandbox``; skips (with the reason) while its harness module does not import."""
-    name = HARNESS_MODULES[crm]
-    try:
-        module = importlib.import_module(name)
-    except ImportError as exc:
-        pytest.skip(f"{crm}: {name} is not importable yet ({exc})")
-    factory = getattr(module, "make_harness", None)
-    if factory is None:
-        pytest.skip(f"{crm}: {name} has no make_harness(sandbox) yet")
-    harness: Harness = factory(sandbox)
-    return harness

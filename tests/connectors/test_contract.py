@@ -1,9 +1,9 @@
 """ONE contract suite for every CRM adapter, over real HTTP against a real ``Sandbox``.
 
-Parametrized over HubSpot, Salesforce and Pipedrive through ``tests/connectors/harness_<crm>.py`` (a CRM
-whose harness does not import yet is skipped with the reason).  Every test checks the calls it expects on
-the sandbox's counters: no writes where none belong, the number of calls a read needs, and that the
-sandbox counted exactly the calls the adapter says it made (``usage()``), so no call goes unaccounted.
+Parametrized over HubSpot, Salesforce and Pipedrive through ``tests.harnesses.make_harness``.  Every test
+checks the calls it expects on the sandbox's counters: no writes where none belong, the number of calls a
+read needs, and that the sandbox counted exactly the calls the adapter says it made (``usage()``), so no
+call goes unaccounted.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from connectors.records import ActivityType, ContactPage, FieldSpec, FieldUpdate
 from connectors.sandbox import Sandbox, SandboxConfig
 from connectors.sandbox.dataset import Dataset
 from connectors.sandbox.seed import generate
-from tests.connectors.conftest import NOW, make_harness
-from tests.connectors.harness import CRMS, Harness, calls, flatten, ids_of, is_write, statuses
+from tests.harnesses import CRMS, NOW, Harness, calls, flatten, ids_of, is_write, make_harness, statuses
 
 # Contacts per call the adapter is asked for (``page_size``); the API's own maximum per call; records per
 # write call the API allows (HubSpot batch update 100, Salesforce sObject Collections 200, Pipedrive one PUT).

@@ -19,24 +19,25 @@ from pydantic import SecretStr
 from connectors.errors import AuthError, ConfigurationError, QuotaExhausted
 from connectors.http import Action, Exchange
 from connectors.hubspot import HubSpotAdapter, HubSpotConfig
-from connectors.hubspot._client import classify
+from connectors.hubspot.client import classify
 from connectors.records import FieldSpec, FieldUpdate, WriteStatus
 from connectors.sandbox import Sandbox, SandboxConfig
 from connectors.sandbox.dataset import Dataset, generate
-from tests.connectors.harness_hubspot import NOW, Harness, dataset, make_harness, person
+from tests.connectors.samples_hubspot import dataset, person
+from tests.harnesses import NOW, HubSpotHarness, make_harness
 
 
-def _sandbox(**config: Any) -> Iterator[Harness]:
+def _sandbox(**config: Any) -> Iterator[HubSpotHarness]:
     with Sandbox(SandboxConfig(crms=("hubspot",), **config)) as sandbox:
-        yield make_harness(sandbox)
+        yield make_harness("hubspot", sandbox)
 
 
 @pytest.fixture
-def h() -> Iterator[Harness]:
+def h() -> Iterator[HubSpotHarness]:
     yield from _sandbox()
 
 
-def snap(h: Harness) -> dict[str, dict[int, int]]:
+def snap(h: HubSpotHarness) -> dict[str, dict[int, int]]:
     return dict(h.sandbox.counters.snapshot())
 
 
@@ -45,7 +46,7 @@ def ids_of(pages: Any) -> list[str]:
 
 
 # -- backfill and incremental reads ------------------------------------------------------------------------------
-def test_backfill_lists_every_contact_once_in_pages_of_page_size(h: Harness) -> None:
+def test_backfill_lists_every_contact_once_in_pages_of_page_size(h: HubSpotHarness) -> None:
     ids = h.load(dataset(250, activities=False))
     pages = list(h.adapter(page_size=100).read_contacts(None))
     assert [len(p.contacts) for p in pages] == [100, 100, 50] and pages[-1].done
@@ -61,7 +62,7 @@ def test_backfill_lists_every_contact_once_in_pages_of_page_size(h: Harness) -> 
     assert json.loads(pages[-1].cursor or "")["id"] == "0"
 
 
-def test_backfill_by_search_costs_half_the_calls(h: Harness) -> None:
+def test_backfill_by_search_costs_half_the_calls(h: HubSpotHarness) -> None:
     ids = h.load(dataset(450, activities=False))
     pages = list(h.adapter(backfill="search").read_contacts(None))
     got = ids_of(pages)
@@ -70,7 +71,7 @@ def test_backfill_by_search_costs_half_the_calls(h: Harness) -> None:
     assert snap(h) == {"hubspot.contacts.search": {200: 3}}
 
 
-def test_incremental_reads_changes_once_at_equal_timestamps(h: Harness) -> None:
+def test_incremental_reads_changes_once_at_equal_timestamps(h: HubSpotHarness) -> None:
     ids = h.load(dataset(700, activities=False))
     adapter = h.adapter(page_size=1000)
     start = adapter.cursor_at(NOW)
@@ -91,7 +92,7 @@ def test_incremental_reads_changes_once_at_equal_timestamps(h: Harness) -> None:
     assert ids_of(again) == [] and again[-1].cursor == pages[-1].cursor
 
 
-def test_incremental_held_group_spanning_pages_is_read_once(h: Harness) -> None:
+def test_incremental_held_group_spanning_pages_is_read_once(h: HubSpotHarness) -> None:
     ids = h.load(dataset(500, activities=False))
     adapter = h.adapter()
     start = adapter.cursor_at(NOW)
@@ -104,7 +105,7 @@ def test_incremental_held_group_spanning_pages_is_read_once(h: Harness) -> None:
     assert snap(h) == {"hubspot.contacts.search": {200: 3}}  # 200 new contacts per call, none re-read
 
 
-def test_cursor_is_monotonic_across_runs_and_sees_touches_and_activities(h: Harness) -> None:
+def test_cursor_is_monotonic_across_runs_and_sees_touches_and_activities(h: HubSpotHarness) -> None:
     ids = h.load(dataset(30))
     adapter = h.adapter()
     cursor = adapter.cursor_at(NOW - timedelta(days=60))
@@ -130,7 +131,7 @@ def test_cursor_is_monotonic_across_runs_and_sees_touches_and_activities(h: Harn
     assert snap(h) == {"hubspot.contacts.search": {200: 2}}  # activity changes cost nothing
 
 
-def test_search_lag_defers_the_latest_changes_and_count_costs_one_call(h: Harness) -> None:
+def test_search_lag_defers_the_latest_changes_and_count_costs_one_call(h: HubSpotHarness) -> None:
     ids = h.load(dataset(20, activities=False))
     adapter = h.adapter(search_lag_seconds=60)
     start = adapter.cursor_at(NOW)
@@ -152,7 +153,7 @@ def test_config_from_settings() -> None:
     assert "pat-x" not in repr(config)
 
 
-def test_get_contacts_batches_and_leaves_unknown_ids_out(h: Harness) -> None:
+def test_get_contacts_batches_and_leaves_unknown_ids_out(h: HubSpotHarness) -> None:
     ids = h.load(dataset(150, activities=False))
     adapter = h.adapter()
     wanted = [*list(ids.values())[:120], "999999"]
@@ -162,7 +163,7 @@ def test_get_contacts_batches_and_leaves_unknown_ids_out(h: Harness) -> None:
 
 
 # -- activities ------------------------------------------------------------------------------------------------
-def test_activities_map_to_canonical_types_with_minimum_calls(h: Harness) -> None:
+def test_activities_map_to_canonical_types_with_minimum_calls(h: HubSpotHarness) -> None:
     ids = h.load(dataset(3, activities=False))
     cid, other = ids["p000000"], ids["p000001"]
     kinds = ["email_open", "email_click", "email_reply", "email_sent", "bounce", "meeting", "call", "page_view",
@@ -189,7 +190,7 @@ def test_activities_map_to_canonical_types_with_minimum_calls(h: Harness) -> Non
     }
 
 
-def test_activity_type_map_is_configurable(h: Harness) -> None:
+def test_activity_type_map_is_configurable(h: HubSpotHarness) -> None:
     ids = h.load(dataset(1, activities=False))
     h.add_activity(ids["p000000"], "meeting")
     adapter = h.adapter(activity_type_map={"MEETING:COMPLETED": "demo_request"}, engagement_types=("meetings",))
@@ -197,7 +198,7 @@ def test_activity_type_map_is_configurable(h: Harness) -> None:
 
 
 # -- writes ----------------------------------------------------------------------------------------------------
-def test_write_round_trip_in_batches_of_100(h: Harness) -> None:
+def test_write_round_trip_in_batches_of_100(h: HubSpotHarness) -> None:
     ids = h.load(dataset(150, activities=False))
     h.create_fields()
     adapter = h.adapter()
@@ -216,7 +217,7 @@ def test_write_round_trip_in_batches_of_100(h: Harness) -> None:
     assert cleared[0].ok and h.crm_value(cid, "leadsync_score") is None
 
 
-def test_207_per_record_failures_map_to_their_records(h: Harness) -> None:
+def test_207_per_record_failures_map_to_their_records(h: HubSpotHarness) -> None:
     ids = h.load(dataset(5, activities=False))
     h.create_fields()
     h.fail_records(ids["p000001"], ids["p000003"])
@@ -227,7 +228,7 @@ def test_207_per_record_failures_map_to_their_records(h: Harness) -> None:
     assert snap(h) == {"hubspot.contacts.batch_update": {207: 1}}
 
 
-def test_write_to_a_merged_id_lands_on_the_survivor(h: Harness) -> None:
+def test_write_to_a_merged_id_lands_on_the_survivor(h: HubSpotHarness) -> None:
     ids = h.load(dataset(2, activities=False))
     h.create_fields()
     survivor = h.merge(ids["p000000"], ids["p000001"])
@@ -240,7 +241,7 @@ def test_write_to_a_merged_id_lands_on_the_survivor(h: Harness) -> None:
     assert snap(h) == {"hubspot.contacts.batch_update": {200: 1}, "hubspot.contacts.batch_read": {200: 1}}
 
 
-def test_lifecycle_moved_back_is_cleared_then_set(h: Harness) -> None:
+def test_lifecycle_moved_back_is_cleared_then_set(h: HubSpotHarness) -> None:
     ids = h.load(dataset(3, activities=False))  # p2 is a customer, p0 a lead
     adapter = h.adapter()
     updates = [FieldUpdate(ids["p000002"], {"lifecycle_stage": "salesqualifiedlead"}),
@@ -255,7 +256,7 @@ def test_lifecycle_moved_back_is_cleared_then_set(h: Harness) -> None:
     assert refused[0].status is WriteStatus.FAILED and refused[0].error_code == "INVALID_OPTION"
 
 
-def test_a_bad_value_fails_only_its_record(h: Harness) -> None:
+def test_a_bad_value_fails_only_its_record(h: HubSpotHarness) -> None:
     ids = h.load(dataset(8, activities=False))
     h.create_fields()
     updates = [FieldUpdate(cid, {"leadsync_score": 5}) for cid in ids.values()]
@@ -269,7 +270,7 @@ def test_a_bad_value_fails_only_its_record(h: Harness) -> None:
     assert snap(h)["hubspot.contacts.batch_update"] == {400: 5, 200: 3}
 
 
-def test_duplicate_ids_go_to_separate_batches(h: Harness) -> None:
+def test_duplicate_ids_go_to_separate_batches(h: HubSpotHarness) -> None:
     ids = h.load(dataset(1, activities=False))
     h.create_fields()
     cid = ids["p000000"]
@@ -279,7 +280,7 @@ def test_duplicate_ids_go_to_separate_batches(h: Harness) -> None:
 
 
 # -- fields, owners, outcomes -------------------------------------------------------------------------------------
-def test_check_fields_creates_once_and_is_idempotent(h: Harness) -> None:
+def test_check_fields_creates_once_and_is_idempotent(h: HubSpotHarness) -> None:
     adapter = h.adapter()
     specs = h.writeback_specs
     first = adapter.check_fields(specs)
@@ -298,7 +299,7 @@ def test_check_fields_creates_once_and_is_idempotent(h: Harness) -> None:
     assert "Type mismatch" in mismatch.instructions
 
 
-def test_owners_and_outcomes(h: Harness) -> None:
+def test_owners_and_outcomes(h: HubSpotHarness) -> None:
     ids = h.load(dataset(3, activities=False))
     adapter = h.adapter()
     owners = adapter.read_owners()
@@ -332,7 +333,7 @@ def test_search_is_paced_at_five_per_second() -> None:
         assert snap(h) == {"hubspot.contacts.search": {200: 10}}
 
 
-def test_transient_failures_are_retried_and_counted(h: Harness) -> None:
+def test_transient_failures_are_retried_and_counted(h: HubSpotHarness) -> None:
     h.load(dataset(150, activities=False))
     h.sandbox.faults.configure(rate_5xx=1.0, only={"hubspot"}, endpoints=["hubspot.contacts.list"], max_faults=2)
     adapter = h.adapter()
@@ -388,7 +389,7 @@ def test_classify_table() -> None:
     assert verdict(400) is Action.FATAL and verdict(404) is Action.FATAL and verdict(-1) is Action.FATAL
 
 
-def test_oauth_refreshes_before_expiry_and_once_on_401(h: Harness) -> None:
+def test_oauth_refreshes_before_expiry_and_once_on_401(h: HubSpotHarness) -> None:
     h.load(dataset(1, activities=False))
     adapter = h.oauth_adapter()
     adapter.read_owners()
@@ -408,7 +409,7 @@ def test_oauth_refreshes_before_expiry_and_once_on_401(h: Harness) -> None:
 
 
 # -- the whole sync's cost ------------------------------------------------------------------------------------------
-def _minimum_calls(h: Harness, contacts: int) -> dict[str, int]:
+def _minimum_calls(h: HubSpotHarness, contacts: int) -> dict[str, int]:
     with h.sandbox.store.read() as conn:
         per_type = dict(conn.execute("SELECT to_type, COUNT(*) FROM hs_assoc GROUP BY to_type").fetchall())
     minimum = {
@@ -421,7 +422,7 @@ def _minimum_calls(h: Harness, contacts: int) -> dict[str, int]:
     return minimum
 
 
-def test_backfill_with_activities_and_write_back_then_unchanged_incremental(h: Harness) -> None:
+def test_backfill_with_activities_and_write_back_then_unchanged_incremental(h: HubSpotHarness) -> None:
     data: Dataset = generate(500, seed=7, now=NOW, activities_per_contact=10.0)
     h.load(data)
     h.create_fields()
@@ -450,7 +451,7 @@ def test_backfill_with_activities_and_write_back_then_unchanged_incremental(h: H
     assert Counter(usage.calls_by_endpoint)["contacts.search"] == 4
 
 
-def test_harness_contract_members(h: Harness) -> None:
+def test_harness_contract_members(h: HubSpotHarness) -> None:
     ids = h.load(Dataset(people=[person(0)]))
     cid = ids["p000000"]
     h.touch(cid, lifecycle_stage="opportunity")

@@ -18,7 +18,8 @@ from urllib3.util.retry import Retry
 from connectors.sandbox import Sandbox, SandboxConfig
 from connectors.sandbox.dataset import Dataset
 from connectors.sandbox.hubspot import SANDBOX_CREDENTIALS, HubSpotApi, to_ms
-from tests.connectors.harness_hubspot import NOW, dataset, person
+from tests.connectors.samples_hubspot import dataset, person
+from tests.harnesses import NOW, api_of
 
 TOKEN = SANDBOX_CREDENTIALS["private_app_token"]
 
@@ -27,12 +28,6 @@ TOKEN = SANDBOX_CREDENTIALS["private_app_token"]
 def sb() -> Iterator[Sandbox]:
     with Sandbox(SandboxConfig(crms=("hubspot",))) as sandbox:
         yield sandbox
-
-
-def api_of(sandbox: Sandbox) -> HubSpotApi:
-    api = sandbox.apis["hubspot"]
-    assert isinstance(api, HubSpotApi)
-    return api
 
 
 def client(sandbox: Sandbox, token: str = TOKEN) -> Any:
@@ -54,7 +49,7 @@ def snap(sandbox: Sandbox) -> dict[str, dict[int, int]]:
 
 # -- contacts: list, get, batch read ---------------------------------------------------------------------------
 def test_list_pages_every_contact_exactly_once_and_limits_are_enforced(sb: Sandbox) -> None:
-    ids = api_of(sb).load(dataset(250, activities=False))
+    ids = api_of(sb, HubSpotApi).load(dataset(250, activities=False))
     c = client(sb)
     seen: list[str] = []
     after = None
@@ -82,7 +77,7 @@ def test_list_pages_every_contact_exactly_once_and_limits_are_enforced(sb: Sandb
 
 
 def test_get_by_id_by_email_and_not_found(sb: Sandbox) -> None:
-    ids = api_of(sb).load(dataset(3, activities=False))
+    ids = api_of(sb, HubSpotApi).load(dataset(3, activities=False))
     c = client(sb)
     one = c.crm.contacts.basic_api.get_by_id(ids["p000001"], properties=["numemployees", "jobtitle", "phone"])
     assert one.properties == {"numemployees": "100-500", "jobtitle": "Engineer", "phone": None}
@@ -95,7 +90,7 @@ def test_get_by_id_by_email_and_not_found(sb: Sandbox) -> None:
 
 
 def test_batch_read_limits_missing_ids_and_id_property(sb: Sandbox) -> None:
-    ids = api_of(sb).load(dataset(5, activities=False))
+    ids = api_of(sb, HubSpotApi).load(dataset(5, activities=False))
     c = client(sb)
     batch = c.crm.contacts.batch_api
     ok = batch.read(
@@ -131,7 +126,7 @@ def test_batch_read_limits_missing_ids_and_id_property(sb: Sandbox) -> None:
 
 
 def test_merged_contact_resolves_to_the_surviving_record(sb: Sandbox) -> None:
-    api = api_of(sb)
+    api = api_of(sb, HubSpotApi)
     ids = api.load(dataset(3, activities=False))
     survivor = api.merge(ids["p000000"], ids["p000001"])
     c = client(sb)
@@ -178,7 +173,7 @@ def _search(c: Any, filters: list[dict[str, Any]], **extra: Any) -> Any:
     ],
 )
 def test_search_filter_operators(sb: Sandbox, flt: dict[str, Any], expected: set[int]) -> None:
-    ids = api_of(sb).load(dataset(12, activities=False))
+    ids = api_of(sb, HubSpotApi).load(dataset(12, activities=False))
     index = {v: int(k[1:]) for k, v in ids.items()}
     result = _search(client(sb), [flt])
     assert {index[r.id] for r in result.results} == expected and result.total == len(expected)
@@ -186,7 +181,7 @@ def test_search_filter_operators(sb: Sandbox, flt: dict[str, Any], expected: set
 
 
 def test_search_dates_accept_epoch_ms_and_iso_and_sort(sb: Sandbox) -> None:
-    api = api_of(sb)
+    api = api_of(sb, HubSpotApi)
     ids = api.load(dataset(6, activities=False))
     cut = NOW - timedelta(days=30, seconds=3)  # people 0..3 were modified at or after the cut
     c = client(sb)
@@ -207,7 +202,7 @@ def test_search_dates_accept_epoch_ms_and_iso_and_sort(sb: Sandbox) -> None:
 
 
 def test_search_validation_errors(sb: Sandbox) -> None:
-    api_of(sb).load(dataset(2, activities=False))
+    api_of(sb, HubSpotApi).load(dataset(2, activities=False))
     c = client(sb)
     too_many_groups = {"filterGroups": [{"filters": [{"propertyName": "email", "operator": "HAS_PROPERTY"}]}] * 6}
     for body in (
@@ -225,7 +220,7 @@ def test_search_stops_at_10000_results_and_requerying_reads_everything_once() ->
     with Sandbox(SandboxConfig(crms=("hubspot",), rate_limits=False)) as sandbox:
         n = 10_500
         people = [person(i, updated_at=NOW - timedelta(seconds=n - i // 3)) for i in range(n)]  # ties by 3
-        api_of(sandbox).load(Dataset(people=people))
+        api_of(sandbox, HubSpotApi).load(Dataset(people=people))
         c = client(sandbox)
         sort = [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}]
         seen: list[str] = []
@@ -261,7 +256,7 @@ def test_search_stops_at_10000_results_and_requerying_reads_everything_once() ->
 
 # -- batch update ----------------------------------------------------------------------------------------------
 def test_batch_update_200_207_and_validation(sb: Sandbox) -> None:
-    api = api_of(sb)
+    api = api_of(sb, HubSpotApi)
     ids = api.load(dataset(4, activities=False))
     c = client(sb)
     batch = c.crm.contacts.batch_api
@@ -303,7 +298,7 @@ def test_batch_update_200_207_and_validation(sb: Sandbox) -> None:
 
 
 def test_lifecycle_stage_only_moves_forward_unless_cleared(sb: Sandbox) -> None:
-    api = api_of(sb)
+    api = api_of(sb, HubSpotApi)
     ids = api.load(dataset(3, activities=False))
     customer = ids["p000002"]  # loaded as customer
     batch = client(sb).crm.contacts.batch_api
@@ -325,7 +320,7 @@ def test_lifecycle_stage_only_moves_forward_unless_cleared(sb: Sandbox) -> None:
 
 
 def test_unchanged_values_do_not_bump_lastmodifieddate(sb: Sandbox) -> None:
-    api = api_of(sb)
+    api = api_of(sb, HubSpotApi)
     ids = api.load(dataset(1, activities=False))
     cid = ids["p000000"]
     before = api.record(cid)["properties"]["lastmodifieddate"]
@@ -339,7 +334,7 @@ def test_unchanged_values_do_not_bump_lastmodifieddate(sb: Sandbox) -> None:
 
 # -- engagements, associations, deals ---------------------------------------------------------------------------
 def test_engagements_associations_and_activity_bumps(sb: Sandbox) -> None:
-    api = api_of(sb)
+    api = api_of(sb, HubSpotApi)
     ids = api.load(dataset(4))
     c = client(sb)
     v4 = c.crm.associations.v4.batch_api
@@ -391,7 +386,7 @@ def test_engagements_associations_and_activity_bumps(sb: Sandbox) -> None:
 
 
 def test_deals_carry_outcomes_and_contact_associations(sb: Sandbox) -> None:
-    ids = api_of(sb).load(dataset(3, activities=False))
+    ids = api_of(sb, HubSpotApi).load(dataset(3, activities=False))
     deals = client(sb).crm.objects.basic_api.get_page(
         "deals", limit=100, properties=["dealstage", "closedate", "amount"], associations=["contacts"]
     )
@@ -437,7 +432,7 @@ def test_properties_list_get_create_and_409(sb: Sandbox) -> None:
 
 
 def test_owners_are_paged_and_archived_listed_apart(sb: Sandbox) -> None:
-    api_of(sb).load(dataset(1, activities=False))
+    api_of(sb, HubSpotApi).load(dataset(1, activities=False))
     owners = client(sb).crm.owners.owners_api
     first = owners.get_page(limit=1)
     second = owners.get_page(limit=1, after=first.paging.next.after)
@@ -453,7 +448,7 @@ def test_bad_token_401_and_missing_scope_403(sb: Sandbox) -> None:
     status, body, headers = error_of(lambda: client(sb, "pat-na1-wrong").crm.contacts.basic_api.get_page())
     assert status == 401 and body["category"] == "INVALID_AUTHENTICATION" and body["status"] == "error"
     assert "X-HubSpot-RateLimit-Max" not in headers
-    api_of(sb).scopes.discard("crm.objects.owners.read")
+    api_of(sb, HubSpotApi).scopes.discard("crm.objects.owners.read")
     status, body, _ = error_of(lambda: client(sb).crm.owners.owners_api.get_page())
     assert status == 403 and body["category"] == "MISSING_SCOPES"
     assert body["errors"][0]["context"]["requiredGranularScopes"] == ["crm.objects.owners.read"]
@@ -540,7 +535,7 @@ def test_injected_faults_use_hubspot_shapes(sb: Sandbox) -> None:
     sb.faults.configure(rate_429=1.0, only={"hubspot"}, max_faults=1)
     status, body, headers = error_of(lambda: client(sb).crm.contacts.basic_api.get_page(limit=1))
     assert status == 429 and body["policyName"] == "TEN_SECONDLY_ROLLING" and "X-HubSpot-RateLimit-Max" in headers
-    api_of(sb).inject_failures("hubspot.contacts.list", 503, times=1)
+    api_of(sb, HubSpotApi).inject_failures("hubspot.contacts.list", 503, times=1)
     status, body, _ = error_of(lambda: client(sb).crm.contacts.basic_api.get_page(limit=1))
     assert status == 503 and body["status"] == "error"
     client(sb).crm.contacts.basic_api.get_page(limit=1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,34 +14,19 @@ from connectors.errors import AuthError, ConfigurationError, QuotaExhausted
 from connectors.pipedrive import PipedriveAdapter, PipedriveConfig, WriteQuotaExhausted
 from connectors.records import ActivityType, FieldUpdate, WriteStatus
 from connectors.sandbox import Sandbox
-from connectors.sandbox.pipedrive import ACTIVITY_TYPES, PipedriveApi
-from tests.connectors.harness import flatten, ids_of
-from tests.connectors.harness_pipedrive import Harness, make_harness, people_dataset
+from connectors.sandbox.pipedrive import ACTIVITY_TYPES
+from tests.connectors.samples_pipedrive import people_dataset
+from tests.harnesses import PipedriveHarness, flatten, ids_of, make_harness
 
 LATER = datetime(2025, 4, 1, 8, 0, tzinfo=UTC)  # after every sample timestamp, before the sandbox's "now"
 
 
 @pytest.fixture
-def h(sandbox: Sandbox) -> Harness:
-    return make_harness(sandbox)
+def h(sandbox: Sandbox) -> PipedriveHarness:
+    return make_harness("pipedrive", sandbox)
 
 
-@pytest.fixture
-def pd(sandbox: Sandbox) -> PipedriveApi:
-    api = sandbox.apis["pipedrive"]
-    assert isinstance(api, PipedriveApi)
-    return api
-
-
-@pytest.fixture
-def adapters(h: Harness) -> Iterator[list[PipedriveAdapter]]:
-    made: list[PipedriveAdapter] = []
-    yield made
-    for adapter in made:
-        adapter.close()
-
-
-def _new(h: Harness, adapters: list[PipedriveAdapter], **overrides: Any) -> PipedriveAdapter:
+def _new(h: PipedriveHarness, adapters: list[PipedriveAdapter], **overrides: Any) -> PipedriveAdapter:
     adapter = h.adapter(**overrides)
     adapters.append(adapter)
     return adapter

@@ -13,16 +13,9 @@ import requests
 
 from connectors.sandbox import Sandbox
 from connectors.sandbox.pipedrive import SANDBOX_CREDENTIALS, PipedriveApi, rfc3339
-from tests.connectors.harness_pipedrive import T0, api_session, people_dataset
+from tests.connectors.samples_pipedrive import T0, api_session, people_dataset
 
 HEX40 = re.compile(r"^[0-9a-f]{40}$")
-
-
-@pytest.fixture
-def pd(sandbox: Sandbox) -> PipedriveApi:
-    api = sandbox.apis["pipedrive"]
-    assert isinstance(api, PipedriveApi)
-    return api
 
 
 @pytest.fixture

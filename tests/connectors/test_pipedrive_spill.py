@@ -13,11 +13,12 @@ import pytest
 
 from connectors.errors import TransientError
 from connectors.pipedrive import PipedriveAdapter
-from connectors.pipedrive import _adapter as adapter_module
-from connectors.pipedrive._spill import MAX_VARIABLES, ActivitySpill, CompactActivity, OrgNames
+from connectors.pipedrive import adapter as adapter_module
+from connectors.pipedrive.spill import MAX_VARIABLES, ActivitySpill, CompactActivity, OrgNames
 from connectors.sandbox import Sandbox
 from connectors.sandbox.pipedrive import SANDBOX_CREDENTIALS
-from tests.connectors.harness_pipedrive import Harness, make_harness, people_dataset
+from tests.connectors.samples_pipedrive import people_dataset
+from tests.harnesses import PipedriveHarness, make_harness
 
 
 def _activity(activity_id: int, *, owner_id: int | None = 7, deal_id: int | None = None) -> CompactActivity:
@@ -121,19 +122,13 @@ def test_org_names_move_to_disk_past_the_limit_and_answer_the_same(spill_root):
 
 # -- the adapter over the sandbox -----------------------------------------------------------------------------
 @pytest.fixture
-def h(sandbox: Sandbox) -> Harness:
-    return make_harness(sandbox)
+def h(sandbox: Sandbox) -> PipedriveHarness:
+    return make_harness("pipedrive", sandbox)
 
 
-@pytest.fixture
-def adapters() -> Iterator[list[PipedriveAdapter]]:
-    made: list[PipedriveAdapter] = []
-    yield made
-    for adapter in made:
-        adapter.close()
-
-
-def _backfill(h: Harness, adapters: list[PipedriveAdapter], **overrides: object) -> tuple[PipedriveAdapter, list[str]]:
+def _backfill(
+    h: PipedriveHarness, adapters: list[PipedriveAdapter], **overrides: object
+) -> tuple[PipedriveAdapter, list[str]]:
     adapter = h.adapter(**overrides)
     adapters.append(adapter)
     return adapter, [c.id for page in adapter.read_contacts(None) for c in page.contacts]

@@ -16,19 +16,15 @@ from connectors.records import ActivityType, FieldSpec, FieldUpdate, WriteStatus
 from connectors.salesforce import SalesforceAdapter
 from connectors.sandbox import Sandbox
 from connectors.sandbox.salesforce import QUEUE_ID, SANDBOX_CREDENTIALS, SalesforceApi
-from tests.connectors.harness_salesforce import (
-    SalesforceHarness,
-    config_for,
-    make_harness,
-    people_dataset,
-)
+from tests.connectors.samples_salesforce import people_dataset
+from tests.harnesses import SalesforceHarness, make_harness, salesforce_config
 
 SCORE = "Leadsync_Score__c"
 
 
 @pytest.fixture
 def harness(sandbox: Sandbox) -> SalesforceHarness:
-    return make_harness(sandbox)
+    return make_harness("salesforce", sandbox)
 
 
 def delta_of(sandbox: Sandbox, before: dict[str, dict[int, int]]) -> dict[str, int]:
@@ -155,7 +151,7 @@ def test_unchanged_incremental_costs_at_most_three_calls_and_no_writes(harness: 
     contacts_cursor = list(first.read_contacts(None))[-1].cursor
     activity_cursor = list(first.read_activity_changes(None))[-1].cursor
     before = sandbox.counters.snapshot()
-    run = SalesforceAdapter(config_for(sandbox))  # a new process: logs in again
+    run = SalesforceAdapter(salesforce_config(sandbox))  # a new process: logs in again
     contacts = all_contacts(list(run.read_contacts(contacts_cursor)))
     activities = [a for p in run.read_activity_changes(activity_cursor) for a in p.activities]
     assert contacts == [] and activities == []
@@ -263,7 +259,7 @@ def test_expired_session_logs_in_again_once(harness: SalesforceHarness) -> None:
 
 
 def test_session_id_mode_cannot_log_in_again(sandbox: Sandbox) -> None:
-    config = config_for(
+    config = salesforce_config(
         sandbox, auth="session", session_id=SANDBOX_CREDENTIALS["session_id"], instance_url=sandbox.salesforce_url
     )
     adapter = SalesforceAdapter(config)
@@ -284,15 +280,17 @@ def test_jwt_and_client_credentials_modes(sandbox: Sandbox, tmp_path: Any) -> No
     assert isinstance(api, SalesforceApi)
     api.register_jwt_key("jwt.app", public)
     jwt_adapter = SalesforceAdapter(
-        config_for(sandbox, password=None, consumer_secret=None, consumer_key="jwt.app", private_key_file=str(pem))
+        salesforce_config(
+            sandbox, password=None, consumer_secret=None, consumer_key="jwt.app", private_key_file=str(pem)
+        )
     )
     assert jwt_adapter.mode == "jwt" and len(jwt_adapter.read_owners()) == 1
-    cc = SalesforceAdapter(config_for(sandbox, auth="client_credentials"))
+    cc = SalesforceAdapter(salesforce_config(sandbox, auth="client_credentials"))
     assert cc.read_owners()[0].id == api.org.integration_user_id
     with pytest.raises(AuthError, match="refused the login"):
-        SalesforceAdapter(config_for(sandbox, password="wrong")).read_owners()
+        SalesforceAdapter(salesforce_config(sandbox, password="wrong")).read_owners()
     with pytest.raises(ConfigurationError):
-        SalesforceAdapter(config_for(sandbox, objects=("Account",)))
+        SalesforceAdapter(salesforce_config(sandbox, objects=("Account",)))
 
 
 def test_outcomes_and_owners(harness: SalesforceHarness) -> None:

@@ -21,7 +21,7 @@ from connectors.errors import QuotaExhausted
 from connectors.http import Action, Exchange
 from connectors.records import FieldUpdate, WriteStatus
 from connectors.salesforce import SalesforceAdapter, SalesforceConfig
-from connectors.salesforce.classify import classify
+from connectors.salesforce.client import classify
 from connectors.salesforce.cursor import Cursor, StreamCursor
 
 LOGIN = "https://login.example.my.salesforce.com"

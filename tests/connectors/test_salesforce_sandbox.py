@@ -18,18 +18,13 @@ from simple_salesforce.exceptions import (
     SalesforceRefusedRequest,
 )
 
-from connectors.salesforce._session import make_session
+from connectors.salesforce.client import make_session
 from connectors.sandbox import Sandbox, SandboxConfig
 from connectors.sandbox.salesforce import QUEUE_ID, SANDBOX_CREDENTIALS, SalesforceApi, id18
-from tests.connectors.harness_salesforce import people_dataset, sf_client
+from tests.connectors.samples_salesforce import PASSWORD_GRANT, people_dataset, sf_client
+from tests.harnesses import api_of
 
 CREDS = SANDBOX_CREDENTIALS
-
-
-def api_of(sandbox: Sandbox) -> SalesforceApi:
-    api = sandbox.apis["salesforce"]
-    assert isinstance(api, SalesforceApi)
-    return api
 
 
 def token(sandbox: Sandbox, data: dict[str, str], headers: dict[str, str] | None = None) -> requests.Response:
@@ -168,10 +163,10 @@ def test_collections_update_results_in_order(sandbox: Sandbox, monkeypatch: pyte
     ]
     assert results[0] == {"id": ok, "success": True, "errors": []}
     assert results[2]["errors"][0]["fields"] == ["Id"] and "id" not in results[2]
-    stored = api_of(sandbox).record(ok)
+    stored = api_of(sandbox, SalesforceApi).record(ok)
     assert stored["Title"] == "VP Sales" and stored["Lead_Score__c"] == 42.0
     assert stored["SystemModstamp"] > "2025-01-06T09:00:01.000+0000"
-    assert api_of(sandbox).record(converted)["Title"] == "Head of Ops"
+    assert api_of(sandbox, SalesforceApi).record(converted)["Title"] == "Head of Ops"
 
     with pytest.raises(SalesforceMalformedRequest) as info:  # more than 200 records: the whole call fails
         sf.restful(
@@ -200,13 +195,13 @@ def test_collections_update_results_in_order(sandbox: Sandbox, monkeypatch: pyte
         "ALL_OR_NONE_OPERATION_ROLLED_BACK",
         "CANNOT_UPDATE_CONVERTED_LEAD",
     ]
-    assert api_of(sandbox).record(ok)["Title"] == "VP Sales"
+    assert api_of(sandbox, SalesforceApi).record(ok)["Title"] == "VP Sales"
 
 
 @pytest.mark.parametrize(("header", "rerouted"), [(None, True), ("TRUE", True), ("FALSE", False), ("false", False)])
 def test_assignment_rule_header(sandbox: Sandbox, header: str | None, rerouted: bool) -> None:
     ids = sandbox.load_into("salesforce", people_dataset(1))
-    api = api_of(sandbox)
+    api = api_of(sandbox, SalesforceApi)
     owner = api.record(ids["p00000"])["OwnerId"]
     sf = sf_client(sandbox)
     extra = {"Sforce-Auto-Assign": header} if header else {}
@@ -266,20 +261,14 @@ def test_session_expiry_and_timeout(sandbox: Sandbox) -> None:
         session=make_session(str(sandbox.ca_path)),
     )
     assert static.query("SELECT Id FROM User")["totalSize"] == 1
-    api_of(sandbox).expire_sessions()
+    api_of(sandbox, SalesforceApi).expire_sessions()
     with pytest.raises(SalesforceExpiredSession):
         static.query("SELECT Id FROM User")
     assert sandbox.counters.by_endpoint("salesforce.query", status=401) == {"salesforce.query": 2}
 
 
 def test_password_and_client_credentials_flows(sandbox: Sandbox) -> None:
-    good = {
-        "grant_type": "password",
-        "client_id": CREDS["consumer_key"],
-        "client_secret": CREDS["consumer_secret"],
-        "username": CREDS["username"],
-        "password": CREDS["password"] + CREDS["security_token"],
-    }
+    good = dict(PASSWORD_GRANT)
     body = token(sandbox, good).json()
     assert body["instance_url"] == sandbox.salesforce_url and body["token_type"] == "Bearer"
     assert body["id"].startswith("https://login.salesforce.com/id/00D") and body["issued_at"].isdigit()
@@ -308,7 +297,7 @@ def _rsa_pair() -> tuple[bytes, bytes]:
 def test_jwt_bearer_flow(sandbox: Sandbox) -> None:
     private, public = _rsa_pair()
     other_private, _ = _rsa_pair()
-    api_of(sandbox).register_jwt_key("jwt.app", public)
+    api_of(sandbox, SalesforceApi).register_jwt_key("jwt.app", public)
     now = int(sandbox.clock.now().timestamp())
     claims = {"iss": "jwt.app", "sub": CREDS["username"], "aud": "https://login.salesforce.com", "exp": now + 180}
 
@@ -371,7 +360,7 @@ def test_composite_packs_queries_and_writes_into_one_call(sandbox: Sandbox) -> N
         headers={"Sforce-Auto-Assign": "TRUE"},  # the top-level header does not reach subrequests
     )["compositeResponse"]
     assert len(more[0]["body"]["records"]) == 500 and more[1]["body"][0]["success"] is True
-    assert api_of(sandbox).auto_assign_log == ["FALSE"]
+    assert api_of(sandbox, SalesforceApi).auto_assign_log == ["FALSE"]
     assert sandbox.counters.by_endpoint("salesforce.") == {
         "salesforce.composite": 1,
         "salesforce.composite_read": 1,
@@ -409,7 +398,7 @@ def test_load_maps_people_activities_and_outcomes(sandbox: Sandbox) -> None:
         "form_submission",
     )
     ids = sandbox.load_into("salesforce", people_dataset(3, converted_every=2, activities=kinds))
-    api = api_of(sandbox)
+    api = api_of(sandbox, SalesforceApi)
     converted, plain = api.record(ids["p00000"]), api.record(ids["p00001"])
     assert converted["IsConverted"] is True and converted["Status"] == "Closed - Converted"
     assert converted["ConvertedContactId"].startswith("003") and converted["ConvertedOpportunityId"].startswith("006")
@@ -439,7 +428,7 @@ def test_load_maps_people_activities_and_outcomes(sandbox: Sandbox) -> None:
 def test_activity_does_not_bump_the_lead_and_merge_moves_children(sandbox: Sandbox) -> None:
     sandbox.clock.freeze()
     ids = sandbox.load_into("salesforce", people_dataset(2))
-    api = api_of(sandbox)
+    api = api_of(sandbox, SalesforceApi)
     before = api.record(ids["p00000"])["SystemModstamp"]
     task = api.add_activity(ids["p00000"], "email_click")
     assert task.startswith("00T") and api.record(ids["p00000"])["SystemModstamp"] == before

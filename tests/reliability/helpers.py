@@ -19,7 +19,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +35,10 @@ from sync.demo import _create_salesforce_fields, sandbox_env_file
 from sync.policies import same_value
 from sync.settings import Settings, load_settings
 from sync.wiring import build_adapter
-from tests.connectors.harness import is_write
-from tests.connectors.harness_hubspot import Harness as HubSpotHarness
-from tests.connectors.harness_pipedrive import Harness as PipedriveHarness
-from tests.connectors.harness_salesforce import SalesforceHarness
+from tests.harnesses import NOW, is_write, make_harness
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data" / "bad_input"
-CRMS = ("hubspot", "salesforce", "pipedrive")
-NOW = datetime(2025, 6, 2, 9, 30, tzinfo=UTC)  # the data's "now" and leadsync's fixed clock
 SOAK = os.environ.get("LEADSYNC_SOAK") == "1"
 FIGURES_ENV = "LEADSYNC_RELIABILITY_FIGURES"
 
@@ -60,11 +54,6 @@ def report_figures(name: str, figures: Mapping[str, Any]) -> None:
     if target:
         with open(target, "a", encoding="utf-8") as fh:
             fh.write(json.dumps({"test": name, "soak": SOAK, **figures}, default=str) + "\n")
-
-
-def harness_for(crm: str, sandbox: Any) -> Any:
-    """The contract suite's view of one sandbox CRM (``crm_value`` reads the sandbox's stored value)."""
-    return {"hubspot": HubSpotHarness, "salesforce": SalesforceHarness, "pipedrive": PipedriveHarness}[crm](sandbox)
 
 
 def stage_field(crm: str) -> str:
@@ -129,7 +118,7 @@ class Installation:
     harness: Any = field(init=False)
 
     def __post_init__(self) -> None:
-        self.harness = harness_for(self.crm, self.sandbox)
+        self.harness = make_harness(self.crm, self.sandbox, salesforce_fields=False)
 
     @property
     def fields(self) -> list[str]:
@@ -220,7 +209,7 @@ def read_values(db: Path, crm: str, ids: dict[str, str], fields: list[str]) -> d
     """person key -> {field: value} as the sandbox DB stores them (read once the sandbox process stopped)."""
     sandbox = Sandbox(SandboxConfig(db_path=str(db), seed=7, crms=(crm,)))
     try:
-        harness = harness_for(crm, sandbox)
+        harness = make_harness(crm, sandbox, salesforce_fields=False)
         return {key: {f: harness.crm_value(cid, f) for f in fields} for key, cid in ids.items()}
     finally:
         sandbox.store.conn.close()
@@ -307,11 +296,3 @@ def popen_leadsync(args: Sequence[str], env: Mapping[str, str], cwd: Path) -> su
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def wait_for(condition: Callable[[], bool], *, timeout: float = 30.0, what: str = "a condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)

@@ -15,8 +15,8 @@ import pytest
 from connectors.sandbox import Sandbox
 from scoring import STARTER_MODEL_PATH
 from sync.state import RunStatus
+from tests.harnesses import CRMS
 from tests.reliability.helpers import (
-    CRMS,
     DATA,
     Installation,
     Result,

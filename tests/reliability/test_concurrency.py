@@ -16,7 +16,8 @@ import pytest
 from connectors.sandbox import Sandbox
 from sync.policies import same_value
 from sync.state import AuditStatus, RunKind, RunStatus, open_store
-from tests.reliability.helpers import Installation, dataset_of, installation, leadsync_env, popen_leadsync, wait_for
+from tests.harnesses import wait_for
+from tests.reliability.helpers import Installation, dataset_of, installation, leadsync_env, popen_leadsync
 
 CONTACTS, BATCH = 300, 100
 LATE = {"rate_slow": 1.0, "slow_seconds": 0.05}  # every answer 50 ms late: a batch takes about a second
@@ -103,7 +104,7 @@ def test_sigterm_to_the_daemon_mid_batch_leaves_the_state_consistent(
         assert run.status is RunStatus.INTERRUPTED, run
         assert run.counts["read"] == BATCH
         assert store.get_cursor("hubspot", "contacts") is not None
-        assert store.get_cursor("hubspot", "inflight") is None, "nothing left in flight"
+        assert store.inflight_writes("hubspot") == {}, "nothing left in flight"
         assert store.lock_holder("hubspot") is None
         rows = [row for row in store.audit_for_run(run.id) if row.status is AuditStatus.OK]
         assert len({row.contact_id for row in rows}) == run.counts["written"] > 0

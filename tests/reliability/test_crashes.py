@@ -19,7 +19,7 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,8 @@ from connectors.records import FieldUpdate, WriteResult
 from connectors.sandbox import SandboxProcess, run_subprocess
 from sync.policies import same_value
 from sync.state import AuditStatus, RunKind, RunStatus, open_store
+from tests.harnesses import CRMS, wait_for
 from tests.reliability.helpers import (
-    CRMS,
     counted,
     differences,
     popen_leadsync,
@@ -42,9 +42,8 @@ from tests.reliability.helpers import (
     sized,
     stage_field,
     subprocess_env,
-    wait_for,
 )
-from tests.sync.fakes import Clock, FakeCRM, make_app, make_settings
+from tests.sync.fakes import T0, Clock, FakeCRM, make_app, make_settings
 
 KILLS = 5
 # contacts, and contacts per batch: 16 batches, and a run is killed by the time it recorded two of them
@@ -151,7 +150,7 @@ def test_sigkill_five_times_then_rerun_ends_like_an_uninterrupted_backfill(crm: 
         assert final.counts["read"] >= contacts - before - batch, kills
         # every field change once in the audit trail, with the value the CRM holds
         rows = [row for run in runs for row in store.audit_for_run(run.id) if row.status is AuditStatus.OK]
-        assert store.get_cursor(crm, "inflight") is None, "nothing left in flight"
+        assert store.inflight_writes(crm) == {}, "nothing left in flight"
     per_field = Counter((row.contact_id, row.field) for row in rows)
     assert max(per_field.values()) == 1, "a field change recorded twice"
     by_id = {cid: key for key, cid in ids.items()}
@@ -181,7 +180,7 @@ def test_a_second_crash_before_the_reconciling_batch_is_recorded_loses_nothing(t
     What run 1 left in flight must survive run 2's death, so run 3 still records c3's write (under run 1),
     and nothing is written twice.
     """
-    clock = Clock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+    clock = Clock(T0)
     crm = FakeCRM(clock=clock, page_size=2)
     for i in range(4):
         crm.add_contact(f"c{i}", updated_at=clock() - timedelta(days=10, minutes=-i), title="VP Sales")

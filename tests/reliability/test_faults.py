@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,8 @@ import pytest
 from connectors.records import FieldUpdate
 from sync.policies import same_value
 from sync.state import AuditAction, AuditRow, AuditStatus, RunStatus, StateStore
+from tests.harnesses import CRMS
 from tests.reliability.helpers import (
-    CRMS,
     Installation,
     WriteLedger,
     dataset_of,
@@ -33,7 +33,7 @@ from tests.reliability.helpers import (
     report_figures,
     sized,
 )
-from tests.sync.fakes import Clock, FakeCRM, make_app, make_settings
+from tests.sync.fakes import T0, Clock, FakeCRM, make_app, make_settings
 
 CLIENT_TIMEOUT = 0.5  # seconds the adapters wait for an answer
 SLOW_SECONDS = 1.5  # how late a "slow" fault answers: always after the client gave up
@@ -163,7 +163,7 @@ def test_a_write_refused_on_retry_that_landed_after_all_is_recorded_and_not_repe
     The contact is quarantined; the next run finds leadsync's values in the CRM, records them as written by
     the run that sent them, writes nothing, and releases the contact.
     """
-    clock = Clock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+    clock = Clock(T0)
     crm = FakeCRM(clock=clock)
     crm.add_contact("c1", updated_at=clock() - timedelta(days=1), title="VP Sales")
     crm.fail_writes["c1"] = "Injected per-record failure"

@@ -28,7 +28,8 @@ from connectors.sandbox.pipedrive import SANDBOX_CREDENTIALS as PIPEDRIVE
 from connectors.sandbox.salesforce import SANDBOX_CREDENTIALS as SALESFORCE
 from sync.demo import sandbox_env_file
 from sync.state import RunKind, open_store
-from tests.reliability.helpers import CRMS, Installation, Result, dataset_of, installation, leadsync_env, run_leadsync
+from tests.harnesses import CRMS
+from tests.reliability.helpers import Installation, Result, dataset_of, installation, leadsync_env, run_leadsync
 
 JWT = re.compile(rb"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+")
 WEBHOOK = f"https://hooks.example.invalid/services/T0/B0/{secrets.token_hex(12)}"

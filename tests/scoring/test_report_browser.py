@@ -8,6 +8,7 @@ layout, each chart's size and the boxes of its bars and lines, then writes the f
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import struct
@@ -25,10 +26,7 @@ from .test_calibrate import MODEL_YAML, NOW, synthetic_history
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHARTS = ("histogram", "histogram-proposed", "bands", "roc", "lift", "points", "drift")
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (Debian: apt-get install chromium)"),
-]
+pytestmark = pytest.mark.browser
 
 _MEASURE = """
 <script>
@@ -69,6 +67,17 @@ def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         *args,
     ]
     return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def chromium() -> str:
+    """Skips without headless Chromium; with CI=true fails instead, since CI must run the browser check."""
+    if CHROMIUM is None:
+        missing = "headless Chromium not installed (Debian: apt-get install chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{missing}: CI=true requires the browser check to run", pytrace=False)
+        pytest.skip(missing)
+    return CHROMIUM
 
 
 @pytest.fixture(scope="module")

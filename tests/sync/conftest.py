@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +20,18 @@ import pytest
 
 from connectors.base import CRMAdapter
 from connectors.sandbox import Sandbox, SandboxConfig
+from connectors.sandbox.salesforce import SalesforceApi
 from connectors.sandbox.seed import generate
 from scoring import STARTER_MODEL_PATH
 from sync.app import App
 from sync.demo import sandbox_env_file
 from sync.policies import writeback_specs
 from sync.settings import Settings, load_settings
+from sync.state import StateStore, open_store
 from sync.wiring import build_adapter
-from tests.connectors import harness_hubspot, harness_pipedrive, harness_salesforce
-from tests.connectors.harness import is_write
+from tests.harnesses import NOW, api_of, create_salesforce_fields, is_write, make_harness
+from tests.sync.fakes import T0, Clock
 
-NOW = datetime(2025, 6, 2, 9, 30, tzinfo=UTC)
-CRMS = ("hubspot", "salesforce", "pipedrive")
 DATA = Path(__file__).parent / "data"
 # Rate windows wide enough that the adapters' pacers never wait: these tests count calls, not seconds.
 FAST_LIMITS: dict[str, dict[str, Any]] = {
@@ -40,14 +40,6 @@ FAST_LIMITS: dict[str, dict[str, Any]] = {
 }
 # The pacers' monotonic clock runs on the sandbox's (set back to NOW, so negative): keep it positive.
 _MONOTONIC_BASE = 1e9
-
-
-def make_harness(crm: str, sandbox: Sandbox) -> Any:
-    if crm == "hubspot":
-        return harness_hubspot.Harness(sandbox)
-    if crm == "salesforce":
-        return harness_salesforce.SalesforceHarness(sandbox)
-    return harness_pipedrive.Harness(sandbox)
 
 
 @dataclass
@@ -101,17 +93,38 @@ def build_stack(
     ids = sandbox.apis[crm].load(generate(contacts, seed=7, now=NOW))  # type: ignore[attr-defined]
     workdir.mkdir(parents=True, exist_ok=True)
     env = sandbox_env_file(sandbox, crm, workdir, model_file=model_file or STARTER_MODEL_PATH, extra=extra)
-    stack = Stack(crm, sandbox, make_harness(crm, sandbox), env, workdir, ids)
+    stack = Stack(crm, sandbox, make_harness(crm, sandbox, salesforce_fields=False), env, workdir, ids)
     exits.callback(stack.close)
     app = stack.app()
     if not fields:
         return stack
     if crm == "salesforce":  # leadsync never creates Salesforce fields: the admin does, in Setup
         specs = writeback_specs(app.fields_config, "salesforce")
-        harness_salesforce.create_fields(sandbox.apis["salesforce"], specs, objects=(app.settings.salesforce.object,))  # type: ignore[arg-type]
+        create_salesforce_fields(api_of(sandbox, SalesforceApi), specs, objects=(app.settings.salesforce.object,))
     else:
         assert app.check(create_fields=True)["ok"]
     return stack
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A state store's location: a SQLite file, or a fresh PostgreSQL schema (tests marked ``postgres``)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "state.db")
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[StateStore]:
+    opened = open_store(store_url)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The FakeCRM tests' clock, at ``T0``."""
+    return Clock(T0)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 ::
 
-    clock = Clock(datetime(2026, 1, 5, 9, tzinfo=UTC))
+    clock = Clock(T0)
     crm = FakeCRM(clock=clock, page_size=2)
     crm.add_contact("c1", email="ann@acme.test", title="VP Sales")
     crm.add_activity("c1", "demo_request")
@@ -54,6 +54,8 @@ from connectors.records import (
     WriteResult,
     WriteStatus,
 )
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # the clock's start in the tests on a FakeCRM
 
 # Set to "tests.sync.fakes:adapter_from_env" (with FAKE_CRM_ENV naming a saved FakeCRM) to make a leadsync
 # subprocess use a FakeCRM instead of a real CRM.

@@ -21,9 +21,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from scoring import STARTER_MODEL_PATH, load_model, score
-from sync.cli import TEST_NOW_ENV, _register_optional_commands, cli
+from sync.cli import _register_optional_commands, cli
 from sync.policies import same_value
-from tests.sync.conftest import CRMS, NOW, Stack
+from sync.testhooks import TEST_NOW_ENV
+from tests.harnesses import CRMS, NOW
+from tests.sync.conftest import Stack
 
 _register_optional_commands()
 

@@ -8,9 +8,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,14 @@ from pydantic import SecretStr
 
 from connectors.errors import FatalApiError
 from connectors.records import Outcome
+from sync.calibration_job import _replaces, calibrate_job
 from sync.daemon import Daemon, DaemonConfigError, cron_trigger, schedule_interval
-from sync.ops_cli import _replaces, calibrate_job
 from sync.state import RunKind, RunStatus, open_store
+from tests.harnesses import wait_for
 from tests.sync.fakes import (
     FACTORY_ENV,
     FAKE_CRM_ENV,
+    T0,
     TEST_MODEL,
     Clock,
     FakeCRM,
@@ -35,21 +36,7 @@ from tests.sync.fakes import (
     make_settings,
 )
 
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 REPO = Path(__file__).resolve().parents[2]
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(T0)
 
 
 @pytest.fixture

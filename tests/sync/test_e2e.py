@@ -24,7 +24,8 @@ from scoring.numbers import parse_datetime
 from sync.app import App
 from sync.policies import field_name
 from sync.state import AuditStatus, RunStatus
-from tests.sync.conftest import CRMS, DATA, NOW, Stack
+from tests.harnesses import CRMS, NOW
+from tests.sync.conftest import DATA, Stack
 
 pytestmark = pytest.mark.parametrize("crm", CRMS)
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,20 +13,14 @@ from connectors.errors import AuthError, ConfigurationError, ConnectorError, Fat
 from connectors.records import Activity, ContactPage, FieldUpdate, WriteResult
 from sync.app import App
 from sync.state import AuditStatus, RunStatus
-from tests.sync.fakes import Clock, FakeCRM, make_app, make_settings
+from tests.sync.fakes import T0, Clock, FakeCRM, make_app, make_settings
 
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 CRM = "hubspot"
 SCORE = "leadsync_score"
 
 
 class Crash(BaseException):
     """The process dies here (SIGKILL, power cut): nothing after this line runs."""
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(T0)
 
 
 @pytest.fixture
@@ -122,8 +115,8 @@ def test_a_crash_after_the_write_landed_is_recorded_on_the_rerun_not_repeated(cr
     crashed = app.store.list_runs(CRM, limit=1)[0]
     assert crashed.status is RunStatus.FAILED
     assert app.store.get_cursor(CRM, "contacts") == cursors[0]
-    inflight = json.loads(app.store.get_cursor(CRM, "inflight") or "{}")
-    assert set(inflight) == {"c2", "c3"} and inflight["c2"]["run_id"] == crashed.id
+    inflight = app.store.inflight_writes(CRM)
+    assert set(inflight) == {"c2", "c3"} and inflight["c2"].run_id == crashed.id
     assert crm.value("c2", SCORE) == 35, "the write landed before the crash"
 
     crm.write = write  # type: ignore[method-assign]
@@ -138,7 +131,7 @@ def test_a_crash_after_the_write_landed_is_recorded_on_the_rerun_not_repeated(cr
         assert {r.run_id for r in rows} == {crashed.id}, "recorded under the run that wrote them"
         assert {r.field for r in rows} >= {SCORE, "leadsync_scored_at"}
         assert all(r.status is AuditStatus.OK for r in rows)
-    assert rerun.store.get_cursor(CRM, "inflight") is None
+    assert rerun.store.inflight_writes(CRM) == {}
     assert rerun.store.get_cursor(CRM, "contacts") is not None
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -25,8 +25,8 @@ from sync.policies import (
     territory_team,
     writeback_specs,
 )
+from tests.sync.fakes import T0
 
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 OWNERS = [Owner("u1"), Owner("u2"), Owner("u3"), Owner("gone", active=False)]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +13,9 @@ import pytest
 import sync.pipeline
 from sync.app import App
 from sync.state import RunKind, RunStatus
-from tests.sync.fakes import TEST_MODEL, Clock, FakeCRM, make_app, make_settings
+from tests.sync.fakes import T0, TEST_MODEL, Clock, FakeCRM, make_app, make_settings
 
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 SCORE, TIER, SLA = "leadsync_score", "leadsync_priority_tier", "leadsync_sla_due_at"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(T0)
 
 
 @pytest.fixture

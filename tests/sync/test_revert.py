@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,13 +20,6 @@ SCORE, TIER = "leadsync_score", "leadsync_priority_tier"
 @pytest.fixture
 def clock() -> Clock:
     return Clock(T0)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
-    url = str(tmp_path / "state.db") if request.param == "sqlite" else str(request.getfixturevalue("pg_url"))
-    with open_store(url) as opened:
-        yield opened
 
 
 def fake_run(store: StateStore, crm: FakeCRM, clock: Clock, writes: dict[str, dict[str, object]]) -> int:

@@ -1,4 +1,5 @@
-"""One suite for every state store: each test runs against SQLite and against PostgreSQL."""
+"""One suite for every state store: each test runs against SQLite and against PostgreSQL (the ``store`` and
+``store_url`` fixtures of tests/sync/conftest.py).  The run lock's tests are in test_state_locks.py."""
 
 from __future__ import annotations
 
@@ -6,12 +7,8 @@ import os
 import socket
 import stat
 import subprocess
-import sys
-import threading
-import time
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -25,6 +22,7 @@ from sync.state import (
     AuditAction,
     AuditStatus,
     FieldChange,
+    InflightWrite,
     Migration,
     PostgresStateStore,
     RoundRobinState,
@@ -39,36 +37,16 @@ from sync.state import (
     open_store,
 )
 from sync.state._schema import check_migrations
+from tests.harnesses import sql_under_api
 
-ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 CRM = "hubspot"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return str(tmp_path / "state.db")
-    return str(request.getfixturevalue("pg_url"))
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[StateStore]:
-    opened = open_store(store_url)
-    yield opened
-    opened.close()
 
 
 def _open(url: str, migrations: tuple[Migration, ...]) -> StateStore:
     if url.startswith("postgresql://"):
         return PostgresStateStore(url, migrations=migrations)
     return SQLiteStateStore(url, migrations=migrations)
-
-
-def _sql(store: StateStore, query: str, *params: object) -> list[tuple[object, ...]]:
-    """Reach under the API, for arranging states the API never produces (a dead pid, a foreign host)."""
-    cursor = store._execute(query, params)  # type: ignore[attr-defined]
-    return list(cursor.fetchall()) if cursor.description else []
 
 
 # -- schema -------------------------------------------------------------------------------------------------
@@ -99,8 +77,8 @@ def test_opening_an_older_database_applies_the_new_migrations(store_url: str) ->
     with _open(store_url, (*MIGRATIONS, NOTES)) as upgraded:
         assert upgraded.schema_version() == SCHEMA_VERSION + 1
         assert upgraded.get_cursor(CRM, "contacts") == "c-1"
-        _sql(upgraded, "INSERT INTO test_notes (at) VALUES (?)", upgraded._ts(T0))  # type: ignore[attr-defined]
-        assert len(_sql(upgraded, "SELECT id FROM test_notes")) == 1
+        sql_under_api(upgraded, "INSERT INTO test_notes (at) VALUES (?)", upgraded._ts(T0))  # type: ignore[attr-defined]
+        assert len(sql_under_api(upgraded, "SELECT id FROM test_notes")) == 1
 
 
 def test_a_database_newer_than_the_code_is_refused(store_url: str) -> None:
@@ -188,14 +166,14 @@ def test_runs_left_running_by_dead_processes_are_marked_interrupted(store: State
     now = datetime.now(UTC)
     alive = store.start_run(CRM, "sync", now=now)
     dead = store.start_run(CRM, "sync", now=now - timedelta(minutes=5))
-    _sql(store, "UPDATE runs SET pid = ? WHERE id = ?", _dead_pid(), dead)
+    sql_under_api(store, "UPDATE runs SET pid = ? WHERE id = ?", _dead_pid(), dead)
     # our own pid, but not a run this process started: left by an earlier process with the same pid
     reused = store.start_run(CRM, "sync", now=now)
     _process.unclaim(store._run_key(reused))  # type: ignore[attr-defined]
     elsewhere = store.start_run(CRM, "backfill", now=now)
-    _sql(store, "UPDATE runs SET host = ? WHERE id = ?", "another-host", elsewhere)
+    sql_under_api(store, "UPDATE runs SET host = ? WHERE id = ?", "another-host", elsewhere)
     other_crm = store.start_run("pipedrive", "sync", now=now)
-    _sql(store, "UPDATE runs SET pid = ? WHERE id = ?", _dead_pid(), other_crm)
+    sql_under_api(store, "UPDATE runs SET pid = ? WHERE id = ?", _dead_pid(), other_crm)
 
     assert store.mark_interrupted_runs(CRM, now) == 2
     statuses = {run.id: run.status for run in store.list_runs()}
@@ -223,6 +201,31 @@ def test_cursors_are_kept_per_crm_and_stream(store: StateStore) -> None:
     assert store.get_cursor("salesforce", "contacts") == "sf-1"
     store.set_cursor(CRM, "contacts", None, T0)
     assert store.get_cursor(CRM, "contacts") is None
+
+
+def test_inflight_writes_are_kept_per_crm_replaced_per_contact_and_settled(store: StateStore) -> None:
+    assert store.inflight_writes(CRM) == {}
+    store.save_inflight(CRM, [InflightWrite("c1", 1, {"score": (None, 40)}), InflightWrite("c2", 1, {})], T0)
+    store.save_inflight("salesforce", [InflightWrite("c1", 2, {"stage": ("lead", "mql")})], T0)
+    store.save_inflight(CRM, [InflightWrite("c1", 3, {"score": (40, 55), "tier": (None, "P1")})], T0)
+    assert store.inflight_writes(CRM) == {
+        "c1": InflightWrite("c1", 3, {"score": (40, 55), "tier": (None, "P1")}),
+        "c2": InflightWrite("c2", 1, {}),
+    }
+    with store.transaction():
+        store.settle_inflight(CRM, ["c1", "c2"])
+    assert store.inflight_writes(CRM) == {}
+    assert store.inflight_writes("salesforce") == {"c1": InflightWrite("c1", 2, {"stage": ("lead", "mql")})}
+
+
+def test_the_schema_2_migration_moves_version_1_inflight_cursors_into_their_table(store_url: str) -> None:
+    with _open(store_url, MIGRATIONS[:1]) as old:
+        old.set_cursor(CRM, "inflight", '{"c7": {"run_id": 4, "changes": {"score": [10, 35]}}}', T0)
+        old.set_cursor(CRM, "contacts", "c-1", T0)
+    with open_store(store_url) as upgraded:
+        assert upgraded.inflight_writes(CRM) == {"c7": InflightWrite("c7", 4, {"score": (10, 35)})}
+        assert upgraded.get_cursor(CRM, "inflight") is None
+        assert upgraded.get_cursor(CRM, "contacts") == "c-1"
 
 
 def test_naive_datetimes_are_refused(store: StateStore) -> None:
@@ -375,7 +378,7 @@ def test_scoring_inputs_round_trip_compressed(store: StateStore) -> None:
     assert loaded["c1"] == original
     assert loaded["c1"].next_change_at == datetime(2024, 5, 8, 12, 0, tzinfo=UTC)
     assert loaded["c2"].next_change_at is None
-    payload = _sql(store, "SELECT payload FROM scoring_inputs WHERE contact_id = ?", "c1")[0][0]
+    payload = sql_under_api(store, "SELECT payload FROM scoring_inputs WHERE contact_id = ?", "c1")[0][0]
     assert isinstance(payload, bytes | memoryview)
     assert b"pricing" in zlib.decompress(payload)
 
@@ -468,7 +471,7 @@ def test_the_sqlite_file_and_its_wal_are_private(tmp_path: Path) -> None:
         store.set_cursor(CRM, "contacts", "c", T0)
         for name in ("state.db", "state.db-wal", "state.db-shm"):
             assert stat.S_IMODE((path.parent / name).stat().st_mode) == 0o600, name
-        journal = _sql(store, "PRAGMA journal_mode")[0][0]
+        journal = sql_under_api(store, "PRAGMA journal_mode")[0][0]
         assert journal == "wal"
 
 
@@ -495,188 +498,3 @@ def test_an_unreachable_postgres_is_a_clear_error_without_the_password() -> None
     with pytest.raises(StateError, match="cannot connect to the PostgreSQL state database") as caught:
         open_store("postgresql://leadsync:s3cret-pw@127.0.0.1:1/leadsync")
     assert "s3cret-pw" not in str(caught.value)
-
-
-# -- run lock -----------------------------------------------------------------------------------------------
-def test_the_lock_is_exclusive_within_a_process(store: StateStore) -> None:
-    lock = store.acquire_lock(CRM)
-    assert lock is not None and lock.held
-    assert (lock.crm, lock.holder_info.pid, lock.holder_info.host) == (CRM, os.getpid(), socket.gethostname())
-    assert store.acquire_lock(CRM) is None
-    holder = store.lock_holder(CRM)
-    assert holder is not None and holder.pid == os.getpid()
-    assert "pid" in holder.describe()
-
-    other = store.acquire_lock("salesforce")
-    assert other is not None
-    other.release()
-
-    lock.release()
-    lock.release()
-    assert not lock.held
-    assert store.lock_holder(CRM) is None
-    with store.acquire_lock(CRM) as again:
-        assert again is not None and again.held
-    assert store.lock_holder(CRM) is None
-
-
-def test_waiting_for_a_held_lock_gives_up_after_the_timeout(store: StateStore) -> None:
-    lock = store.acquire_lock(CRM)
-    assert lock is not None
-    with lock:
-        started = time.monotonic()
-        assert store.acquire_lock(CRM, wait=True, timeout=0.3) is None
-        assert time.monotonic() - started >= 0.3
-
-
-def test_closing_the_store_releases_its_locks(store_url: str) -> None:
-    first = open_store(store_url)
-    assert first.acquire_lock(CRM) is not None
-    first.close()
-    with open_store(store_url) as second:
-        assert second.acquire_lock(CRM) is not None
-
-
-HOLDER = """
-import sys
-from sync.state import open_store
-store = open_store(sys.argv[1])
-lock = store.acquire_lock(sys.argv[2], wait=True, timeout=20)
-print("locked" if lock else "busy", flush=True)
-sys.stdin.readline()
-store.close()
-"""
-
-
-@contextmanager
-def _holder_process(url: str, crm: str = CRM) -> Iterator[subprocess.Popen[str]]:
-    """A separate process that takes the CRM's lock and keeps it until told (a line on stdin) or killed."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, url, crm],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env=env,
-    )
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "locked"
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
-
-
-def _let_go(proc: subprocess.Popen[str]) -> None:
-    assert proc.stdin is not None
-    proc.stdin.write("\n")
-    proc.stdin.flush()
-
-
-def test_the_lock_holds_across_processes(store: StateStore, store_url: str) -> None:
-    with _holder_process(store_url) as proc:
-        assert store.acquire_lock(CRM) is None
-        holder = store.lock_holder(CRM)
-        assert holder is not None and holder.pid == proc.pid
-        assert store.acquire_lock("salesforce") is not None
-
-        threading.Timer(0.3, _let_go, [proc]).start()
-        started = time.monotonic()
-        lock = store.acquire_lock(CRM, wait=True, timeout=20)
-        assert lock is not None and lock.holder_info.pid == os.getpid()
-        assert time.monotonic() - started >= 0.25
-        lock.release()
-
-
-def test_the_lock_of_a_killed_process_is_taken_over(store: StateStore, store_url: str) -> None:
-    with _holder_process(store_url) as proc:
-        assert store.acquire_lock(CRM) is None
-        proc.kill()
-        proc.wait(10)
-        # SQLite: the row names a dead pid on this host, taken over at once;
-        # PostgreSQL: the server drops the lock as soon as it sees the dead client's socket close
-        lock = store.acquire_lock(CRM, wait=store_url.startswith("postgresql://"), timeout=10)
-        assert lock is not None and lock.held
-        assert store.lock_holder(CRM) == lock.holder_info
-        lock.release()
-
-
-def test_processes_can_write_to_one_store_at_once(store: StateStore, store_url: str) -> None:
-    worker = """
-import sys
-from datetime import UTC, datetime
-from sync.state import open_store
-with open_store(sys.argv[1]) as store:
-    for i in range(60):
-        with store.transaction():
-            store.quarantine_add("hubspot", "c1", reason="r", payload={}, run_id=None, now=datetime.now(UTC))
-            store.set_cursor("hubspot", sys.argv[2], str(i), datetime.now(UTC))
-"""
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", worker, store_url, f"w{n}"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}
-        )
-        for n in range(3)
-    ]
-    assert [proc.wait(60) for proc in procs] == [0, 0, 0]
-    assert store.quarantine_list(CRM)[0].attempts == 180
-    assert [store.get_cursor(CRM, f"w{n}") for n in range(3)] == ["59", "59", "59"]
-
-
-def test_a_sqlite_lock_with_a_stale_heartbeat_on_another_host_is_taken_over(tmp_path: Path) -> None:
-    with SQLiteStateStore(tmp_path / "state.db", lock_ttl=60) as store:
-        fresh = datetime.now(UTC)
-        _sql(
-            store,
-            "INSERT INTO run_locks (crm, token, pid, host, acquired_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?)",
-            CRM,
-            "their-token",
-            1,
-            "another-host",
-            store._ts(fresh - timedelta(hours=1)),
-            store._ts(fresh - timedelta(seconds=5)),
-        )
-        assert store.acquire_lock(CRM) is None
-        holder = store.lock_holder(CRM)
-        assert holder is not None and holder.host == "another-host"
-
-        _sql(store, "UPDATE run_locks SET heartbeat_at = ?", store._ts(fresh - timedelta(seconds=61)))
-        assert store.lock_holder(CRM) is None
-        lock = store.acquire_lock(CRM)
-        assert lock is not None
-        lock.release()
-
-
-def test_a_sqlite_heartbeat_keeps_a_live_lock_and_notices_a_takeover(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
-    with SQLiteStateStore(path, lock_ttl=1.0) as store, SQLiteStateStore(path, lock_ttl=1.0) as rival:
-        lock = store.acquire_lock(CRM)
-        assert lock is not None
-        _sql(store, "UPDATE run_locks SET host = ?", "another-host")  # so only the heartbeat vouches for it
-        time.sleep(1.3)  # longer than the TTL: only heartbeats (every 0.25 s) keep it
-        assert rival.acquire_lock(CRM) is None
-        assert lock.held
-
-        _sql(store, "UPDATE run_locks SET token = ?", "someone-else")
-        deadline = time.monotonic() + 5
-        while lock.held and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not lock.held
-        lock.release()
-
-
-@pytest.mark.postgres
-def test_a_postgres_lock_dies_with_its_connection(pg_url: str) -> None:
-    with open_store(pg_url) as store, open_store(pg_url) as rival:
-        lock = store.acquire_lock(CRM)
-        assert lock is not None and lock.held
-        backend_pid = lock._conn.info.backend_pid  # type: ignore[attr-defined]
-        _sql(rival, "SELECT pg_terminate_backend(?)", backend_pid)
-        again = rival.acquire_lock(CRM, wait=True, timeout=10)
-        assert again is not None
-        assert not lock.held
-        lock.release()
-        again.release()
