@@ -17,8 +17,15 @@ import pytest
 from connectors.sandbox import Sandbox, SandboxConfig
 from connectors.sandbox.dataset import Dataset, SampleActivity
 from connectors.sandbox.hubspot import SANDBOX_CREDENTIALS, HubSpotApi, to_ms
-from tests.connectors.harness_hubspot import NOW, person
-from tests.connectors.test_hubspot_sandbox import api_of, client, error_of, snap
+from tests.connectors.samples_hubspot import person
+from tests.connectors.test_hubspot_sandbox import client, error_of, snap
+from tests.harnesses import NOW
+from tests.harnesses import api_of as typed_api
+
+
+def api_of(sandbox: Sandbox) -> HubSpotApi:
+    return typed_api(sandbox, HubSpotApi)
+
 
 TOKEN = SANDBOX_CREDENTIALS["private_app_token"]
 
