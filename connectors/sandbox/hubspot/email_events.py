@@ -66,10 +66,10 @@ class EmailEvents:
                 sql += f" AND {clause}"
                 params.append(value)
         for name, column in (("recipient", "recipient"), ("eventType", "type")):
-            value = request.arg(name)
-            if value:
+            text = request.arg(name)
+            if text:
                 sql += f" AND {column} = ?" if column == "type" else f" AND lower({column}) = lower(?)"
-                params.append(value)
+                params.append(text)
         campaign = _int_arg(request, "campaignId")
         if campaign is not None:
             sql += " AND campaign_id = ?"
