@@ -24,8 +24,8 @@ type), the type of an event from ``activity_type_map`` (``EMAIL_EVENT:OPEN``, ``
 every five minutes, only what is new since its last read, keeping the activities by contact email / id;
 ``changes(since, until)`` is the activity-change stream's read: the email events of the window (one call
 when nothing happened) and the contacts whose ``recent_conversion_date`` moved in it (one search call), whose
-forms are then read.  Page views need no such read: a visit moves the contact's ``hs_analytics_*`` rollups, so the contacts search
-already returns the contact.
+forms are then read.  Page views need no such read: a visit moves the contact's ``hs_analytics_*`` rollups,
+so the contacts search already returns the contact.
 """
 
 from __future__ import annotations
