@@ -196,9 +196,6 @@ class HubSpotHarness:
             "sleep": self.sandbox.clock.advance,
             "monotonic": self.sandbox.clock.seconds,
             "now": self.sandbox.clock.now,
-            # the datasets are dated around NOW while the sandbox clock may run on the wall clock: read all
-            # of their form submissions and events
-            "behaviour_lookback_days": 3650.0,
         }
         settings.update(overrides)
         return HubSpotAdapter(HubSpotConfig(**settings))

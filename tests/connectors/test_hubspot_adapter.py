@@ -168,16 +168,15 @@ def test_activities_map_to_canonical_types_with_minimum_calls(h: HubSpotHarness)
     ids = h.load(dataset(3, activities=False))
     cid, other = ids["p000000"], ids["p000001"]
     kinds = ["email_open", "email_click", "email_reply", "email_sent", "bounce", "meeting", "call", "page_view",
-             "form_submission", "demo_request", "webinar_registration", "webinar_attended", "content_download",
+             "form_submission", "demo_request", "webinar_registration", "content_download",
              "unsubscribe"]  # fmt: skip
     made = {
         h.add_activity(cid, k, NOW - timedelta(hours=n), url="https://x.test/pricing"): k for n, k in enumerate(kinds)
     }
-    # HubSpot keeps no webinar attendance of its own: the sandbox records it as a plain note, read as a note
-    made = {aid: "note" if k == "webinar_attended" else k for aid, k in made.items()}
     h.add_activity(other, "call")
     h.sandbox.counters.reset()
-    acts = h.adapter().read_activities([cid, other, ids["p000002"]])
+    # the activities are dated at NOW, the sandbox clock runs on the wall clock: look back far enough
+    acts = h.adapter(behaviour_lookback_days=3650).read_activities([cid, other, ids["p000002"]])
     assert {a.id: a.type for a in acts[cid]} == made
     assert [a.type for a in acts[other]] == ["call"] and acts[ids["p000002"]] == []
     page_view = next(a for a in acts[cid] if a.type == "page_view")
@@ -190,8 +189,7 @@ def test_activities_map_to_canonical_types_with_minimum_calls(h: HubSpotHarness)
         "hubspot.associations.batch_read": {207: 4},  # one per engagement type; p2 has none of any
         "hubspot.emails.batch_read": {200: 1},
         "hubspot.meetings.batch_read": {200: 1},
-        "hubspot.calls.batch_read": {200: 1},
-        "hubspot.notes.batch_read": {200: 1},
+        "hubspot.calls.batch_read": {200: 1},  # no notes: no behaviour is kept as a note
         # behaviour: the contacts' emails, the forms and one page of each form's submissions, one page of email
         # events, and the event analytics probe then one page of page views
         "hubspot.contacts.batch_read": {200: 1},
@@ -447,7 +445,7 @@ def test_backfill_with_activities_and_write_back_then_unchanged_incremental(h: H
     data: Dataset = generate(500, seed=7, now=NOW, activities_per_contact=10.0)
     h.load(data)
     h.create_fields()
-    adapter = h.adapter()
+    adapter = h.adapter(behaviour_lookback_days=3650)  # every submission and event of the dataset (dated NOW)
     written = 0
     for page in adapter.read_contacts(None):
         acts = adapter.read_activities([c.id for c in page.contacts])

@@ -22,6 +22,7 @@ from connectors.sandbox.hubspot.mapping import (
     EMAIL_EVENT_TYPES,
     FORM_TYPES,
     SALES_TYPES,
+    UNHOMED_TYPES,
     WEB_TYPES,
     campaign_id,
     email_event_extra,
@@ -202,6 +203,10 @@ class Loader:
                 web_row = WebEvents.event_row(cid, PAGE_VIEW, at, page_view_properties(text, subject), seq)
                 WebEvents.insert(conn, [web_row])
                 new_id = web_row[0]
+            elif kind in UNHOMED_TYPES:
+                raise ValueError(
+                    f"HubSpot has no record of its own for a {kind} activity (the loader keeps it as a note)"
+                )
             else:
                 otype, props = engagement_props(kind, subject, text, when)
                 conn.execute(

@@ -29,6 +29,9 @@ EMAIL_EVENT_TYPES: dict[str, str] = {
 }
 WEB_TYPES = frozenset({"page_view"})
 BEHAVIOUR_TYPES = FORM_TYPES | frozenset(EMAIL_EVENT_TYPES) | WEB_TYPES  # not CRM engagements
+# Kinds HubSpot keeps nowhere of its own (webinar attendance lives in the webinar tool, social engagement in
+# the social tool): a dataset's are loaded as plain notes, which read back as notes.
+UNHOMED_TYPES = frozenset({"webinar_attended", "social_engagement", "other"})
 SITE = "https://www.leadsync-demo.com"
 EMAIL_TYPES = {"email_sent", "email_reply"}  # sales emails: CRM email engagements
 SALES_TYPES = {"email_reply", "email_sent", "meeting", "call"}
