@@ -90,9 +90,11 @@ class HubSpotAdapter:
         self.behaviour = BehaviourIndex(config, self.client)
         self._email_property = config.field_map.get("email", "email")
         self._emails: dict[str, str] = {}  # contact id -> email, from every contact read (to match behaviour)
+        self._conversions: dict[str, int] = {}  # contact id -> recent_conversion_date (ms), from the same reads
 
     # -- contacts ----------------------------------------------------------------------------------------
     def read_contacts(self, cursor: str | None) -> Iterator[ContactPage]:
+        self.behaviour.mark_stale()
         if cursor is None:
             if self.config.backfill == "search":
                 yield from self._search_pages(Position(0, 0))
@@ -126,9 +128,12 @@ class HubSpotAdapter:
 
     def _to_contact(self, obj: Any) -> Contact:
         contact = to_contact(obj, self.config.field_map, self._extra)
-        email = (obj.properties or {}).get(self._email_property)
-        if email:
-            self._emails[contact.id] = str(email)
+        props = obj.properties or {}
+        if props.get(self._email_property):
+            self._emails[contact.id] = str(props[self._email_property])
+        converted = parse_time(props.get("recent_conversion_date"))
+        if converted is not None:
+            self._conversions[contact.id] = to_ms(converted)
         return contact
 
     def _list_pages(self, state: Listing) -> Iterator[ContactPage]:
@@ -296,7 +301,8 @@ class HubSpotAdapter:
                         etype, obj, links.get(str(obj.id), []), self.config.activity_type_map
                     ):
                         out.setdefault(activity.contact_id, []).append(activity)
-        for cid, acts in self.behaviour.for_contacts(self._emails_of(ids)).items():
+        conversions = {i: self._conversions[i] for i in ids if i in self._conversions}
+        for cid, acts in self.behaviour.for_contacts(self._emails_of(ids), conversions).items():
             out.setdefault(cid, []).extend(acts)
         for acts in out.values():
             acts.sort(key=lambda a: (a.occurred_at, a.id))

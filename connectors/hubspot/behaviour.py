@@ -54,6 +54,9 @@ PAGE_VIEW_EVENT = "e_visited_page"
 # Within one adapter the index is read again after this long (ms): a backfill's pages share one read, a
 # long-lived adapter (the daemon's) still sees new behaviour.
 REFRESH_MS = 300_000
+# A refresh re-reads this far back (ms): HubSpot records events and submissions asynchronously, so one may
+# appear after a read that covered its time; duplicates are dropped by id.
+OVERLAP_MS = 600_000
 _JSON = {200: "object"}
 
 
@@ -114,6 +117,7 @@ class BehaviourIndex:
         self._until: int | None = None  # everything up to here (ms) has been read
         self._web: bool | None = None  # does this portal serve /events/v3/events (Enterprise)?
         self._web_refusal = ""
+        self._stale = False
 
     # -- what this portal serves -------------------------------------------------------------------------
     def web_events_available(self) -> bool:
@@ -152,21 +156,46 @@ class BehaviourIndex:
         return lines
 
     # -- reads -------------------------------------------------------------------------------------------
-    def for_contacts(self, emails: Mapping[str, str]) -> dict[str, list[Activity]]:
-        """The behaviour of each contact id in ``emails`` (id -> email address) within the lookback window."""
+    def mark_stale(self) -> None:
+        """A new read of contacts begins (a run): the next ``for_contacts`` first reads what is new."""
+        self._stale = True
+
+    def for_contacts(
+        self, emails: Mapping[str, str], conversions: Mapping[str, int] | None = None
+    ) -> dict[str, list[Activity]]:
+        """The behaviour of each contact id in ``emails`` (id -> email address) within the lookback window.
+
+        ``conversions`` (id -> the contact's ``recent_conversion_date`` in ms) names submissions the index may
+        not have yet (HubSpot records them asynchronously, or one was read before it was indexed): when a
+        contact converted later than any submission the index holds for it, the forms are read back to then.
+        """
         now = to_ms(self.config.now())
         if self._until is None:
             start = now - int(self.config.behaviour_lookback_days * 86_400_000)
             self._add(self._read_window(start, now))
-            self._until = now
-        elif now - self._until > REFRESH_MS:
-            self._add(self._read_window(self._until, now))
-            self._until = now
+            self._until, self._stale = now, False
+        elif self._stale or now - self._until > REFRESH_MS:
+            self._add(self._read_window(self._until - OVERLAP_MS, now))
+            self._until, self._stale = now, False
+        missing = [
+            at
+            for cid, at in (conversions or {}).items()
+            if at > self._latest_submission(emails.get(cid, ""), cid) and at >= now - self._lookback_ms()
+        ]
+        if missing:
+            self._add(self._submissions(min(missing)))
         out: dict[str, list[Activity]] = {}
         for cid, email in emails.items():
             found = {**self._by_key.get(email_key(email), {}), **self._by_key.get(f"id:{cid}", {})}
             out[cid] = [b.activity(cid) for b in found.values()]
         return out
+
+    def _lookback_ms(self) -> int:
+        return int(self.config.behaviour_lookback_days * 86_400_000)
+
+    def _latest_submission(self, email: str, contact_id: str) -> int:
+        held = [*self._by_key.get(email_key(email), {}).values(), *self._by_key.get(f"id:{contact_id}", {}).values()]
+        return max((to_ms(b.occurred_at) for b in held if b.source_type.startswith("FORM:")), default=-1)
 
     def changes(self, since: int, until: int) -> tuple[list[Behaviour], dict[str, str]]:
         """Behaviour that happened in ``[since, until]``, and the contact ids of the emails it names that the

@@ -49,6 +49,7 @@ DEFAULT_EXTRA_FIELDS: tuple[str, ...] = (
     "hs_email_click",
     "num_conversion_events",
     "recent_conversion_event_name",
+    "recent_conversion_date",
     "notes_last_updated",
     "hs_last_sales_activity_timestamp",
     "hs_email_optout",
