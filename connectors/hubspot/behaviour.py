@@ -133,17 +133,24 @@ class BehaviourIndex:
         return self._web
 
     def describe(self) -> list[str]:
-        """One sentence per behaviour source: what ``leadsync check`` reports."""
+        """One sentence per behaviour source: what ``leadsync check`` reports (a refused source says why)."""
         lines: list[str] = []
-        forms = self._forms()
-        typed = [(name, self._form_type(fid, name, "")) for fid, name in forms]
-        special = [f"{name!r} -> {kind}" for name, kind in typed if kind != ActivityType.FORM_SUBMISSION.value]
-        lines.append(
-            f"Form submissions: {len(forms)} form(s) read through the Forms API"
-            + (f"; typed by the form map: {', '.join(special)}." if special else "; all typed form_submission.")
-        )
-        self._email_events_page({"limit": 1})
-        lines.append("Marketing email opens, clicks, bounces and unsubscribes: read from the email events API.")
+        try:
+            forms = self._forms()
+            typed = [(name, self._form_type(fid, name, "")) for fid, name in forms]
+            special = [f"{name!r} -> {kind}" for name, kind in typed if kind != ActivityType.FORM_SUBMISSION.value]
+            shown = ", ".join(special[:10]) + (f" and {len(special) - 10} more" if len(special) > 10 else "")
+            lines.append(
+                f"Form submissions: {len(forms)} form(s) read through the Forms API"
+                + (f"; typed by the form map: {shown}." if special else "; all typed form_submission.")
+            )
+        except AuthError as exc:
+            lines.append(f"Form submissions: not readable, syncs will stop until this is fixed: {exc}")
+        try:
+            self._email_events_page({"limit": 1})
+            lines.append("Marketing email opens, clicks, bounces and unsubscribes: read from the email events API.")
+        except AuthError as exc:
+            lines.append(f"Marketing email events: not readable, syncs will stop until this is fixed: {exc}")
         if self.web_events_available():
             lines.append("Page views: read one by one from the event analytics API (/events/v3/events).")
         else:

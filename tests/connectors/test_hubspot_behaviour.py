@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from connectors.errors import AuthError
 from connectors.hubspot import HubSpotAdapter
 from connectors.hubspot.behaviour import form_activity_type
 from connectors.hubspot.config import DEFAULT_FORM_ACTIVITY_MAP
@@ -167,12 +168,14 @@ def test_check_says_where_page_views_come_from(h: HubSpotHarness) -> None:
 
 
 def test_missing_forms_scope_is_one_sentence(h: HubSpotHarness) -> None:
-    from connectors.errors import AuthError
-
     ids = h.load(Dataset(people=[person(1)]))
     h.api.scopes = h.api.scopes - {"forms"}
-    with pytest.raises(AuthError, match="forms"):
-        h.adapter().read_activities([ids["p000001"]])
+    adapter = h.adapter()
+    with pytest.raises(AuthError, match="lacks the scope forms"):
+        adapter.read_activities([ids["p000001"]])
+    lines = adapter.behaviour_sources()
+    assert lines[0].startswith("Form submissions: not readable") and "forms" in lines[0]
+    assert lines[1].startswith("Marketing email opens")
 
 
 def test_unchanged_activity_changes_cost_one_email_events_call_and_one_search(h: HubSpotHarness) -> None:
