@@ -9,6 +9,7 @@ gave before (which would loop forever) lives in ``update_state``, once for every
 paginator                   where the next position is                    what the next call sends
 ==========================  ============================================  ==========================
 ``HubSpotAfter``            ``paging.next.after``                         ``after``
+``HubSpotOffset``           ``offset`` (while ``hasMore``)                ``offset``
 ``SalesforceNextUrl``       ``nextRecordsUrl`` (while ``done`` is false)  ``next_url`` (query more)
 ``PipedriveStart``          ``additional_data.pagination.next_start``     ``start`` and ``limit``
 ``PipedriveCursor``         ``additional_data.next_cursor``               ``cursor``
@@ -84,6 +85,17 @@ class HubSpotAfter(Paginator):
     def next_token(self, page: Any) -> Hashable | None:
         after = dig(page, "paging", "next", "after")
         return None if after is None else str(after)
+
+
+class HubSpotOffset(Paginator):
+    """HubSpot's legacy email events API: while ``hasMore``, ``offset`` names the next page."""
+
+    crm = "hubspot"
+    param = "offset"
+
+    def next_token(self, page: Any) -> Hashable | None:
+        offset = dig(page, "offset")
+        return str(offset) if dig(page, "hasMore") and offset else None
 
 
 class SalesforceNextUrl(Paginator):

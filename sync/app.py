@@ -288,6 +288,9 @@ class App:
             if result.instructions:
                 lines.append(result.instructions)
             lines.extend(self._check_model_fields(adapter, model_file))
+            describe_behaviour = getattr(adapter, "behaviour_sources", None)  # which behaviour this account gives
+            if describe_behaviour is not None:
+                lines.extend(describe_behaviour())
             usage = adapter.usage()
             if usage.quota_left is not None:
                 lines.append(f"API quota left: {usage.quota_left} of {usage.quota_limit}.")

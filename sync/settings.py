@@ -71,6 +71,12 @@ class HubSpotSettings(_Section):
     burst_limit: int = Field(100, description="requests per 10 s allowed to this app (100 free/starter, 190 pro+)")
     search_lag_seconds: float = Field(60.0, ge=0, description="incremental reads stay this far behind now")
     search_overlap_seconds: float = Field(300.0, ge=0, description="re-read this much before the cursor")
+    form_activity_types: dict[str, str] = Field(
+        default_factory=dict,
+        description="form map: form id, form name, or a part of the name or page URL -> activity type",
+    )
+    page_views: Literal["auto", "events", "rollups"] = "auto"  # events: /events/v3/events (Enterprise only)
+    behaviour_lookback_days: float = Field(180.0, gt=0, description="how far back submissions and events are read")
 
     _urls = field_validator("base_url")(_http_url)
 
@@ -311,7 +317,7 @@ _COMMENTS: dict[str, str] = {
     "CA_BUNDLE": "Extra CA certificate to trust (only for the built-in sandbox; leave empty for real CRMs).",
     "HUBSPOT__ACCESS_TOKEN": "Private-app token (Settings > Integrations > Private apps). Scopes: "
     "crm.objects.contacts.read/write, crm.schemas.contacts.read/write, crm.objects.owners.read, "
-    "crm.objects.deals.read.",
+    "crm.objects.deals.read, sales-email-read, forms, content.",
     "HUBSPOT__CLIENT_ID": "OAuth instead of a private app: client id, client secret and a refresh token.",
     "HUBSPOT__BASE_URL": "API root; change only to point at the sandbox.",
     "HUBSPOT__BURST_LIMIT": "Requests per 10 s your HubSpot tier allows (100 free/starter, 190 pro/enterprise).",
@@ -319,6 +325,12 @@ _COMMENTS: dict[str, str] = {
     "behind writes.",
     "HUBSPOT__SEARCH_OVERLAP_SECONDS": "Each incremental read re-reads this much before its cursor, for a longer "
     "lag; unchanged contacts are skipped.",
+    "HUBSPOT__FORM_ACTIVITY_TYPES": "Form map, JSON: form id, form name, or a part of the name or page URL -> activity "
+    'type, e.g. {"Talk to sales": "demo_request"}. Defaults: demo -> demo_request, webinar -> webinar_registration, '
+    "download/ebook/whitepaper/gated -> content_download, any other form -> form_submission.",
+    "HUBSPOT__PAGE_VIEWS": "Page views: auto (ask HubSpot), events (/events/v3/events, Enterprise only) or rollups "
+    "(hs_analytics_* properties).",
+    "HUBSPOT__BEHAVIOUR_LOOKBACK_DAYS": "How far back form submissions and marketing email / web events are read.",
     "SALESFORCE__AUTH": "client_credentials (consumer key + secret of an app whose Run As user is the integration "
     "user; needs LOGIN_URL = your My Domain), jwt (username + consumer key + private key), session (session id + "
     "instance URL), or password (username-password flow: Salesforce is retiring it).",

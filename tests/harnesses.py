@@ -174,6 +174,10 @@ class HubSpotHarness:
         "hubspot.meetings.batch_read",
         "hubspot.calls.batch_read",
         "hubspot.notes.batch_read",
+        "hubspot.forms.list",
+        "hubspot.form_submissions.list",
+        "hubspot.email_events.list",
+        "hubspot.events.list",
     )
     read_endpoints: tuple[str, ...] = ("hubspot.contacts.list", "hubspot.contacts.search")
     list_page_size: int = 100
@@ -239,8 +243,10 @@ class HubSpotHarness:
         """Exact requests per sandbox endpoint the adapter makes for a contract-suite scenario."""
         if scenario == "backfill":  # GET contacts, 100 per call (page_size only groups them into pages)
             return {"hubspot.contacts.list": max(1, math.ceil(int(facts["contacts"]) / self.list_page_size))}
-        if scenario == "incremental_unchanged":  # one search finds nothing; activity changes cost nothing
-            return {"hubspot.contacts.search": 1}
+        if scenario == "incremental_unchanged":
+            # the contacts search finds nothing; activity changes: the email events of the window, and the
+            # search for contacts with a new form submission (recent_conversion_date)
+            return {"hubspot.contacts.search": 2, "hubspot.email_events.list": 1}
         if scenario == "write":
             updates = int(facts["updates"])
             return {"hubspot.contacts.batch_update": math.ceil(updates / self.write_batch_size)} if updates else {}

@@ -16,11 +16,16 @@ Reading contacts
     equal timestamps.
 
 Activities
-    ``POST /crm/v4/associations/contacts/{type}/batch/read`` (1,000 contacts per call) per engagement
-    type, then ``POST /crm/v3/objects/{type}/batch/read`` (100 engagements per call).  New activities are
-    found by the contacts search itself: associating an engagement with a contact updates the contact's
-    activity rollups (``notes_last_updated``, ``hs_last_sales_activity_timestamp``...), which moves its
-    ``lastmodifieddate``.  ``read_activity_changes`` therefore costs no call and yields no activity.
+    Sales emails, meetings, calls, notes and tasks: ``POST /crm/v4/associations/contacts/{type}/batch/read``
+    (1,000 contacts per call) per engagement type, then ``POST /crm/v3/objects/{type}/batch/read`` (100
+    engagements per call).  Form submissions, marketing email events and (Enterprise) page views: read where
+    HubSpot keeps them, by ``behaviour.BehaviourIndex`` (see there), and matched to the contact by email or id.
+
+    Activity changes (``read_activity_changes``): the marketing email events since the cursor (one call when
+    there are none) and the contacts whose ``recent_conversion_date`` moved since it (one search; their forms'
+    submissions are read only then).  A new engagement or page view needs no read of its own: it updates the
+    contact's rollups (``notes_last_updated``, ``hs_analytics_last_visit_timestamp``...), which moves its
+    ``lastmodifieddate``, so ``read_contacts`` returns the contact.
 
 Writing
     ``ContactWriter`` (``writes.py``): batch updates of 100, per-record results.
@@ -39,6 +44,7 @@ from connectors.base import ActivityPage, Removal, RemovalPage
 from connectors.errors import ConfigurationError, FatalApiError
 from connectors.fields import FieldSchema, SchemaField
 from connectors.http import parse_float
+from connectors.hubspot.behaviour import BehaviourIndex, contact_emails, email_key
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.cursor import (
@@ -90,9 +96,14 @@ class HubSpotAdapter:
         self.properties = contact_properties(config.field_map, config.extra_fields)
         self._extra = [n for n in config.extra_fields if n not in config.field_map]
         self._writer = ContactWriter(config, self.client)
+        self.behaviour = BehaviourIndex(config, self.client)
+        self._email_property = config.field_map.get("email", "email")
+        self._emails: dict[str, str] = {}  # contact id -> email, from every contact read (to match behaviour)
+        self._conversions: dict[str, int] = {}  # contact id -> recent_conversion_date (ms), from the same reads
 
     # -- contacts ----------------------------------------------------------------------------------------
     def read_contacts(self, cursor: str | None) -> Iterator[ContactPage]:
+        self.behaviour.mark_stale()
         if cursor is None:
             if self.config.backfill == "search":
                 yield from self._search_pages(Position(0, 0))
@@ -138,7 +149,14 @@ class HubSpotAdapter:
         return int(data.total or 0)
 
     def _to_contact(self, obj: Any) -> Contact:
-        return to_contact(obj, self.config.field_map, self._extra)
+        contact = to_contact(obj, self.config.field_map, self._extra)
+        props = obj.properties or {}
+        if props.get(self._email_property):
+            self._emails[contact.id] = str(props[self._email_property])
+        converted = parse_time(props.get("recent_conversion_date"))
+        if converted is not None:
+            self._conversions[contact.id] = to_ms(converted)
+        return contact
 
     def _list_pages(self, state: Listing) -> Iterator[ContactPage]:
         buffer: list[Contact] = []
@@ -356,9 +374,41 @@ class HubSpotAdapter:
                         etype, obj, links.get(str(obj.id), []), self.config.activity_type_map
                     ):
                         out.setdefault(activity.contact_id, []).append(activity)
+        conversions = {i: self._conversions[i] for i in ids if i in self._conversions}
+        for cid, acts in self.behaviour.for_contacts(self._emails_of(ids), conversions).items():
+            out.setdefault(cid, []).extend(acts)
         for acts in out.values():
             acts.sort(key=lambda a: (a.occurred_at, a.id))
         return out
+
+    def _emails_of(self, ids: Sequence[str]) -> dict[str, str]:
+        """Contact id -> email (empty when it has none): from the contacts read so far, else one batch read per
+        100 unknown ids."""
+        unknown = [i for i in ids if i not in self._emails]
+        for chunk in chunks(unknown, BATCH):
+            body = {
+                "inputs": [{"id": i} for i in chunk],
+                "properties": [self._email_property],
+                "propertiesWithHistory": [],
+            }
+            data, _, _ = self.client.call(
+                "contacts.batch_read",
+                partial(
+                    self.client.contacts_batch.read_with_http_info,
+                    body,
+                    archived=False,
+                    _request_timeout=self.config.timeout,
+                ),
+            )
+            for obj in data.results or []:
+                email = (obj.properties or {}).get(self._email_property)
+                if email:
+                    self._emails[str(obj.id)] = str(email)
+        return {i: self._emails.get(i, "") for i in ids}
+
+    def behaviour_sources(self) -> list[str]:
+        """Where this portal's behaviour is read from, one sentence each (for ``leadsync check``)."""
+        return self.behaviour.describe()
 
     def _associations(self, contact_ids: Sequence[str], etype: str) -> dict[str, list[str]]:
         """Engagement id -> the contact ids it is associated with (v4 batch read, 1,000 contacts per call)."""
@@ -391,9 +441,25 @@ class HubSpotAdapter:
         return links
 
     def read_activity_changes(self, cursor: str | None) -> Iterator[ActivityPage]:
-        """Nothing to read: a new engagement moves its contact's ``lastmodifieddate`` (see module docstring),
-        so ``read_contacts`` already returns every contact with new activities.  Costs no call."""
-        yield ActivityPage((), cursor, done=True)
+        """Form submissions and marketing email events since ``cursor`` (see the module docstring); without a
+        cursor nothing is read (the backfill reads every contact's behaviour) and the cursor starts now."""
+        until = to_ms(self.config.now())
+        if cursor is None:
+            yield ActivityPage((), Position(until, 0).json(), done=True)
+            return
+        state = parse_cursor(cursor)
+        since = state.ts if isinstance(state, Position) else state.since
+        found, known = self.behaviour.changes(since, until)
+        by_key = {email_key(email): cid for email, cid in known.items()}
+        emails = {b.key[len("email:") :] for b in found if b.key.startswith("email:") and b.key not in by_key}
+        by_key.update({email_key(e): cid for e, cid in contact_emails(self.client, self.config, emails).items()})
+        activities = []
+        for b in found:
+            cid = b.key[len("id:") :] if b.key.startswith("id:") else by_key.get(b.key)
+            if cid:  # an email no contact has (a deleted contact, a typo in a form): nobody to rescore
+                activities.append(b.activity(cid))
+        activities.sort(key=lambda a: (a.occurred_at, a.id))
+        yield ActivityPage(tuple(activities), Position(max(until, since), 0).json(), done=True)
 
     # -- outcomes and owners -----------------------------------------------------------------------------
     def read_outcomes(self) -> Iterator[Outcome]:

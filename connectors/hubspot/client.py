@@ -173,6 +173,11 @@ class HubSpotClient:
         self.properties = crm.properties.core_api
         self.groups = crm.properties.groups_api
         self.tokens = self.client.oauth.tokens_api
+        self.forms = self.client.marketing.forms.forms_api
+        self.web_events = self.client.events.events_api
+        # the legacy form-submissions and email-events endpoints have no API object: their paths are called
+        # through this generated client's ``call_api`` (same transport, auth and errors as the rest)
+        self.raw = self.forms.api_client
         self._apis = [
             self.contacts_basic,
             self.contacts_search,
@@ -183,6 +188,8 @@ class HubSpotClient:
             self.owners,
             self.properties,
             self.groups,
+            self.forms,
+            self.web_events,
         ]
         pacer = Pacer(sleep=config.sleep, monotonic=config.monotonic)
         search_pacer = Pacer(sleep=config.sleep, monotonic=config.monotonic, min_interval=SEARCH_INTERVAL)
@@ -342,7 +349,8 @@ class MalformedAnswer(Exception):
 
 def _check(result: Any, require: str) -> None:
     data = result[0] if isinstance(result, tuple) and result else result
-    if require and getattr(data, require, None) is None:
+    found = data.get(require) if isinstance(data, dict) else getattr(data, require, None)  # JSON or a model
+    if require and found is None:
         raise MalformedAnswer(f"HubSpot's answer has no {require!r}: the body was cut short or garbled")
 
 

@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from connectors.errors import ConfigurationError
 from connectors.fields import split_model_fields
+from connectors.records import ActivityType
 from connectors.registry import crm_info
 
 # canonical field name -> HubSpot contact property
@@ -49,6 +50,7 @@ DEFAULT_EXTRA_FIELDS: tuple[str, ...] = (
     "hs_email_click",
     "num_conversion_events",
     "recent_conversion_event_name",
+    "recent_conversion_date",
     "notes_last_updated",
     "hs_last_sales_activity_timestamp",
     "hs_email_optout",
@@ -70,10 +72,13 @@ NUMBER_PROPERTIES: frozenset[str] = frozenset(
 )
 BOOL_PROPERTIES: frozenset[str] = frozenset({"hs_email_optout"})
 
-# HubSpot engagement "source type" -> canonical ActivityType.  Source types are built from the engagement:
-# EMAIL:<SENT|OPENED|CLICKED|INCOMING_EMAIL|FORWARDED_EMAIL|BOUNCED>, MEETING:<outcome>, CALL:<status>,
-# NOTE:<label before the first ":" of the body>.  Lookup is case-insensitive, exact first, then the part
-# before the first ":" ("MEETING:NO_SHOW" falls back to "MEETING"); anything unmapped is "other".
+# HubSpot "source type" -> canonical ActivityType.  Source types are built from where HubSpot keeps the activity:
+# engagements EMAIL:<SENT|OPENED|CLICKED|INCOMING_EMAIL|FORWARDED_EMAIL|BOUNCED>, MEETING:<outcome>,
+# CALL:<status>, TASK:<type>, NOTE; marketing email events EMAIL_EVENT:<OPEN|CLICK|BOUNCE|
+# STATUSCHANGE:UNSUBSCRIBED|...>; web analytics events WEB_EVENT:<event type>.  Lookup is case-insensitive,
+# exact first, then the part before the first ":" ("MEETING:NO_SHOW" falls back to "MEETING"); anything
+# unmapped is "other" (email events that are "other", such as SENT or DELIVERED, are not read as behaviour).
+# Form submissions are typed by the form map below instead.
 DEFAULT_ACTIVITY_TYPE_MAP: Mapping[str, str] = MappingProxyType(
     {
         "EMAIL": "email_sent",
@@ -88,16 +93,28 @@ DEFAULT_ACTIVITY_TYPE_MAP: Mapping[str, str] = MappingProxyType(
         "MEETING:NO_SHOW": "other",
         "CALL": "call",
         "NOTE": "note",
-        "NOTE:PAGE VIEW": "page_view",
-        "NOTE:FORM SUBMISSION": "form_submission",
-        "NOTE:DEMO REQUEST": "demo_request",
-        "NOTE:WEBINAR REGISTRATION": "webinar_registration",
-        "NOTE:WEBINAR ATTENDED": "webinar_attended",
-        "NOTE:CONTENT DOWNLOAD": "content_download",
-        "NOTE:SOCIAL ENGAGEMENT": "social_engagement",
-        "NOTE:UNSUBSCRIBE": "unsubscribe",
+        "EMAIL_EVENT:OPEN": "email_open",
+        "EMAIL_EVENT:CLICK": "email_click",
+        "EMAIL_EVENT:BOUNCE": "bounce",
+        "EMAIL_EVENT:STATUSCHANGE:UNSUBSCRIBED": "unsubscribe",
+        "EMAIL_EVENT:SPAMREPORT": "unsubscribe",
+        "WEB_EVENT:E_VISITED_PAGE": "page_view",
     }
 )
+
+# The form map's defaults: a part of a form's name or page URL -> the activity its submissions record (the
+# settings' ``form_activity_types`` come first; a form no rule names records a ``form_submission``).
+DEFAULT_FORM_ACTIVITY_MAP: Mapping[str, str] = MappingProxyType(
+    {
+        "demo": "demo_request",
+        "webinar": "webinar_registration",
+        "download": "content_download",
+        "ebook": "content_download",
+        "whitepaper": "content_download",
+        "gated": "content_download",
+    }
+)
+PAGE_VIEW_SOURCES = ("auto", "events", "rollups")
 
 ENGAGEMENT_TYPES: tuple[str, ...] = ("emails", "meetings", "calls", "notes")
 
@@ -130,6 +147,10 @@ class HubSpotConfig:
     field_map: Mapping[str, str] = field(default_factory=lambda: DEFAULT_FIELD_MAP)
     extra_fields: Sequence[str] = DEFAULT_EXTRA_FIELDS
     activity_type_map: Mapping[str, str] = field(default_factory=lambda: DEFAULT_ACTIVITY_TYPE_MAP)
+    form_activity_map: Mapping[str, str] = field(default_factory=dict)
+    default_form_map: Mapping[str, str] = field(default_factory=lambda: DEFAULT_FORM_ACTIVITY_MAP)
+    page_views: str = "auto"  # "auto" (ask HubSpot once), "events" (/events/v3/events) or "rollups"
+    behaviour_lookback_days: float = 180.0
     engagement_types: Sequence[str] = ENGAGEMENT_TYPES
     won_stages: Sequence[str] = ("closedwon",)
     lost_stages: Sequence[str] = ("closedlost",)
@@ -170,6 +191,9 @@ class HubSpotConfig:
             "search_lag_seconds": getattr(settings, "search_lag_seconds", cls.search_lag_seconds),
             "search_overlap_seconds": getattr(settings, "search_overlap_seconds", cls.search_overlap_seconds),
             "extra_fields": tuple(dict.fromkeys([*DEFAULT_EXTRA_FIELDS, *extra_fields, *model_extra])),
+            "form_activity_map": dict(getattr(settings, "form_activity_types", None) or {}),
+            "page_views": getattr(settings, "page_views", "auto"),
+            "behaviour_lookback_days": float(getattr(settings, "behaviour_lookback_days", 180.0)),
         }
         values.update(overrides)
         return cls(**values)
@@ -188,6 +212,19 @@ class HubSpotConfig:
         most = crm_info("hubspot").max_page_size
         if not 1 <= self.page_size <= most:
             raise ConfigurationError(f"page_size must be between 1 and {most}, got {self.page_size}.", crm="hubspot")
+        if self.page_views not in PAGE_VIEW_SOURCES:
+            raise ConfigurationError(
+                f"page_views must be one of {', '.join(PAGE_VIEW_SOURCES)}, got {self.page_views!r}.", crm="hubspot"
+            )
+        canonical = {t.value for t in ActivityType}
+        wrong = {k: v for k, v in self.form_activity_map.items() if v not in canonical}
+        if wrong:
+            listing = "; ".join(f"{k!r} -> {v!r}" for k, v in wrong.items())
+            raise ConfigurationError(
+                f"The HubSpot form map names unknown activity types ({listing}); known: "
+                f"{', '.join(sorted(canonical))}.",
+                crm="hubspot",
+            )
         if self.backfill not in ("list", "search"):
             raise ConfigurationError(f"backfill must be 'list' or 'search', got {self.backfill!r}.", crm="hubspot")
         unknown = [t for t in self.engagement_types if t not in (*ENGAGEMENT_TYPES, "tasks")]

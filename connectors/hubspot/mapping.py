@@ -140,17 +140,9 @@ def source_type(etype: str, props: Mapping[str, Any]) -> tuple[str, dict[str, Fi
     if etype == "tasks":
         attrs["subject"] = props.get("hs_task_subject") or ""
         return f"TASK:{str(props.get('hs_task_type') or 'TODO').upper()}", attrs
+    # a note is a note: HubSpot labels no note by the behaviour it records (that lives in its own APIs)
     body = str(props.get("hs_note_body") or "")
-    first, _, rest = body.partition("\n")
-    label, sep, subject = first.partition(":")
-    for line in rest.splitlines():  # "key: value" detail lines (url, form, campaign...)
-        key, found, value = line.partition(":")
-        if found and key.strip().isidentifier():
-            attrs[key.strip()] = value.strip()
-    if sep and 0 < len(label.strip()) <= 40:
-        attrs["subject"] = subject.strip()
-        return f"NOTE:{label.strip().upper()}", attrs
-    attrs["subject"] = first.strip()
+    attrs["subject"] = body.partition("\n")[0].strip()
     return "NOTE", attrs
 
 

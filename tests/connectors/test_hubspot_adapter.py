@@ -128,7 +128,8 @@ def test_cursor_is_monotonic_across_runs_and_sees_touches_and_activities(h: HubS
     assert ts == sorted(ts) and ts[0] < ts[1]
     assert snap(h) == {"hubspot.contacts.search": {200: 2}}
     assert next(iter(adapter.read_activity_changes(third[-1].cursor))).activities == ()
-    assert snap(h) == {"hubspot.contacts.search": {200: 2}}  # activity changes cost nothing
+    # no new behaviour: one call for the window's email events, one search for new form submissions
+    assert snap(h) == {"hubspot.contacts.search": {200: 3}, "hubspot.email_events.list": {200: 1}}
 
 
 def test_search_lag_defers_the_latest_changes_and_count_costs_one_call(h: HubSpotHarness) -> None:
@@ -167,26 +168,35 @@ def test_activities_map_to_canonical_types_with_minimum_calls(h: HubSpotHarness)
     ids = h.load(dataset(3, activities=False))
     cid, other = ids["p000000"], ids["p000001"]
     kinds = ["email_open", "email_click", "email_reply", "email_sent", "bounce", "meeting", "call", "page_view",
-             "form_submission", "demo_request", "webinar_registration", "webinar_attended", "content_download",
+             "form_submission", "demo_request", "webinar_registration", "content_download",
              "unsubscribe"]  # fmt: skip
     made = {
         h.add_activity(cid, k, NOW - timedelta(hours=n), url="https://x.test/pricing"): k for n, k in enumerate(kinds)
     }
     h.add_activity(other, "call")
     h.sandbox.counters.reset()
-    acts = h.adapter().read_activities([cid, other, ids["p000002"]])
+    # the activities are dated at NOW, the sandbox clock runs on the wall clock: look back far enough
+    acts = h.adapter(behaviour_lookback_days=3650).read_activities([cid, other, ids["p000002"]])
     assert {a.id: a.type for a in acts[cid]} == made
     assert [a.type for a in acts[other]] == ["call"] and acts[ids["p000002"]] == []
     page_view = next(a for a in acts[cid] if a.type == "page_view")
-    assert page_view.source_type == "NOTE:PAGE VIEW" and page_view.attributes["url"] == "https://x.test/pricing"
+    assert (
+        page_view.source_type == "WEB_EVENT:E_VISITED_PAGE" and page_view.attributes["url"] == "https://x.test/pricing"
+    )
     assert page_view.occurred_at == NOW - timedelta(hours=7)
     assert [a.occurred_at for a in acts[cid]] == sorted(a.occurred_at for a in acts[cid])
     assert snap(h) == {
         "hubspot.associations.batch_read": {207: 4},  # one per engagement type; p2 has none of any
         "hubspot.emails.batch_read": {200: 1},
         "hubspot.meetings.batch_read": {200: 1},
-        "hubspot.calls.batch_read": {200: 1},
-        "hubspot.notes.batch_read": {200: 1},
+        "hubspot.calls.batch_read": {200: 1},  # no notes: no behaviour is kept as a note
+        # behaviour: the contacts' emails, the forms and one page of each form's submissions, one page of email
+        # events, and the event analytics probe then one page of page views
+        "hubspot.contacts.batch_read": {200: 1},
+        "hubspot.forms.list": {200: 1},
+        "hubspot.form_submissions.list": {200: 4},
+        "hubspot.email_events.list": {200: 1},
+        "hubspot.events.list": {200: 2},
     }
 
 
@@ -412,6 +422,9 @@ def test_oauth_refreshes_before_expiry_and_once_on_401(h: HubSpotHarness) -> Non
 def _minimum_calls(h: HubSpotHarness, contacts: int) -> dict[str, int]:
     with h.sandbox.store.read() as conn:
         per_type = dict(conn.execute("SELECT to_type, COUNT(*) FROM hs_assoc GROUP BY to_type").fetchall())
+        submissions = [n for (n,) in conn.execute("SELECT COUNT(*) FROM hs_form_submissions GROUP BY form_id")]
+        email_events = conn.execute("SELECT COUNT(*) FROM hs_email_events").fetchone()[0]
+        page_views = conn.execute("SELECT COUNT(*) FROM hs_web_events").fetchone()[0]
     minimum = {
         "hubspot.contacts.list": math.ceil(contacts / 100),
         "hubspot.associations.batch_read": 4 * math.ceil(contacts / 1000),
@@ -419,6 +432,12 @@ def _minimum_calls(h: HubSpotHarness, contacts: int) -> dict[str, int]:
     }
     for etype in ("emails", "meetings", "calls", "notes"):
         minimum[f"hubspot.{etype}.batch_read"] = math.ceil(per_type.get(etype, 0) / 100)
+    # behaviour, read once for the whole backfill: forms (50 per call) and each one's submissions (50 per
+    # call), email events (1,000 per call), the event analytics probe and page views (100 per call)
+    minimum["hubspot.forms.list"] = max(1, math.ceil(len(submissions) / 50))
+    minimum["hubspot.form_submissions.list"] = sum(max(1, math.ceil(n / 50)) for n in submissions)
+    minimum["hubspot.email_events.list"] = max(1, math.ceil(email_events / 1000))
+    minimum["hubspot.events.list"] = 1 + max(1, math.ceil(page_views / 100))
     return minimum
 
 
@@ -426,7 +445,7 @@ def test_backfill_with_activities_and_write_back_then_unchanged_incremental(h: H
     data: Dataset = generate(500, seed=7, now=NOW, activities_per_contact=10.0)
     h.load(data)
     h.create_fields()
-    adapter = h.adapter()
+    adapter = h.adapter(behaviour_lookback_days=3650)  # every submission and event of the dataset (dated NOW)
     written = 0
     for page in adapter.read_contacts(None):
         acts = adapter.read_activities([c.id for c in page.contacts])
@@ -445,10 +464,14 @@ def test_backfill_with_activities_and_write_back_then_unchanged_incremental(h: H
     h.sandbox.counters.reset()
     unchanged = list(adapter.read_contacts(first[-1].cursor))
     list(adapter.read_activity_changes(first[-1].cursor))
-    assert ids_of(unchanged) == [] and snap(h) == {"hubspot.contacts.search": {200: 1}}
+    # nothing new: the contacts search, the email events of the window, the search for new conversions
+    assert ids_of(unchanged) == [] and snap(h) == {
+        "hubspot.contacts.search": {200: 2},
+        "hubspot.email_events.list": {200: 1},
+    }
     usage = adapter.usage()
     assert usage.quota_limit == 250_000 and usage.quota_left is not None
-    assert Counter(usage.calls_by_endpoint)["contacts.search"] == 4
+    assert Counter(usage.calls_by_endpoint)["contacts.search"] == 5
 
 
 def test_harness_contract_members(h: HubSpotHarness) -> None:

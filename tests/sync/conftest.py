@@ -57,6 +57,8 @@ class Stack:
         overrides: dict[str, Any] = {"sleep": sandbox.clock.advance}
         if self.crm != "salesforce":
             overrides["monotonic"] = lambda: sandbox.clock.seconds() + _MONOTONIC_BASE
+        if self.crm == "hubspot":  # its behaviour reads look back from the adapter's now: the sandbox's
+            overrides["now"] = sandbox.clock.now
         return build_adapter(settings, read_fields, **overrides)
 
     def app(self, clock: Callable[[], datetime] = lambda: NOW) -> App:

@@ -1,4 +1,5 @@
-"""HubSpot CRM v3 emulation: contacts, engagements, deals, associations v4, properties, owners, OAuth.
+"""HubSpot CRM v3 emulation: contacts, engagements, deals, associations v4, properties, owners, OAuth, and the
+behaviour APIs (forms and form submissions, marketing email events, web analytics events).
 
 What is served (paths, shapes and status codes follow developers.hubspot.com and the JSON models of
 ``hubspot-api-client`` 12, which must deserialize every answer):
@@ -11,6 +12,9 @@ What is served (paths, shapes and status codes follow developers.hubspot.com and
 - ``GET|POST /crm/v3/properties/{type}``, ``GET /crm/v3/properties/{type}/{name}``,
   ``GET|POST /crm/v3/properties/{type}/groups``.
 - ``GET /crm/v3/owners``; ``POST /oauth/v1/token`` (refresh_token grant).
+- ``GET /marketing/v3/forms`` and ``GET /form-integrations/v1/submissions/forms/{guid}`` (``forms``);
+  ``GET /email/public/v1/events`` (``email_events``); ``GET /events/v3/events`` (``events``, Enterprise
+  portals only: ``sandbox.config.limits["hubspot"]["portal_tier"]`` or ``HubSpotApi.portal_tier``).
 
 Limits and errors: burst 100 requests / 10 s per private app (110 for OAuth apps), 250,000 a day for private
 apps (OAuth calls carry no daily limit, so no ``-Daily`` headers), search 5 requests / s, each overridable
@@ -45,24 +49,25 @@ Modelling choices (assumptions where HubSpot documents nothing, written here onc
   ``api.index_delay_seconds`` between changes): search sees a contact only once the delay in force when it
   last changed has passed (its older version is not served meanwhile); the delay varies per change, so a
   later change can be indexed before an earlier one, as on a real portal.  HubSpot publishes no bound.
-- Dataset activities become engagements: email_open/click/sent/reply/bounce -> emails
-  (``hs_email_direction``, ``hs_email_status``, ``hs_email_open_count``, ``hs_email_click_count``),
-  meeting -> meetings, call -> calls, everything else -> notes whose body starts with a label the adapter's
-  activity map recognises ("Demo request: ...", "Page view: ...").  Real HubSpot exposes page views and
-  marketing-email opens as contact rollups (``hs_analytics_num_page_views``, ``hs_email_open``, ...); those
-  rollups are loaded from the dataset too, the notes keep the activity history comparable across CRMs.
+- Dataset activities go where HubSpot keeps them (``mapping``): form_submission, demo_request,
+  webinar_registration and content_download -> submissions of the form they name ("Request a demo", ...);
+  email_open, email_click, bounce and unsubscribe -> marketing email events (OPEN, CLICK, BOUNCE,
+  STATUSCHANGE) to the contact's email; page_view -> ``e_visited_page`` web events on the contact;
+  email_sent/email_reply -> emails, meeting -> meetings, call -> calls, anything else -> plain notes.  Each
+  also moves the contact rollups HubSpot keeps (``num_conversion_events``, ``recent_conversion_date``,
+  ``hs_analytics_num_page_views``, ``hs_email_open``, ...) and so its ``lastmodifieddate``.
 
 The parts, one per API section, each given the same ``Context`` (sandbox store, clock, config) and wired in
 ``api.HubSpotApi``: ``auth`` (tokens, OAuth, scopes), ``limits`` (rate windows, 429s, usage headers),
 ``schema`` (properties and groups), ``objects`` (list/get/create), ``search``, ``batch``,
-``associations`` (v4 batch read), ``owners`` and ``loading`` (datasets and test helpers); ``records`` holds
+``associations`` (v4 batch read), ``owners``, ``forms``, ``email_events``, ``events`` (web analytics) and
+``loading`` (datasets and test helpers); ``records`` holds
 the stored objects' tables and rendering, ``mapping`` how dataset people and activities become properties.
 """
 
 from connectors.sandbox.hubspot.api import HubSpotApi, create_api
 from connectors.sandbox.hubspot.auth import ALL_SCOPES, SANDBOX_CREDENTIALS
 from connectors.sandbox.hubspot.errors import HubSpotError
-from connectors.sandbox.hubspot.mapping import NOTE_LABELS
 from connectors.sandbox.hubspot.model import (
     ASSOC_BATCH_LIMIT,
     ASSOC_PAGE,
@@ -91,7 +96,6 @@ __all__ = [
     "ENGAGEMENT_TYPES",
     "LIFECYCLE_STAGES",
     "LIST_LIMIT",
-    "NOTE_LABELS",
     "OBJECT_TYPES",
     "SANDBOX_CREDENTIALS",
     "SEARCH_LIMIT",

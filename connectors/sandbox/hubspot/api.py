@@ -5,17 +5,21 @@ section; the test helpers are here too, delegating to the part that owns the dat
 from __future__ import annotations
 
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from connectors.sandbox.core import CRMApi, Request, Response, Route, route
-from connectors.sandbox.hubspot import records
+from connectors.sandbox.hubspot import email_events, events, forms, records
 from connectors.sandbox.hubspot.associations import Associations
 from connectors.sandbox.hubspot.auth import Auth
 from connectors.sandbox.hubspot.batch import Batch
 from connectors.sandbox.hubspot.context import Context
+from connectors.sandbox.hubspot.email_events import EmailEvents
 from connectors.sandbox.hubspot.errors import answering_errors, error_response
+from connectors.sandbox.hubspot.events import WebEvents
+from connectors.sandbox.hubspot.forms import Forms
 from connectors.sandbox.hubspot.limits import RateLimits, rate_limit_response
 from connectors.sandbox.hubspot.loading import Loader
 from connectors.sandbox.hubspot.model import OBJECT_TYPES, TYPE_RE
@@ -32,7 +36,7 @@ _OAUTH_ENDPOINT = "hubspot.oauth.token"
 
 class HubSpotApi(CRMApi):
     crm = "hubspot"
-    prefixes = ("/crm/", "/oauth/v1/")
+    prefixes = ("/crm/", "/oauth/v1/", "/marketing/v3/", "/form-integrations/v1/", "/email/public/v1/", "/events/v3/")
 
     def __init__(self, sandbox: Any):
         self.sandbox = sandbox
@@ -46,10 +50,16 @@ class HubSpotApi(CRMApi):
         self.batch = Batch(self.ctx, self.schema)
         self.associations = Associations(self.ctx)
         self.owners = Owners(self.ctx)
-        self.loader = Loader(self.ctx)
-        self.page_views_as_notes = True
+        self.forms = Forms(self.ctx)
+        self.email_events = EmailEvents(self.ctx)
+        self.web_events = WebEvents(self.ctx)
+        self.loader = Loader(self.ctx, self.forms, self.email_events, self.web_events)
+        # test-only: (endpoint, query) of the latest requests, for tests that check what was asked
+        self.request_log: deque[tuple[str, dict[str, list[str]]]] = deque(maxlen=10_000)
         with self.store.tx() as conn:
             records.create_tables(conn)
+            for part in (forms, email_events, events):
+                part.create_tables(conn)
             self.schema.seed(conn)
             delay = sandbox.config.limits.get("hubspot", {}).get("search_index_delay_seconds")
             if delay is not None:
@@ -73,6 +83,15 @@ class HubSpotApi(CRMApi):
     @fail_records.setter
     def fail_records(self, ids: set[str]) -> None:
         self.batch.fail_records = ids
+
+    @property
+    def portal_tier(self) -> str:
+        """The portal's subscription tier (``free`` ... ``enterprise``); the event analytics API needs Enterprise."""
+        return self.web_events.tier
+
+    @portal_tier.setter
+    def portal_tier(self, tier: str) -> None:
+        self.web_events.tier = tier
 
     def limit(self, name: str) -> Any:
         return self.ctx.limit(name)
@@ -136,6 +155,20 @@ class HubSpotApi(CRMApi):
                 "hubspot.properties.get",
             ),
             route("GET", r"/crm/v3/owners/?", answering_errors(self.owners.page), "hubspot.owners.list"),
+            route("GET", r"/marketing/v3/forms/?", answering_errors(self.forms.forms_page), "hubspot.forms.list"),
+            route(
+                "GET",
+                r"/form-integrations/v1/submissions/forms/(?P<guid>[^/]+)",
+                answering_errors(self.forms.submissions_page),
+                "hubspot.form_submissions.list",
+            ),
+            route(
+                "GET",
+                r"/email/public/v1/events/?",
+                answering_errors(self.email_events.events_page),
+                "hubspot.email_events.list",
+            ),
+            route("GET", r"/events/v3/events/?", answering_errors(self.web_events.events_page), "hubspot.events.list"),
         ]
         return out
 
@@ -151,6 +184,7 @@ class HubSpotApi(CRMApi):
         return rate_limit_response("TEN_SECONDLY_ROLLING", "You have reached your ten_secondly_rolling limit.")
 
     def before(self, request: Request, endpoint: str) -> Response | None:
+        self.request_log.append((endpoint, {k: list(v) for k, v in request.query.items()}))
         if endpoint == _OAUTH_ENDPOINT:
             return None
         caller = self.auth.caller(request)
@@ -187,7 +221,8 @@ class HubSpotApi(CRMApi):
         self.loader.set_modified(contact_ids, at)
 
     def add_activity(self, contact_id: str, type: str, occurred_at: datetime | None = None, **attrs: Any) -> str:
-        """Create the engagement for a canonical activity type, associated with the contact; returns its id."""
+        """Record a canonical activity where HubSpot keeps its kind (engagement, form submission, email event or
+        web analytics event), on the contact; returns the id HubSpot gives it."""
         return self.loader.add_activity(contact_id, type, occurred_at, attrs)
 
     def record(self, contact_id: str) -> dict[str, Any]:

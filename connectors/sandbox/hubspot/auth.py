@@ -30,6 +30,10 @@ _SCOPES_BY_ENDPOINT: dict[str, str] = {
     "properties.": "crm.schemas.contacts.read",
     "property_groups.": "crm.schemas.contacts.read",
     "owners.": "crm.objects.owners.read",
+    "forms.": "forms",
+    "form_submissions.": "forms",
+    "email_events.": "content",
+    "events.": "oauth",  # the published definition's only scope for /events/v3/events
 }
 _WRITE_SCOPES = {"contacts": "crm.objects.contacts.write", "deals": "crm.objects.deals.write"}
 ALL_SCOPES = frozenset({*_SCOPES_BY_ENDPOINT.values(), *_WRITE_SCOPES.values(), "crm.schemas.contacts.write", "oauth"})

@@ -1,5 +1,8 @@
-"""Putting data in without HTTP: bulk loading of a ``Dataset`` (owners, contacts, engagements, deals) and
-the helpers tests use to change records as a HubSpot user would (touch, merge, archive, add an activity)."""
+"""Putting data in without HTTP: bulk loading of a ``Dataset`` (owners, contacts, engagements, form
+submissions, email events, web analytics events, deals) and the helpers tests use to change records as a
+HubSpot user would (touch, merge, archive, add an activity).  Each activity goes where HubSpot keeps its kind
+(``mapping``): a form fill is a submission of a form, a marketing-email open an email event, a page view a
+web analytics event, the rest CRM engagements."""
 
 from __future__ import annotations
 
@@ -11,7 +14,25 @@ from typing import TYPE_CHECKING, Any
 
 from connectors.sandbox.hubspot import records
 from connectors.sandbox.hubspot.context import Context
-from connectors.sandbox.hubspot.mapping import SALES_TYPES, engagement_props, person_props, rollup_updates
+from connectors.sandbox.hubspot.email_events import EmailEvents
+from connectors.sandbox.hubspot.events import PAGE_VIEW, WebEvents
+from connectors.sandbox.hubspot.forms import Forms
+from connectors.sandbox.hubspot.mapping import (
+    BEHAVIOUR_TYPES,
+    EMAIL_EVENT_TYPES,
+    FORM_TYPES,
+    SALES_TYPES,
+    UNHOMED_TYPES,
+    WEB_TYPES,
+    campaign_id,
+    email_event_extra,
+    engagement_props,
+    form_name,
+    page_url,
+    page_view_properties,
+    person_props,
+    rollup_updates,
+)
 from connectors.sandbox.hubspot.model import iso, prop_str, to_ms
 
 if TYPE_CHECKING:
@@ -19,8 +40,11 @@ if TYPE_CHECKING:
 
 
 class Loader:
-    def __init__(self, ctx: Context):
+    def __init__(self, ctx: Context, forms: Forms, email_events: EmailEvents, web_events: WebEvents):
         self.ctx = ctx
+        self.forms = forms
+        self.email_events = email_events
+        self.web_events = web_events
 
     def load(self, dataset: Dataset) -> dict[str, str]:
         """Load people, owners, activities and outcomes in bulk; returns person key -> contact id."""
@@ -43,18 +67,25 @@ class Loader:
                     if sales:
                         props["hs_last_sales_activity_timestamp"] = iso(max(sales))
                     modified = max(modified, last)  # an activity updates the rollups, hence lastmodifieddate
+                    fills = sorted((a for a in acts if a.type in FORM_TYPES), key=lambda a: a.occurred_at)
+                    if fills:
+                        props["recent_conversion_date"] = iso(to_ms(fills[-1].occurred_at))
+                        props["recent_conversion_event_name"] = form_name(fills[-1].type, fills[-1].attributes)
                 stored = json.dumps({k: v for k, v in props.items() if v not in (None, "")})
                 contact_rows.append(("contacts", cid, to_ms(person.created_at), modified, 0, stored))
             conn.executemany("INSERT INTO hs_objects VALUES (?, ?, ?, ?, ?, ?)", contact_rows)
 
             acts_all = [a for a in dataset.activities if a.person_key in ids]
-            act_ids = records.next_ids(conn, len(acts_all))
+            people = {p.key: p for p in dataset.people}
+            engagements = [a for a in acts_all if a.type not in BEHAVIOUR_TYPES]
+            act_ids = records.next_ids(conn, len(engagements))
             object_rows, assoc_rows = [], []
-            for aid, act in zip(act_ids, acts_all, strict=True):
+            for aid, act in zip(act_ids, engagements, strict=True):
                 otype, eprops = engagement_props(act.type, act.subject, act.attributes, act.occurred_at)
                 at = to_ms(act.occurred_at)
                 object_rows.append((otype, aid, at, at, 0, json.dumps(eprops)))
                 assoc_rows.append((int(ids[act.person_key]), otype, aid))
+            self._load_behaviour(conn, [a for a in acts_all if a.type in BEHAVIOUR_TYPES], people, ids)
             outcomes = [o for o in dataset.outcomes if o.person_key in ids]
             deal_ids = records.next_ids(conn, len(outcomes))
             for did, outcome in zip(deal_ids, outcomes, strict=True):
@@ -71,6 +102,27 @@ class Loader:
             conn.executemany("INSERT INTO hs_objects VALUES (?, ?, ?, ?, ?, ?)", object_rows)
             conn.executemany("INSERT OR IGNORE INTO hs_assoc VALUES (?, ?, ?)", assoc_rows)
         return ids
+
+    def _load_behaviour(self, conn: Any, acts: list[Any], people: Mapping[str, Any], ids: Mapping[str, str]) -> None:
+        """Form fills as submissions, marketing-email events and page views as HubSpot records them."""
+        submissions, email_rows, web_rows = [], [], []
+        for seq, act in enumerate(acts):
+            person, at = people[act.person_key], to_ms(act.occurred_at)
+            if act.type in FORM_TYPES:
+                guid = self.forms.ensure_form(conn, form_name(act.type, act.attributes), at)
+                values = {"email": person.email, "firstname": person.first_name, "lastname": person.last_name}
+                submissions.append(Forms.submission_row(guid, at, page_url(act.type, act.attributes), values, seq))
+            elif act.type in EMAIL_EVENT_TYPES:
+                extra = email_event_extra(act.type, act.attributes, act.subject)
+                campaign = campaign_id(act.attributes, act.subject)
+                kind = EMAIL_EVENT_TYPES[act.type]
+                email_rows.append(EmailEvents.event_row(kind, person.email, at, campaign, extra, seq))
+            else:
+                props = page_view_properties(act.attributes, act.subject)
+                web_rows.append(WebEvents.event_row(int(ids[act.person_key]), PAGE_VIEW, at, props, seq))
+        self.forms.insert_submissions(conn, submissions)
+        EmailEvents.insert(conn, email_rows)
+        WebEvents.insert(conn, web_rows)
 
     @staticmethod
     def _load_owners(conn: Any, dataset: Dataset, now: int) -> dict[str, str]:
@@ -118,21 +170,53 @@ class Loader:
             )
 
     def add_activity(self, contact_id: str, kind: str, occurred_at: datetime | None, attrs: dict[str, Any]) -> str:
+        """Record one activity where HubSpot keeps its kind; returns the id HubSpot gives it."""
         when = occurred_at or self.ctx.sandbox.clock.now()
         subject = str(attrs.pop("subject", ""))
-        otype, props = engagement_props(kind, subject, {k: str(v) for k, v in attrs.items()}, when)
+        text = {k: str(v) for k, v in attrs.items()}
         now = self.ctx.now_ms()
+        at = to_ms(when)
         with self.ctx.store.tx() as conn:
             cid = records.resolve(conn, "contacts", int(contact_id))
             if cid is None:
                 raise KeyError(f"no HubSpot contact {contact_id}")
-            (eid,) = records.next_ids(conn, 1)
-            conn.execute(
-                "INSERT INTO hs_objects VALUES (?, ?, ?, ?, 0, ?)", (otype, eid, to_ms(when), now, json.dumps(props))
-            )
-            records.associate(conn, cid, otype, eid, now)
+            (seq,) = records.next_ids(conn, 1)
+            contact = json.loads(records.fetch(conn, "contacts", cid)["props"])
+            email = str(contact.get("email") or "")
+            if kind in FORM_TYPES:
+                guid = self.forms.ensure_form(conn, form_name(kind, text), at)
+                values = {
+                    "email": email,
+                    "firstname": contact.get("firstname", ""),
+                    "lastname": contact.get("lastname", ""),
+                }
+                row = Forms.submission_row(guid, at, page_url(kind, text), values, seq)
+                self.forms.insert_submissions(conn, [row])
+                new_id = row[2]
+            elif kind in EMAIL_EVENT_TYPES:
+                extra = email_event_extra(kind, text, subject)
+                email_row = EmailEvents.event_row(
+                    EMAIL_EVENT_TYPES[kind], email, at, campaign_id(text, subject), extra, seq
+                )
+                EmailEvents.insert(conn, [email_row])
+                new_id = email_row[0]
+            elif kind in WEB_TYPES:
+                web_row = WebEvents.event_row(cid, PAGE_VIEW, at, page_view_properties(text, subject), seq)
+                WebEvents.insert(conn, [web_row])
+                new_id = web_row[0]
+            elif kind in UNHOMED_TYPES:
+                raise ValueError(
+                    f"HubSpot has no record of its own for a {kind} activity (the loader keeps it as a note)"
+                )
+            else:
+                otype, props = engagement_props(kind, subject, text, when)
+                conn.execute(
+                    "INSERT INTO hs_objects VALUES (?, ?, ?, ?, 0, ?)", (otype, seq, at, now, json.dumps(props))
+                )
+                records.associate(conn, cid, otype, seq, now)
+                new_id = str(seq)
             self._bump_rollups(conn, cid, kind, attrs, when, now)
-        return str(eid)
+        return new_id
 
     @staticmethod
     def _bump_rollups(conn: Any, cid: int, kind: str, attrs: Mapping[str, Any], when: datetime, now: int) -> None:
