@@ -138,8 +138,9 @@ class App:
             self._adapter = factory(self.settings, read_fields)
         return self._adapter
 
-    def close(self) -> None:
-        if self._adapter is not None:
+    def close(self, *, keep_adapter: bool = False) -> None:
+        """Close the state store and the adapter; ``keep_adapter`` leaves an adapter shared with others open."""
+        if self._adapter is not None and not keep_adapter:
             self._adapter.close()
         if "store" in self.__dict__:
             self.store.close()
