@@ -1,20 +1,21 @@
 """API calls leadsync spends per CRM, next to the fewest calls each API allows (CRM_API_NOTES.md section 8).
 
-For each CRM: seed the sandbox with N contacts x ~10 activities, create the write-back fields, then run the
-real pipeline four times, each from a fresh ``App`` as the CLI would (``leadsync backfill`` / ``sync``):
+For each CRM and size: seed the sandbox with N contacts x ~10 activities, create the write-back fields, then
+run the real pipeline four times, each from a fresh ``App`` as the CLI would (``leadsync backfill`` / ``sync``):
 
 1. backfill: read every contact and its activities, score, write back what differs;
-2. echo sync: the first incremental run re-reads the contacts the backfill wrote (every CRM bumps the change
-   timestamp on our own writes, and the cursor hands over from the backfill's start);
+2. echo sync: the first incremental run lists again the contacts the backfill wrote (every CRM bumps the
+   change timestamp on our own writes); it recognises them as echoes and does not read them (target: at most
+   the contact listing pages + 2 calls);
 3. unchanged sync: nothing changed since (target: at most 2 calls, 0 writes);
 4. 1% sync: 1% of the contacts get a new job title in the CRM (the sandbox's ``touch``) first.
 
-Calls are counted by the sandbox (what the CRM saw), rate limits off.  The minimum of each run is computed from
-the sandbox's own data: the contacts the run read, their activities per object, the contacts it wrote.
-Pipedrive's rows add the tokens each run spends at the ``x-token-cost`` of every operation in Pipedrive's
-published definitions (docs/crm-api.md 1.4), and the writes' tokens per person written.  Figures, never pass/fail.
+Then a daemon runs 10 sync jobs and the sandbox counts its logins (target: one).  Calls are counted by the
+sandbox (what the CRM saw), rate limits off.  The minimum of each run is computed from the sandbox's own data:
+the contacts the run listed, the activities per object of those it read, the contacts it wrote.  Figures,
+never pass/fail.
 
-    .venv/bin/python bench/api_calls.py [--contacts 10000] [--crm hubspot] [--no-write]
+    .venv/bin/python bench/api_calls.py [--contacts 2000,10000] [--crm hubspot] [--no-write]
 """
 
 from __future__ import annotations
@@ -40,14 +41,17 @@ from connectors.registry import crm_info
 from connectors.sandbox import Sandbox, SandboxConfig
 from connectors.sandbox.app import CRMS
 from connectors.sandbox.pipedrive import DEFAULT_TOKEN_COSTS
+from connectors.sandbox.salesforce import SANDBOX_CREDENTIALS
 from connectors.sandbox.seed import default_now, generate
 from sync.app import App
+from sync.daemon import Daemon
 from sync.demo import sandbox_env_file
 from sync.settings import Settings, load_settings
 from sync.wiring import build_adapter
 
 LABELS = {name: crm_info(name).label for name in CRMS}
 RUNS = ("backfill", "echo sync", "unchanged sync", "1% sync")
+DAEMON_JOBS = 10
 TOKEN_COSTS = DEFAULT_TOKEN_COSTS  # Pipedrive's x-token-cost per sandbox endpoint, from its published definitions
 # the change made to 1% of the contacts before the last run, in each CRM's own field names
 TOUCH: dict[str, dict[str, str]] = {
@@ -104,6 +108,7 @@ class RunFigures:
     written: int
     minimum: Minimum
     seconds: float
+    echoes: int = 0  # contacts listed as echoes of leadsync's own writes, not read again
     # Pipedrive: tokens spent at the definition's x-token-cost per operation, all and by the person writes
     tokens: int | None = None
     write_tokens: int | None = None
@@ -151,24 +156,36 @@ def activity_counts(sb: Sandbox, crm: str) -> dict[str, Counter[str]]:
 
 
 def minimum(
-    crm: str, kind: str, read: int, acts: Counter[str], per_contact: Sequence[int], total_acts: int, written: int
+    crm: str,
+    kind: str,
+    read: int,
+    acts: Counter[str],
+    per_contact: Sequence[int],
+    total_acts: int,
+    written: int,
+    listed: int | None = None,
 ) -> Minimum:
-    """The fewest calls for a run that reads ``read`` contacts (``acts`` activities by object; ``per_contact``:
-    each one's count) and writes ``written``, per CRM_API_NOTES.md section 8."""
+    """The fewest calls for a run that lists ``listed`` contacts (default ``read``), reads ``read`` of them
+    (``acts`` activities by object; ``per_contact``: each one's count) and writes ``written``, per
+    CRM_API_NOTES.md section 8.  The echo sync's minimum (``kind`` "echo") is its contact listing pages alone:
+    nothing it lists needs reading, and the activity-change feed is left out."""
     backfill = kind == "backfill"
+    echo = kind == "echo"
+    listed = read if listed is None else listed
     if crm == "hubspot":
         # a backfill lists 100 per call; a sync searches 200 per call (one call to learn nothing changed)
-        rows = {"contacts.list": math.ceil(read / 100)}
+        rows = {"contacts.list": math.ceil(listed / 100)}
         if not backfill:
-            rows = {"contacts.search": max(1, math.ceil(read / 200))}
+            rows = {"contacts.search": max(1, math.ceil(listed / 200))}
         rows["associations.batch_read"] = len(HUBSPOT_ENGAGEMENTS) * math.ceil(read / 1000)
         rows |= {f"{t}.batch_read": math.ceil(acts[t] / 100) for t in HUBSPOT_ENGAGEMENTS}
         rows["contacts.batch_update"] = math.ceil(written / 100)
         return Minimum(rows)
     if crm == "salesforce":
-        contacts = max(1, math.ceil(read / 2000))
+        contacts = max(1, math.ceil(listed / 2000))
         batches = sum(math.ceil(acts[o] / 2000) for o in SALESFORCE_ACTIVITIES)
-        changes = 0 if backfill else len(SALESFORCE_ACTIVITIES)  # Task, Event, CampaignMember changed since
+        # Task, Event, CampaignMember changed since
+        changes = 0 if backfill or echo else len(SALESFORCE_ACTIVITIES)
         reads, writes = ROWS["salesforce"][0][0], ROWS["salesforce"][1][0]
         simple = {reads: contacts + batches + changes, writes: math.ceil(written / 200)}
         packed = {reads: contacts + math.ceil((batches + changes) / 5), writes: math.ceil(written / 1000)}
@@ -176,9 +193,9 @@ def minimum(
     stream = math.ceil(total_acts / 500)
     # a sync: each person's own list or one stream of every activity, whichever is fewer, + the changes feed
     own_lists = sum(max(1, math.ceil(n / 500)) for n in per_contact)
-    activities = stream if backfill else min(own_lists, stream) + 1
+    activities = stream if backfill else min(own_lists, stream) + (0 if echo else 1)
     rows = {
-        "persons.list": max(1, math.ceil(read / 500)),
+        "persons.list": max(1, math.ceil(listed / 500)),
         "activities.list": activities,
         "persons.update": written,
     }
@@ -186,7 +203,7 @@ def minimum(
 
 
 # -- one CRM --------------------------------------------------------------------------------------------------
-def bench_crm(crm: str, contacts: int, now: datetime) -> list[RunFigures]:
+def bench_crm(crm: str, contacts: int, now: datetime) -> tuple[list[RunFigures], int]:
     dataset = generate(contacts, seed=7, now=now)
     # rate limits off; Pipedrive still sends its burst headers, which pace the client: a huge burst and budget
     limits = {"pipedrive": {"burst": 10**9, "daily_budget": 10**12}}
@@ -205,7 +222,31 @@ def bench_crm(crm: str, contacts: int, now: datetime) -> list[RunFigures]:
                     api.touch(contact_id, **TOUCH[crm])
             runs.append(one_run(sb, crm, settings, label, counts, total_acts))
             print(describe_run(crm, runs[-1]), flush=True)
-    return runs
+        logins = daemon_logins(sb, crm, Path(tmp))
+        print(f"{crm} daemon, {DAEMON_JOBS} sync jobs: {logins} login(s)", flush=True)
+    return runs, logins
+
+
+def daemon_logins(sb: Sandbox, crm: str, workdir: Path) -> int:
+    """Token requests of a daemon running ``DAEMON_JOBS`` syncs (Salesforce through its password flow; the
+    other CRMs' sandbox set-ups use static tokens, which never log in)."""
+    extra: list[str] = []
+    if crm == "salesforce":
+        creds = {k: v for k, v in SANDBOX_CREDENTIALS.items() if k != "session_id"}
+        extra = [
+            "LEADSYNC_SALESFORCE__AUTH=password",
+            *[f"LEADSYNC_SALESFORCE__{k.upper()}={v}" for k, v in creds.items()],
+        ]
+    settings = load_settings(sandbox_env_file(sb, crm, workdir, extra=extra))  # the runs' state: syncs stay cheap
+    daemon = Daemon(settings, app_factory=lambda: App(settings), calibrate=None)
+    before = sb.counters.snapshot()
+    try:
+        for _ in range(DAEMON_JOBS):
+            daemon.run_job("sync")
+    finally:
+        daemon.shutdown()
+    delta = sb.counters.delta(before)
+    return sum(sum(per.values()) for endpoint, per in delta.items() if "oauth" in endpoint and "token" in endpoint)
 
 
 def one_run(
@@ -214,8 +255,7 @@ def one_run(
     recorders: list[_Recorder] = []
 
     def factory(s: Settings, read_fields: list[str]) -> CRMAdapter:
-        # as the CLI builds it: with the field definitions cached in the state store between runs
-        recorders.append(_Recorder(build_adapter(s, read_fields, fields_cache=app.fields_cache())))
+        recorders.append(_Recorder(build_adapter(s, read_fields)))
         return cast(CRMAdapter, recorders[-1])
 
     kind = "backfill" if label == "backfill" else "sync"
@@ -242,11 +282,22 @@ def one_run(
         acts.update(counts.get(cid, Counter()))
     per_contact = [sum(counts.get(cid, Counter()).values()) for cid in read_ids]
     written = summary.counts["written"]
-    need = minimum(crm, kind, summary.counts["read"], acts, per_contact, total_acts, written)
-    figures = RunFigures(label, dict(calls), summary.counts["read"], written, need, seconds)
+    listed = summary.counts["read"] + summary.counts["echoes"]
+    need_kind = "echo" if label == "echo sync" else kind
+    need = minimum(crm, need_kind, summary.counts["read"], acts, per_contact, total_acts, written, listed)
+    figures = RunFigures(label, dict(calls), summary.counts["read"], written, need, seconds, summary.counts["echoes"])
     if crm == "pipedrive":
         figures.tokens, figures.write_tokens = sum(tokens.values()), tokens["pipedrive.persons.v2.update"]
     return figures
+
+
+NOTES = (
+    "Outside the minimum: HubSpot's one `contacts.search` in a backfill counts the contacts for the progress "
+    "bar; Pipedrive reads `personFields` once per run (the custom fields' hash keys) and `organizations` for "
+    "company names, and a sync's activity-change feed costs one call per CRM (Salesforce: one Composite call of "
+    "Task, Event and CampaignMember). The few writes a sync may make beyond the touched contacts are scores that "
+    "decayed between the runs (an activity's age crossed a decay step)."
+)
 
 
 # -- output ---------------------------------------------------------------------------------------------------
@@ -277,17 +328,9 @@ def table_rows(crm: str, runs: Sequence[RunFigures]) -> list[list[str]]:
     out.append(["**total**", *totals])
     if crm == "pipedrive":
         out.append(["tokens (x-token-cost): run / per written person", *[_tokens(r) for r in runs]])
-    out.append(["contacts read / written", *[f"{r.read:,} / {r.written:,}" for r in runs]])
+    out.append(["contacts read / written / echoes", *[f"{r.read:,} / {r.written:,} / {r.echoes:,}" for r in runs]])
     out.append(["time", *[f"{r.seconds:.1f} s" for r in runs]])
     return out
-
-
-def _tokens(run: RunFigures) -> str:
-    """Pipedrive's tokens for a run, and the writes' tokens per person written (the definition's costs)."""
-    if run.tokens is None:
-        return "-"
-    per_person = f"{(run.write_tokens or 0) / run.written:.1f}" if run.written else "-"
-    return f"{run.tokens:,} / {per_person}"
 
 
 def describe_run(crm: str, run: RunFigures) -> str:
@@ -304,56 +347,73 @@ def describe_run(crm: str, run: RunFigures) -> str:
     return line
 
 
-def section(contacts: int, results: Mapping[str, Sequence[RunFigures]], header: str) -> str:
+def _tokens(run: RunFigures) -> str:
+    """Pipedrive's tokens for a run, and the writes' tokens per person written (the definition's costs)."""
+    if run.tokens is None:
+        return "-"
+    per_person = f"{(run.write_tokens or 0) / run.written:.1f}" if run.written else "-"
+    return f"{run.tokens:,} / {per_person}"
+
+
+Sized = tuple[int, Mapping[str, Sequence[RunFigures]], Mapping[str, int]]  # contacts, runs by CRM, logins by CRM
+
+
+def section(sizes: Sequence[Sized], header: str) -> str:
+    counts = ",".join(str(contacts) for contacts, _, _ in sizes)
     lines = [
-        "`bench/api_calls.py --contacts "
-        + f"{contacts}`, {datetime.now(UTC):%Y-%m-%d}, {header}; sandbox in-process, rate limits off. "
-        f"{contacts:,} contacts with about 10 activities each (seed 7). Four runs through the real pipeline "
-        "(a fresh `App` each, as the CLI): backfill; the first sync, which re-reads what the backfill wrote "
-        "(**echo**); a sync with nothing changed; a sync after 1% of the contacts got a new job title.",
+        f"`bench/api_calls.py --contacts {counts}`, {datetime.now(UTC):%Y-%m-%d}, {header}; sandbox in-process, "
+        "rate limits off. N contacts with about 10 activities each (seed 7). Four runs through the real pipeline "
+        "(a fresh `App` each, as the CLI): backfill; the first sync, which lists again what the backfill wrote "
+        "(**echo**: recognised as leadsync's own writes and not read again); a sync with nothing changed; a sync "
+        "after 1% of the contacts got a new job title. Then a daemon runs 10 sync jobs (Salesforce through the "
+        "password flow) and the sandbox counts its logins (OAuth token requests).",
         "",
         "Cells: calls made / the minimum the API allows for what the run read and wrote "
-        "(CRM_API_NOTES.md section 8, computed from the sandbox's data: contacts read, their activities per "
-        "object, contacts written). Salesforce's minimum is REST queries of 2,000 + Collections of 200, and in "
-        "brackets with Composite packing 5 queries or collections per call. Target: total <= 1.05x the "
-        "minimum; an unchanged sync <= 2 calls and 0 writes.",
+        "(CRM_API_NOTES.md section 8, computed from the sandbox's data: contacts listed, the activities per "
+        "object of those read, contacts written); the echo sync's minimum is its contact listing pages alone. "
+        "Salesforce's minimum is REST queries of 2,000 + Collections of 200, and in brackets with Composite "
+        "packing 5 queries or collections per call. Targets: backfill <= 1.05x the minimum (Salesforce: of the "
+        "packed minimum); echo sync <= the listing pages + 2; unchanged sync <= 2 calls and 0 writes; a daemon "
+        "running 10 jobs logs in once.",
         "",
     ]
-    for crm, runs in results.items():
-        lines += [f"**{LABELS[crm]}**", "", "| Endpoint | " + " | ".join(RUNS) + " |", "|---" * (len(RUNS) + 1) + "|"]
-        lines += ["| " + " | ".join(row) + " |" for row in table_rows(crm, runs)]
-        lines.append("")
-    lines += [
-        "Outside the minimum: HubSpot's one `contacts.search` in a backfill counts the contacts for the progress "
-        "bar; Pipedrive reads `personFields` only when its cache in the state store lacks a field, and `organizations` "
-        "for company names. The few writes an echo sync may make are scores that decayed between the runs "
-        "(an activity's age crossed a decay step), not echoes. Salesforce stays above the packed minimum because "
-        "activities are queried by lists of contact ids cut to fit Salesforce's 16 KB URL (about 580 Lead ids "
-        "per query), and the batches of one query come one after another, so the last rounds of a page fill a "
-        "Composite call only partly.",
-        "",
-    ]
+    for contacts, results, logins in sizes:
+        lines += [f"### {contacts:,} contacts", ""]
+        for crm, runs in results.items():
+            lines += [
+                f"**{LABELS[crm]}** (daemon, {DAEMON_JOBS} sync jobs: {logins[crm]} login(s))",
+                "",
+                "| Endpoint | " + " | ".join(RUNS) + " |",
+                "|---" * (len(RUNS) + 1) + "|",
+            ]
+            lines += ["| " + " | ".join(row) + " |" for row in table_rows(crm, runs)]
+            lines.append("")
+    lines += [NOTES, ""]
     return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--contacts", type=int, default=10_000)
+    parser.add_argument("--contacts", default="10000", help="contacts to seed; several sizes comma-separated")
     parser.add_argument("--crm", choices=["all", *CRMS], default="all")
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
     args = parser.parse_args()
     crms = CRMS if args.crm == "all" else (args.crm,)
     header = machine()
     now = default_now()
-    results: dict[str, list[RunFigures]] = {}
-    for crm in crms:
-        results[crm] = bench_crm(crm, args.contacts, now)
-        for row in table_rows(crm, results[crm]):
-            print("  " + " | ".join(row))
-        unchanged = results[crm][RUNS.index("unchanged sync")]
-        print(f"  {crm} unchanged sync: {unchanged.total} calls, {unchanged.written} writes (target <= 2, 0)")
+    sizes: list[Sized] = []
+    for contacts in [int(n) for n in str(args.contacts).split(",")]:
+        results: dict[str, list[RunFigures]] = {}
+        logins: dict[str, int] = {}
+        for crm in crms:
+            results[crm], logins[crm] = bench_crm(crm, contacts, now)
+            for row in table_rows(crm, results[crm]):
+                print("  " + " | ".join(row))
+            unchanged = results[crm][RUNS.index("unchanged sync")]
+            print(f"  {crm} unchanged sync: {unchanged.total} calls, {unchanged.written} writes (target <= 2, 0)")
+        sizes.append((contacts, results, logins))
     if not args.no_write:
-        write_section("API calls", section(args.contacts, results, header))
+        write_section("API calls", section(sizes, header))
         print("wrote the API calls section of bench/RESULTS.md")
     return 0
 

@@ -180,8 +180,9 @@ class App:
 
         return StoreFieldsCache(lambda: self.store, self.settings.crm, self.clock)
 
-    def close(self) -> None:
-        if self._adapter is not None:
+    def close(self, *, keep_adapter: bool = False) -> None:
+        """Close the state store and the adapter; ``keep_adapter`` leaves an adapter shared with others open."""
+        if self._adapter is not None and not keep_adapter:
             self._adapter.close()
         if "store" in self.__dict__:
             self.store.close()

@@ -6,10 +6,13 @@ same CRM must not overlap anyway), each at most one instance, with missed runs c
 The first sync runs as soon as the daemon starts; after that each job follows its schedule.
 
 Every job run builds its own ``App`` (so it owns its state-store connection and picks up an edited model
-file) and takes the CRM's run lock without waiting: when a backfill or another daemon holds it, the job is
-skipped and says so in the log.  When a run ends with the CRM's quota exhausted, scheduled runs are skipped
-until the quota resets (the CRM's ``reset_at``, else a doubling back-off), never longer than
-``daemon.quota_wait_max_seconds``.
+file) around the daemon's one adapter (``SharedAdapter``): a Salesforce password or JWT set-up logs in once,
+not once per run.  The adapter is rebuilt when the fields to read change (an edited model file), after a run
+that met an ``AuthError`` (the client already logs in again by itself when the CRM says the session
+expired), and once a day so its caches of CRM metadata do not grow stale.  Each job takes the CRM's run
+lock without waiting: when a backfill or another daemon holds it, the job is skipped and says so in the log.
+When a run ends with the CRM's quota exhausted, scheduled runs are skipped until the quota resets (the
+CRM's ``reset_at``, else a doubling back-off), never longer than ``daemon.quota_wait_max_seconds``.
 
 SIGTERM or SIGINT: the run in flight finishes its batch, records itself as interrupted with its cursor
 saved, and the daemon exits 0.  A second signal exits at once (nothing is lost: see ``sync.pipeline``).
@@ -32,7 +35,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
-from connectors.errors import ConnectorError, QuotaExhausted
+from connectors.base import CRMAdapter
+from connectors.errors import AuthError, ConnectorError, QuotaExhausted
 from connectors.http import redact
 from connectors.records import Contact
 from scoring import ScoreResult, explain
@@ -50,6 +54,8 @@ QUOTA_BACKOFF_START = timedelta(minutes=5)
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
 CalibrateHook = Callable[[App, datetime], None]
+AdapterFactory = Callable[[Settings, list[str]], CRMAdapter]
+ADAPTER_MAX_AGE = timedelta(days=1)  # the shared adapter is rebuilt this often: its metadata caches stay fresh
 
 
 class DaemonConfigError(Exception):
@@ -144,6 +150,47 @@ def triggers_from(settings: Settings) -> dict[str, BaseTrigger]:
     }
 
 
+# -- the adapter every job shares -----------------------------------------------------------------------
+class SharedAdapter:
+    """One authenticated adapter for every job of a daemon, handed to each job's ``App`` as its factory."""
+
+    def __init__(self, clock: Callable[[], datetime], max_age: timedelta = ADAPTER_MAX_AGE) -> None:
+        self.clock = clock
+        self.max_age = max_age
+        self.adapter: CRMAdapter | None = None
+        self.builds = 0
+        self._read_fields: list[str] | None = None
+        self._built_at: datetime | None = None
+
+    def factory(self, build: AdapterFactory | None) -> AdapterFactory:
+        """An adapter factory for one ``App``: the shared adapter, (re)built with ``build`` when needed."""
+
+        def shared(settings: Settings, read_fields: list[str]) -> CRMAdapter:
+            stale = self._built_at is not None and self.clock() - self._built_at >= self.max_age
+            if self.adapter is not None and (read_fields != self._read_fields or stale):
+                self.drop()
+            if self.adapter is None:
+                if build is None:
+                    from sync.wiring import build_adapter
+
+                    self.adapter = build_adapter(settings, read_fields)
+                else:
+                    self.adapter = build(settings, read_fields)
+                self._read_fields, self._built_at = list(read_fields), self.clock()
+                self.builds += 1
+            return self.adapter
+
+        return shared
+
+    def drop(self) -> None:
+        """Close the adapter; the next job builds (and logs in with) a new one."""
+        if self.adapter is not None:
+            try:
+                self.adapter.close()
+            finally:
+                self.adapter, self._read_fields, self._built_at = None, None, None
+
+
 # -- the daemon ------------------------------------------------------------------------------------------
 class Daemon:
     """Schedules the jobs and runs them.  ``run()`` blocks until SIGTERM/SIGINT (or ``stop.set()``)."""
@@ -177,6 +224,7 @@ class Daemon:
         self.server: MetricsServer | None = None
         self._quota_strikes = 0
         self._scheduler: BackgroundScheduler | None = None
+        self.adapters = SharedAdapter(clock)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -214,6 +262,7 @@ class Daemon:
         if self.server is not None:
             self.server.stop()
             self.server = None
+        self.adapters.drop()
         self.alerter.close()
 
     def run(self) -> int:
@@ -277,6 +326,7 @@ class Daemon:
             self._skip(kind, f"waiting for the API quota to reset at {self.quota_until.isoformat(timespec='seconds')}")
             return
         app = self.app_factory()
+        app.adapter_factory = self.adapters.factory(app.adapter_factory)
         try:
             lock = app.store.acquire_lock(self.crm, wait=False)
             if lock is None:
@@ -289,17 +339,22 @@ class Daemon:
                     self.calibrate(app, now)
                     return
                 summary = app.run(kind, stop=self.stop, on_p1=self._on_p1)
+            refused = summary.exit_code == AuthError.exit_code and not summary.quota_exhausted
+            if summary.status is RunStatus.FAILED and refused:
+                self.adapters.drop()  # the CRM refused the credentials: the next job logs in afresh
             self._finished(kind, summary, app)
         except QuotaExhausted as exc:
             self._failed(kind, f"API quota exhausted: {redact(str(exc))}")
             self._wait_for_quota(exc.reset_at)
         except ConnectorError as exc:
+            if isinstance(exc, AuthError):
+                self.adapters.drop()  # the next job starts from a new login
             self._failed(kind, f"CRM error: {redact(str(exc))}")
         except Exception as exc:  # a daemon must outlive a bad run: log it, alert, try again next time
             log.exception("the %s job failed", kind)
             self._failed(kind, redact(f"{type(exc).__name__}: {exc}"))
         finally:
-            app.close()
+            app.close(keep_adapter=True)
 
     def _skip(self, kind: str, why: str) -> None:
         self.skipped[kind] += 1

@@ -31,7 +31,7 @@ from connectors.base import CountsContacts, CRMAdapter, ReadsRemovals, Removal
 from connectors.errors import ConnectorError, QuotaExhausted
 from connectors.http import redact
 from connectors.paging import chunks
-from connectors.records import Activity, Contact, FieldUpdate, WriteResult, WriteStatus
+from connectors.records import Activity, Contact, FieldUpdate, FieldValue, WriteResult, WriteStatus
 from scoring import Model, ScoreResult, score
 from sync.csvsafe import safe_writer
 from sync.history import contact_label
@@ -114,6 +114,7 @@ class _Batch:
     cursor: str | None = None
     stream: str | None = None
     removals: Sequence[Removal] = ()  # contacts deleted or merged away, settled before the batch's contacts
+    echoes: int = 0  # contacts of the page left out as echoes of leadsync's own writes
 
 
 @dataclass(frozen=True)
@@ -270,8 +271,11 @@ class Pipeline:
                 yield _Batch(contacts)
             for page in self.adapter.read_contacts(self.store.get_cursor(self.crm, CONTACTS_STREAM)):
                 contacts = self._unprocessed([c for c in page.contacts if c.id not in done])
+                echoes = self._echoes(contacts)
+                contacts = [c for c in contacts if c.id not in echoes]
+                # echoes stay out of ``done``: a new activity in the activity stream still gets them rescored
                 done.update(c.id for c in contacts)
-                yield _Batch(contacts, page.cursor, CONTACTS_STREAM)
+                yield _Batch(contacts, page.cursor, CONTACTS_STREAM, echoes=len(echoes))
             for apage in self.adapter.read_activity_changes(self.store.get_cursor(self.crm, ACTIVITIES_STREAM)):
                 ids = sorted({a.contact_id for a in apage.activities} - done)
                 contacts = self.adapter.get_contacts(ids) if ids else []
@@ -344,6 +348,7 @@ class Pipeline:
                 if batch.removals:
                     self._settle_removals(batch, summary, dry_run)
                 self.progress.read(len(batch.contacts))
+                summary.counts["echoes"] += batch.echoes
                 if batch.contacts:
                     self._process(batch, summary, plan, run_id, dry_run, activities_from_store)
                 elif batch.cursor is not None and not dry_run:
@@ -670,6 +675,21 @@ class Pipeline:
             fresh.append(contact)
         return fresh
 
+    def _echoes(self, contacts: Sequence[Contact]) -> set[str]:
+        """The contacts whose change is leadsync's own write: what they hold now is what they held when last
+        scored, overlaid with what leadsync wrote since (see ``is_echo``).  A contact with a write in flight
+        is never one: its rerun must find and record what landed."""
+        candidates = [c.id for c in contacts if c.id not in self._inflight]
+        stored = self.store.load_inputs(self.crm, candidates) if candidates else {}
+        if not stored:
+            return set()
+        written = self.store.get_written(self.crm, list(stored))
+        return {
+            c.id
+            for c in contacts
+            if c.id in stored and is_echo(c, stored[c.id], written.get(c.id, {}), self.model.version)
+        }
+
     # -- crash safety ------------------------------------------------------------------------------------
     def _save_inflight(self, run_id: int, changes_by_contact: dict[str, list[Change]]) -> None:
         """Before writing, remember what is about to be written (with any left by an earlier crash)."""
@@ -698,6 +718,31 @@ def _gone(result: WriteResult) -> bool:
     return result.status is WriteStatus.GONE or (
         result.status is WriteStatus.FAILED and result.error_code.upper() in GONE_CODES
     )
+
+
+def is_echo(contact: Contact, stored: ScoringInputs, written: Mapping[str, FieldValue], model_version: str) -> bool:
+    """Whether ``contact``, read again because its change timestamp moved, changed only by leadsync's writes.
+
+    True when the model is the one it was scored with and every field read (write-back fields included)
+    equals the stored inputs' value overlaid with the value leadsync last wrote: rescoring it would score
+    the same inputs.  Any other edit to a read field, however close in time to leadsync's write, makes it
+    differ.  Activities are not compared: a new one comes through the activity stream, which still rescores
+    the contact.
+    """
+    before = stored.contact
+    if stored.model_version != model_version:
+        return False
+    if (contact.object_type, contact.protected, tuple(contact.merged_from)) != (
+        before.object_type,
+        before.protected,
+        tuple(before.merged_from),
+    ):
+        return False
+    for name in contact.fields.keys() | before.fields.keys():
+        expected = written[name] if name in written else before.fields.get(name)
+        if not same_value(contact.fields.get(name), expected):
+            return False
+    return True
 
 
 def _inflight(cid: str, run_id: int, changes: Sequence[Change]) -> InflightWrite:

@@ -43,6 +43,8 @@ from connectors.salesforce.mapping import quote
 T = TypeVar("T")
 QueryBody = dict[str, Any]
 
+# a query batch's locator and offset: /services/data/v59.0/query/01gxx0000000001-2000
+LOCATOR_OFFSET = re.compile(r"(.*/query(?:All)?/[0-9A-Za-z]+-)(\d+)")
 # errorCodes Salesforce documents as transient: try the same request again later
 RETRYABLE_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "REQUEST_RUNNING_TOO_LONG", "QUERY_TIMEOUT"})
 
@@ -330,11 +332,46 @@ class SalesforceClient:
         raise error_for(verdict, status, "composite")
 
     def query_all(self, soqls: Sequence[str]) -> list[list[dict[str, Any]]]:
-        records: list[list[dict[str, Any]]] = [[] for _ in soqls]
-        for round_ in self.query_rounds(soqls):
-            for i, body in round_:
-                records[i].extend(body["records"])
-        return records
+        """Every record of several queries, in each query's order, in as few calls as Composite packing allows.
+
+        The first batches go 5 per call.  A first batch that is not the last names its locator and offset
+        (``nextRecordsUrl`` = ``.../query/01g...-2000``) and ``totalSize``: every later batch of that query
+        (``-4000``, ``-6000``...) is then known at once, so the batches of all the queries fill the following
+        calls together instead of each query waiting for its previous batch.  A ``nextRecordsUrl`` of another
+        shape is followed batch by batch.
+        """
+        parts: list[dict[int, list[dict[str, Any]]]] = [{} for _ in soqls]
+        # (query index, offset, url or None for the first batch, follow nextRecordsUrl one batch at a time)
+        pending: deque[tuple[int, int, str | None, bool]] = deque((i, 0, None, False) for i in range(len(soqls)))
+        while pending:
+            batch = [pending.popleft() for _ in range(min(self.config.collections_per_call, len(pending)))]
+            for (i, offset, _, chained), body in zip(batch, self._fetch_batches(soqls, batch), strict=True):
+                parts[i][offset] = body["records"]
+                following = body.get("nextRecordsUrl") if body.get("done") is False else None
+                if following is None or (offset and not chained):
+                    continue
+                located = LOCATOR_OFFSET.fullmatch(str(following))
+                if chained or located is None:
+                    pending.append((i, offset + max(len(body["records"]), 1), str(following), True))
+                    continue
+                step, total = int(located.group(2)), int(body.get("totalSize") or 0)
+                pending.extend((i, at, f"{located.group(1)}{at}", False) for at in range(step, total, step))
+        return [[record for _, batch_records in sorted(found.items()) for record in batch_records] for found in parts]
+
+    def _fetch_batches(
+        self, soqls: Sequence[str], batch: Sequence[tuple[int, int, str | None, bool]]
+    ) -> list[QueryBody]:
+        """One call for up to 5 first batches (by query) or later batches (by url)."""
+        if len(batch) == 1:
+            i, _, url, _ = batch[0]
+            return [self.query(soqls[i]) if url is None else self.query_more(url)]
+        urls = [url or self.query_url(soqls[i]) for i, _, url, _ in batch]
+        subrequests = [{"method": "GET", "url": url, "referenceId": f"q{n}"} for n, url in enumerate(urls)]
+        answers = self.composite(subrequests)
+        return [
+            self.subrequest_body(answer, partial(self.query_more, url))
+            for url, answer in zip(urls, answers, strict=True)
+        ]
 
     def id_chunks(self, prefix_soql: str, ids: Sequence[str], suffix_soql: str = "") -> list[str]:
         """``prefix (id, id, ...) suffix`` queries whose request URL stays under max_url_bytes."""

@@ -406,3 +406,26 @@ def test_incremental_read_reports_merged_and_deleted_leads(harness: SalesforceHa
     assert adapter.deleted_ids == {deleted}
     again = all_contacts(list(adapter.read_contacts(list(adapter.read_contacts(cursor))[-1].cursor)))
     assert again == [], "reported once"
+
+
+def test_query_all_reads_every_later_batch_at_once_from_the_locator_offsets(harness: SalesforceHarness) -> None:
+    sandbox = harness.sandbox
+    harness.load(people_dataset(4500, converted_every=10, same_stamp_every=9))
+    client = harness.adapter().client
+    soqls = [
+        "SELECT Id FROM Lead ORDER BY SystemModstamp, Id",  # 3 batches: 2000, 2000, 500
+        "SELECT Id FROM Lead WHERE IsConverted = true ORDER BY Id",  # 1 batch
+        "SELECT Id FROM Lead ORDER BY Id",  # 3 batches
+    ]
+    expected = [[r["Id"] for r in client.query(soql)["records"]] for soql in soqls[1:2]]
+    before = sandbox.counters.snapshot()
+
+    found = client.query_all(soqls)
+
+    # the three first batches in one call, then the four later ones (known from -2000 and totalSize) in another
+    assert delta_of(sandbox, before) == {"salesforce.composite_read": 2}
+    assert [len(records) for records in found] == [4500, 450, 4500]
+    assert [r["Id"] for r in found[1]] == expected[0]
+    for records in (found[0], found[2]):
+        assert len({r["Id"] for r in records}) == 4500, "every record once"
+    assert [r["Id"] for r in found[2]] == sorted(r["Id"] for r in found[2]), "each query's own order"

@@ -45,9 +45,9 @@ BAD_DAY = {
     "slow_seconds": SLOW_SECONDS,
     "rate_record_failure": 0.02,
 }
-# Contacts per batch: Salesforce reads and writes up to 2,000 records a call, so small batches give its
-# few calls enough requests for every kind of fault to show up.
-BATCH = {"hubspot": (100, 500), "salesforce": (20, 100), "pipedrive": (100, 500)}
+# Contacts per batch: Salesforce reads and writes up to 2,000 records a call and packs its reads, so small
+# batches give its few calls enough requests for every kind of fault to show up.
+BATCH = {"hubspot": (100, 500), "salesforce": (10, 100), "pipedrive": (100, 500)}
 
 
 def audit_rows(store: StateStore, crm: str) -> list[AuditRow]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,10 +21,13 @@ from pydantic import SecretStr
 
 from connectors.errors import FatalApiError
 from connectors.records import Outcome
+from connectors.sandbox.salesforce import SANDBOX_CREDENTIALS
+from scoring import STARTER_MODEL_PATH
 from sync.calibration_job import _replaces, calibrate_job
 from sync.daemon import Daemon, DaemonConfigError, cron_trigger, schedule_interval
+from sync.policies import field_name
 from sync.state import RunKind, RunStatus, open_store
-from tests.harnesses import wait_for
+from tests.harnesses import NOW, wait_for
 from tests.sync.fakes import (
     FACTORY_ENV,
     FAKE_CRM_ENV,
@@ -361,3 +365,53 @@ def test_daemon_refuses_a_bad_schedule_before_starting(tmp_path: Path, installat
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert "LEADSYNC_DAEMON__RESCORE_CRON='0 2 * *': a schedule is a cron line of 5 fields" in stderr
+
+
+# -- one adapter for every job -----------------------------------------------------------------------------
+def test_a_daemon_logs_in_to_salesforce_once_for_ten_jobs(make_stack: Any) -> None:
+    password_flow = [
+        f"LEADSYNC_SALESFORCE__{key.upper()}={value}"
+        for key, value in SANDBOX_CREDENTIALS.items()
+        if key != "session_id"
+    ]
+    stack = make_stack("salesforce", extra=["LEADSYNC_SALESFORCE__AUTH=password", *password_flow])
+    assert stack.app().settings.salesforce.auth == "password", "a set-up that logs in"
+    daemon = Daemon(stack.app().settings, app_factory=stack.app, calibrate=None, clock=lambda: NOW)
+    before = stack.snapshot()
+
+    for kind in ["sync"] * 8 + ["rescore", "sync"]:
+        daemon.run_job(kind)
+
+    assert [status for _, status in daemon.finished] == [RunStatus.OK] * 10
+    logins = stack.sandbox.counters.delta(before).get("salesforce.oauth.token", {})
+    assert sum(logins.values()) == 1
+    assert daemon.adapters.builds == 1
+
+    # the CRM ends the session: the shared adapter's client logs in again by itself, once
+    stack.harness.api.expire_sessions()
+    daemon.run_job("sync")
+    daemon.shutdown()
+    assert daemon.finished[-1] == ("sync", RunStatus.OK)
+    assert sum(stack.sandbox.counters.delta(before).get("salesforce.oauth.token", {}).values()) == 2
+    assert daemon.adapters.adapter is None, "shutdown closes it"
+
+
+def test_an_edited_model_file_rebuilds_the_shared_adapter(make_stack: Any, tmp_path: Path) -> None:
+    model = tmp_path / "model.yaml"
+    shutil.copy(STARTER_MODEL_PATH, model)
+    stack = make_stack("hubspot", model_file=model)
+    daemon = Daemon(stack.app().settings, app_factory=stack.app, calibrate=None, clock=lambda: NOW)
+    daemon.run_job("sync")
+    daemon.run_job("sync")
+    assert daemon.adapters.builds == 1
+
+    # the model file now leaves the grade alone: the fields to read change, so does the adapter
+    with model.open("a", encoding="utf-8") as fh:
+        fh.write("\nfields:\n  grade:\n    mode: never\n")
+    grade = field_name(stack.app().fields_config, "grade", "hubspot")
+    daemon.run_job("sync")
+    assert daemon.finished[-1] == ("sync", RunStatus.OK)
+    assert daemon.adapters.builds == 2
+    assert daemon.adapters.adapter is not None
+    assert grade not in daemon.adapters.adapter.config.extra_fields  # type: ignore[attr-defined]
+    daemon.shutdown()
