@@ -17,7 +17,7 @@ Calls per operation (the API's minimum; N persons, M activities, 500 per page):
 - ``write``: one ``PATCH /api/v2/persons/{id}`` per person (Pipedrive has no bulk update; custom fields go
   inside ``custom_fields``), paced on the 2-second burst window and checked against the daily token budget
   first (``write_token_cost``, the definition's 5 tokens).  A person merged into another or deleted answers
-  404: its result is ``FAILED`` with ``error_code`` ``"gone"`` (Pipedrive's v2 API does not say which person
+  404: its result is ``GONE`` (``error_code`` ``"gone"``), which the sync turns into forgetting the id (Pipedrive's v2 API does not say which person
   survived a merge, so ``Contact.merged_from`` stays empty here; see docs/crm-api.md 1.8).
 """
 
@@ -551,7 +551,7 @@ class PipedriveAdapter:
             except RecordError as exc:
                 if exc.status == 404:  # merged into another person, or deleted: nothing to write to any more
                     message = f"Pipedrive has no person {requested} any more (merged into another person, or deleted)"
-                    results[index] = WriteResult(requested, WriteStatus.FAILED, message, GONE, requested)
+                    results[index] = WriteResult(requested, WriteStatus.GONE, message, GONE, requested)
                 else:
                     results[index] = WriteResult(requested, WriteStatus.FAILED, exc.message, exc.code, requested)
             except QuotaExhausted:

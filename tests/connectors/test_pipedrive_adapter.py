@@ -321,7 +321,7 @@ def test_per_record_failures_map_to_failed_with_pipedrive_errors(sandbox, h, ada
         WriteStatus.OK,
         WriteStatus.FAILED,
         WriteStatus.FAILED,
-        WriteStatus.FAILED,
+        WriteStatus.GONE,
         WriteStatus.SKIPPED,
         WriteStatus.FAILED,
     ]
@@ -507,7 +507,7 @@ def test_a_person_merged_away_is_gone_and_the_survivor_is_written(sandbox, h, pd
     results = _new(h, adapters).write([FieldUpdate(cid, {"title": "CTO"}) for cid in (ids["p0001"], ids["p0000"])])
 
     assert [(r.contact_id, r.status, r.error_code) for r in results] == [
-        (ids["p0001"], WriteStatus.FAILED, "gone"),
+        (ids["p0001"], WriteStatus.GONE, "gone"),
         (ids["p0000"], WriteStatus.OK, ""),
     ]
     assert ids["p0001"] not in [c.id for c in _new(h, adapters).get_contacts(list(ids.values()))]

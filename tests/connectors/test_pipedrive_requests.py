@@ -189,7 +189,7 @@ def test_a_person_merged_away_is_reported_gone(mock):
 
     [result] = _adapter().write([FieldUpdate("42", {"Job title": "CRO"})])
 
-    assert (result.status, result.error_code, result.requested_id) == (WriteStatus.FAILED, "gone", "42")
+    assert (result.status, result.error_code, result.requested_id) == (WriteStatus.GONE, "gone", "42")
     assert "merged into another person" in result.error
 
 
