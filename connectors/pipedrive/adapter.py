@@ -17,8 +17,8 @@ Calls per operation (the API's minimum; N persons, M activities, 500 per page):
 - ``write``: one ``PATCH /api/v2/persons/{id}`` per person (Pipedrive has no bulk update; custom fields go
   inside ``custom_fields``), paced on the 2-second burst window and checked against the daily token budget
   first (``write_token_cost``, the definition's 5 tokens).  A person merged into another or deleted answers
-  404: its result is ``GONE`` (``error_code`` ``"gone"``), which the sync turns into forgetting the id (Pipedrive's v2 API does not say which person
-  survived a merge, so ``Contact.merged_from`` stays empty here; see docs/crm-api.md 1.8).
+  404: its result is ``GONE`` (``error_code`` ``"gone"``), and the sync forgets that id.  Pipedrive's v2 API
+  does not say which person survived a merge, so ``Contact.merged_from`` stays empty here (docs/crm-api.md 1.8).
 """
 
 from __future__ import annotations
