@@ -32,6 +32,7 @@ from sync.cli import _register_optional_commands, cli
 from sync.csvsafe import FORMULA_STARTS
 from sync.state import RunKind, RunStatus, open_store
 from sync.testhooks import TEST_NOW_ENV
+from tests.harnesses import wait_for
 from tests.reliability.helpers import (
     NOW,
     Installation,
@@ -43,7 +44,6 @@ from tests.reliability.helpers import (
     run_leadsync,
     seed_sandbox_db,
     subprocess_env,
-    wait_for,
 )
 
 _register_optional_commands()
