@@ -540,3 +540,6 @@ def _register_optional_commands() -> None:
     from sync import ops_cli
 
     ops_cli.register(cli)
+    from sync.serve_cli import serve
+
+    cli.add_command(serve)

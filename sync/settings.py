@@ -134,6 +134,32 @@ class DaemonSettings(_Section):
         return value
 
 
+class ServerSettings(_Section):
+    """``leadsync serve``: webhook intake, /healthz and /metrics on one ASGI server; each CRM's endpoint is off
+    (404) until its secret is set."""
+
+    host: str = "127.0.0.1"  # behind a reverse proxy with TLS; never expose this port directly
+    port: int = Field(8787, ge=0, le=65535)
+    public_url: str | None = None  # the https:// address the CRMs post to (HubSpot signs that exact URL)
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    hubspot_app_secret: SecretStr | None = None  # the app's client secret; falls back to hubspot.client_secret
+    hubspot_max_age_seconds: int = Field(300, ge=1, le=3600)
+    pipedrive_user: str | None = None
+    pipedrive_password: SecretStr | None = None
+    salesforce_org_id: str | None = None
+    salesforce_secret: SecretStr | None = None
+    forwarded_allow_ips: str = "127.0.0.1"  # proxies whose X-Forwarded-* headers are trusted
+
+    _urls = field_validator("public_url")(_http_url)
+
+    @field_validator("salesforce_org_id")
+    @classmethod
+    def _org_id(cls, value: str | None) -> str | None:
+        if value is not None and len(value.strip()) not in (15, 18):
+            raise ValueError("must be the 15- or 18-character organization id (Setup > Company Information)")
+        return None if value is None else value.strip()
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LEADSYNC_",
@@ -158,6 +184,7 @@ class Settings(BaseSettings):
     salesforce: SalesforceSettings = SalesforceSettings()
     pipedrive: PipedriveSettings = PipedriveSettings()
     daemon: DaemonSettings = DaemonSettings()
+    server: ServerSettings = ServerSettings()
 
     @field_validator("state_url")
     @classmethod
@@ -180,7 +207,7 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every secret value configured, for the redactor."""
         out: list[str] = []
-        for section in (self.hubspot, self.salesforce, self.pipedrive, self.daemon):
+        for section in (self.hubspot, self.salesforce, self.pipedrive, self.daemon, self.server):
             for value in section.__dict__.values():
                 if isinstance(value, SecretStr):
                     out.append(value.get_secret_value())
@@ -347,6 +374,17 @@ _COMMENTS: dict[str, str] = {
     "DAEMON__CALIBRATE_CRON": "When the daemon writes the calibration report (cron, UTC).",
     "DAEMON__METRICS_PORT": "Serve /healthz and /metrics on 127.0.0.1:PORT. Empty: off.",
     "DAEMON__WEBHOOK_URL": "Slack-compatible webhook for failures, quarantines and new P1 leads. Empty: off.",
+    "SERVER__HOST": "`leadsync serve` binds here. Keep 127.0.0.1 and put a reverse proxy with TLS in front.",
+    "SERVER__PORT": "`leadsync serve` port: /webhooks/{hubspot,pipedrive,salesforce}, /healthz and /metrics.",
+    "SERVER__PUBLIC_URL": "The https:// address the CRMs post to, as they see it (HubSpot signs the full URL).",
+    "SERVER__MAX_BODY_BYTES": "A webhook body larger than this is refused with 413.",
+    "SERVER__HUBSPOT_APP_SECRET": "HubSpot app client secret that signs webhooks (X-HubSpot-Signature-v3). "
+    "Empty: HUBSPOT__CLIENT_SECRET; neither: the HubSpot endpoint is off.",
+    "SERVER__HUBSPOT_MAX_AGE_SECONDS": "HubSpot deliveries whose X-HubSpot-Request-Timestamp is older are refused.",
+    "SERVER__PIPEDRIVE_USER": "HTTP basic auth user and password you give Pipedrive for the webhook. Empty: off.",
+    "SERVER__SALESFORCE_ORG_ID": "Salesforce: the only organization id accepted, and the shared secret the Flow "
+    "sends in X-Leadsync-Secret. Empty: off.",
+    "SERVER__FORWARDED_ALLOW_IPS": "Reverse proxies whose X-Forwarded-For/-Proto headers are trusted.",
 }
 
 

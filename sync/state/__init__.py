@@ -48,6 +48,9 @@ API (``StateStore``)::
     get_round_robin(crm, pool="default") -> RoundRobinState ; set_round_robin(crm, state, *, pool, now)
     quarantine_add(crm, contact_id, *, reason, payload, run_id, now) -> attempts
     quarantine_list(crm, *, limit=None) ; quarantine_release(crm, contact_ids) -> int ; quarantine_count(crm)
+    enqueue_events(events: Sequence[WebhookEvent], now) -> int             # new ones; duplicates by event id skipped
+    claim_events(crm, limit, *, now, lease=5 min) -> list[QueuedEvent]      # oldest first; expired claims re-handed
+    ack_events(ids, now) -> int ; count_pending_events(crm) -> int
     forget_contacts(crm, contact_ids)        # deleted / merged-away contacts; the audit trail stays
     move_contacts(crm, {old_id: survivor_id})  # merged: written values, sticky owner, quarantine move over
     acquire_lock(crm, *, wait=False, timeout=None) -> RunLock | None ; lock_holder(crm) -> LockHolder | None
@@ -73,6 +76,7 @@ from sync.state._api import (
     InflightWrite,
     LockHolder,
     QuarantineEntry,
+    QueuedEvent,
     RoundRobinState,
     RunKind,
     RunLock,
@@ -82,6 +86,7 @@ from sync.state._api import (
     ScoringInputs,
     StateError,
     StateStore,
+    WebhookEvent,
 )
 from sync.state._postgres import PostgresStateStore
 from sync.state._schema import MIGRATIONS, SCHEMA_VERSION, Migration
@@ -100,6 +105,7 @@ __all__ = [
     "Migration",
     "PostgresStateStore",
     "QuarantineEntry",
+    "QueuedEvent",
     "RoundRobinState",
     "RunKind",
     "RunLock",
@@ -110,6 +116,7 @@ __all__ = [
     "ScoringInputs",
     "StateError",
     "StateStore",
+    "WebhookEvent",
     "open_store",
 ]
 

@@ -7,12 +7,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import TracebackType
 from typing import Any, Self
 
 from connectors.records import Activity, Contact, FieldValue
+
+# A claimed webhook event not acked within this is handed out again: its worker is presumed dead.
+CLAIM_LEASE = timedelta(minutes=5)
 
 
 class StateError(Exception):
@@ -163,6 +166,30 @@ class QuarantineEntry:
     first_seen: datetime
     last_seen: datetime
     run_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEvent:
+    """One change a CRM pushed to leadsync, as parsed from its webhook; ``event_id`` is the vendor's own key."""
+
+    crm: str
+    event_id: str
+    kind: str  # the vendor's event type, e.g. contact.propertyChange, change.person, Lead.updated
+    object_type: str  # contact, person, activity, Lead, Contact, Task...
+    object_id: str
+    occurred_at: datetime
+    payload: Mapping[str, Any]  # the event as received; never a credential
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedEvent:
+    """A stored webhook event waiting to be processed; ``attempts`` counts its claims so far."""
+
+    id: int
+    event: WebhookEvent
+    received_at: datetime
+    attempts: int
+    claimed_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,6 +400,21 @@ class StateStore(ABC):
 
     @abstractmethod
     def clear_assignments(self, crm: str, contact_ids: Sequence[str]) -> int: ...
+
+    # -- webhook intake queue ----------------------------------------------------------------------------
+    @abstractmethod
+    def enqueue_events(self, events: Sequence[WebhookEvent], now: datetime) -> int: ...
+
+    @abstractmethod
+    def claim_events(
+        self, crm: str, limit: int, *, now: datetime, lease: timedelta = CLAIM_LEASE
+    ) -> list[QueuedEvent]: ...
+
+    @abstractmethod
+    def ack_events(self, ids: Sequence[int], now: datetime) -> int: ...
+
+    @abstractmethod
+    def count_pending_events(self, crm: str) -> int: ...
 
     # -- run lock ----------------------------------------------------------------------------------------
     @abstractmethod

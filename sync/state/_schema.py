@@ -82,6 +82,32 @@ SCHEMA_CACHE = Migration(
     ),
 )
 
+# Webhook deliveries, stored before the 2xx answer; a row stays after its ack so a redelivery is still a duplicate.
+WEBHOOK_EVENTS = Migration(
+    4,
+    "webhook events: a durable, de-duplicated intake queue per CRM",
+    (
+        # payload: the vendor's event as received (no credentials: the signature and auth headers are not kept)
+        """
+        CREATE TABLE webhook_events (
+            id $serial,
+            crm TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            object_type TEXT NOT NULL,
+            object_id TEXT NOT NULL,
+            occurred_at $ts NOT NULL,
+            received_at $ts NOT NULL,
+            payload $json NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            claimed_at $ts,
+            acked_at $ts,
+            UNIQUE (crm, event_id)
+        )""",
+        "CREATE INDEX webhook_events_pending ON webhook_events (crm, id) WHERE acked_at IS NULL",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -203,6 +229,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     INFLIGHT_WRITES,
     SCHEMA_CACHE,
+    WEBHOOK_EVENTS,
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -10,19 +10,23 @@ import json
 import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from connectors.paging import chunks
 from connectors.records import Activity, Contact, FieldValue
 from sync.state._api import (
+    CLAIM_LEASE,
     Assignment,
     InflightWrite,
     LockHolder,
     QuarantineEntry,
+    QueuedEvent,
     RoundRobinState,
     RunLock,
     ScoringInputs,
     StateError,
+    WebhookEvent,
     utc,
 )
 from sync.state._schema import INFLIGHT_WRITES, Migration
@@ -38,6 +42,9 @@ _MOVABLE = (
     ("written_values", "field, value, run_id, written_at", "crm, contact_id, field"),
     ("assignments", "owner_id, strategy, assigned_at", "crm, contact_id"),
     ("quarantine", "reason, payload, attempts, first_seen, last_seen, run_id", "crm, contact_id"),
+)
+_EVENT_COLUMNS = (
+    "id, crm, event_id, kind, object_type, object_id, occurred_at, received_at, payload, attempts, claimed_at"
 )
 
 
@@ -346,6 +353,109 @@ class SqlStateStore(RunHistory):
                 cleared += cursor.rowcount
         return cleared
 
+    # -- webhook intake queue ----------------------------------------------------------------------------
+    def enqueue_events(self, events: Sequence[WebhookEvent], now: datetime) -> int:
+        """Store events in one transaction; one already stored (same CRM and event id) is skipped.
+
+        Returns how many were new.  Acked events stay stored, so a late redelivery is still a duplicate.
+        """
+        received = self._now(now)
+        new = 0
+        with self._tx():
+            for event in events:
+                row = self._execute(
+                    "INSERT INTO webhook_events (crm, event_id, kind, object_type, object_id, occurred_at, "
+                    "received_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (crm, event_id) DO NOTHING RETURNING id",
+                    (
+                        event.crm,
+                        event.event_id,
+                        event.kind,
+                        event.object_type,
+                        event.object_id,
+                        self._now(event.occurred_at, "occurred_at"),
+                        received,
+                        self._json(dict(event.payload)),
+                    ),
+                ).fetchone()
+                new += row is not None
+        return new
+
+    def claim_events(self, crm: str, limit: int, *, now: datetime, lease: timedelta = CLAIM_LEASE) -> list[QueuedEvent]:
+        """Up to ``limit`` unacked events, oldest first, that no live claim holds; each claim lasts ``lease``.
+
+        A claim not acked within its lease (its worker died) is handed out again with ``attempts`` one higher.
+        """
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        claimed_at = self._now(now)
+        expired = self._now(now - lease)
+        with self._tx():
+            candidates = [
+                int(row[0])
+                for row in self._execute(
+                    "SELECT id FROM webhook_events WHERE crm = ? AND acked_at IS NULL "
+                    "AND (claimed_at IS NULL OR claimed_at <= ?) ORDER BY id LIMIT ?",
+                    (crm, expired, limit),
+                ).fetchall()
+            ]
+            if not candidates:
+                return []
+            # the WHERE is checked again on update: under PostgreSQL a concurrent claimer that won keeps its rows
+            won = [
+                int(row[0])
+                for row in self._execute(
+                    "UPDATE webhook_events SET claimed_at = ?, attempts = attempts + 1 "
+                    f"WHERE id IN ({_int_marks(candidates)}) AND acked_at IS NULL "
+                    "AND (claimed_at IS NULL OR claimed_at <= ?) RETURNING id",
+                    (claimed_at, *candidates, expired),
+                ).fetchall()
+            ]
+            if not won:
+                return []
+            rows = self._execute(
+                f"SELECT {_EVENT_COLUMNS} FROM webhook_events WHERE id IN ({_int_marks(won)}) ORDER BY id", tuple(won)
+            ).fetchall()
+        return [self._queued(row) for row in rows]
+
+    def ack_events(self, ids: Sequence[int], now: datetime) -> int:
+        """Mark claimed events processed; returns how many were still pending."""
+        acked = self._now(now)
+        done = 0
+        with self._tx():
+            for chunk in chunks([int(i) for i in ids], 500):
+                cursor = self._execute(
+                    f"UPDATE webhook_events SET acked_at = ? WHERE id IN ({_int_marks(chunk)}) AND acked_at IS NULL",
+                    (acked, *chunk),
+                )
+                done += cursor.rowcount
+        return done
+
+    def count_pending_events(self, crm: str) -> int:
+        return int(
+            self._execute("SELECT COUNT(*) FROM webhook_events WHERE crm = ? AND acked_at IS NULL", (crm,)).fetchone()[
+                0
+            ]
+        )
+
+    def _queued(self, row: Sequence[Any]) -> QueuedEvent:
+        event = WebhookEvent(
+            crm=row[1],
+            event_id=row[2],
+            kind=row[3],
+            object_type=row[4],
+            object_id=row[5],
+            occurred_at=self._read_ts(row[6]),
+            payload=self._read_json(row[8]),
+        )
+        return QueuedEvent(
+            id=int(row[0]),
+            event=event,
+            received_at=self._read_ts(row[7]),
+            attempts=int(row[9]),
+            claimed_at=None if row[10] is None else self._read_ts(row[10]),
+        )
+
     # -- run lock ----------------------------------------------------------------------------------------
     def acquire_lock(self, crm: str, *, wait: bool = False, timeout: float | None = None) -> RunLock | None:
         """The CRM's run lock, or None when another process (or another lock in this one) holds it.
@@ -438,3 +548,7 @@ def _unpack_inputs(payload: bytes) -> tuple[Contact, tuple[Activity, ...]]:
 
 def _inflight(contact_id: str, run_id: Any, changes: Mapping[str, Sequence[FieldValue]]) -> InflightWrite:
     return InflightWrite(contact_id, int(run_id), {f: (pair[0], pair[1]) for f, pair in changes.items()})
+
+
+def _int_marks(ids: Sequence[int]) -> str:
+    return ", ".join("?" * len(ids))

@@ -1,0 +1,142 @@
+"""Each CRM's webhook body turned into ``WebhookEvent`` records, keyed by the vendor's event id.
+
+A body that is not JSON, or not the vendor's shape, raises ``Rejected(400)``: a retry would not fix it.
+
+- HubSpot: a JSON array of events, each with ``eventId``, ``subscriptionType`` (``contact.propertyChange``...),
+  ``objectId`` and ``occurredAt`` (ms).  The key is ``eventId``.
+- Pipedrive webhooks v2: one object ``{"meta": {...}, "data": {...}, "previous": {...}}``; ``meta`` has
+  ``action`` (create/change/delete), ``entity`` (person, activity...), ``entity_id`` and ``timestamp``.  The key
+  is ``meta.correlation_id`` when sent, else entity + entity id + action + timestamp (a retry keeps those).
+- Salesforce Flow HTTP callout (leadsync's own contract, README "Webhook intake"):
+  ``{"organizationId": "00D...", "records": [{"Id": "00Q...", "LastModifiedDate": "...", "attributes":
+  {"type": "Lead"}}]}``.  The key is record id + LastModifiedDate.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sync.server.verify import Rejected, same_org
+from sync.state import WebhookEvent
+
+# Salesforce key prefixes of the objects a Flow may send, for bodies without ``attributes.type``
+_SF_PREFIXES = {"00Q": "Lead", "003": "Contact", "00T": "Task", "00U": "Event"}
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise Rejected(400, "the body is not valid JSON") from None
+
+
+def _epoch(value: object, *, millis: bool, what: str) -> datetime:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise Rejected(400, f"{what} is missing or not a time")
+    if isinstance(value, str) and not value.strip().lstrip("-").isdigit():
+        return _iso(value, what)
+    seconds = int(value) / 1000 if millis else int(value)
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise Rejected(400, f"{what} is out of range") from None
+
+
+def _iso(value: object, what: str) -> datetime:
+    if not isinstance(value, str):
+        raise Rejected(400, f"{what} is missing or not a date-time")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise Rejected(400, f"{what} is not an ISO 8601 date-time") from None
+    if parsed.tzinfo is None:
+        raise Rejected(400, f"{what} has no time zone")
+    return parsed.astimezone(UTC)
+
+
+def _text(value: object, what: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int) or str(value) == "":
+        raise Rejected(400, f"{what} is missing")
+    return str(value)
+
+
+def hubspot_events(body: bytes) -> list[WebhookEvent]:
+    document = parse_json(body)
+    if not isinstance(document, list) or not document:
+        raise Rejected(400, "a HubSpot webhook body is a non-empty JSON array of events")
+    events = []
+    for index, item in enumerate(document):
+        if not isinstance(item, Mapping):
+            raise Rejected(400, f"event {index} is not a JSON object")
+        kind = _text(item.get("subscriptionType"), f"event {index}: subscriptionType")
+        events.append(
+            WebhookEvent(
+                crm="hubspot",
+                event_id=_text(item.get("eventId"), f"event {index}: eventId"),
+                kind=kind,
+                object_type=kind.split(".", 1)[0],
+                object_id=_text(item.get("objectId"), f"event {index}: objectId"),
+                occurred_at=_epoch(item.get("occurredAt"), millis=True, what=f"event {index}: occurredAt"),
+                payload=dict(item),
+            )
+        )
+    return events
+
+
+def pipedrive_events(body: bytes) -> list[WebhookEvent]:
+    document = parse_json(body)
+    if not isinstance(document, Mapping) or not isinstance(document.get("meta"), Mapping):
+        raise Rejected(400, 'a Pipedrive webhooks v2 body is a JSON object with "meta", "data" and "previous"')
+    meta = document["meta"]
+    action = _text(meta.get("action"), "meta.action")
+    entity = _text(meta.get("entity"), "meta.entity")
+    data = document.get("data")
+    entity_id = meta.get("entity_id") or (data.get("id") if isinstance(data, Mapping) else None)
+    object_id = _text(entity_id, "meta.entity_id")
+    stamp = meta.get("timestamp")
+    occurred_at = _epoch(stamp, millis=False, what="meta.timestamp")
+    correlation = meta.get("correlation_id")
+    event_id = str(correlation) if correlation else f"{entity}:{object_id}:{action}:{stamp}"
+    return [
+        WebhookEvent(
+            crm="pipedrive",
+            event_id=event_id,
+            kind=f"{action}.{entity}",
+            object_type=entity,
+            object_id=object_id,
+            occurred_at=occurred_at,
+            payload=dict(document),
+        )
+    ]
+
+
+def salesforce_events(body: bytes, *, org_id: str) -> list[WebhookEvent]:
+    document = parse_json(body)
+    if not isinstance(document, Mapping) or not isinstance(document.get("records"), list) or not document["records"]:
+        raise Rejected(400, 'a Salesforce callout body is a JSON object with "organizationId" and "records"')
+    if not same_org(document.get("organizationId"), org_id):
+        raise Rejected(403, "organizationId is not the configured LEADSYNC_SERVER__SALESFORCE_ORG_ID")
+    events = []
+    for index, record in enumerate(document["records"]):
+        if not isinstance(record, Mapping):
+            raise Rejected(400, f"record {index} is not a JSON object")
+        record_id = _text(record.get("Id"), f"record {index}: Id")
+        modified = record.get("LastModifiedDate")
+        attributes = record.get("attributes")
+        object_type = attributes.get("type") if isinstance(attributes, Mapping) else None
+        object_type = object_type or _SF_PREFIXES.get(record_id[:3], "unknown")
+        events.append(
+            WebhookEvent(
+                crm="salesforce",
+                event_id=f"{record_id}:{modified}",
+                kind=f"{object_type}.changed",
+                object_type=str(object_type),
+                object_id=record_id,
+                occurred_at=_iso(modified, f"record {index}: LastModifiedDate"),
+                payload=dict(record),
+            )
+        )
+    return events
