@@ -6,11 +6,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from connectors.errors import ConnectorError
+from connectors.base import FieldChangeRecord, ReadsFieldHistory
+from connectors.errors import AuthError, ConnectorError, FatalApiError
 from connectors.http import redact
+from connectors.records import Contact
 from sync.app import App
 from sync.private_files import private_dir, private_umask
 from sync.state import RunKind, RunStatus
@@ -76,7 +79,7 @@ def calibrate_job(app: App, now: datetime) -> None:
 
 
 def calibration_rows(app: App) -> list[CalibrationRow]:
-    from scoring.calibrate import CalibrationRow
+    from scoring.calibrate import CalibrationRow, rewind
 
     crm, store, adapter = app.settings.crm, app.store, app.adapter
     outcomes: dict[str, tuple[bool, datetime | None]] = {}
@@ -93,12 +96,38 @@ def calibration_rows(app: App) -> list[CalibrationRow]:
             fetched = adapter.get_contacts(unscored)
             activities = adapter.read_activities([c.id for c in fetched]) if fetched else {}
             known.update({c.id: (c, tuple(activities.get(c.id, ()))) for c in fetched})
+        history = _field_history(adapter, {cid: known[cid][0] for cid in chunk if cid in known}, outcomes)
         for cid in chunk:
             if cid in known:
                 contact, acts = known[cid]
                 won, closed = outcomes[cid]
-                rows.append(CalibrationRow(contact, tuple(acts), won=won, closed_at=closed))
+                rewound: tuple[str, ...] | None = None
+                if history is not None and closed is not None:
+                    contact, rewound = rewind(contact, history.get(cid, ()), closed)
+                rows.append(CalibrationRow(contact, tuple(acts), won=won, closed_at=closed, rewound=rewound))
     return rows
+
+
+def _field_history(
+    adapter: object, contacts: Mapping[str, Contact], outcomes: Mapping[str, tuple[bool, datetime | None]]
+) -> Mapping[str, list[FieldChangeRecord]] | None:
+    """The field history of the dated contacts, when the adapter reads it (None when it does not, or the CRM
+    refused: then the sale-set field list of the leak guard is what keeps after-the-sale values out)."""
+    if not isinstance(adapter, ReadsFieldHistory):
+        return None
+    dated = [cid for cid in contacts if outcomes[cid][1] is not None]
+    if not dated:
+        return {}
+    fields = sorted({name for cid in dated for name in contacts[cid].fields})
+    try:
+        return adapter.field_history(dated, fields)
+    except (AuthError, FatalApiError) as exc:
+        log.warning(
+            "calibration: could not read the CRM's field history (%s); fields are taken as they are now, and "
+            "the leak guard's list of fields set by the sale applies",
+            redact(str(exc)),
+        )
+        return None
 
 
 def _replaces(seen: tuple[bool, datetime | None] | None, won: bool, at: datetime | None) -> bool:

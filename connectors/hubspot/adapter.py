@@ -34,13 +34,14 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from connectors.base import ActivityPage
+from connectors.base import ActivityPage, FieldChangeRecord
 from connectors.errors import ConfigurationError, FatalApiError
 from connectors.fields import FieldSchema, SchemaField
 from connectors.http import parse_float
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.cursor import Listing, Position, parse_cursor, search_filters
+from connectors.hubspot.history import read_field_history
 from connectors.hubspot.mapping import (
     ENGAGEMENT_PROPERTIES,
     PROPERTY_TYPES,
@@ -322,6 +323,13 @@ class HubSpotAdapter:
         """Nothing to read: a new engagement moves its contact's ``lastmodifieddate`` (see module docstring),
         so ``read_contacts`` already returns every contact with new activities.  Costs no call."""
         yield ActivityPage((), cursor, done=True)
+
+    # -- field history (optional: ``connectors.base.ReadsFieldHistory``) ---------------------------------
+    def field_history(self, contact_ids: Sequence[str], fields: Sequence[str]) -> Mapping[str, list[FieldChangeRecord]]:
+        """Property history of ``fields`` (read field names: canonical or extra), 50 contacts per batch read."""
+        wanted = {**{n: n for n in self._extra}, **self.config.field_map}
+        properties = {key: wanted[key] for key in fields if wanted.get(key)}
+        return read_field_history(self.client, contact_ids, properties, timeout=self.config.timeout)
 
     # -- outcomes and owners -----------------------------------------------------------------------------
     def read_outcomes(self) -> Iterator[Outcome]:

@@ -14,6 +14,7 @@ from ._drift import DriftReport, drift
 from ._evaluate import Evaluation, evaluate
 from ._propose import UNMATCHED_DROPPED, Proposal, propose
 from ._report import render_html, to_json
+from ._rewind import PointInTime, point_in_time
 from ._rows import CalibrationRow, ColumnRoles, CsvProblem, rows_from_csv
 from ._segments import Segment, segments
 
@@ -34,10 +35,13 @@ class CalibrationRun:
     json_written: Path | None
     summary: str
     segments: tuple[Segment, ...] = ()
+    point_in_time: PointInTime | None = None
 
     def json(self) -> dict[str, object]:
         data = to_json(self.evaluation, self.proposal, self.drift, self.segments)
         data["problems"] = [str(p) for p in self.problems]
+        if self.point_in_time is not None:
+            data["point_in_time"] = self.point_in_time.json()
         return data
 
 
@@ -115,6 +119,7 @@ def calibrate_rows(
         None,
         "",
         by_segment,
+        point_in_time(rows),
     )
     if out_json_path:
         json_written = Path(out_json_path)
@@ -132,6 +137,7 @@ def calibrate_rows(
         json_written,
         summary,
         by_segment,
+        run.point_in_time,
     )
 
 
@@ -211,6 +217,8 @@ def _summary(
     lines.append(
         f"Read {run.contacts:,} contacts{f' from {source}' if source else ''}: {ev.won:,} won ({_pct(ev.base_rate)})."
     )
+    if run.point_in_time is not None:
+        lines.append(run.point_in_time.sentence)
     if run.problems:
         lines.append(f"{len(run.problems)} problems in the file (the run went on without them):")
         lines.extend(f"  {p}" for p in run.problems[:_SHOWN_PROBLEMS])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from connectors.sandbox.salesforce.history import FieldHistory
 from connectors.sandbox.salesforce.limits import DEFAULT_LIMITS
 from connectors.sandbox.salesforce.records import Records
 from connectors.sandbox.salesforce.schema import Schemas
@@ -17,6 +18,7 @@ class Context:
         self.clock = sandbox.clock
         self.schemas = Schemas(self.store)
         self.records = Records(self.store, self.clock, self.schemas.objects)
+        self.history = FieldHistory(self.records, self.schemas.objects)
 
     def limit(self, name: str) -> Any:
         """A Salesforce limit: the sandbox config's ``limits["salesforce"]`` over ``DEFAULT_LIMITS``."""

@@ -17,6 +17,8 @@ KEY_PREFIXES: dict[str, str] = {
     "Campaign": "701",
     "LeadStatus": "01J",
     "Group": "00G",
+    "LeadHistory": "017",  # every field history object shares the 017 prefix
+    "ContactHistory": "017",
 }
 PREFIX_TO_TYPE = {prefix: name for name, prefix in KEY_PREFIXES.items()}
 
