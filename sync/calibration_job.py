@@ -8,12 +8,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from connectors.base import FieldChangeRecord, ReadsFieldHistory
 from connectors.errors import AuthError, ConnectorError, FatalApiError
 from connectors.http import redact
 from connectors.records import Contact
+from sync.alerts import calibration_message
 from sync.app import App
 from sync.private_files import private_dir, private_umask
 from sync.state import RunKind, RunStatus
@@ -24,8 +27,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("leadsync.ops")
 
 
-def calibrate_job(app: App, now: datetime) -> None:
-    """The daemon's monthly calibration report, written to ``settings.daemon.report_dir``.
+def calibrate_job(app: App, now: datetime) -> str | None:
+    """The daemon's monthly calibration report, written to ``settings.daemon.report_dir``; returns the alert
+    the daemon sends through its alert channels (the summary's first lines and the report's link), None when
+    there was nothing to report.
 
     Won and lost outcomes come from the CRM; each contact's fields and activities from the scoring inputs
     the sync stored (read from the CRM only for contacts it never scored).  The report (HTML and JSON) and,
@@ -37,10 +42,11 @@ def calibrate_job(app: App, now: datetime) -> None:
         from scoring.calibrate import calibrate_rows
     except ImportError:
         log.info("calibration not configured: the monthly calibration report is skipped")
-        return
+        return None
     crm, store, adapter = app.settings.crm, app.store, app.adapter
     run_id = store.start_run(crm, RunKind.CALIBRATE, model_version=app.model.version, now=now)
     status, error, counts = RunStatus.FAILED, None, {"read": 0}
+    message = None
     try:
         rows = calibration_rows(app)
         counts = {"read": len(rows), "won": sum(1 for r in rows if r.won)}
@@ -61,6 +67,7 @@ def calibrate_job(app: App, now: datetime) -> None:
                     source=crm,
                 )
             log.info("calibration report:\n%s", result.summary)
+            message = calibration_message(crm, result.summary, report_link(app, result.html_written))
         status = RunStatus.OK
     except Exception as exc:
         error = redact(str(exc) if isinstance(exc, ConnectorError) else f"{type(exc).__name__}: {exc}")
@@ -76,6 +83,15 @@ def calibrate_job(app: App, now: datetime) -> None:
             error=error,
             now=app.clock(),
         )
+    return message
+
+
+def report_link(app: App, path: Path | None) -> str | None:
+    """The report's URL under ``daemon.report_base_url`` when set, else its path on this machine."""
+    if path is None:
+        return None
+    base = app.settings.daemon.report_base_url
+    return f"{base.rstrip('/')}/{quote(path.name)}" if base else str(path.resolve())
 
 
 def calibration_rows(app: App) -> list[CalibrationRow]:

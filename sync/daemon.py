@@ -48,7 +48,8 @@ JOBS = ("sync", "rescore", "calibrate")
 QUOTA_BACKOFF_START = timedelta(minutes=5)
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
-CalibrateHook = Callable[[App, datetime], None]
+# returns the alert to send when it wrote a report (None: nothing to tell)
+CalibrateHook = Callable[[App, datetime], str | None]
 
 
 class DaemonConfigError(Exception):
@@ -267,7 +268,9 @@ class Daemon:
             with lock:
                 if kind == "calibrate":
                     assert self.calibrate is not None
-                    self.calibrate(app, now)
+                    message = self.calibrate(app, now)
+                    if message:
+                        self.alerter.notify(message)
                     return
                 summary = app.run(kind, stop=self.stop, on_p1=self._on_p1)
             self._finished(kind, summary, app)

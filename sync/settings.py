@@ -112,6 +112,12 @@ class DaemonSettings(_Section):
     webhook_url: SecretStr | None = None  # Slack-compatible incoming webhook (its URL is a secret)
     quota_wait_max_seconds: int = 6 * 3600
     report_dir: Path = Path("reports")
+    report_base_url: str | None = None  # where report_dir is served (https://...): alerts link the report there
+
+    @field_validator("report_base_url")
+    @classmethod
+    def _report_base_url(cls, value: str | None) -> str | None:
+        return _http_url(value)
 
     @field_validator("webhook_url")
     @classmethod
