@@ -96,6 +96,7 @@ def calibrate_rows(
     drift_report = drift(model, rows, now, since_days) if since_days else None
     leave_out = proposal.leak.fields if proposal is not None and proposal.leak is not None else frozenset()
     by_segment = segments(rows, leave_out=leave_out | set(exclude_fields))
+    rewound = point_in_time(rows)
 
     model_written = None
     if proposal is not None and proposal.model_text and out_model_path and (proposal.accepted or force):
@@ -106,7 +107,9 @@ def calibrate_rows(
     if out_html_path:
         html_written = Path(out_html_path)
         html_written.parent.mkdir(parents=True, exist_ok=True)
-        html_written.write_text(render_html(evaluation, proposal, drift_report, by_segment), encoding="utf-8")
+        notes = (rewound.sentence,) if rewound is not None else ()
+        html = render_html(evaluation, proposal, drift_report, by_segment, notes=notes)
+        html_written.write_text(html, encoding="utf-8")
     json_written = None
     run = CalibrationRun(
         len(rows),
@@ -119,7 +122,7 @@ def calibrate_rows(
         None,
         "",
         by_segment,
-        point_in_time(rows),
+        rewound,
     )
     if out_json_path:
         json_written = Path(out_json_path)

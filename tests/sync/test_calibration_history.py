@@ -48,7 +48,9 @@ def test_a_field_changed_after_the_outcome_is_rewound_and_one_changed_before_is_
     assert rows[before.contact.id].rewound == ()
     assert all(r.rewound == () for cid, r in rows.items() if cid != after.contact.id)
 
-    run = calibrate_rows(list(rows.values()), app.model, NOW, propose_model=False, source=crm)
+    html = stack.workdir / "report.html"
+    run = calibrate_rows(list(rows.values()), app.model, NOW, propose_model=False, source=crm, out_html_path=html)
+    assert "Point in time: 1 field value of 1 contact" in html.read_text(encoding="utf-8")
     assert f"Point in time: 1 field value of 1 contact (of {len(rows)} with field history read)" in run.summary
     assert run.json()["point_in_time"] == {
         "contacts_checked": len(rows),
