@@ -309,6 +309,7 @@ _COMMENTS: dict[str, str] = {
     "DAEMON__CALIBRATE_CRON": "When the daemon writes the calibration report (cron, UTC).",
     "DAEMON__METRICS_PORT": "Serve /healthz and /metrics on 127.0.0.1:PORT. Empty: off.",
     "DAEMON__WEBHOOK_URL": "Slack-compatible webhook for failures, quarantines and new P1 leads. Empty: off.",
+    "DAEMON__REPORT_BASE_URL": "Where REPORT_DIR is served (https://...): the monthly report alert links it there.",
 }
 
 
