@@ -20,6 +20,7 @@ from connectors.records import (
     FieldCheck,
     FieldSpec,
     FieldUpdate,
+    FieldValue,
     Outcome,
     Owner,
     WriteResult,
@@ -152,4 +153,27 @@ class ReadsRemovals(Protocol):
 
     def removals_cursor_at(self, since: datetime) -> str:
         """A cursor for ``read_removals`` that starts at ``since``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChangeRecord:
+    """One change of one contact field, from the CRM's field history: ``field`` is the key the adapter's
+    ``Contact.fields`` uses, the values are typed as the adapter types them in a ``Contact``."""
+
+    field: str
+    changed_at: datetime
+    old_value: FieldValue
+    new_value: FieldValue
+
+
+@runtime_checkable
+class ReadsFieldHistory(Protocol):
+    """Optional, beside ``CRMAdapter``: an adapter that can read the history of contact fields (HubSpot's
+    ``propertiesWithHistory``, Salesforce's ``LeadHistory``/``ContactHistory``), so calibration can take each
+    contact's fields as they stood when its outcome was decided."""
+
+    def field_history(self, contact_ids: Sequence[str], fields: Sequence[str]) -> Mapping[str, list[FieldChangeRecord]]:
+        """Changes of ``fields`` (``Contact.fields`` keys) per contact id, oldest first; fields the CRM keeps
+        no history for (or the adapter cannot map) are left out, and so are contacts without any change."""
         ...

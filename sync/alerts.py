@@ -27,6 +27,7 @@ from connectors.records import Contact
 log = logging.getLogger("leadsync.alerts")
 
 MAX_P1_LINES = 20
+CALIBRATION_SUMMARY_LINES = 6
 MAX_RETRY_AFTER = 30.0
 
 
@@ -203,6 +204,16 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return float(headers.get("Retry-After", ""))
     except ValueError:
         return None
+
+
+def calibration_message(crm: str, summary: str, report: str | None) -> str:
+    """The monthly calibration alert: the summary's first lines and where the full report is."""
+    lines = [line for line in summary.splitlines() if line.strip()]
+    shown = lines[:CALIBRATION_SUMMARY_LINES]
+    if len(lines) > len(shown):
+        shown.append(f"…{len(lines) - len(shown)} more line(s) in the report.")
+    where = f"\nReport: {report}" if report else ""
+    return f":bar_chart: leadsync monthly calibration report for {crm}:\n" + "\n".join(shown) + where
 
 
 def p1_line(contact: Contact, *, score: float | None, sla_due_at: datetime | None, reason: str) -> str:

@@ -6,11 +6,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
-from connectors.errors import ConnectorError
+from connectors.base import FieldChangeRecord, ReadsFieldHistory
+from connectors.errors import AuthError, ConnectorError, FatalApiError
 from connectors.http import redact
+from connectors.records import Contact
+from sync.alerts import calibration_message
 from sync.app import App
 from sync.private_files import private_dir, private_umask
 from sync.state import RunKind, RunStatus
@@ -21,8 +27,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("leadsync.ops")
 
 
-def calibrate_job(app: App, now: datetime) -> None:
-    """The daemon's monthly calibration report, written to ``settings.daemon.report_dir``.
+def calibrate_job(app: App, now: datetime) -> str | None:
+    """The daemon's monthly calibration report, written to ``settings.daemon.report_dir``; returns the alert
+    the daemon sends through its alert channels (the summary's first lines and the report's link), None when
+    there was nothing to report.
 
     Won and lost outcomes come from the CRM; each contact's fields and activities from the scoring inputs
     the sync stored (read from the CRM only for contacts it never scored).  The report (HTML and JSON) and,
@@ -34,10 +42,11 @@ def calibrate_job(app: App, now: datetime) -> None:
         from scoring.calibrate import calibrate_rows
     except ImportError:
         log.info("calibration not configured: the monthly calibration report is skipped")
-        return
+        return None
     crm, store, adapter = app.settings.crm, app.store, app.adapter
     run_id = store.start_run(crm, RunKind.CALIBRATE, model_version=app.model.version, now=now)
     status, error, counts = RunStatus.FAILED, None, {"read": 0}
+    message = None
     try:
         rows = calibration_rows(app)
         counts = {"read": len(rows), "won": sum(1 for r in rows if r.won)}
@@ -58,6 +67,7 @@ def calibrate_job(app: App, now: datetime) -> None:
                     source=crm,
                 )
             log.info("calibration report:\n%s", result.summary)
+            message = calibration_message(crm, result.summary, report_link(app, result.html_written))
         status = RunStatus.OK
     except Exception as exc:
         error = redact(str(exc) if isinstance(exc, ConnectorError) else f"{type(exc).__name__}: {exc}")
@@ -73,10 +83,19 @@ def calibrate_job(app: App, now: datetime) -> None:
             error=error,
             now=app.clock(),
         )
+    return message
+
+
+def report_link(app: App, path: Path | None) -> str | None:
+    """The report's URL under ``daemon.report_base_url`` when set, else its path on this machine."""
+    if path is None:
+        return None
+    base = app.settings.daemon.report_base_url
+    return f"{base.rstrip('/')}/{quote(path.name)}" if base else str(path.resolve())
 
 
 def calibration_rows(app: App) -> list[CalibrationRow]:
-    from scoring.calibrate import CalibrationRow
+    from scoring.calibrate import CalibrationRow, rewind
 
     crm, store, adapter = app.settings.crm, app.store, app.adapter
     outcomes: dict[str, tuple[bool, datetime | None]] = {}
@@ -93,12 +112,38 @@ def calibration_rows(app: App) -> list[CalibrationRow]:
             fetched = adapter.get_contacts(unscored)
             activities = adapter.read_activities([c.id for c in fetched]) if fetched else {}
             known.update({c.id: (c, tuple(activities.get(c.id, ()))) for c in fetched})
+        history = _field_history(adapter, {cid: known[cid][0] for cid in chunk if cid in known}, outcomes)
         for cid in chunk:
             if cid in known:
                 contact, acts = known[cid]
                 won, closed = outcomes[cid]
-                rows.append(CalibrationRow(contact, tuple(acts), won=won, closed_at=closed))
+                rewound: tuple[str, ...] | None = None
+                if history is not None and closed is not None:
+                    contact, rewound = rewind(contact, history.get(cid, ()), closed)
+                rows.append(CalibrationRow(contact, tuple(acts), won=won, closed_at=closed, rewound=rewound))
     return rows
+
+
+def _field_history(
+    adapter: object, contacts: Mapping[str, Contact], outcomes: Mapping[str, tuple[bool, datetime | None]]
+) -> Mapping[str, list[FieldChangeRecord]] | None:
+    """The field history of the dated contacts, when the adapter reads it (None when it does not, or the CRM
+    refused: then the sale-set field list of the leak guard is what keeps after-the-sale values out)."""
+    if not isinstance(adapter, ReadsFieldHistory):
+        return None
+    dated = [cid for cid in contacts if outcomes[cid][1] is not None]
+    if not dated:
+        return {}
+    fields = sorted({name for cid in dated for name in contacts[cid].fields})
+    try:
+        return adapter.field_history(dated, fields)
+    except (AuthError, FatalApiError) as exc:
+        log.warning(
+            "calibration: could not read the CRM's field history (%s); fields are taken as they are now, and "
+            "the leak guard's list of fields set by the sale applies",
+            redact(str(exc)),
+        )
+        return None
 
 
 def _replaces(seen: tuple[bool, datetime | None] | None, won: bool, at: datetime | None) -> bool:

@@ -53,7 +53,8 @@ JOBS = ("sync", "rescore", "calibrate")
 QUOTA_BACKOFF_START = timedelta(minutes=5)
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
-CalibrateHook = Callable[[App, datetime], None]
+# returns the alert to send when it wrote a report (None: nothing to tell)
+CalibrateHook = Callable[[App, datetime], str | None]
 AdapterFactory = Callable[[Settings, list[str]], CRMAdapter]
 ADAPTER_MAX_AGE = timedelta(days=1)  # the shared adapter is rebuilt this often: its metadata caches stay fresh
 
@@ -336,7 +337,9 @@ class Daemon:
             with lock:
                 if kind == "calibrate":
                     assert self.calibrate is not None
-                    self.calibrate(app, now)
+                    message = self.calibrate(app, now)
+                    if message:
+                        self.alerter.notify(message)
                     return
                 summary = app.run(kind, stop=self.stop, on_p1=self._on_p1)
             refused = summary.exit_code == AuthError.exit_code and not summary.quota_exhausted

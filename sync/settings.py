@@ -121,6 +121,12 @@ class DaemonSettings(_Section):
     webhook_url: SecretStr | None = None  # Slack-compatible incoming webhook (its URL is a secret)
     quota_wait_max_seconds: int = 6 * 3600
     report_dir: Path = Path("reports")
+    report_base_url: str | None = None  # where report_dir is served (https://...): alerts link the report there
+
+    @field_validator("report_base_url")
+    @classmethod
+    def _report_base_url(cls, value: str | None) -> str | None:
+        return _http_url(value)
 
     @field_validator("webhook_url")
     @classmethod
@@ -385,6 +391,7 @@ _COMMENTS: dict[str, str] = {
     "SERVER__SALESFORCE_ORG_ID": "Salesforce: the only organization id accepted, and the shared secret the Flow "
     "sends in X-Leadsync-Secret. Empty: off.",
     "SERVER__FORWARDED_ALLOW_IPS": "Reverse proxies whose X-Forwarded-For/-Proto headers are trusted.",
+    "DAEMON__REPORT_BASE_URL": "Where REPORT_DIR is served (https://...): the monthly report alert links it there.",
 }
 
 

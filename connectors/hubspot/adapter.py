@@ -40,7 +40,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from connectors.base import ActivityPage, Removal, RemovalPage
+from connectors.base import ActivityPage, FieldChangeRecord, Removal, RemovalPage
 from connectors.errors import ConfigurationError, FatalApiError
 from connectors.fields import FieldSchema, SchemaField
 from connectors.http import parse_float
@@ -55,6 +55,7 @@ from connectors.hubspot.cursor import (
     parse_removals_cursor,
     search_filters,
 )
+from connectors.hubspot.history import read_field_history
 from connectors.hubspot.mapping import (
     ENGAGEMENT_PROPERTIES,
     PROPERTY_TYPES,
@@ -460,6 +461,13 @@ class HubSpotAdapter:
                 activities.append(b.activity(cid))
         activities.sort(key=lambda a: (a.occurred_at, a.id))
         yield ActivityPage(tuple(activities), Position(max(until, since), 0).json(), done=True)
+
+    # -- field history (optional: ``connectors.base.ReadsFieldHistory``) ---------------------------------
+    def field_history(self, contact_ids: Sequence[str], fields: Sequence[str]) -> Mapping[str, list[FieldChangeRecord]]:
+        """Property history of ``fields`` (read field names: canonical or extra), 50 contacts per batch read."""
+        wanted = {**{n: n for n in self._extra}, **self.config.field_map}
+        properties = {key: wanted[key] for key in fields if wanted.get(key)}
+        return read_field_history(self.client, contact_ids, properties, timeout=self.config.timeout)
 
     # -- outcomes and owners -----------------------------------------------------------------------------
     def read_outcomes(self) -> Iterator[Outcome]:

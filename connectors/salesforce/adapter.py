@@ -30,7 +30,7 @@ from typing import Any
 
 import requests
 
-from connectors.base import ActivityPage
+from connectors.base import ActivityPage, FieldChangeRecord
 from connectors.errors import ConnectorError, TransientError
 from connectors.fields import FieldSchema, SchemaField
 from connectors.http import redact
@@ -54,6 +54,7 @@ from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.config import SalesforceConfig
 from connectors.salesforce.cursor import Cursor, StreamCursor, parse_sf_datetime, sf_text, soql_datetime
 from connectors.salesforce.fields import NewField, create_fields, grant_access
+from connectors.salesforce.history import history_soqls, to_changes
 from connectors.salesforce.mapping import (
     ACTIVITY_FIELDS,
     ACTIVITY_OBJECTS,
@@ -282,6 +283,27 @@ class SalesforceAdapter:
                 contact = self._to_contact(record, kinds[n])
                 found[contact.id] = contact
         return [found[i] for i in dict.fromkeys(ids) if i in found]
+
+    # -- field history (optional: ``connectors.base.ReadsFieldHistory``) -----------------------------------
+    def field_history(self, contact_ids: Sequence[str], fields: Sequence[str]) -> Mapping[str, list[FieldChangeRecord]]:
+        """``LeadHistory``/``ContactHistory`` rows of ``fields`` (read field names), for tracked fields only."""
+        soqls: list[str] = []
+        plans: list[tuple[str, dict[str, str]]] = []
+        for sobject in self.config.objects:
+            mine = [i for i in dict.fromkeys(contact_ids) if sobject_of(i) == sobject]
+            read_map = {**{n: n for n in self.config.extra_fields}, **self._read_map(sobject)}
+            api = {key: read_map[key] for key in fields if read_map.get(key) and "." not in read_map[key]}
+            if not mine or not api:
+                continue
+            key_of = {name.lower(): key for key, name in api.items()}
+            for soql in history_soqls(self.client, sobject, mine, api.values()):
+                soqls.append(soql)
+                plans.append((sobject, key_of))
+        out: dict[str, list[FieldChangeRecord]] = {}
+        for n, records in enumerate(self.client.query_all(soqls)):
+            for record_id, changes in to_changes(plans[n][0], records, plans[n][1]).items():
+                out.setdefault(record_id, []).extend(changes)
+        return out
 
     # -- activities ----------------------------------------------------------------------------------------
     def _activity_soql(self, sobject: str) -> str:

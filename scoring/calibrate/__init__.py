@@ -26,6 +26,7 @@ from ._metrics import (
 )
 from ._propose import DEFAULT_MAX_RULES, Proposal, RuleChange, Split, Thresholds, propose, split_rows
 from ._report import render_html, to_json
+from ._rewind import PointInTime, point_in_time, rewind
 from ._rows import (
     CalibrationError,
     CalibrationRow,
@@ -56,6 +57,7 @@ __all__ = [
     "LeftOut",
     "LiftPoint",
     "MqlTiming",
+    "PointInTime",
     "Proposal",
     "RuleChange",
     "RuleStat",
@@ -71,8 +73,10 @@ __all__ = [
     "evaluate",
     "guard",
     "lift_at",
+    "point_in_time",
     "propose",
     "render_html",
+    "rewind",
     "roc_auc",
     "roc_curve",
     "rows_from_csv",

@@ -211,8 +211,13 @@ def render_html(
     proposal: Proposal | None = None,
     drift: DriftReport | None = None,
     segments: Sequence[Segment] = (),
+    *,
+    notes: Sequence[str] = (),
 ) -> str:
-    """The report as one HTML page: fields left out, summary, histogram, bands, segments, ROC, lift, rules, drift."""
+    """The report as one HTML page: fields left out, summary, histogram, bands, segments, ROC, lift, rules, drift.
+
+    ``notes`` are sentences about the input shown under the title (how many values field history rewound).
+    """
     ev = evaluation
     parts = [
         "<!doctype html>",
@@ -223,6 +228,7 @@ def render_html(
         "<h1>Lead-scoring calibration</h1>",
         f'<p class="muted">Model <b>{escape(ev.model_name)}</b> (version {escape(ev.model_version)}), '
         f"{ev.contacts:,} contacts with known outcomes, evaluated {ev.evaluated_at:%Y-%m-%d %H:%M %Z}.</p>",
+        *(f'<p class="note">{escape(note)}</p>' for note in notes),
     ]
     leak = proposal.leak if proposal is not None else None
     if leak is not None and leak.left_out:

@@ -44,6 +44,8 @@ class CalibrationRow:
     activities: tuple[Activity, ...] = ()
     won: bool = False
     closed_at: datetime | None = None
+    # fields taken back to their value at ``closed_at`` from CRM field history; None: no history was read
+    rewound: tuple[str, ...] | None = None
 
     @property
     def created_at(self) -> datetime | None:

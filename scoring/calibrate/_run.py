@@ -14,6 +14,7 @@ from ._drift import DriftReport, drift
 from ._evaluate import Evaluation, evaluate
 from ._propose import UNMATCHED_DROPPED, Proposal, propose
 from ._report import render_html, to_json
+from ._rewind import PointInTime, point_in_time
 from ._rows import CalibrationRow, ColumnRoles, CsvProblem, rows_from_csv
 from ._segments import Segment, segments
 
@@ -34,10 +35,13 @@ class CalibrationRun:
     json_written: Path | None
     summary: str
     segments: tuple[Segment, ...] = ()
+    point_in_time: PointInTime | None = None
 
     def json(self) -> dict[str, object]:
         data = to_json(self.evaluation, self.proposal, self.drift, self.segments)
         data["problems"] = [str(p) for p in self.problems]
+        if self.point_in_time is not None:
+            data["point_in_time"] = self.point_in_time.json()
         return data
 
 
@@ -92,6 +96,7 @@ def calibrate_rows(
     drift_report = drift(model, rows, now, since_days) if since_days else None
     leave_out = proposal.leak.fields if proposal is not None and proposal.leak is not None else frozenset()
     by_segment = segments(rows, leave_out=leave_out | set(exclude_fields))
+    rewound = point_in_time(rows)
 
     model_written = None
     if proposal is not None and proposal.model_text and out_model_path and (proposal.accepted or force):
@@ -102,7 +107,9 @@ def calibrate_rows(
     if out_html_path:
         html_written = Path(out_html_path)
         html_written.parent.mkdir(parents=True, exist_ok=True)
-        html_written.write_text(render_html(evaluation, proposal, drift_report, by_segment), encoding="utf-8")
+        notes = (rewound.sentence,) if rewound is not None else ()
+        html = render_html(evaluation, proposal, drift_report, by_segment, notes=notes)
+        html_written.write_text(html, encoding="utf-8")
     json_written = None
     run = CalibrationRun(
         len(rows),
@@ -115,6 +122,7 @@ def calibrate_rows(
         None,
         "",
         by_segment,
+        rewound,
     )
     if out_json_path:
         json_written = Path(out_json_path)
@@ -132,6 +140,7 @@ def calibrate_rows(
         json_written,
         summary,
         by_segment,
+        run.point_in_time,
     )
 
 
@@ -211,6 +220,8 @@ def _summary(
     lines.append(
         f"Read {run.contacts:,} contacts{f' from {source}' if source else ''}: {ev.won:,} won ({_pct(ev.base_rate)})."
     )
+    if run.point_in_time is not None:
+        lines.append(run.point_in_time.sentence)
     if run.problems:
         lines.append(f"{len(run.problems)} problems in the file (the run went on without them):")
         lines.extend(f"  {p}" for p in run.problems[:_SHOWN_PROBLEMS])

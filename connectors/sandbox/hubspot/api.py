@@ -20,6 +20,7 @@ from connectors.sandbox.hubspot.email_events import EmailEvents
 from connectors.sandbox.hubspot.errors import answering_errors, error_response
 from connectors.sandbox.hubspot.events import WebEvents
 from connectors.sandbox.hubspot.forms import Forms
+from connectors.sandbox.hubspot.history import History
 from connectors.sandbox.hubspot.limits import RateLimits, rate_limit_response
 from connectors.sandbox.hubspot.loading import Loader
 from connectors.sandbox.hubspot.model import OBJECT_TYPES, TYPE_RE
@@ -48,6 +49,7 @@ class HubSpotApi(CRMApi):
         self.objects = Objects(self.ctx, self.schema)
         self.searcher = Search(self.ctx, self.schema)
         self.batch = Batch(self.ctx, self.schema)
+        self.history = History(self.ctx, self.batch.read)
         self.associations = Associations(self.ctx)
         self.owners = Owners(self.ctx)
         self.forms = Forms(self.ctx)
@@ -125,7 +127,7 @@ class HubSpotApi(CRMApi):
                 route("GET", base, self._typed(t, self.objects.page), f"hubspot.{t}.list"),
                 route("POST", base, self._typed(t, self.objects.create), f"hubspot.{t}.create"),
                 route("POST", f"{base}/search", self._typed(t, self.searcher.search), f"hubspot.{t}.search"),
-                route("POST", f"{base}/batch/read", self._typed(t, self.batch.read), f"hubspot.{t}.batch_read"),
+                route("POST", f"{base}/batch/read", self._typed(t, self.history.batch_read), f"hubspot.{t}.batch_read"),
                 route("POST", f"{base}/batch/update", self._typed(t, self.batch.update), f"hubspot.{t}.batch_update"),
                 route("GET", rf"{base}/(?P<id>[^/]+)", self._typed(t, self.objects.get), f"hubspot.{t}.get"),
             ]

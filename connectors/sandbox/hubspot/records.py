@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from connectors.sandbox.hubspot import history
 from connectors.sandbox.hubspot.errors import HubSpotError
 from connectors.sandbox.hubspot.model import (
     CHANGE_PROP,
@@ -51,6 +52,7 @@ def create_tables(conn: Any) -> None:
     for statement in _DDL.split(";"):  # executescript would commit the transaction
         if statement.strip():
             conn.execute(statement)
+    history.create_table(conn)
     conn.execute("INSERT OR IGNORE INTO hs_seq VALUES ('object', 100000), ('owner', 7000000), ('index_delay_ms', 0)")
 
 
@@ -128,6 +130,7 @@ def patch(conn: Any, otype: str, object_id: int, updates: Mapping[str, str | Non
     if row is None:
         return False
     props = json.loads(row[0])
+    before = dict(props)
     changed = False
     for key, value in updates.items():
         if value in (None, ""):
@@ -136,6 +139,9 @@ def patch(conn: Any, otype: str, object_id: int, updates: Mapping[str, str | Non
             props[key] = value
             changed = True
     if changed:
+        history.record(
+            conn, otype, object_id, before, {k: props.get(k) for k in updates if before.get(k) != props.get(k)}, now_ms
+        )
         conn.execute(
             "UPDATE hs_objects SET props = ?, modified_ms = ? WHERE type = ? AND id = ?",
             (json.dumps(props), now_ms, otype, object_id),

@@ -248,6 +248,10 @@ class SalesforceApi(CRMApi):
             sobject, name, type, label, length=length, precision=precision, scale=scale, picklist=picklist
         )
 
+    def track_field_history(self, sobject: str, *fields: str, on: bool = True) -> None:
+        """Turn field history tracking on (or off) for ``fields`` of ``sobject``, as an admin does in Setup."""
+        (self.ctx.history.track if on else self.ctx.history.untrack)(sobject, *fields)
+
     def drop_field(self, sobject: str, name: str) -> None:
         self.ctx.schemas.drop_field(sobject, name)
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from connectors.sandbox.core import Request
+from connectors.sandbox.salesforce.history import FieldHistory
 from connectors.sandbox.salesforce.limits import DEFAULT_LIMITS
 from connectors.sandbox.salesforce.records import Records
 from connectors.sandbox.salesforce.schema import Schemas
@@ -20,6 +21,7 @@ class Context:
         self.clock = sandbox.clock
         self.schemas = Schemas(self.store)
         self.records = Records(self.store, self.clock, self.schemas.objects)
+        self.history = FieldHistory(self.records, self.schemas.objects)
         # the user a request's session belongs to; the facade plugs in its OAuth sessions
         self.user_of: Callable[[Request], str | None] = lambda request: None
 

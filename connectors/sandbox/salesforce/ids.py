@@ -21,6 +21,8 @@ KEY_PREFIXES: dict[str, str] = {
     "FieldPermissions": "01k",
     "PermissionSetAssignment": "0Pa",
     "CustomField": "00N",  # a Tooling API CustomField (the field's own id)
+    "LeadHistory": "017",  # every field history object shares the 017 prefix
+    "ContactHistory": "017",
 }
 PREFIX_TO_TYPE = {prefix: name for name, prefix in KEY_PREFIXES.items()}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,6 +51,8 @@ class Records:
         self.schemas = schemas
         self._lock = threading.Lock()
         self._counters: dict[str, int] = {}
+        # called inside each write's transaction with the rows about to be stored (field history watches it)
+        self.observers: list[Callable[[Any, list[tuple[str, dict[str, Any]]]], None]] = []
         with self.store.read() as conn:
             conn.executescript(_RECORD_SQL)
 
@@ -78,8 +80,11 @@ class Records:
         return str(data["Id"])
 
     def write(self, rows: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        rows = list(rows)
         params = [(d["Id"], t, d["SystemModstamp"], int(bool(d.get("IsDeleted"))), json.dumps(d)) for t, d in rows]
         with self.store.tx() as conn:
+            for observe in self.observers:
+                observe(conn, rows)
             conn.executemany(
                 "INSERT OR REPLACE INTO sf_record (id, type, sysmod, deleted, data) VALUES (?, ?, ?, ?, ?)",
                 params,
