@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from connectors.errors import RepeatedPageToken
@@ -155,6 +156,20 @@ def pages(
         page = fetch(paginator.next_request(params))
         paginator.update_state(page)
         yield page
+
+
+def snapshot_bound(now: Callable[[], datetime], sleep: Callable[[float], None]) -> datetime:
+    """Where a read from the start (a backfill) stops, exclusive: the whole second after ``now`` began.
+
+    CRMs stamp changes in whole seconds, so the second a backfill starts in holds both records changed before
+    it (which the backfill must read) and its own first writes (which it must not read again).  The bound is
+    the next whole second, and the read waits (on ``sleep``, at most a second) until it has passed, so every
+    record stamped before the bound existed when the read began and every write of this backfill lands after.
+    """
+    started = now()
+    bound = started.replace(microsecond=0) + timedelta(seconds=1)
+    sleep((bound - started).total_seconds())
+    return bound
 
 
 def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:

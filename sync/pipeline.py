@@ -222,7 +222,8 @@ class Pipeline:
             self.progress.start(total, done=done_before)
             # Resuming: the contacts a killed run wrote without recording come first, by id, wherever their
             # writes moved them in the CRM's change order, so what landed is recorded and only the rest written.
-            done: set[str] = set()
+            # Those a ``limit`` stopped inside the page after the cursor had already done are skipped.
+            done: set[str] = set(state.pop("page_done", None) or ())
             for chunk in chunks(unrecorded, self.batch_size):
                 contacts = self.adapter.get_contacts(chunk)
                 done.update(c.id for c in contacts)
@@ -234,8 +235,11 @@ class Pipeline:
                 contacts = fresh if limit is None else fresh[: max(limit - seen, 0)]
                 seen += len(contacts)
                 if len(contacts) < len(fresh):
-                    # stopped inside this page: keep the cursor before it, so a resumed backfill reads it again
-                    yield _Batch(contacts, None, BACKFILL_STREAM)
+                    # stopped inside this page: keep the cursor before it, with the ids done in it, so a resumed
+                    # backfill reads the page again and skips those (their writes may have moved them elsewhere)
+                    state["page_done"] = sorted(done & {c.id for c in page.contacts} | {c.id for c in contacts})
+                    state["done"] = int(state.get("done") or 0) + len(contacts)
+                    yield _Batch(contacts, json.dumps(state), BACKFILL_STREAM)
                     return
                 state["cursor"] = page.cursor
                 state["done"] = int(state.get("done") or 0) + len(contacts)  # saved with the cursor, once recorded

@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 from connectors.base import ActivityPage
 from connectors.errors import QuotaExhausted, RecordError, TransientError
 from connectors.fields import FieldSchema, SchemaField
+from connectors.paging import snapshot_bound
 from connectors.pipedrive.client import PipedriveClient
 from connectors.pipedrive.config import PipedriveConfig
 from connectors.pipedrive.cursor import ANY, ChangeCursor, fingerprint, parse_time, rfc3339
@@ -245,7 +246,7 @@ class PipedriveAdapter:
             # A read from the start (a backfill) ends where it began: the writes made behind it move
             # update_time forward, and reading those persons again, here or on resuming, would read the whole
             # CRM twice.  The page cursors carry the bound; the last one drops it for the next incremental read.
-            state.until = math.floor(self.config.now().timestamp())
+            state.until = math.floor(snapshot_bound(self.config.now, self.config.sleep).timestamp())
         # a new read is a new run: the activity stream spilled by the previous run is stale
         self._drop_activity_spill()
         self._full_read = cursor is None

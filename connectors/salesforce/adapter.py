@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from types import MappingProxyType
 from typing import Any
@@ -34,7 +34,7 @@ from connectors.base import ActivityPage, FieldChangeRecord
 from connectors.errors import ConnectorError, TransientError
 from connectors.fields import FieldSchema, SchemaField
 from connectors.http import redact
-from connectors.paging import SalesforceNextUrl, pages
+from connectors.paging import SalesforceNextUrl, pages, snapshot_bound
 from connectors.records import (
     CANONICAL_FIELDS,
     Activity,
@@ -207,7 +207,7 @@ class SalesforceAdapter:
             # A read from the start (a backfill) ends where it began: the writes made behind it move
             # SystemModstamp forward, and reading those records again, here or on resuming, would read the
             # whole org twice.  The page cursors carry the bound; the last one drops it for the next sync.
-            state.until = sf_text(self.config.now())
+            state.until = sf_text(snapshot_bound(self.config.now, self.config.sleep))
         objects = list(self.config.objects)
         for position, sobject in enumerate(objects):
             stream = state.stream(sobject)
@@ -247,7 +247,8 @@ class SalesforceAdapter:
     def count_contacts(self, cursor: str | None) -> int:
         """About how many records ``read_contacts(cursor)`` will yield (for progress), one COUNT() per object."""
         state = Cursor.loads(cursor, "contacts")
-        until = state.until if cursor is not None else sf_text(self.config.now())
+        # from the start: the bound ``read_contacts`` will take (the start's whole second included)
+        until = state.until if cursor is not None else sf_text(self.config.now() + timedelta(seconds=1))
         total = 0
         for sobject in self.config.objects:
             stream = state.stream(sobject)

@@ -141,14 +141,19 @@ def test_more_than_15_custom_fields_drop_the_filter(mock):
     _fields(mock, many)
     mock.get(f"{BASE}/api/v2/persons", json={"success": True, "data": [], "additional_data": {"next_cursor": None}})
     now = datetime(2025, 3, 3, 12, 0, 9, 500000, tzinfo=UTC)
-    adapter = _adapter(field_map={}, extra_fields=[f"Field {i}" for i in range(16)], now=lambda: now)
+    slept: list[float] = []
+    adapter = _adapter(
+        field_map={}, extra_fields=[f"Field {i}" for i in range(16)], now=lambda: now, sleep=slept.append
+    )
 
     assert next(iter(adapter.read_contacts(None))).contacts == ()
+    assert slept[0] == 0.5, "the read waits out the second it starts in, so its own writes land after the bound"
     assert _query(mock.calls[2]) == {
         "limit": ["500"],
         "sort_by": ["update_time"],
         "sort_direction": ["asc"],
-        "updated_until": ["2025-03-03T12:00:09Z"],  # a backfill does not read the writes made behind it
+        # a backfill reads the second it starts in, not the writes made behind it (after that second)
+        "updated_until": ["2025-03-03T12:00:10Z"],
     }
 
 

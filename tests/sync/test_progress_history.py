@@ -21,6 +21,7 @@ from connectors.records import FieldValue
 from sync.cli import _register_optional_commands, cli
 from sync.daemon import Daemon, cron_trigger
 from sync.history import contact_label
+from sync.policies import field_name
 from sync.settings import load_settings
 from sync.state import RunKind, RunStatus, open_store
 from sync.testhooks import TEST_NOW_ENV
@@ -130,6 +131,30 @@ def test_a_resumed_backfill_counts_what_was_done_before_and_ends_at_the_total(ma
     # it starts at what the first run did, and ends at its total: not at "20/60"
     assert recorder.events[0] == ("start", 40 + rest.counts["read"], 40)
     assert sum(e[1] for e in recorder.events if e[0] == "advance") == rest.counts["read"] > 0
+
+
+@pytest.mark.parametrize("limit", [40, 30], ids=["at-a-page-boundary", "inside-a-page"])
+@pytest.mark.parametrize("crm", ["hubspot", "salesforce", "pipedrive"])
+def test_a_limited_backfill_then_its_resume_reads_every_contact_once(crm: str, limit: int, make_stack: Any) -> None:
+    # 6 of the 60 people were changed at NOW: in the second the backfill starts, which it must read too
+    stack: Stack = make_stack(crm, contacts=60)
+    env = small_batches(stack, 20)
+
+    first, _ = _backfill(_app(stack, env), limit=limit)
+    rest, _ = _backfill(_app(stack, env))
+
+    assert first.counts["read"] == limit
+    assert first.counts["read"] + rest.counts["read"] == len(stack.ids) == 60
+    app = stack.app()
+    ids = sorted(stack.ids.values())
+    scored = app.store.load_inputs(crm, ids)
+    assert sorted(scored) == ids, "read once each (the counts add up to 60) and every one of them scored"
+    # what landed in the CRM is each contact's score, written once (customers are left alone by the policies)
+    score_field = field_name(app.fields_config, "score", crm)
+    in_crm = {cid: stack.harness.crm_value(cid, score_field) for cid in ids}
+    in_crm = {cid: float(value) for cid, value in in_crm.items() if value not in (None, "")}
+    assert len(in_crm) == first.counts["written"] + rest.counts["written"] > 40
+    assert in_crm == {cid: scored[cid].total for cid in in_crm}
 
 
 def test_the_progress_line_ends_on_the_total(make_stack: Any) -> None:
