@@ -53,8 +53,8 @@ from connectors.records import (
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.config import SalesforceConfig
 from connectors.salesforce.cursor import Cursor, StreamCursor, parse_sf_datetime, sf_text, soql_datetime
-from connectors.salesforce.fields import NewField, create_fields, grant_access
-from connectors.salesforce.history import history_soqls, to_changes
+from connectors.salesforce.fields import NewField, api_name, create_fields, grant_access, writable
+from connectors.salesforce.history import read_history
 from connectors.salesforce.mapping import (
     ACTIVITY_FIELDS,
     ACTIVITY_OBJECTS,
@@ -64,8 +64,8 @@ from connectors.salesforce.mapping import (
     sobject_of,
     to_activity,
     to_contact,
-    to_datetime,
 )
+from connectors.salesforce.outcomes import read_outcomes
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +79,6 @@ SPEC_TYPES: Mapping[str, tuple[str, str]] = {
     "datetime": ("datetime", "Date/Time"),
     "enumeration": ("picklist", "Picklist"),
 }
-
-
-def api_name(name: str) -> str:
-    """The API name of a write-back field: names without the ``__c`` suffix get it."""
-    return name if name.endswith("__c") or "__" in name else f"{name}__c"
 
 
 class SalesforceAdapter:
@@ -288,23 +283,8 @@ class SalesforceAdapter:
     # -- field history (optional: ``connectors.base.ReadsFieldHistory``) -----------------------------------
     def field_history(self, contact_ids: Sequence[str], fields: Sequence[str]) -> Mapping[str, list[FieldChangeRecord]]:
         """``LeadHistory``/``ContactHistory`` rows of ``fields`` (read field names), for tracked fields only."""
-        soqls: list[str] = []
-        plans: list[tuple[str, dict[str, str]]] = []
-        for sobject in self.config.objects:
-            mine = [i for i in dict.fromkeys(contact_ids) if sobject_of(i) == sobject]
-            read_map = {**{n: n for n in self.config.extra_fields}, **self._read_map(sobject)}
-            api = {key: read_map[key] for key in fields if read_map.get(key) and "." not in read_map[key]}
-            if not mine or not api:
-                continue
-            key_of = {name.lower(): key for key, name in api.items()}
-            for soql in history_soqls(self.client, sobject, mine, api.values()):
-                soqls.append(soql)
-                plans.append((sobject, key_of))
-        out: dict[str, list[FieldChangeRecord]] = {}
-        for n, records in enumerate(self.client.query_all(soqls)):
-            for record_id, changes in to_changes(plans[n][0], records, plans[n][1]).items():
-                out.setdefault(record_id, []).extend(changes)
-        return out
+        read_maps = {o: {**{n: n for n in self.config.extra_fields}, **self._read_map(o)} for o in self.config.objects}
+        return read_history(self.client, read_maps, contact_ids, fields)
 
     # -- activities ----------------------------------------------------------------------------------------
     def _activity_soql(self, sobject: str) -> str:
@@ -390,55 +370,7 @@ class SalesforceAdapter:
 
     # -- outcomes and owners ---------------------------------------------------------------------------------
     def read_outcomes(self) -> Iterator[Outcome]:
-        soqls = [
-            "SELECT Id, IsWon, CloseDate, Amount FROM Opportunity WHERE IsClosed = true",
-            "SELECT Id, ContactId, OpportunityId FROM OpportunityContactRole WHERE Opportunity.IsClosed = true",
-        ]
-        if "Lead" in self.config.objects:
-            lead_soql = (
-                "SELECT Id, Status, IsConverted, ConvertedContactId, ConvertedOpportunityId, ConvertedDate "
-                "FROM Lead WHERE IsConverted = true"
-            )
-            if self.config.lost_statuses:
-                lead_soql += f" OR Status IN ({', '.join(quote(s) for s in self.config.lost_statuses)})"
-            soqls.append(lead_soql)
-        results = self.client.query_all(soqls)
-        opps = {str(o["Id"]): o for o in results[0]}
-        roles: dict[str, list[str]] = {}
-        for role in results[1]:
-            if role.get("ContactId") and str(role.get("OpportunityId")) in opps:
-                roles.setdefault(str(role["ContactId"]), []).append(str(role["OpportunityId"]))
-
-        def outcome(contact_id: str, opp_id: str) -> Outcome:
-            opp = opps[opp_id]
-            amount = opp.get("Amount")
-            return Outcome(
-                contact_id=contact_id,
-                won=bool(opp.get("IsWon")),
-                closed_at=to_datetime(opp.get("CloseDate")),
-                amount=float(amount) if amount is not None else None,
-                source_id=opp_id,
-            )
-
-        if "Contact" in self.config.objects:
-            for contact_id, opp_ids in roles.items():
-                for opp_id in dict.fromkeys(opp_ids):
-                    yield outcome(contact_id, opp_id)
-        for lead in results[2] if len(results) > 2 else []:
-            lead_id = str(lead["Id"])
-            if not lead.get("IsConverted"):
-                yield Outcome(contact_id=lead_id, won=False, closed_at=None, source_id=f"LeadStatus:{lead['Status']}")
-                continue
-            opp_id = str(lead.get("ConvertedOpportunityId") or "")
-            linked = [opp_id] if opp_id in opps else roles.get(str(lead.get("ConvertedContactId") or ""), [])
-            if linked:
-                for linked_id in dict.fromkeys(linked):
-                    yield outcome(lead_id, linked_id)
-            elif opp_id and self.config.converted_counts_as_won:
-                # converted into an opportunity that is still open: the lead itself was won
-                yield Outcome(
-                    contact_id=lead_id, won=True, closed_at=to_datetime(lead.get("ConvertedDate")), source_id=opp_id
-                )
+        return read_outcomes(self.client, self.config)
 
     def read_owners(self) -> list[Owner]:
         (users,) = self.client.query_all(
@@ -475,7 +407,7 @@ class SalesforceAdapter:
     def check_fields(self, specs: Sequence[FieldSpec], *, create: bool = False) -> FieldCheck:
         """Which write-back fields the integration user can write; with ``create``, the missing ones are created
         over the Tooling API and granted through the ``Leadsync_Integration`` permission set (``fields.py``)."""
-        present, absent, keys = self._writable(specs)
+        present, absent, keys = writable(self._describe(), specs)
         created: list[str] = []
         failure = ""
         if create and absent:
@@ -485,7 +417,7 @@ class SalesforceAdapter:
                 grant_access(self.client, self.client.user_id(), [f.full_name for f in made])
             except ConnectorError as exc:
                 failure = redact(str(exc))
-            now_present, still, keys = self._writable(specs)
+            now_present, still, keys = writable(self._describe(), specs)
             created = [spec.name for spec, _ in absent if spec.name not in {s.name for s, _ in still}]
             present = [name for name in now_present if name not in created]
             absent = still
@@ -533,31 +465,6 @@ class SalesforceAdapter:
             )
             for sobject, body in self._describe().items()
         ]
-
-    def _writable(
-        self, specs: Sequence[FieldSpec]
-    ) -> tuple[list[str], list[tuple[FieldSpec, list[str]]], dict[str, str]]:
-        """(specs writable on every object, (spec, objects where it is missing or read-only), name -> API name)."""
-        described = self._describe()
-        present: list[str] = []
-        absent: list[tuple[FieldSpec, list[str]]] = []
-        keys: dict[str, str] = {}
-        for spec in specs:
-            name = api_name(spec.name)
-            keys[spec.name] = name
-            objects = []
-            for sobject, body in described.items():
-                fields = {f["name"].lower(): f for f in body.get("fields", [])}
-                found = fields.get(name.lower())
-                if found is None or not found.get("updateable"):
-                    objects.append(sobject)
-                elif found["name"] != name:
-                    keys[spec.name] = found["name"]
-            if objects:
-                absent.append((spec, objects))
-            else:
-                present.append(spec.name)
-        return present, absent, keys
 
     # -- writes ------------------------------------------------------------------------------------------
     def _translate(self, update: FieldUpdate, sobject: str) -> dict[str, FieldValue] | str:

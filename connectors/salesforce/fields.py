@@ -141,3 +141,33 @@ def _rest(method: str, path: str, body: Mapping[str, Any], sf: Salesforce) -> An
 
 def _tooling_post(path: str, body: Mapping[str, Any], sf: Salesforce) -> Any:
     return sf.toolingexecute(path, method="POST", data=dict(body))
+
+
+def api_name(name: str) -> str:
+    """The API name of a write-back field: names without the ``__c`` suffix get it."""
+    return name if name.endswith("__c") or "__" in name else f"{name}__c"
+
+
+def writable(
+    described: Mapping[str, Mapping[str, Any]], specs: Sequence[FieldSpec]
+) -> tuple[list[str], list[tuple[FieldSpec, list[str]]], dict[str, str]]:
+    """(specs writable on every object, (spec, objects where it is missing or read-only), name -> API name)."""
+    present: list[str] = []
+    absent: list[tuple[FieldSpec, list[str]]] = []
+    keys: dict[str, str] = {}
+    for spec in specs:
+        name = api_name(spec.name)
+        keys[spec.name] = name
+        objects = []
+        for sobject, body in described.items():
+            fields = {f["name"].lower(): f for f in body.get("fields", [])}
+            found = fields.get(name.lower())
+            if found is None or not found.get("updateable"):
+                objects.append(sobject)
+            elif found["name"] != name:
+                keys[spec.name] = found["name"]
+        if objects:
+            absent.append((spec, objects))
+        else:
+            present.append(spec.name)
+    return present, absent, keys

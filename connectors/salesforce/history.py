@@ -9,13 +9,13 @@ queries go several per Composite call (``query_all``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from connectors.base import FieldChangeRecord
 from connectors.records import FieldValue
 from connectors.salesforce.client import SalesforceClient
-from connectors.salesforce.mapping import quote, to_datetime
+from connectors.salesforce.mapping import quote, sobject_of, to_datetime
 
 # sObject -> (its history object, the history object's field naming the record)
 HISTORY_OBJECTS = {"Lead": ("LeadHistory", "LeadId"), "Contact": ("ContactHistory", "ContactId")}
@@ -51,3 +51,28 @@ def _value(value: Any) -> FieldValue:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
+
+
+def read_history(
+    client: SalesforceClient,
+    read_maps: Mapping[str, Mapping[str, str]],
+    contact_ids: Sequence[str],
+    fields: Sequence[str],
+) -> dict[str, list[FieldChangeRecord]]:
+    """The history rows of ``fields`` for ``contact_ids``, per object's read map (field key -> API name)."""
+    soqls: list[str] = []
+    plans: list[tuple[str, dict[str, str]]] = []
+    for sobject, read_map in read_maps.items():
+        mine = [i for i in dict.fromkeys(contact_ids) if sobject_of(i) == sobject]
+        api = {key: read_map[key] for key in fields if read_map.get(key) and "." not in read_map[key]}
+        if not mine or not api:
+            continue
+        key_of = {name.lower(): key for key, name in api.items()}
+        for soql in history_soqls(client, sobject, mine, api.values()):
+            soqls.append(soql)
+            plans.append((sobject, key_of))
+    out: dict[str, list[FieldChangeRecord]] = {}
+    for n, records in enumerate(client.query_all(soqls)):
+        for record_id, changes in to_changes(plans[n][0], records, plans[n][1]).items():
+            out.setdefault(record_id, []).extend(changes)
+    return out
