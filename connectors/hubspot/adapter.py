@@ -43,7 +43,6 @@ from typing import Any
 from connectors.base import ActivityPage, FieldChangeRecord, Removal, RemovalPage
 from connectors.errors import ConfigurationError, FatalApiError
 from connectors.fields import FieldSchema, SchemaField
-from connectors.http import parse_float
 from connectors.hubspot.behaviour import BehaviourIndex, contact_emails, email_key
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.config import HubSpotConfig
@@ -66,6 +65,7 @@ from connectors.hubspot.mapping import (
     to_contact,
     to_ms,
 )
+from connectors.hubspot.outcomes import read_outcomes
 from connectors.hubspot.writes import BATCH, ContactWriter
 from connectors.paging import HubSpotAfter, chunks, pages
 from connectors.records import (
@@ -471,35 +471,7 @@ class HubSpotAdapter:
 
     # -- outcomes and owners -----------------------------------------------------------------------------
     def read_outcomes(self) -> Iterator[Outcome]:
-        won, lost = set(self.config.won_stages), set(self.config.lost_stages)
-
-        def fetch(request: dict[str, Any]) -> Any:
-            data, _, _ = self.client.call(
-                "deals.list",
-                partial(
-                    self.client.objects_basic.get_page_with_http_info,
-                    "deals",
-                    limit=LIST_PAGE,
-                    after=request.get("after"),
-                    properties=["dealstage", "closedate", "amount", "dealname"],
-                    associations=["contacts"],
-                    archived=False,
-                    _request_timeout=self.config.timeout,
-                ),
-            )
-            return data
-
-        for data in pages(fetch, HubSpotAfter(endpoint="deals.list")):
-            for deal in data.results or []:
-                props = deal.properties or {}
-                stage = props.get("dealstage")
-                if stage not in won and stage not in lost:
-                    continue
-                amount = parse_float(props.get("amount"))
-                closed = parse_time(props.get("closedate"))
-                assoc = (deal.associations or {}).get("contacts")
-                for link in (assoc.results if assoc else None) or []:
-                    yield Outcome(str(link.id), stage in won, closed, amount, source_id=str(deal.id))
+        return read_outcomes(self.client, self.config)
 
     def read_owners(self) -> list[Owner]:
         owners: list[Owner] = []
@@ -527,16 +499,7 @@ class HubSpotAdapter:
 
     # -- fields ------------------------------------------------------------------------------------------
     def check_fields(self, specs: Sequence[FieldSpec], *, create: bool = False) -> FieldCheck:
-        data, _, _ = self.client.call(
-            "properties.list",
-            partial(
-                self.client.properties.get_all_with_http_info,
-                "contacts",
-                archived=False,
-                _request_timeout=self.config.timeout,
-            ),
-        )
-        existing = {p.name: p for p in data.results or []}
+        existing = {p.name: p for p in self._properties()}
         present = [s.name for s in specs if s.name in existing]
         missing = [s for s in specs if s.name not in existing]
         created: list[str] = []
@@ -572,6 +535,11 @@ class HubSpotAdapter:
 
     def contact_field_names(self) -> list[FieldSchema]:
         """The contact properties, from the properties API (one call)."""
+        fields = tuple(SchemaField(p.name, p.label or "", p.type or "") for p in self._properties())
+        return [FieldSchema("contact", fields, field_map=self.config.field_map)]
+
+    def _properties(self) -> list[Any]:
+        """The contact properties (the properties API answers them all in one call)."""
         data, _, _ = self.client.call(
             "properties.list",
             partial(
@@ -581,8 +549,7 @@ class HubSpotAdapter:
                 _request_timeout=self.config.timeout,
             ),
         )
-        fields = tuple(SchemaField(p.name, p.label or "", p.type or "") for p in data.results or [])
-        return [FieldSchema("contact", fields, field_map=self.config.field_map)]
+        return list(data.results or [])
 
     def _create(self, operation: str, create: Callable[..., Any], body: dict[str, Any]) -> bool:
         """Create a contact property or property group; False when it exists already (409: idempotent)."""
