@@ -17,10 +17,10 @@ from connectors.records import (
     ApiUsage,
     Contact,
     ContactPage,
+    FieldChangeRecord,
     FieldCheck,
     FieldSpec,
     FieldUpdate,
-    FieldValue,
     Outcome,
     Owner,
     WriteResult,
@@ -154,17 +154,6 @@ class ReadsRemovals(Protocol):
     def removals_cursor_at(self, since: datetime) -> str:
         """A cursor for ``read_removals`` that starts at ``since``."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class FieldChangeRecord:
-    """One change of one contact field, from the CRM's field history: ``field`` is the key the adapter's
-    ``Contact.fields`` uses, the values are typed as the adapter types them in a ``Contact``."""
-
-    field: str
-    changed_at: datetime
-    old_value: FieldValue
-    new_value: FieldValue
 
 
 @runtime_checkable

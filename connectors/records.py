@@ -204,3 +204,14 @@ class ApiUsage:
         if self.quota_used is None or self.quota_limit is None:
             return None
         return max(self.quota_limit - self.quota_used, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChangeRecord:
+    """One change of one contact field, from the CRM's field history: ``field`` is the key the adapter's
+    ``Contact.fields`` uses, the values are typed as the adapter types them in a ``Contact``."""
+
+    field: str
+    changed_at: datetime
+    old_value: FieldValue
+    new_value: FieldValue

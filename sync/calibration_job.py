@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from connectors.base import FieldChangeRecord, ReadsFieldHistory
+from connectors.base import ReadsFieldHistory
 from connectors.errors import AuthError, ConnectorError, FatalApiError
 from connectors.http import redact
-from connectors.records import Contact
+from connectors.records import Contact, FieldChangeRecord
 from sync.alerts import calibration_message
 from sync.app import App
 from sync.private_files import private_dir, private_umask

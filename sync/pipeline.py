@@ -46,6 +46,7 @@ from sync.pipeline_parts import (
     is_echo,
 )
 from sync.policies import Change, Planner, RoundRobin, same_value
+from sync.removals import RemovalBook
 from sync.state import (
     Assignment,
     AuditAction,
@@ -106,6 +107,7 @@ class Pipeline:
         # a connector's error as the user reads it (the App names the setting of an unreachable CRM)
         self.describe_error = describe_error or (lambda exc: redact(str(exc)))
         self._inflight: dict[str, InflightWrite] = {}
+        self._removals = RemovalBook(crm, store)
         self._pending_quarantine: list[tuple[str, str, dict[str, Any]]] = []
         self._stored_activities: dict[str, list[Activity]] = {}
 
@@ -339,7 +341,7 @@ class Pipeline:
     ) -> None:
         contacts = batch.contacts
         summary.counts["read"] += len(contacts)
-        self._settle_merges_read(contacts, summary, dry_run)
+        self._removals.settle_merges_read(contacts, summary, dry_run, self._inflight)
         ids = [c.id for c in contacts]
         if from_store:
             activities: dict[str, list[Activity]] = {cid: self._stored_activities.pop(cid, []) for cid in ids}
@@ -504,7 +506,7 @@ class Pipeline:
             earlier = [self._inflight[cid] for cid in page.unsent if cid in self._inflight]
             self.store.save_inflight(self.crm, [*refused, *earlier], now)
             if gone:
-                self._remove_state(gone, summary)
+                self._removals.remove(gone, summary, self._inflight)
             if page.cursor is not None:
                 self.store.set_cursor(self.crm, page.stream or CONTACTS_STREAM, page.cursor, now)
 
@@ -527,51 +529,13 @@ class Pipeline:
         """Move (merged) or forget (deleted) what is kept about removed ids, with the removals' cursor."""
         removed = {r.id: r.survivor_id for r in batch.removals if r.id != r.survivor_id}
         if dry_run:
-            self._count_removed(removed, summary)
+            self._removals.count(removed, summary)
             return
         with self.store.transaction():
-            self._remove_state(removed, summary)
+            self._removals.remove(removed, summary, self._inflight)
             if batch.cursor is not None:
                 self.store.set_cursor(self.crm, batch.stream or REMOVALS_STREAM, batch.cursor, self.clock())
         batch.cursor = None  # recorded here: the contacts that follow must not store it again
-
-    def _settle_merges_read(self, contacts: Sequence[Contact], summary: RunSummary, dry_run: bool) -> None:
-        """Contacts read that list ids merged into them (``merged_from``): what was kept about those ids moves."""
-        merged = {old: c.id for c in contacts for old in c.merged_from if old != c.id}
-        if not merged:
-            return
-        if dry_run:
-            self._count_removed(merged, summary)
-            return
-        with self.store.transaction():
-            self._remove_state(merged, summary)
-
-    def _known(self, ids: Sequence[str]) -> set[str]:
-        """The ids leadsync keeps anything about (scored, or waiting in quarantine)."""
-        quarantined = {q.contact_id for q in self.store.quarantine_list(self.crm)} if ids else set()
-        return set(self.store.load_inputs(self.crm, ids)) | (quarantined & set(ids))
-
-    def _count_removed(self, removed: Mapping[str, str | None], summary: RunSummary) -> dict[str, str | None]:
-        known = self._known(sorted(removed))
-        counted = {old: new for old, new in removed.items() if old in known}
-        summary.counts["merged"] += sum(1 for new in counted.values() if new)
-        summary.counts["deleted"] += sum(1 for new in counted.values() if not new)
-        return counted
-
-    def _remove_state(self, removed: Mapping[str, str | None], summary: RunSummary) -> None:
-        """Merged ids' state moves to their survivors, deleted ids' state is dropped; counted once per id that
-        leadsync knew, so a survivor read again with the same ``merged_from`` adds nothing."""
-        counted = self._count_removed(removed, summary)
-        for old in counted:
-            self._inflight.pop(old, None)
-        moves = {old: new for old, new in removed.items() if new}
-        if moves:
-            self.store.move_contacts(self.crm, moves)
-        deleted = [old for old, new in removed.items() if not new]
-        if deleted:
-            self.store.forget_contacts(self.crm, deleted)
-        if counted:
-            log.info("%d contact id(s) merged away or deleted in %s: state moved or dropped", len(counted), self.crm)
 
     def _unprocessed(self, contacts: list[Contact]) -> list[Contact]:
         """Contacts minus those already processed exactly as read (same change time, same fields, same model):

@@ -40,7 +40,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from connectors.base import ActivityPage, FieldChangeRecord, Removal, RemovalPage
+from connectors.base import ActivityPage, Removal, RemovalPage
 from connectors.errors import ConfigurationError, FatalApiError
 from connectors.fields import FieldSchema, SchemaField
 from connectors.hubspot.behaviour import BehaviourIndex, contact_emails, email_key
@@ -73,6 +73,7 @@ from connectors.records import (
     ApiUsage,
     Contact,
     ContactPage,
+    FieldChangeRecord,
     FieldCheck,
     FieldSpec,
     FieldUpdate,

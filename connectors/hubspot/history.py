@@ -12,11 +12,10 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
-from connectors.base import FieldChangeRecord
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.mapping import coerce, parse_time
 from connectors.paging import chunks
-from connectors.records import FieldValue
+from connectors.records import FieldChangeRecord, FieldValue
 
 HISTORY_BATCH = 50
 

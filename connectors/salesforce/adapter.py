@@ -30,7 +30,7 @@ from typing import Any
 
 import requests
 
-from connectors.base import ActivityPage, FieldChangeRecord
+from connectors.base import ActivityPage
 from connectors.errors import ConnectorError, TransientError
 from connectors.fields import FieldSchema, SchemaField
 from connectors.http import redact
@@ -41,6 +41,7 @@ from connectors.records import (
     ApiUsage,
     Contact,
     ContactPage,
+    FieldChangeRecord,
     FieldCheck,
     FieldSpec,
     FieldUpdate,

@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from connectors.base import FieldChangeRecord
-from connectors.records import FieldValue
+from connectors.records import FieldChangeRecord, FieldValue
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.mapping import quote, sobject_of, to_datetime
 

@@ -13,8 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from connectors.base import FieldChangeRecord
-from connectors.records import Contact
+from connectors.records import Contact, FieldChangeRecord
 
 from ._rows import CalibrationRow
 

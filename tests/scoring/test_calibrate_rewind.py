@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from connectors.base import FieldChangeRecord
-from connectors.records import Contact
+from connectors.records import Contact, FieldChangeRecord
 from scoring.calibrate import CalibrationRow, point_in_time, rewind
 
 CLOSED = datetime(2025, 5, 1, 12, tzinfo=UTC)

@@ -182,8 +182,9 @@ class SampleData:
                     if None in option_ids:
                         raise KeyError(f"field {field['name']!r} has no option {value!r}")
                     value = option_ids if field["field_type"] == "set" else option_ids[0]
-                elif field["field_type"] in ("double", "monetary") and isinstance(value, str):
-                    value = float(value) if value else None  # sample data may hold numbers as text
+                elif field["field_type"] in ("double", "monetary"):
+                    if isinstance(value, str):
+                        value = float(value) if value else None  # sample data may hold numbers as text
                 elif (
                     value is not None
                     and not isinstance(value, str)
