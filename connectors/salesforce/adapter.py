@@ -133,8 +133,8 @@ class SalesforceAdapter:
                 # a related record's field (Account.Industry) is not in this object's describe: read as given
                 self._model_reads[obj] = {n: api for n, api in wants.items() if "." in api or api.lower() in names}
                 absent = sorted(api for n, api in wants.items() if n not in self._model_reads[obj])
-                if absent:
-                    log.warning(
+                if absent:  # `leadsync check` reports them as sentences; every run repeating it would be noise
+                    log.info(
                         "The model reads %s, which the Salesforce %s object lacks: scored as empty (see `leadsync "
                         "check`).",
                         ", ".join(absent),
