@@ -89,8 +89,9 @@ def test_sigterm_to_the_daemon_mid_batch_leaves_the_state_consistent(
     )
     daemon = popen_leadsync(cli(hubspot, "daemon"), env, tmp_path)
     try:
-        # the first batch is read: its scoring and writing are under way
-        wait_for(lambda: sandbox.counters.calls("hubspot.contacts.list") >= 1, timeout=60, what="the first page")
+        # the first batch is read and its activities are being read: its scoring and writing are under way (the
+        # contacts listing alone is no sign: a sync lists archived contacts first, on the same endpoint)
+        wait_for(lambda: sandbox.counters.calls("hubspot.associations") >= 1, timeout=60, what="the first page")
         daemon.send_signal(signal.SIGTERM)
     finally:
         code, out, err = finish(daemon)
