@@ -6,7 +6,7 @@ of a page only after that page has been scored and written, and hands it back on
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -98,6 +98,15 @@ class FieldsCache(Protocol):
         ...
 
     def put(self, blob: str) -> None: ...
+
+
+@runtime_checkable
+class ReportsListingPages(Protocol):
+    """Optional, beside ``CRMAdapter``: an adapter whose pages of contacts gather several API pages (HubSpot:
+    100 contacts a call, up to ``page_size`` a page) calls ``on_listing_page`` with the contacts of each API
+    page as it arrives, so progress moves per call rather than per page of contacts."""
+
+    on_listing_page: Callable[[int], None] | None
 
 
 @runtime_checkable

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from connectors.base import CountsContacts, CRMAdapter, ReadsRemovals
+from connectors.base import CountsContacts, CRMAdapter, ReadsRemovals, ReportsListingPages
 from connectors.errors import ConnectorError, QuotaExhausted
 from connectors.http import redact
 from connectors.paging import chunks
@@ -260,11 +260,16 @@ class Pipeline:
         self._load_inflight()
         rr_state = self.store.get_round_robin(self.crm)
         self.planner.round_robin = RoundRobin(dict(rr_state.counters))
+        reporter = self.adapter if isinstance(self.adapter, ReportsListingPages) else None
+        listing_pages = reporter is not None
+        if reporter is not None:
+            reporter.on_listing_page = self.progress.read
         try:
             for batch in batches:
                 if batch.removals:
                     self._settle_removals(batch, summary, dry_run)
-                self.progress.read(len(batch.contacts))
+                if not (listing_pages and batch.stream in (BACKFILL_STREAM, CONTACTS_STREAM)):
+                    self.progress.read(len(batch.contacts))  # the adapter told each API page of these itself
                 summary.counts["echoes"] += batch.echoes
                 if batch.contacts:
                     self._process(batch, summary, plan, run_id, dry_run, activities_from_store)
@@ -304,6 +309,8 @@ class Pipeline:
             summary.exit_code = 1
             raise
         finally:
+            if reporter is not None:
+                reporter.on_listing_page = None
             plan.close()
             self.progress.stop()
             usage = self.adapter.usage()

@@ -102,6 +102,7 @@ class HubSpotAdapter:
         self._email_property = config.field_map.get("email", "email")
         self._emails: dict[str, str] = {}  # contact id -> email, from every contact read (to match behaviour)
         self._conversions: dict[str, int] = {}  # contact id -> recent_conversion_date (ms), from the same reads
+        self.on_listing_page: Callable[[int], None] | None = None  # progress per API page (ReportsListingPages)
 
     # -- contacts ----------------------------------------------------------------------------------------
     def read_contacts(self, cursor: str | None) -> Iterator[ContactPage]:
@@ -165,6 +166,8 @@ class HubSpotAdapter:
         paginator = HubSpotAfter(state.after, endpoint="contacts.list")
         for data in pages(self._list_contacts, paginator):
             buffer.extend(self._to_contact(obj) for obj in data.results or [])
+            if self.on_listing_page is not None:
+                self.on_listing_page(len(data.results or []))
             if not paginator.has_next:
                 yield ContactPage(tuple(buffer), Position(state.since, 0).json(), done=True)
                 return
@@ -215,6 +218,8 @@ class HubSpotAdapter:
             search=True,
         )
         found = sorted((self._to_contact(obj) for obj in data.results or []), key=contact_key)
+        if self.on_listing_page is not None:
+            self.on_listing_page(len(found))
         return found, int(data.total or 0)
 
     def _search_pages(self, start: Position) -> Iterator[ContactPage]:

@@ -119,6 +119,16 @@ def test_a_backfill_reports_each_page_as_it_is_read_and_done(crm: str, counts: b
     assert calls == sorted(calls) and calls[-1] > 0, "API calls so far, growing page by page"
 
 
+def test_hubspot_progress_moves_with_each_api_page_of_a_page_of_contacts(make_stack: Any) -> None:
+    # a page of 250 contacts gathers three list calls (100, 100, 50): the bar moves with each call
+    stack: Stack = make_stack("hubspot", contacts=250)
+    summary, recorder = _backfill(_app(stack, small_batches(stack, 250)))
+
+    assert summary.status is RunStatus.OK and summary.counts["read"] == 250
+    steps = [e[:2] for e in recorder.events[1:-1] if e[1]]
+    assert steps == [("read", 100), ("read", 100), ("read", 50), ("advance", 250)]
+
+
 def test_a_resumed_backfill_counts_what_was_done_before_and_ends_at_the_total(make_stack: Any) -> None:
     stack: Stack = make_stack("salesforce", contacts=60)
     env = small_batches(stack, 20)
