@@ -140,6 +140,8 @@ class HubSpotAdapter:
         """How many contacts ``read_contacts(cursor)`` will yield, at the cost of one search call."""
         state = parse_cursor(cursor) if cursor else None
         groups = self._filters(state) if isinstance(state, Position) else []
+        if isinstance(state, Listing) and (state.after or "").isdigit():  # the list resumes at that id (crm-api.md)
+            groups = [{"filters": [{"propertyName": "hs_object_id", "operator": "GTE", "value": state.after}]}]
         data, _, _ = self.client.call(
             "contacts.search",
             partial(

@@ -143,6 +143,19 @@ def test_a_resumed_backfill_counts_what_was_done_before_and_ends_at_the_total(ma
     assert sum(e[1] for e in recorder.events if e[0] == "advance") == rest.counts["read"] > 0
 
 
+def test_a_resumed_hubspot_backfill_counts_only_the_contacts_left_to_list(make_stack: Any) -> None:
+    stack: Stack = make_stack("hubspot", contacts=250)
+    env = small_batches(stack, 100)
+
+    first, _ = _backfill(_app(stack, env), limit=200)
+    assert first.counts["read"] == 200
+
+    rest, recorder = _backfill(_app(stack, env))
+    # the list cursor resumes at a contact id: the total is what was done plus what is left, not 200 + 250
+    assert recorder.events[0] == ("start", 200 + rest.counts["read"], 200)
+    assert rest.counts["read"] == 50
+
+
 @pytest.mark.parametrize("limit", [40, 30], ids=["at-a-page-boundary", "inside-a-page"])
 @pytest.mark.parametrize("crm", ["hubspot", "salesforce", "pipedrive"])
 def test_a_limited_backfill_then_its_resume_reads_every_contact_once(crm: str, limit: int, make_stack: Any) -> None:
