@@ -286,19 +286,24 @@ class HubSpotAdapter:
             if len(chunk) < SEARCH_PAGE or total <= len(chunk):
                 return
 
+    def _batch_read(self, ids: Sequence[str], properties: Sequence[str]) -> Any:
+        """One ``contacts.batch_read`` call (at most ``BATCH`` ids) for ``properties``."""
+        body = {"inputs": [{"id": i} for i in ids], "properties": list(properties), "propertiesWithHistory": []}
+        data, _, _ = self.client.call(
+            "contacts.batch_read",
+            partial(
+                self.client.contacts_batch.read_with_http_info,
+                body,
+                archived=False,
+                _request_timeout=self.config.timeout,
+            ),
+        )
+        return data
+
     def get_contacts(self, ids: Sequence[str]) -> list[Contact]:
         out: dict[str, Contact] = {}
         for chunk in chunks(dict.fromkeys(ids), BATCH):
-            body = {"inputs": [{"id": i} for i in chunk], "properties": self.properties, "propertiesWithHistory": []}
-            data, _, _ = self.client.call(
-                "contacts.batch_read",
-                partial(
-                    self.client.contacts_batch.read_with_http_info,
-                    body,
-                    archived=False,
-                    _request_timeout=self.config.timeout,
-                ),
-            )
+            data = self._batch_read(chunk, self.properties)
             for obj in data.results or []:  # unknown ids come back in errors[]: left out
                 contact = self._to_contact(obj)
                 out.setdefault(contact.id, contact)
@@ -395,20 +400,7 @@ class HubSpotAdapter:
         100 unknown ids."""
         unknown = [i for i in ids if i not in self._emails]
         for chunk in chunks(unknown, BATCH):
-            body = {
-                "inputs": [{"id": i} for i in chunk],
-                "properties": [self._email_property],
-                "propertiesWithHistory": [],
-            }
-            data, _, _ = self.client.call(
-                "contacts.batch_read",
-                partial(
-                    self.client.contacts_batch.read_with_http_info,
-                    body,
-                    archived=False,
-                    _request_timeout=self.config.timeout,
-                ),
-            )
+            data = self._batch_read(chunk, [self._email_property])
             for obj in data.results or []:
                 email = (obj.properties or {}).get(self._email_property)
                 if email:
