@@ -126,7 +126,9 @@ def _graceful_stop() -> Iterator[StopRequest]:
         yield stop
     finally:
         for sig, prev in previous.items():
-            signal.signal(sig, prev)
+            # Once a stop was asked for, the run has ended and the process is on its way out with 128+signal:
+            # a late second press must not kill it between its summary and its exit code.
+            signal.signal(sig, signal.SIG_IGN if stop.is_set() else prev)
 
 
 def _print_summary(summary: RunSummary, app: App) -> None:
