@@ -8,15 +8,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from connectors.sandbox import cli as sandbox_cli
-from sync.settings import HubSpotSettings, PipedriveSettings, SalesforceSettings
+from sync.settings import HubSpotSettings, PipedriveSettings, SalesforceSettings, ServerSettings
 
 
 def known_settings() -> dict[str, set[str]]:
-    """CRM -> the setting names leadsync accepts under ``LEADSYNC_<CRM>__``."""
+    """CRM (and ``server``, the webhook intake) -> the setting names leadsync accepts under ``LEADSYNC_<NAME>__``."""
     return {
         "hubspot": set(HubSpotSettings.model_fields),
         "salesforce": set(SalesforceSettings.model_fields),
         "pipedrive": set(PipedriveSettings.model_fields),
+        "server": set(ServerSettings.model_fields),
     }
 
 

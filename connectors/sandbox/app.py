@@ -30,7 +30,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +45,8 @@ from connectors.sandbox.core import (
     serve_in_thread,
 )
 from connectors.sandbox.faults import FaultConfig, Faults
-from connectors.sandbox.store import Store
+from connectors.sandbox.store import Store, api_source
+from connectors.sandbox.webhooks import WebhookConfig, WebhookSender
 
 if TYPE_CHECKING:
     from connectors.sandbox.dataset import Dataset
@@ -68,6 +69,7 @@ class SandboxConfig:
     limits: dict[str, dict[str, Any]] = field(default_factory=dict)
     ca_path: str | None = None  # where to write the CA's PEM (default: a temporary directory)
     crms: tuple[str, ...] = CRMS  # which CRM APIs to serve
+    webhooks: WebhookConfig | None = None  # send webhooks to ``webhooks.url`` while started
 
 
 class Counters:
@@ -167,7 +169,8 @@ class SandboxApp:
             self.sandbox.counters.add(endpoint, fault.response.status)
             return api.after(request, endpoint, fault.response)
         try:
-            response = dispatch.route.handler(request)
+            with api_source():
+                response = dispatch.route.handler(request)
         except BadRequest as exc:
             response = api.error(400, str(exc), request)
         except Exception as exc:  # a bug in a CRM module: answer 500 in its shape rather than hang up
@@ -193,6 +196,7 @@ class Sandbox:
         self.ca_path: Path | None = None
         self.http_port = 0
         self.https_port = 0
+        self.webhooks: WebhookSender | None = None
         self._load_apis()
 
     def _load_apis(self) -> None:
@@ -277,9 +281,18 @@ class Sandbox:
         self._servers = [plain, tls]
         for server in self._servers:
             serve_in_thread(server)
+        hooks = self.config.webhooks
+        if hooks is not None and (hooks.url or hooks.urls):
+            # the signing time is real time, whatever the sandbox clock says: receivers check it against theirs
+            self.webhooks = WebhookSender(hooks, lambda: datetime.now(UTC)).start()
+            self.store.listen(self.webhooks.on_changes)
         return self
 
     def stop(self) -> None:
+        if self.webhooks is not None:
+            self.store.unlisten(self.webhooks.on_changes)
+            self.webhooks.stop()
+            self.webhooks = None
         self.faults.stop()
         for server in self._servers:
             server.shutdown()
@@ -343,6 +356,8 @@ class Sandbox:
                 return Response(200, {"ok": True, "crms": sorted(self.apis)})
             if path == "/_sandbox/info":
                 return Response(200, self.info())
+            if path == "/_sandbox/webhooks":
+                return Response(200, self.webhooks.stats() if self.webhooks else {"enabled": False})
             if path == "/_sandbox/faults":
                 if method == "POST":
                     self.faults.configure(**_json_object(request))

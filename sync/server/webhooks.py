@@ -4,9 +4,12 @@ A body that is not JSON, or not the vendor's shape, raises ``Rejected(400)``: a 
 
 - HubSpot: a JSON array of events, each with ``eventId``, ``subscriptionType`` (``contact.propertyChange``...),
   ``objectId`` and ``occurredAt`` (ms).  The key is ``eventId``.
+- HubSpot workflow "Send a webhook" (form submissions): one JSON object, the contact as the legacy contacts API
+  returns it (``vid``, ``properties.<name>.value``).  The key is the contact id + its ``lastmodifieddate``.
 - Pipedrive webhooks v2: one object ``{"meta": {...}, "data": {...}, "previous": {...}}``; ``meta`` has
-  ``action`` (create/change/delete), ``entity`` (person, activity...), ``entity_id`` and ``timestamp``.  The key
-  is ``meta.correlation_id`` when sent, else entity + entity id + action + timestamp (a retry keeps those).
+  ``action`` (create/change/delete), ``entity`` (person, activity...), ``entity_id``, ``id`` (the event's id)
+  and ``timestamp``.  The key is ``meta.id``, else ``meta.correlation_id``, else entity + entity id + action +
+  timestamp (a retry keeps those).
 - Salesforce Flow HTTP callout (leadsync's own contract, README "Webhook intake"):
   ``{"organizationId": "00D...", "records": [{"Id": "00Q...", "LastModifiedDate": "...", "attributes":
   {"type": "Lead"}}]}``.  The key is record id + LastModifiedDate.
@@ -65,8 +68,10 @@ def _text(value: object, what: str) -> str:
 
 def hubspot_events(body: bytes) -> list[WebhookEvent]:
     document = parse_json(body)
+    if isinstance(document, Mapping) and "vid" in document:
+        return [_hubspot_workflow_event(document)]
     if not isinstance(document, list) or not document:
-        raise Rejected(400, "a HubSpot webhook body is a non-empty JSON array of events")
+        raise Rejected(400, "a HubSpot webhook body is a non-empty JSON array of events (or a workflow's contact)")
     events = []
     for index, item in enumerate(document):
         if not isinstance(item, Mapping):
@@ -86,6 +91,25 @@ def hubspot_events(body: bytes) -> list[WebhookEvent]:
     return events
 
 
+def _hubspot_workflow_event(contact: Mapping[str, Any]) -> WebhookEvent:
+    """A workflow "Send a webhook" body (the contact, legacy shape); keyed on the contact and its last change."""
+    object_id = _text(contact.get("canonical-vid") or contact.get("vid"), "vid")
+    properties = contact.get("properties")
+    modified = properties.get("lastmodifieddate") if isinstance(properties, Mapping) else None
+    stamp = modified.get("value") if isinstance(modified, Mapping) else None
+    if stamp is None:
+        raise Rejected(400, "a HubSpot workflow webhook needs properties.lastmodifieddate")
+    return WebhookEvent(
+        crm="hubspot",
+        event_id=f"workflow:{object_id}:{stamp}",
+        kind="contact.workflow",
+        object_type="contact",
+        object_id=object_id,
+        occurred_at=_epoch(stamp, millis=True, what="properties.lastmodifieddate"),
+        payload=dict(contact),
+    )
+
+
 def pipedrive_events(body: bytes) -> list[WebhookEvent]:
     document = parse_json(body)
     if not isinstance(document, Mapping) or not isinstance(document.get("meta"), Mapping):
@@ -98,8 +122,9 @@ def pipedrive_events(body: bytes) -> list[WebhookEvent]:
     object_id = _text(entity_id, "meta.entity_id")
     stamp = meta.get("timestamp")
     occurred_at = _epoch(stamp, millis=False, what="meta.timestamp")
-    correlation = meta.get("correlation_id")
-    event_id = str(correlation) if correlation else f"{entity}:{object_id}:{action}:{stamp}"
+    # meta.id is documented as the event's id; older bodies without it fall back to the correlation id
+    documented = meta.get("id") or meta.get("correlation_id")
+    event_id = str(documented) if documented else f"{entity}:{object_id}:{action}:{stamp}"
     return [
         WebhookEvent(
             crm="pipedrive",

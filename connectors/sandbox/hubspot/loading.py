@@ -34,6 +34,7 @@ from connectors.sandbox.hubspot.mapping import (
     rollup_updates,
 )
 from connectors.sandbox.hubspot.model import iso, prop_str, to_ms
+from connectors.sandbox.store import Change, listening, note_change
 
 if TYPE_CHECKING:
     from connectors.sandbox.dataset import Dataset
@@ -216,6 +217,16 @@ class Loader:
                 records.associate(conn, cid, otype, seq, now)
                 new_id = str(seq)
             self._bump_rollups(conn, cid, kind, attrs, when, now)
+            if kind in FORM_TYPES and listening(conn):
+                stored = records.fetch(conn, "contacts", cid)
+                # the legacy contact shape a workflow posts: timestamps as milliseconds, read-only ones included
+                contact = json.loads(stored["props"]) | {
+                    "createdate": str(stored["created_ms"]),
+                    "lastmodifieddate": str(stored["modified_ms"]),
+                    "hs_object_id": str(cid),
+                }
+                extra = {"form": form_name(kind, text)}
+                note_change(conn, Change("hubspot", "form", "contacts", str(cid), when, contact, None, extra))
         return new_id
 
     @staticmethod
@@ -251,6 +262,8 @@ class Loader:
             conn.execute("UPDATE OR IGNORE hs_assoc SET contact_id = ? WHERE contact_id = ?", (primary, old))
             conn.execute("DELETE FROM hs_assoc WHERE contact_id = ?", (old,))
             records.patch(conn, "contacts", primary, {"hs_merged_object_ids": ";".join(merged)}, now)
+            extra = {"primaryObjectId": primary, "mergedObjectIds": [old], "newObjectId": primary}
+            note_change(conn, Change("hubspot", "merge", "contacts", str(primary), self.ctx.sandbox.clock.now(), {}, None, extra))
         return str(primary)
 
     def archive(self, contact_id: str) -> None:
@@ -259,6 +272,7 @@ class Loader:
                 "UPDATE hs_objects SET archived = 1, modified_ms = ? WHERE type = 'contacts' AND id = ?",
                 (self.ctx.now_ms(), int(contact_id)),
             )
+            note_change(conn, Change("hubspot", "delete", "contacts", str(int(contact_id)), self.ctx.sandbox.clock.now()))
 
     def count(self, otype: str) -> int:
         with self.ctx.store.read() as conn:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
@@ -21,6 +22,7 @@ from connectors.sandbox.hubspot.model import (
     prop_str,
 )
 from connectors.sandbox.hubspot.schema import Schema
+from connectors.sandbox.store import Change, note_change
 
 
 class Objects:
@@ -134,4 +136,7 @@ class Objects:
                 if resolved is not None and otype in ASSOCIATION_TYPE_IDS:
                     records.associate(conn, resolved, otype, new_id, now)
             row = records.fetch(conn, otype, new_id)
+            if otype == "contacts":
+                at = datetime.fromtimestamp(now / 1000, UTC)
+                note_change(conn, Change("hubspot", "create", otype, str(new_id), at, dict(stored)))
         return Response(201, records.render(otype, row, list(props) or None))

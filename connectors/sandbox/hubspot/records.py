@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from connectors.sandbox.hubspot import history
 from connectors.sandbox.hubspot.errors import HubSpotError
+from connectors.sandbox.store import Change, listening, note_change
 from connectors.sandbox.hubspot.model import (
     CHANGE_PROP,
     CREATE_PROP,
@@ -147,6 +149,18 @@ def patch(conn: Any, otype: str, object_id: int, updates: Mapping[str, str | Non
             (json.dumps(props), now_ms, otype, object_id),
         )
         mark_changed(conn, otype, object_id, now_ms)
+        if otype == "contacts" and listening(conn):
+            names = [k for k in updates if before.get(k) != props.get(k)]
+            change = Change(
+                "hubspot",
+                "change",
+                otype,
+                str(object_id),
+                datetime.fromtimestamp(now_ms / 1000, UTC),
+                {k: props.get(k) for k in names},
+                {k: before.get(k) for k in names},
+            )
+            note_change(conn, change)
     return changed
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from connectors.sandbox.clock import Clock
 from connectors.sandbox.pipedrive.activities import activity_row
+from connectors.sandbox.pipedrive.changes import note_activity, note_person
 from connectors.sandbox.pipedrive.common import epoch, insert, insert_one, person_row, rfc3339, unix_now
 from connectors.sandbox.pipedrive.deals import deal_row
 from connectors.sandbox.pipedrive.fields import PersonFields, custom_fields, field_by_name, option_id
@@ -196,6 +197,8 @@ class SampleData:
                 body["custom_fields"] = custom
             changes = person_changes(db, row, body) | org
             update_person(db, row, changes, epoch(at) if at else max(unix_now(self.clock), row["update_time"] or 0))
+            if changes:
+                note_person(db, row, row["id"], "change")
 
     def add_activity(self, contact_id: str, type: str, occurred_at: datetime | None = None, **attrs: Any) -> str:
         """Log a done activity (canonical type or Pipedrive type key).  The person's update_time is NOT bumped."""
@@ -204,7 +207,9 @@ class SampleData:
             person = _require_person(db, contact_id)
             when = occurred_at or self.clock.now()
             row = activity_row(person, type, when, subject, attrs, unix_now(self.clock))
-            return str(insert_one(db, "pd_activities", row))
+            activity_id = insert_one(db, "pd_activities", row)
+            note_activity(db, activity_id, "create")
+            return str(activity_id)
 
     def set_deal(self, contact_id: str, *, won: bool, amount: float = 0.0, closed_at: datetime | None = None) -> str:
         """Close a deal (won or lost) for a person."""
@@ -247,7 +252,11 @@ class SampleData:
         """Merge ``merge_id`` into ``keep_id`` (as ``PUT /v1/persons/{id}/merge``): activities and deals move."""
         with self.store.tx() as db:
             now, keep, gone = unix_now(self.clock), int(keep_id), int(merge_id)
+            kept, merged = person_row(db, keep), person_row(db, gone)
             for table in ("pd_activities", "pd_deals"):
                 db.execute(f"UPDATE {table} SET person_id = ?, update_time = ? WHERE person_id = ?", (keep, now, gone))
             db.execute("UPDATE pd_persons SET is_deleted = 1, update_time = ? WHERE id = ?", (now, gone))
             db.execute("UPDATE pd_persons SET update_time = MAX(update_time, ?) WHERE id = ?", (now, keep))
+            # Pipedrive v2 reports a merge as a delete (merged_to_id) plus a change (merged_from_id)
+            note_person(db, merged, gone, "delete", merged_to_id=str(keep))
+            note_person(db, kept, keep, "change", merged_from_id=str(gone))

@@ -161,6 +161,13 @@ def _contact_list(kind: str, value: Any) -> list[dict[str, Any]]:
     return out
 
 
+def changes_module() -> Any:
+    # imported late: ``changes`` renders persons with this module's ``person_v2``
+    from connectors.sandbox.pipedrive import changes
+
+    return changes
+
+
 # -- the endpoints --------------------------------------------------------------------------------------------
 class Persons:
     def __init__(self, store: Store, clock: Clock, record_fails: Callable[[str], bool]):
@@ -213,6 +220,7 @@ class Persons:
                 return not_found("Person")
             if changes := person_changes(db, row, body):
                 update_person(db, row, changes, max(unix_now(self.clock), row["update_time"] or 0))
+                changes_module().note_person(db, row, person_id, "change")
             updated = person_row(db, person_id)
             assert updated is not None
             return ok_one(person_v2(updated, custom_fields(db)))

@@ -12,6 +12,9 @@ from typing import Any
 from connectors.sandbox.salesforce import soql
 from connectors.sandbox.salesforce.ids import KEY_PREFIXES, make_id
 from connectors.sandbox.salesforce.objects import ObjectSchema
+from connectors.sandbox.store import Change, listening, note_change
+
+WEBHOOK_OBJECTS = ("Lead", "Contact", "Task")  # what a record-triggered Flow / Outbound Message watches
 
 _RECORD_SQL = """
 CREATE TABLE IF NOT EXISTS sf_record (
@@ -38,6 +41,20 @@ def full_name(data: dict[str, Any]) -> str:
     return " ".join(str(p) for p in (data.get("FirstName"), data.get("LastName")) if p)
 
 
+def _note_changes(conn: Any, rows: list[tuple[str, dict[str, Any]]]) -> None:
+    """Note each Lead, Contact or Task written, before the write (so a new id is still unknown: ``create``)."""
+    if not listening(conn):
+        return
+    for sobject, data in rows:
+        if sobject not in WEBHOOK_OBJECTS:
+            continue
+        known = conn.execute("SELECT 1 FROM sf_record WHERE id = ?", (data["Id"],)).fetchone()
+        action = "delete" if data.get("IsDeleted") else "change" if known else "create"
+        modified = str(data.get("LastModifiedDate") or "")
+        at = datetime.fromisoformat(modified) if modified else datetime.now(UTC)
+        note_change(conn, Change("salesforce", action, sobject, str(data["Id"]), at, dict(data)))
+
+
 def attributes(sobject: str, record_id: str, version: str) -> dict[str, str]:
     return {"type": sobject, "url": f"/services/data/v{version}/sobjects/{sobject}/{record_id}"}
 
@@ -52,7 +69,7 @@ class Records:
         self._lock = threading.Lock()
         self._counters: dict[str, int] = {}
         # called inside each write's transaction with the rows about to be stored (field history watches it)
-        self.observers: list[Callable[[Any, list[tuple[str, dict[str, Any]]]], None]] = []
+        self.observers: list[Callable[[Any, list[tuple[str, dict[str, Any]]]], None]] = [_note_changes]
         with self.store.read() as conn:
             conn.executescript(_RECORD_SQL)
 
