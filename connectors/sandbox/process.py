@@ -1,8 +1,8 @@
 """A ``leadsync sandbox serve`` child process for tests that must SIGKILL the sandbox or run it apart::
 
-    with run_subprocess(contacts=50, time_scale=100) as proc:
-        proc.hubspot_url, proc.ca_path, proc.credentials("hubspot"), proc.counters()
-        proc.configure_faults(rate_5xx=0.2); proc.advance_clock(3600); proc.kill()
+with run_subprocess(contacts=50, time_scale=100) as proc:
+    proc.hubspot_url, proc.ca_path, proc.credentials("hubspot"), proc.counters()
+    proc.configure_faults(rate_5xx=0.2); proc.advance_clock(3600); proc.kill()
 """
 
 from __future__ import annotations

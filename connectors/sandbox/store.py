@@ -80,18 +80,18 @@ class Store:
     def listen(self, listener: ChangeListener) -> None:
         with self.lock:
             self._listeners.append(listener)
-            self.conn.listening = True  # type: ignore[attr-defined]
+            self.conn.listening = True
 
     def unlisten(self, listener: ChangeListener) -> None:
         with self.lock:
             self._listeners = [x for x in self._listeners if x is not listener]
-            self.conn.listening = bool(self._listeners)  # type: ignore[attr-defined]
+            self.conn.listening = bool(self._listeners)
 
     def _publish(self) -> None:
-        pending: list[Change] = self.conn.pending  # type: ignore[attr-defined]
+        pending: list[Change] = self.conn.pending
         if not pending:
             return
-        self.conn.pending = []  # type: ignore[attr-defined]
+        self.conn.pending = []
         for listener in list(self._listeners):
             listener(pending)
 
@@ -104,7 +104,7 @@ class Store:
                 yield self.conn
             except BaseException:
                 self.conn.execute("ROLLBACK")
-                self.conn.pending = []  # type: ignore[attr-defined]
+                self.conn.pending = []
                 raise
             self.conn.execute("COMMIT")
             self._publish()

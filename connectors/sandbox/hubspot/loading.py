@@ -263,7 +263,10 @@ class Loader:
             conn.execute("DELETE FROM hs_assoc WHERE contact_id = ?", (old,))
             records.patch(conn, "contacts", primary, {"hs_merged_object_ids": ";".join(merged)}, now)
             extra = {"primaryObjectId": primary, "mergedObjectIds": [old], "newObjectId": primary}
-            note_change(conn, Change("hubspot", "merge", "contacts", str(primary), self.ctx.sandbox.clock.now(), {}, None, extra))
+            note_change(
+                conn,
+                Change("hubspot", "merge", "contacts", str(primary), self.ctx.sandbox.clock.now(), {}, None, extra),
+            )
         return str(primary)
 
     def archive(self, contact_id: str) -> None:
@@ -272,7 +275,9 @@ class Loader:
                 "UPDATE hs_objects SET archived = 1, modified_ms = ? WHERE type = 'contacts' AND id = ?",
                 (self.ctx.now_ms(), int(contact_id)),
             )
-            note_change(conn, Change("hubspot", "delete", "contacts", str(int(contact_id)), self.ctx.sandbox.clock.now()))
+            note_change(
+                conn, Change("hubspot", "delete", "contacts", str(int(contact_id)), self.ctx.sandbox.clock.now())
+            )
 
     def count(self, otype: str) -> int:
         with self.ctx.store.read() as conn:

@@ -10,7 +10,6 @@ from typing import Any
 
 from connectors.sandbox.hubspot import history
 from connectors.sandbox.hubspot.errors import HubSpotError
-from connectors.sandbox.store import Change, listening, note_change
 from connectors.sandbox.hubspot.model import (
     CHANGE_PROP,
     CREATE_PROP,
@@ -19,6 +18,7 @@ from connectors.sandbox.hubspot.model import (
     PROP_NAME,
     iso,
 )
+from connectors.sandbox.store import Change, listening, note_change
 
 _DDL = """
     CREATE TABLE IF NOT EXISTS hs_objects (

@@ -29,9 +29,7 @@ def _changed(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def note_person(
-    db: sqlite3.Connection, before: sqlite3.Row | None, person_id: int, action: str, **meta: Any
-) -> None:
+def note_person(db: sqlite3.Connection, before: sqlite3.Row | None, person_id: int, action: str, **meta: Any) -> None:
     """Note a person created (``before`` None), changed or deleted; ``meta`` goes to the webhook's meta block."""
     if not listening(db):
         return
@@ -41,10 +39,10 @@ def note_person(
     keys = list(custom_fields(db))
     new = person_v2(row, keys)
     old = person_v2(before, keys) if before is not None else None
-    if action == "delete":
-        data, previous = {}, old or new
-    else:
-        data, previous = new, (_changed(old, new) if old is not None else None)
+    data: dict[str, Any] = {} if action == "delete" else new
+    previous: dict[str, Any] | None = old or new if action == "delete" else None
+    if action != "delete" and old is not None:
+        previous = _changed(old, new)
     change = Change("pipedrive", action, "person", str(person_id), _when(row["update_time"]), data, previous, meta)
     note_change(db, change)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+
 # seconds before each retry, in the vendor's own time (multiplied by ``retry_scale`` in the sandbox)
 def _backoff(first: float, max_gap: float, window: float) -> tuple[float, ...]:
     """Doubling gaps from ``first``, each at most ``max_gap``, for as long as the total stays within ``window``."""

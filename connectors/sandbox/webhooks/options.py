@@ -20,22 +20,40 @@ _OPTIONS = [
         default=None,
         help="Send webhooks to URL/hubspot, URL/pipedrive and URL/salesforce (e.g. http://127.0.0.1:8787/webhooks).",
     ),
-    click.option("--webhook-hubspot-secret", envvar=f"{_ENV}HUBSPOT_SECRET", default=None, help="App secret to sign with."),
     click.option(
-        "--webhook-pipedrive-auth", envvar=f"{_ENV}PIPEDRIVE_AUTH", default=None, metavar="USER:PASSWORD",
+        "--webhook-hubspot-secret", envvar=f"{_ENV}HUBSPOT_SECRET", default=None, help="App secret to sign with."
+    ),
+    click.option(
+        "--webhook-pipedrive-auth",
+        envvar=f"{_ENV}PIPEDRIVE_AUTH",
+        default=None,
+        metavar="USER:PASSWORD",
         help="HTTP basic credentials Pipedrive sends.",
     ),
-    click.option("--webhook-salesforce-secret", envvar=f"{_ENV}SALESFORCE_SECRET", default=None, help="X-Leadsync-Secret."),
     click.option(
-        "--webhook-retry-scale", envvar=f"{_ENV}RETRY_SCALE", type=click.FloatRange(min=0, min_open=True),
-        default=0.001, show_default=True, help="Multiply the vendors' retry delays (0.001: 24 h in 86 s).",
+        "--webhook-salesforce-secret", envvar=f"{_ENV}SALESFORCE_SECRET", default=None, help="X-Leadsync-Secret."
     ),
     click.option(
-        "--webhook-duplicates", envvar=f"{_ENV}DUPLICATES", type=click.FloatRange(0, 1), default=0.0,
+        "--webhook-retry-scale",
+        envvar=f"{_ENV}RETRY_SCALE",
+        type=click.FloatRange(min=0, min_open=True),
+        default=0.001,
+        show_default=True,
+        help="Multiply the vendors' retry delays (0.001: 24 h in 86 s).",
+    ),
+    click.option(
+        "--webhook-duplicates",
+        envvar=f"{_ENV}DUPLICATES",
+        type=click.FloatRange(0, 1),
+        default=0.0,
         help="Probability that a delivered webhook is sent again.",
     ),
     click.option(
-        "--webhook-shuffle", envvar=f"{_ENV}SHUFFLE", type=click.FloatRange(0), default=0.0, metavar="SECONDS",
+        "--webhook-shuffle",
+        envvar=f"{_ENV}SHUFFLE",
+        type=click.FloatRange(0),
+        default=0.0,
+        metavar="SECONDS",
         help="Delay each webhook by a random time up to this, so they can arrive out of order.",
     ),
 ]

@@ -210,7 +210,9 @@ class WebhookSender:
                 wait = delays[delivery.attempt - 1]
                 if status == 429 and retry_after is not None:
                     wait = retry_after * self.config.retry_scale  # the receiver's Retry-After, compressed alike
-                self._schedule(Delivery(delivery.channel, delivery.items, delivery.attempt + 1, delivery.duplicate), now + wait)
+                self._schedule(
+                    Delivery(delivery.channel, delivery.items, delivery.attempt + 1, delivery.duplicate), now + wait
+                )
             elif not ok:
                 self.dropped += 1
                 log.warning("sandbox webhook to %s given up after %d attempts", delivery.channel, delivery.attempt)

@@ -28,7 +28,12 @@ from connectors.sandbox.webhooks.config import WebhookConfig
 Request = tuple[bytes, dict[str, str]]
 SALESFORCE_SECRET_HEADER = "X-Leadsync-Secret"
 # HubSpot gives each subscription an id; the sandbox's app has one per subscription type
-_SUBSCRIPTIONS = {"contact.creation": 1201, "contact.propertyChange": 1202, "contact.deletion": 1203, "contact.merge": 1204}
+_SUBSCRIPTIONS = {
+    "contact.creation": 1201,
+    "contact.propertyChange": 1202,
+    "contact.deletion": 1203,
+    "contact.merge": 1204,
+}
 _HS_SOURCE = {"api": "API", "app": "CRM_UI"}
 
 
