@@ -267,3 +267,21 @@ def test_the_hubspot_signature_is_hubspots_v3(receiver: Receiver) -> None:
     body = json.dumps([{"eventId": 1}]).encode()
     args = {"method": "POST", "uri": f"{receiver.url}/hubspot", "body": body, "timestamp": "1741082400000"}
     assert hubspot_signature_v3(HS_SECRET, **args) == intake_signature(HS_SECRET, **args)  # type: ignore[arg-type]
+
+
+def test_the_cli_options_configure_webhooks_and_print_the_intake_settings() -> None:
+    from connectors.sandbox.webhooks.options import webhook_config
+    from sync.sandbox_cli import env_lines
+    from sync.settings import Settings
+
+    options = {"webhook_url": "http://127.0.0.1:8787/webhooks", "webhook_pipedrive_auth": "hooks:s3cret"}
+    hooks = webhook_config(options, ("pipedrive", "salesforce"), seed=7)
+    assert hooks is not None and hooks.target("pipedrive") == "http://127.0.0.1:8787/webhooks/pipedrive"
+    sandbox = Sandbox(SandboxConfig(crms=("pipedrive", "salesforce"), webhooks=hooks))
+    lines = [line for line in env_lines(sandbox, ["pipedrive", "salesforce"]) if line.startswith("LEADSYNC_SERVER__")]
+    assert "LEADSYNC_SERVER__PIPEDRIVE_USER=hooks" in lines and "LEADSYNC_SERVER__PIPEDRIVE_PASSWORD=s3cret" in lines
+    pairs = [line.removeprefix("LEADSYNC_SERVER__").split("=", 1) for line in lines]
+    server = {key.lower(): value for key, value in pairs}
+    settings = Settings(_env_file=None, server=server)  # type: ignore[call-arg]
+    assert settings.server.salesforce_org_id == ORG_ID  # leadsync reads every printed line
+    assert webhook_config({"webhook_url": None}, ("hubspot",), seed=7) is None
