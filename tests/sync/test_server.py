@@ -195,7 +195,7 @@ def _pipedrive(entity_id: int = 3, action: str = "change", stamp: int = 17274471
                 "entity": "person",
                 "version": "2.0",
                 "company_id": 12882925,
-                "id": entity_id,
+                "id": f"event-{entity_id}-{action}-{stamp}",  # v2: the event's id (a UUID), kept by a retry
                 "entity_id": entity_id,
                 "webhook_id": 99,
                 "attempt": 1,
@@ -227,10 +227,10 @@ def test_pipedrive_needs_its_basic_credentials_and_duplicates_are_stored_once(in
     assert claimed[0].event.occurred_at == datetime.fromtimestamp(1727447128, UTC)
 
 
-def test_a_pipedrive_correlation_id_is_the_key_when_sent(intake: Intake) -> None:
+def test_a_pipedrive_event_id_is_the_key_when_sent(intake: Intake) -> None:
     auth = ("leadsync", PD_PASSWORD)
-    first = intake.client.post("/webhooks/pipedrive", content=_pipedrive(correlation_id="c-1"), auth=auth)
-    again = intake.client.post("/webhooks/pipedrive", content=_pipedrive(correlation_id="c-1", stamp=1), auth=auth)
+    first = intake.client.post("/webhooks/pipedrive", content=_pipedrive(id="e-1"), auth=auth)
+    again = intake.client.post("/webhooks/pipedrive", content=_pipedrive(id="e-1", stamp=1), auth=auth)
     assert [first.json()["new"], again.json()["new"]] == [1, 0]
 
 
