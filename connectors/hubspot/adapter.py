@@ -127,13 +127,12 @@ class HubSpotAdapter:
         handed out never go back behind ``pos``, so an overlap with nothing new costs no ground."""
         overlap = round(self.config.search_overlap_seconds * 1000)
         start = max(pos.ts - max(overlap, 0), pos.checked)
-        if start >= pos.ts:
-            begin = Position(start, 0) if start > pos.ts else pos
-            yield from self._search_pages(begin, pos.checked)
-            return
-        for page in self._search_pages(Position(start, 0), pos.checked):
+        begin = pos if start == pos.ts else Position(start, 0)
+        for page in self._search_pages(begin, pos.checked):
             reached = parse_cursor(page.cursor) if page.cursor else pos
-            if isinstance(reached, Position) and (reached.ts, reached.id) < (pos.ts, pos.id):
+            if isinstance(reached, Position) and (
+                (reached.ts, reached.id) < (pos.ts, pos.id) or (reached.ts, reached.id) == (begin.ts, begin.id)
+            ):  # nothing past ``pos`` yet: keep it, with what this read made sure of
                 page = replace(page, cursor=Position(pos.ts, pos.id, max(pos.checked, reached.checked)).json())
             yield page
 
