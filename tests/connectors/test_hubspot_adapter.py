@@ -147,6 +147,39 @@ def test_search_lag_defers_the_latest_changes_and_count_costs_one_call(h: HubSpo
     assert snap(h) == {"hubspot.contacts.search": {200: 4}}
 
 
+def test_overlap_reads_a_late_indexed_change_then_never_reads_a_matured_window_again(h: HubSpotHarness) -> None:
+    ids = h.load(dataset(20, activities=False))
+    adapter = h.adapter(search_lag_seconds=60, search_overlap_seconds=300)
+    start = adapter.cursor_at(NOW)
+    h.sandbox.clock.advance(10)
+    h.api.index_delay_seconds = 200  # shows in search 200 s after its change: later than the 60 s lag
+    h.touch(ids["p000001"])
+    h.api.index_delay_seconds = 0
+    h.sandbox.clock.advance(10)
+    h.touch(ids["p000002"])
+    h.sandbox.clock.advance(100)  # p2 is past the lag and indexed, p1 changed before it is not indexed yet
+    first = list(adapter.read_contacts(start))
+    assert ids_of(first) == [ids["p000002"]]
+    h.sandbox.clock.advance(200)  # p1 is indexed now, behind the cursor: the overlap re-read finds it
+    h.sandbox.counters.reset()
+    second = list(adapter.read_contacts(first[-1].cursor))
+    assert ids_of(second) == [ids["p000001"], ids["p000002"]]  # p2 again: the sync skips it as processed
+    assert snap(h) == {"hubspot.contacts.search": {200: 1}}
+    h.sandbox.clock.advance(900)  # the next scheduled sync: read once more, now that the window has matured
+    h.sandbox.counters.reset()
+    third = list(adapter.read_contacts(second[-1].cursor))
+    assert ids_of(third) == [ids["p000001"], ids["p000002"]] and snap(h) == {"hubspot.contacts.search": {200: 1}}
+    for _ in range(2):  # then never again: the reads start past the cursor, one call when nothing is new
+        h.sandbox.clock.advance(900)
+        h.sandbox.counters.reset()
+        later = list(adapter.read_contacts(third[-1].cursor))
+        assert ids_of(later) == [] and snap(h) == {"hubspot.contacts.search": {200: 1}}
+        third = later
+    positions = [json.loads(p[-1].cursor or "") for p in (first, second, third)]
+    assert [(p["ts"], p["id"]) for p in positions] == [(positions[0]["ts"], positions[0]["id"])] * 3
+    assert positions[2]["checked"] > positions[2]["ts"]  # reads now start at ``checked``, past the overlap
+
+
 def test_config_from_settings() -> None:
     from sync.settings import HubSpotSettings
 
