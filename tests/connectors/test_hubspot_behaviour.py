@@ -6,7 +6,6 @@ Each test states the requests it expects (``sandbox.counters``); the adapter sle
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
