@@ -61,6 +61,8 @@ TOUCH: dict[str, dict[str, str]] = {
     "pipedrive": {"title": "VP Sales"},
 }
 HUBSPOT_ENGAGEMENTS = ("emails", "meetings", "calls", "notes")
+HUBSPOT_BEHAVIOUR = ("forms.list", "form_submissions.list", "email_events.list", "events.list")
+HUBSPOT_BEHAVIOUR_ROW = "behaviour: " + ", ".join(HUBSPOT_BEHAVIOUR)
 SALESFORCE_ACTIVITIES = ("Task", "Event", "CampaignMember")
 # endpoint rows of each CRM's table: (label, endpoints counted in it); what no row names goes to "other"
 ROWS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
@@ -70,6 +72,7 @@ ROWS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         ("associations.batch_read", ("associations.batch_read",)),
         *[(f"{t}.batch_read", (f"{t}.batch_read",)) for t in HUBSPOT_ENGAGEMENTS],
         ("contacts.batch_update", ("contacts.batch_update",)),
+        (HUBSPOT_BEHAVIOUR_ROW, HUBSPOT_BEHAVIOUR),
     ],
     "salesforce": [
         ("reads: query, query_more, composite_read", ("query", "query_more", "composite_read")),
@@ -156,6 +159,33 @@ def activity_counts(sb: Sandbox, crm: str) -> dict[str, Counter[str]]:
     return out
 
 
+def hubspot_behaviour_calls(sb: Sandbox, now: datetime, lookback_days: float, contacts_read: int) -> int:
+    """The fewest calls that read the behaviour of ``contacts_read`` contacts over the lookback window
+    (docs/crm-api.md 2.5).  Submissions have no contact filter: every form is paged newest first (50 a call)
+    until a page shows one older than the window or the form ends.  Email events (1,000 a call) and page views
+    (100 a call, after one probe of the Enterprise-only API) are listed for the window, or read one contact
+    at a time (``recipient`` / ``objectId``) when that is fewer."""
+    if contacts_read == 0:
+        return 0
+    start = round(now.timestamp() * 1000 - lookback_days * 86_400_000)
+    with sb.store.read() as conn:
+        forms = conn.execute("SELECT COUNT(*) FROM hs_forms WHERE archived = 0").fetchone()[0]
+        per_form = conn.execute(
+            "SELECT SUM(submitted_ms >= ?), SUM(submitted_ms < ?) FROM hs_form_submissions GROUP BY form_id",
+            (start, start),
+        ).fetchall()
+        email_events = conn.execute("SELECT COUNT(*) FROM hs_email_events WHERE created_ms >= ?", (start,)).fetchone()
+        page_views = conn.execute("SELECT COUNT(*) FROM hs_web_events WHERE occurred_ms >= ?", (start,)).fetchone()
+    calls = max(1, math.ceil(forms / 50))
+    for inside, older in per_form:
+        calls += inside // 50 + 1 if older else max(1, math.ceil(inside / 50))
+    calls += min(max(1, math.ceil(email_events[0] / 1000)), contacts_read)
+    hubspot: Any = sb.apis["hubspot"]
+    if hubspot.portal_tier == "enterprise":
+        calls += 1 + min(max(1, math.ceil(page_views[0] / 100)), contacts_read)
+    return calls
+
+
 def minimum(
     crm: str,
     kind: str,
@@ -165,11 +195,13 @@ def minimum(
     total_acts: int,
     written: int,
     listed: int | None = None,
+    behaviour: int = 0,
 ) -> Minimum:
     """The fewest calls for a run that lists ``listed`` contacts (default ``read``), reads ``read`` of them
     (``acts`` activities by object; ``per_contact``: each one's count) and writes ``written``, per
     CRM_API_NOTES.md section 8.  The echo sync's minimum (``kind`` "echo") is its contact listing pages alone:
-    nothing it lists needs reading, and the activity-change feed is left out."""
+    nothing it lists needs reading, and the activity-change feed is left out.  ``behaviour``: HubSpot's
+    behaviour reads (``hubspot_behaviour_calls``)."""
     backfill = kind == "backfill"
     echo = kind == "echo"
     listed = read if listed is None else listed
@@ -181,6 +213,7 @@ def minimum(
         rows["associations.batch_read"] = len(HUBSPOT_ENGAGEMENTS) * math.ceil(read / 1000)
         rows |= {f"{t}.batch_read": math.ceil(acts[t] / 100) for t in HUBSPOT_ENGAGEMENTS}
         rows["contacts.batch_update"] = math.ceil(written / 100)
+        rows[HUBSPOT_BEHAVIOUR_ROW] = behaviour
         return Minimum(rows)
     if crm == "salesforce":
         contacts = max(1, math.ceil(listed / 2000))
@@ -290,7 +323,11 @@ def one_run(
     written = summary.counts["written"]
     listed = summary.counts["read"] + summary.counts["echoes"]
     need_kind = "echo" if label == "echo sync" else kind
-    need = minimum(crm, need_kind, summary.counts["read"], acts, per_contact, total_acts, written, listed)
+    behaviour = 0
+    if crm == "hubspot":
+        lookback = settings.hubspot.behaviour_lookback_days
+        behaviour = hubspot_behaviour_calls(sb, sb.clock.now(), lookback, len(read_ids))
+    need = minimum(crm, need_kind, summary.counts["read"], acts, per_contact, total_acts, written, listed, behaviour)
     figures = RunFigures(label, dict(calls), summary.counts["read"], written, need, seconds, summary.counts["echoes"])
     if crm == "pipedrive":
         figures.tokens, figures.write_tokens = sum(tokens.values()), tokens["pipedrive.persons.v2.update"]
@@ -298,6 +335,10 @@ def one_run(
 
 
 NOTES = (
+    "HubSpot's behaviour (form submissions, marketing email events, page views) has no per-contact read for "
+    "submissions, so a run that reads activities pages every form over the lookback window (newest first, "
+    "stopping at the window) and lists the window's email events and page views, or reads those per contact "
+    "when fewer calls do: that is counted in its minimum. "
     "Outside the minimum: HubSpot's one `contacts.search` in a backfill counts the contacts for the progress "
     "bar; Pipedrive reads `personFields` once per run (the custom fields' hash keys) and `organizations` for "
     "company names, and a sync's activity-change feed costs one call per CRM (Salesforce: one Composite call of "

@@ -244,9 +244,8 @@ class HubSpotHarness:
         if scenario == "backfill":  # GET contacts, 100 per call (page_size only groups them into pages)
             return {"hubspot.contacts.list": max(1, math.ceil(int(facts["contacts"]) / self.list_page_size))}
         if scenario == "incremental_unchanged":
-            # the contacts search finds nothing; activity changes: the email events of the window, and the
-            # search for contacts with a new form submission (recent_conversion_date)
-            return {"hubspot.contacts.search": 2, "hubspot.email_events.list": 1}
+            # the contacts search finds nothing; activity changes need no call (behaviour moves contact rollups)
+            return {"hubspot.contacts.search": 1}
         if scenario == "write":
             updates = int(facts["updates"])
             return {"hubspot.contacts.batch_update": math.ceil(updates / self.write_batch_size)} if updates else {}

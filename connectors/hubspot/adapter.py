@@ -13,7 +13,9 @@ Reading contacts
     timestamp: the records at that timestamp are read again by the next query, and a page made entirely of
     one timestamp switches to walking that timestamp by ``hs_object_id``.  Contacts are yielded in
     ``(lastmodifieddate, id)`` order, so each page's cursor is exact: no record is lost or repeated at
-    equal timestamps.
+    equal timestamps.  Every read first re-reads ``search_overlap_seconds`` behind its cursor (for changes
+    the index showed late), but never before the cursor's ``checked``: what a read saw after the index had
+    matured is never read again, so a sync with nothing new is one search call.
 
 Activities
     Sales emails, meetings, calls, notes and tasks: ``POST /crm/v4/associations/contacts/{type}/batch/read``
@@ -21,11 +23,10 @@ Activities
     engagements per call).  Form submissions, marketing email events and (Enterprise) page views: read where
     HubSpot keeps them, by ``behaviour.BehaviourIndex`` (see there), and matched to the contact by email or id.
 
-    Activity changes (``read_activity_changes``): the marketing email events since the cursor (one call when
-    there are none) and the contacts whose ``recent_conversion_date`` moved since it (one search; their forms'
-    submissions are read only then).  A new engagement or page view needs no read of its own: it updates the
-    contact's rollups (``notes_last_updated``, ``hs_analytics_last_visit_timestamp``...), which moves its
-    ``lastmodifieddate``, so ``read_contacts`` returns the contact.
+    Activity changes (``read_activity_changes``): no call.  A new engagement, form fill, marketing email
+    event or page view updates the contact's rollups (``notes_last_updated``, ``recent_conversion_date``,
+    ``hs_email_open``, ``hs_analytics_num_page_views``...), which are read fields: ``read_contacts`` returns
+    the contact with a field changed, so the sync never takes it for an echo of its own write.
 
 Writing
     ``ContactWriter`` (``writes.py``): batch updates of 100, per-record results.
@@ -40,10 +41,10 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from connectors.base import ActivityPage, Removal, RemovalPage
+from connectors.base import ActivityPage, RemovalPage
 from connectors.errors import ConfigurationError, FatalApiError
 from connectors.fields import FieldSchema, SchemaField
-from connectors.hubspot.behaviour import BehaviourIndex, contact_emails, email_key
+from connectors.hubspot.behaviour import BehaviourIndex
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.cursor import (
@@ -51,7 +52,6 @@ from connectors.hubspot.cursor import (
     Listing,
     Position,
     parse_cursor,
-    parse_removals_cursor,
     search_filters,
 )
 from connectors.hubspot.history import read_field_history
@@ -66,6 +66,7 @@ from connectors.hubspot.mapping import (
     to_ms,
 )
 from connectors.hubspot.outcomes import read_outcomes
+from connectors.hubspot.removals import read_removals
 from connectors.hubspot.writes import BATCH, ContactWriter
 from connectors.paging import HubSpotAfter, chunks, pages
 from connectors.records import (
@@ -121,16 +122,18 @@ class HubSpotAdapter:
             yield from self._overlapped(state)
 
     def _overlapped(self, pos: Position) -> Iterator[ContactPage]:
-        """The search from ``search_overlap_seconds`` before ``pos``, for changes the index showed late; the
-        cursors handed out never go back behind ``pos``, so an overlap with nothing new costs no ground."""
+        """The search from ``search_overlap_seconds`` before ``pos``, for changes the index showed late, but
+        not before ``pos.checked`` (read once the index had matured: nothing more can show there); the cursors
+        handed out never go back behind ``pos``, so an overlap with nothing new costs no ground."""
         overlap = round(self.config.search_overlap_seconds * 1000)
-        if overlap <= 0:
-            yield from self._search_pages(pos)
-            return
-        for page in self._search_pages(Position(max(pos.ts - overlap, 0), 0)):
+        start = max(pos.ts - max(overlap, 0), pos.checked)
+        begin = pos if start == pos.ts else Position(start, 0)
+        for page in self._search_pages(begin, pos.checked):
             reached = parse_cursor(page.cursor) if page.cursor else pos
-            if isinstance(reached, Position) and (reached.ts, reached.id) < (pos.ts, pos.id):
-                page = replace(page, cursor=pos.json())
+            if isinstance(reached, Position) and (
+                (reached.ts, reached.id) < (pos.ts, pos.id) or (reached.ts, reached.id) == (begin.ts, begin.id)
+            ):  # nothing past ``pos`` yet: keep it, with what this read made sure of
+                page = replace(page, cursor=Position(pos.ts, pos.id, max(pos.checked, reached.checked)).json())
             yield page
 
     def cursor_at(self, since: datetime) -> str:
@@ -224,8 +227,17 @@ class HubSpotAdapter:
             self.on_listing_page(len(found))
         return found, int(data.total or 0)
 
-    def _search_pages(self, start: Position) -> Iterator[ContactPage]:
-        pos = start
+    def _matured(self) -> int:
+        """The time (ms) before which every change shows in search by now: ``search_lag_seconds`` plus
+        ``search_overlap_seconds`` ago (the longest index delay leadsync assumes)."""
+        margin = max(self.config.search_lag_seconds, 0) + max(self.config.search_overlap_seconds, 0)
+        return max(to_ms(self.config.now() - timedelta(seconds=margin)), 0)
+
+    def _search_pages(self, start: Position, checked: int = 0) -> Iterator[ContactPage]:
+        """Contacts after ``start`` in cursor order; the pages carry ``checked`` until the read ends, the last
+        one what this read makes sure of (``_matured``, taken before its first call)."""
+        matured = max(checked, self._matured())
+        pos = Position(start.ts, start.id, checked)
         held: list[Contact] = []  # the last page's final timestamp group: seen, not yet known complete
         buffer: list[Contact] = []
         while True:
@@ -238,9 +250,9 @@ class HubSpotAdapter:
                 rest = sorted([*held, *found], key=contact_key)
                 buffer.extend(rest)
                 if rest:
-                    pos = Position(*contact_key(rest[-1]))
-                yield from self._full_pages(buffer)
-                yield ContactPage(tuple(buffer), pos.json(), done=True)
+                    pos = Position(*contact_key(rest[-1]), checked)
+                yield from self._full_pages(buffer, checked)
+                yield ContactPage(tuple(buffer), Position(pos.ts, pos.id, matured).json(), done=True)
                 return
             last_ts = contact_key(found[-1])[0]
             complete = sorted([*held, *(c for c in found if contact_key(c)[0] < last_ts)], key=contact_key)
@@ -248,18 +260,18 @@ class HubSpotAdapter:
                 complete = []  # the held timestamp fills whole pages: walk it by id instead
             if complete:
                 buffer.extend(complete)
-                pos = Position(*contact_key(complete[-1]))
+                pos = Position(*contact_key(complete[-1]), checked)
                 held = [c for c in found if contact_key(c)[0] == last_ts]
             else:  # pages made of one timestamp: walk it by id, which orders it completely
                 walk_from = pos.id if pos.ts == last_ts else 0
                 held = []
                 for chunk in self._walk_timestamp(last_ts, walk_from):
                     buffer.extend(chunk)
-                    pos = Position(last_ts, int(chunk[-1].id))
-                    yield from self._full_pages(buffer)
-            yield from self._full_pages(buffer)
+                    pos = Position(last_ts, int(chunk[-1].id), checked)
+                    yield from self._full_pages(buffer, checked)
+            yield from self._full_pages(buffer, checked)
 
-    def _full_pages(self, buffer: list[Contact]) -> Iterator[ContactPage]:
+    def _full_pages(self, buffer: list[Contact], checked: int) -> Iterator[ContactPage]:
         """Pages of exactly ``page_size`` cut from ``buffer`` (complete contacts in cursor order), each with the
         position of its last contact; the rest stays in ``buffer``.  Exact pages keep the activity reads at
         their minimum: a page of 1,000 is one associations call per engagement type, 1,001 would be two."""
@@ -267,7 +279,7 @@ class HubSpotAdapter:
         while len(buffer) >= size:
             page = buffer[:size]
             del buffer[:size]
-            yield ContactPage(tuple(page), Position(*contact_key(page[-1])).json())
+            yield ContactPage(tuple(page), Position(*contact_key(page[-1]), checked).json())
 
     def _walk_timestamp(self, ts: int, after_id: int) -> Iterator[list[Contact]]:
         while True:
@@ -309,56 +321,12 @@ class HubSpotAdapter:
                 out.setdefault(contact.id, contact)
         return list(out.values())
 
-    # -- deleted and merged contacts ---------------------------------------------------------------------
+    # -- deleted and merged contacts (``removals.py``) ---------------------------------------------------
     def read_removals(self, cursor: str | None) -> Iterator[RemovalPage]:
-        """Contacts archived since the cursor: ``GET /crm/v3/objects/contacts?archived=true`` (100 per call;
-        the listing has no time filter, so it is read whole and filtered by ``archivedAt``; HubSpot keeps
-        archived contacts 90 days).  Each archived id is then read once more (batch read, 100 per call): an id
-        that resolves to another contact was merged into it, else it was deleted.  Merges are also seen on
-        the survivor's ``hs_merged_object_ids`` (``Contact.merged_from``)."""
-        started = to_ms(self.config.now())
-        state = parse_removals_cursor(cursor) if cursor else Archived(started)
-        archived: list[tuple[str, datetime]] = []
-
-        def fetch(request: dict[str, Any]) -> Any:
-            data, _, _ = self.client.call(
-                "contacts.list_archived",
-                partial(
-                    self.client.contacts_basic.get_page_with_http_info,
-                    limit=LIST_PAGE,
-                    after=request.get("after"),
-                    properties=["hs_object_id"],
-                    archived=True,
-                    _request_timeout=self.config.timeout,
-                ),
-            )
-            return data
-
-        for data in pages(fetch, HubSpotAfter(endpoint="contacts.list_archived")):
-            for obj in data.results or []:
-                at = parse_time(getattr(obj, "archived_at", None) or getattr(obj, "updated_at", None))
-                if at is not None and to_ms(at) >= state.since:
-                    archived.append((str(obj.id), at))
-        survivors = self._survivors([cid for cid, _ in archived])
-        removals = tuple(
-            Removal(cid, survivors.get(cid), at) for cid, at in sorted(archived, key=lambda a: (a[1], a[0]))
-        )
-        # the next read starts where this listing started: a contact archived while it ran may be reported
-        # twice (the sync counts an id once), never missed
-        yield RemovalPage(removals, Archived(max(started, state.since)).json(), done=True)
+        return read_removals(self.client, self.config, cursor, self.get_contacts)
 
     def removals_cursor_at(self, since: datetime) -> str:
         return Archived(to_ms(since)).json()
-
-    def _survivors(self, ids: Sequence[str]) -> dict[str, str]:
-        """Removed id -> the contact it was merged into, for those of ``ids`` that resolve to another one."""
-        found: dict[str, str] = {}
-        wanted = set(ids)
-        for contact in self.get_contacts(ids) if ids else []:
-            for old in contact.merged_from:
-                if old in wanted and old != contact.id:
-                    found[old] = contact.id
-        return found
 
     # -- activities --------------------------------------------------------------------------------------
     def read_activities(self, contact_ids: Sequence[str]) -> Mapping[str, list[Activity]]:
@@ -442,25 +410,17 @@ class HubSpotAdapter:
         return links
 
     def read_activity_changes(self, cursor: str | None) -> Iterator[ActivityPage]:
-        """Form submissions and marketing email events since ``cursor`` (see the module docstring); without a
-        cursor nothing is read (the backfill reads every contact's behaviour) and the cursor starts now."""
+        """Nothing to read: every behaviour HubSpot records moves a contact rollup the contacts search reads
+        (``DEFAULT_EXTRA_FIELDS``: a form fill ``recent_conversion_date``, an email open or click
+        ``hs_email_open`` / ``hs_email_click``, a bounce ``hs_email_bounce``, an unsubscribe ``hs_email_optout``,
+        a page view ``hs_analytics_num_page_views``, an engagement ``notes_last_updated``), so ``read_contacts``
+        returns the contact with a field changed (never an echo) and its activities are read then."""
         until = to_ms(self.config.now())
-        if cursor is None:
-            yield ActivityPage((), Position(until, 0).json(), done=True)
-            return
-        state = parse_cursor(cursor)
-        since = state.ts if isinstance(state, Position) else state.since
-        found, known = self.behaviour.changes(since, until)
-        by_key = {email_key(email): cid for email, cid in known.items()}
-        emails = {b.key[len("email:") :] for b in found if b.key.startswith("email:") and b.key not in by_key}
-        by_key.update({email_key(e): cid for e, cid in contact_emails(self.client, self.config, emails).items()})
-        activities = []
-        for b in found:
-            cid = b.key[len("id:") :] if b.key.startswith("id:") else by_key.get(b.key)
-            if cid:  # an email no contact has (a deleted contact, a typo in a form): nobody to rescore
-                activities.append(b.activity(cid))
-        activities.sort(key=lambda a: (a.occurred_at, a.id))
-        yield ActivityPage(tuple(activities), Position(max(until, since), 0).json(), done=True)
+        since = 0
+        if cursor is not None:
+            state = parse_cursor(cursor)
+            since = state.ts if isinstance(state, Position) else state.since
+        yield ActivityPage((), Position(max(until, since), 0).json(), done=True)
 
     # -- field history (optional: ``connectors.base.ReadsFieldHistory``) ---------------------------------
     def field_history(self, contact_ids: Sequence[str], fields: Sequence[str]) -> Mapping[str, list[FieldChangeRecord]]:

@@ -21,11 +21,9 @@ map (``HubSpotConfig.form_activity_map``: form id, form name, or a part of the n
 type), the type of an event from ``activity_type_map`` (``EMAIL_EVENT:OPEN``, ``WEB_EVENT:E_VISITED_PAGE``).
 
 ``BehaviourIndex`` reads these listings once per adapter over ``behaviour_lookback_days`` and then, at most
-every five minutes, only what is new since its last read, keeping the activities by contact email / id;
-``changes(since, until)`` is the activity-change stream's read: the email events of the window (one call
-when nothing happened) and the contacts whose ``recent_conversion_date`` moved in it (one search call), whose
-forms are then read.  Page views need no such read: a visit moves the contact's ``hs_analytics_*`` rollups,
-so the contacts search already returns the contact.
+every five minutes, only what is new since its last read, keeping the activities by contact email / id.
+No read of its own finds what changed: every behaviour moves a contact rollup the contacts search returns
+(``HubSpotAdapter.read_activity_changes``).
 """
 
 from __future__ import annotations
@@ -41,15 +39,13 @@ from connectors.errors import AuthError
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.config import HubSpotConfig
 from connectors.hubspot.mapping import canonical_type, parse_time, to_ms
-from connectors.paging import HubSpotAfter, HubSpotOffset, chunks, pages
+from connectors.paging import HubSpotAfter, HubSpotOffset, pages
 from connectors.records import Activity, ActivityType, FieldValue
 
 FORMS_PAGE = 50
 SUBMISSIONS_PAGE = 50  # the Forms API's maximum
 EMAIL_EVENTS_PAGE = 1000  # the email events API's maximum
 WEB_EVENTS_PAGE = 100
-SEARCH_PAGE = 200
-BATCH = 100
 PAGE_VIEW_EVENT = "e_visited_page"
 # Within one adapter the index is read again after this long (ms): a backfill's pages share one read, a
 # long-lived adapter (the daemon's) still sees new behaviour.
@@ -204,16 +200,6 @@ class BehaviourIndex:
         held = [*self._by_key.get(email_key(email), {}).values(), *self._by_key.get(f"id:{contact_id}", {}).values()]
         return max((to_ms(b.occurred_at) for b in held if b.source_type.startswith("FORM:")), default=-1)
 
-    def changes(self, since: int, until: int) -> tuple[list[Behaviour], dict[str, str]]:
-        """Behaviour that happened in ``[since, until]``, and the contact ids of the emails it names that the
-        conversion search already resolved (email -> id)."""
-        found = list(self._email_events(since, until))
-        converted = self._converted_contacts(since, until)
-        if converted:
-            found.extend(self._submissions(since))
-        self._add(found)
-        return found, converted
-
     def _add(self, found: Iterable[Behaviour]) -> None:
         for b in found:
             self._by_key.setdefault(b.key, {})[b.id] = b
@@ -282,34 +268,6 @@ class BehaviourIndex:
             source_type=f"FORM:{name}",
             attributes={"subject": name, "form": name, "form_id": form_id, "url": url},
         )
-
-    def _converted_contacts(self, since: int, until: int) -> dict[str, str]:
-        """email -> contact id of the contacts whose last form submission falls in ``[since, until]``."""
-        filters = [
-            {"propertyName": "recent_conversion_date", "operator": "GTE", "value": str(since)},
-            {"propertyName": "recent_conversion_date", "operator": "LTE", "value": str(until)},
-        ]
-        body = {"filterGroups": [{"filters": filters}], "properties": ["email"], "limit": SEARCH_PAGE}
-
-        def fetch(request: dict[str, Any]) -> Any:
-            data, _, _ = self.client.call(
-                "contacts.search",
-                partial(
-                    self.client.contacts_search.do_search_with_http_info,
-                    request,
-                    _request_timeout=self.config.timeout,
-                ),
-                search=True,
-            )
-            return data
-
-        out: dict[str, str] = {}
-        for data in pages(fetch, HubSpotAfter(endpoint="contacts.search"), body):
-            for obj in data.results or []:
-                email = (obj.properties or {}).get("email")
-                if email:
-                    out[str(email).strip().lower()] = str(obj.id)
-        return out
 
     # -- marketing email events --------------------------------------------------------------------------
     def _email_events(self, since: int, until: int) -> Iterator[Behaviour]:
@@ -400,27 +358,6 @@ class BehaviourIndex:
             require=require,
         )
         return data
-
-
-def contact_emails(client: HubSpotClient, config: HubSpotConfig, emails: Iterable[str]) -> dict[str, str]:
-    """email -> contact id, by batch reads with ``idProperty=email`` (100 per call)."""
-    out: dict[str, str] = {}
-    for chunk in chunks(dict.fromkeys(e.strip().lower() for e in emails if e), BATCH):
-        body = {
-            "inputs": [{"id": e} for e in chunk],
-            "idProperty": "email",
-            "properties": ["email"],
-            "propertiesWithHistory": [],
-        }
-        data, _, _ = client.call(
-            "contacts.batch_read",
-            partial(client.contacts_batch.read_with_http_info, body, archived=False, _request_timeout=config.timeout),
-        )
-        for obj in data.results or []:
-            email = (obj.properties or {}).get("email")
-            if email:
-                out[str(email).strip().lower()] = str(obj.id)
-    return out
 
 
 def _iso(ms: int) -> str:

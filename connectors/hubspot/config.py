@@ -48,6 +48,7 @@ DEFAULT_EXTRA_FIELDS: tuple[str, ...] = (
     "hs_analytics_last_visit_timestamp",
     "hs_email_open",
     "hs_email_click",
+    "hs_email_bounce",
     "num_conversion_events",
     "recent_conversion_event_name",
     "recent_conversion_date",

@@ -1,9 +1,11 @@
 """HubSpot cursors: where a read of contacts stands, as the opaque JSON string the sync stores.
 
 ``Position`` (incremental): every contact with (lastmodifieddate, id) up to it has been handed out; the next
-search asks for what comes after it (``search_filters``).  ``Listing`` (backfill): the listing resumes at
-``after`` and hands over to incremental reads at ``since`` when it ends.  ``Archived`` (removals): contacts
-archived since ``since`` are still to be reported.
+search asks for what comes after it (``search_filters``).  Its ``checked`` (ms) is how far the search index
+has been read after it had matured: every contact changed before it was in a read made at least
+``search_lag_seconds + search_overlap_seconds`` after the change, so the overlap never re-reads it.
+``Listing`` (backfill): the listing resumes at ``after`` and hands over to incremental reads at ``since`` when
+it ends.  ``Archived`` (removals): contacts archived since ``since`` are still to be reported.
 """
 
 from __future__ import annotations
@@ -22,13 +24,18 @@ CURSOR_VERSION = 1
 
 @dataclass(frozen=True, slots=True)
 class Position:
-    """Incremental cursor: every contact with (lastmodifieddate, id) <= (ts, id) has been yielded."""
+    """Incremental cursor: every contact with (lastmodifieddate, id) <= (ts, id) has been yielded, and every one
+    changed before ``checked`` (ms) will never show in search later (see the module docstring)."""
 
     ts: int
     id: int
+    checked: int = 0
 
     def json(self) -> str:
-        return json.dumps({"v": CURSOR_VERSION, "ts": self.ts, "id": str(self.id)})
+        data: dict[str, Any] = {"v": CURSOR_VERSION, "ts": self.ts, "id": str(self.id)}
+        if self.checked:
+            data["checked"] = self.checked
+        return json.dumps(data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +73,7 @@ def parse_cursor(cursor: str) -> Position | Listing:
         data = json.loads(cursor)
         if "list_after" in data:
             return Listing(data["list_after"], int(data["since"]))
-        return Position(int(data["ts"]), int(data.get("id") or 0))
+        return Position(int(data["ts"]), int(data.get("id") or 0), int(data.get("checked") or 0))
     except (ValueError, TypeError, KeyError) as exc:
         raise FatalApiError(
             f"The stored HubSpot cursor {cursor!r} is not one this adapter wrote.", crm="hubspot"

@@ -89,7 +89,10 @@ def test_incremental_reads_changes_once_at_equal_timestamps(h: HubSpotHarness) -
     # 1 page of the tie group, 3 walking it by id, 1 for the pairs (+1 record re-read at the end of none)
     assert snap(h) == {"hubspot.contacts.search": {200: 5}}
     again = list(adapter.read_contacts(pages[-1].cursor))
-    assert ids_of(again) == [] and again[-1].cursor == pages[-1].cursor
+    # nothing new: the same position (its ``checked`` may only move forward)
+    before, after = json.loads(pages[-1].cursor or ""), json.loads(again[-1].cursor or "")
+    assert ids_of(again) == [] and (after["ts"], after["id"]) == (before["ts"], before["id"])
+    assert after.get("checked", 0) >= before.get("checked", 0)
 
 
 def test_incremental_held_group_spanning_pages_is_read_once(h: HubSpotHarness) -> None:
@@ -128,8 +131,8 @@ def test_cursor_is_monotonic_across_runs_and_sees_touches_and_activities(h: HubS
     assert ts == sorted(ts) and ts[0] < ts[1]
     assert snap(h) == {"hubspot.contacts.search": {200: 2}}
     assert next(iter(adapter.read_activity_changes(third[-1].cursor))).activities == ()
-    # no new behaviour: one call for the window's email events, one search for new form submissions
-    assert snap(h) == {"hubspot.contacts.search": {200: 3}, "hubspot.email_events.list": {200: 1}}
+    # no call: behaviour moves the contact rollups, so the contacts search is the change feed
+    assert snap(h) == {"hubspot.contacts.search": {200: 2}}
 
 
 def test_search_lag_defers_the_latest_changes_and_count_costs_one_call(h: HubSpotHarness) -> None:
@@ -142,6 +145,39 @@ def test_search_lag_defers_the_latest_changes_and_count_costs_one_call(h: HubSpo
     h.sandbox.clock.advance(61)
     assert ids_of(adapter.read_contacts(start)) == [ids["p000001"]]
     assert snap(h) == {"hubspot.contacts.search": {200: 4}}
+
+
+def test_overlap_reads_a_late_indexed_change_then_never_reads_a_matured_window_again(h: HubSpotHarness) -> None:
+    ids = h.load(dataset(20, activities=False))
+    adapter = h.adapter(search_lag_seconds=60, search_overlap_seconds=300)
+    start = adapter.cursor_at(NOW)
+    h.sandbox.clock.advance(10)
+    h.api.index_delay_seconds = 200  # shows in search 200 s after its change: later than the 60 s lag
+    h.touch(ids["p000001"])
+    h.api.index_delay_seconds = 0
+    h.sandbox.clock.advance(10)
+    h.touch(ids["p000002"])
+    h.sandbox.clock.advance(100)  # p2 is past the lag and indexed, p1 changed before it is not indexed yet
+    first = list(adapter.read_contacts(start))
+    assert ids_of(first) == [ids["p000002"]]
+    h.sandbox.clock.advance(200)  # p1 is indexed now, behind the cursor: the overlap re-read finds it
+    h.sandbox.counters.reset()
+    second = list(adapter.read_contacts(first[-1].cursor))
+    assert ids_of(second) == [ids["p000001"], ids["p000002"]]  # p2 again: the sync skips it as processed
+    assert snap(h) == {"hubspot.contacts.search": {200: 1}}
+    h.sandbox.clock.advance(900)  # the next scheduled sync: read once more, now that the window has matured
+    h.sandbox.counters.reset()
+    third = list(adapter.read_contacts(second[-1].cursor))
+    assert ids_of(third) == [ids["p000001"], ids["p000002"]] and snap(h) == {"hubspot.contacts.search": {200: 1}}
+    for _ in range(2):  # then never again: the reads start past the cursor, one call when nothing is new
+        h.sandbox.clock.advance(900)
+        h.sandbox.counters.reset()
+        later = list(adapter.read_contacts(third[-1].cursor))
+        assert ids_of(later) == [] and snap(h) == {"hubspot.contacts.search": {200: 1}}
+        third = later
+    positions = [json.loads(p[-1].cursor or "") for p in (first, second, third)]
+    assert [(p["ts"], p["id"]) for p in positions] == [(positions[0]["ts"], positions[0]["id"])] * 3
+    assert positions[2]["checked"] > positions[2]["ts"]  # reads now start at ``checked``, past the overlap
 
 
 def test_config_from_settings() -> None:
@@ -464,14 +500,11 @@ def test_backfill_with_activities_and_write_back_then_unchanged_incremental(h: H
     h.sandbox.counters.reset()
     unchanged = list(adapter.read_contacts(first[-1].cursor))
     list(adapter.read_activity_changes(first[-1].cursor))
-    # nothing new: the contacts search, the email events of the window, the search for new conversions
-    assert ids_of(unchanged) == [] and snap(h) == {
-        "hubspot.contacts.search": {200: 2},
-        "hubspot.email_events.list": {200: 1},
-    }
+    # nothing new: one contacts search; the activity changes need no call (the rollups are contact fields)
+    assert ids_of(unchanged) == [] and snap(h) == {"hubspot.contacts.search": {200: 1}}
     usage = adapter.usage()
     assert usage.quota_limit == 250_000 and usage.quota_left is not None
-    assert Counter(usage.calls_by_endpoint)["contacts.search"] == 5
+    assert Counter(usage.calls_by_endpoint)["contacts.search"] == 4
 
 
 def test_harness_contract_members(h: HubSpotHarness) -> None:

@@ -6,7 +6,6 @@ Each test states the requests it expects (``sandbox.counters``); the adapter sle
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -71,11 +70,16 @@ def test_demo_form_submission_makes_the_contact_p1_without_notes(h: HubSpotHarne
     h.sandbox.clock.advance(60)
     conversion = h.add_activity(cid, "demo_request", NOW)  # a submission of the "Request a demo" form
     h.sandbox.counters.reset()
-    changed = [a for page in adapter.read_activity_changes(cursor) for a in page.activities]
-    assert [(a.id, a.contact_id, a.type) for a in changed] == [(conversion, cid, "demo_request")]
+    # the submission moved the contact's conversion rollups: the contacts search returns it, changed
+    changed = [c for page in adapter.read_contacts(cursor) for c in page.contacts]
+    assert [c.id for c in changed] == [cid] and changed[0].fields["recent_conversion_date"] != contact.fields.get(
+        "recent_conversion_date"
+    )
+    assert [a for page in adapter.read_activity_changes(cursor) for a in page.activities] == []
 
     acts = adapter.read_activities([cid])[cid]
     demo = [a for a in acts if a.type == "demo_request"]
+    assert [a.id for a in demo] == [conversion]
     assert [a.source_type for a in demo] == ["FORM:Request a demo"] and demo[0].attributes["form"] == "Request a demo"
     after = score(model, adapter.get_contacts([cid])[0], acts, NOW + timedelta(minutes=2))
     assert after.tier == "P1"
@@ -178,21 +182,26 @@ def test_missing_forms_scope_is_one_sentence(h: HubSpotHarness) -> None:
     assert lines[1].startswith("Marketing email opens")
 
 
-def test_unchanged_activity_changes_cost_one_email_events_call_and_one_search(h: HubSpotHarness) -> None:
-    ids = h.load(Dataset(people=[person(1)]))
+@pytest.mark.parametrize("kind", ["email_open", "email_click", "bounce", "unsubscribe", "demo_request", "page_view"])
+def test_behaviour_reaches_the_sync_through_the_contacts_search_at_no_call_of_its_own(
+    h: HubSpotHarness, kind: str
+) -> None:
+    ids = h.load(Dataset(people=[person(1), person(2)]))
+    cid = ids["p000001"]
     adapter = h.adapter()
+    cursor = adapter.cursor_at(NOW - timedelta(minutes=5))
+    before = adapter.get_contacts([cid])[0]
     first = list(adapter.read_activity_changes(None))
     assert first[-1].done and first[-1].activities == ()
-    h.sandbox.clock.advance(900)
-    h.sandbox.counters.reset()
-    again = list(adapter.read_activity_changes(first[-1].cursor))
-    assert [a for p in again for a in p.activities] == []
-    assert snap(h) == {"hubspot.email_events.list": {200: 1}, "hubspot.contacts.search": {200: 1}}
     h.sandbox.clock.advance(60)
-    open_id = h.add_activity(ids["p000001"], "email_open")
-    third = [a for p in adapter.read_activity_changes(again[-1].cursor) for a in p.activities]
-    assert [(a.id, a.contact_id, a.type) for a in third] == [(open_id, ids["p000001"], "email_open")]
-    assert json.loads(again[-1].cursor or "")["ts"] > json.loads(first[-1].cursor or "")["ts"]
+    new_id = h.add_activity(cid, kind)
+    h.sandbox.counters.reset()
+    assert [a for p in adapter.read_activity_changes(first[-1].cursor) for a in p.activities] == []
+    assert snap(h) == {}  # the activity-change stream makes no call
+    changed = [c for page in adapter.read_contacts(cursor) for c in page.contacts]
+    # the contact comes back with a rollup changed: a sync never takes it for an echo of its own write
+    assert [c.id for c in changed] == [cid] and changed[0].fields != before.fields
+    assert new_id in {a.id for a in adapter.read_activities([cid])[cid]}
 
 
 @pytest.mark.parametrize(
