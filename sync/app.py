@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -29,6 +29,9 @@ from sync.progress import RichProgress
 from sync.reach import crm_urls, unreachable
 from sync.settings import Settings, load_settings, mask_url, missing_credentials
 from sync.state import StateError, StateStore, open_store
+
+if TYPE_CHECKING:
+    from sync.leads import LeadWatch
 
 
 class ConfigError(Exception):
@@ -228,13 +231,29 @@ class App:
         # load the model and policies first: a bad model file must fail before any API call
         _ = self.model, self.blocks
         pipe = self.pipeline(stop=stop, progress=progress, on_p1=on_p1, read_owners=kind != "rescore")
-        if kind == "backfill":
-            return pipe.backfill(dry_run=dry_run, **kwargs)
-        if kind == "sync":
-            return pipe.sync(dry_run=dry_run)
-        if kind == "rescore":
+        if kind not in ("backfill", "sync", "rescore"):
+            raise ValueError(f"unknown run kind {kind!r}")
+        watch = None if dry_run else self.lead_watch(kind)
+        if watch is not None:
+            pipe.watch = watch
+        try:
+            if kind == "backfill":
+                return pipe.backfill(dry_run=dry_run, **kwargs)
+            if kind == "sync":
+                return pipe.sync(dry_run=dry_run)
             return pipe.rescore(dry_run=dry_run, **kwargs)
-        raise ValueError(f"unknown run kind {kind!r}")
+        finally:
+            if watch is not None:
+                watch.finish()
+
+    def lead_watch(self, kind: str) -> LeadWatch:
+        """Owner notifications and SLA tracking for one run (a rescore reads no CRM users: it makes no calls)."""
+        from sync.leads import watch_for
+
+        def owners() -> list[Any]:
+            return [] if kind == "rescore" else list(self.adapter.read_owners())
+
+        return watch_for(self.settings, self.store, self.model, kind, owners)
 
     def score_one(self, contact_id: str, *, now: datetime) -> dict[str, Any]:
         _ = self.model, self.blocks

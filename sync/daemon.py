@@ -250,6 +250,22 @@ class Daemon:
             # the first sync runs at start, not at the schedule's next tick (which may be a day away)
             first = {"next_run_time": datetime.now(UTC)} if kind == "sync" else {}
             scheduler.add_job(self.run_job, self.triggers[kind], args=[kind], id=kind, name=f"leadsync {kind}", **first)
+        if self.settings.sla.escalate:  # leads untouched at their response due time (sync.sla)
+            from sync.sla import EscalationJob
+
+            shared = self.adapters
+            escalation = EscalationJob(
+                self.settings,
+                self.metrics.registry,
+                owners=lambda: shared.adapter.read_owners() if shared.adapter else [],
+            )
+            cron = cron_trigger(self.settings.sla.escalation_cron, setting="LEADSYNC_SLA__ESCALATION_CRON")
+            scheduler.add_job(
+                lambda: escalation.tick(self.clock()),
+                self.triggers.get("escalate", cron),
+                id="escalate",
+                name="leadsync escalate",
+            )
         scheduler.start()
         self._scheduler = scheduler
         for job in scheduler.get_jobs():

@@ -33,8 +33,9 @@ if TYPE_CHECKING:
 
 def register(cli: click.Group) -> None:
     from sync.history_cli import history
+    from sync.sla_cli import sla
 
-    for command in (daemon, runs, show, revert, history):
+    for command in (daemon, runs, show, revert, history, sla):
         cli.add_command(command)
 
 

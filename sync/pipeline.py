@@ -34,6 +34,7 @@ from connectors.records import Activity, Contact, FieldUpdate, WriteStatus
 from scoring import Model, ScoreResult, score
 from sync.pipeline_parts import (
     NullProgress,
+    PageWatch,
     PlanWriter,
     Progress,
     RunSummary,
@@ -102,6 +103,7 @@ class Pipeline:
         self.stop = stop or threading.Event()
         self.plan_dir = plan_dir
         self.on_p1 = on_p1
+        self.watch = PageWatch()  # the P1 alert; sync.leads.LeadWatch adds notifications and SLA tracking
         # calls the adapter had made before this run (an adapter may serve several runs)
         self._calls_baseline = dict(calls_baseline) if calls_baseline is not None else None
         # a connector's error as the user reads it (the App names the setting of an unreachable CRM)
@@ -466,11 +468,6 @@ class Pipeline:
             for change in changes:
                 if change.kind == "owner" and change.new:
                     assignments.append(Assignment(cid, str(change.new), self.planner.policies.owners.strategy, now))
-            result = page.results[cid]
-            if result.tier == "P1" and self.on_p1 is not None and any(c.field.endswith("tier") for c in changes):
-                contact = next(c for c in page.contacts if c.id == cid)
-                summary.new_p1 += 1
-                self.on_p1(contact, result)
         summary.counts["written"] += len(succeeded)
         summary.counts["failed"] += len(failures)
         summary.counts["quarantined"] += len(failures)
@@ -489,6 +486,7 @@ class Pipeline:
             for c in page.contacts
             if c.id in page.results
         ]
+        known_before = self.watch.before(page)  # read before this page's inputs replace it
         with self.store.transaction():
             if audit:
                 self.store.record_writes(run_id, self.crm, audit, now)
@@ -516,6 +514,7 @@ class Pipeline:
                 self._removals.remove(gone, summary, self._inflight)
             if page.cursor is not None:
                 self.store.set_cursor(self.crm, page.stream or CONTACTS_STREAM, page.cursor, now)
+        summary.new_p1 += self.watch.recorded(page, known_before, now, on_p1=self.on_p1, written=succeeded)
 
     # -- contacts deleted or merged away in the CRM ------------------------------------------------------
     def _removal_batches(self) -> Iterator[_Batch]:

@@ -4,7 +4,7 @@ writer, and the pure rules the loop applies (echo, gone, change kinds).  ``sync.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -170,3 +170,33 @@ def _change_kind(change: Change, result: ScoreResult) -> str:
     if change.kind == "score":
         return "score changes"
     return "other field changes"
+
+
+class PageWatch:
+    """Told about each recorded page: ``before`` ahead of its state transaction, ``recorded`` after it.
+
+    This one only calls ``on_p1`` for each written contact whose P1 tier the page wrote (returns how many);
+    ``sync.leads.LeadWatch`` also notifies owners and tracks response SLAs.
+    """
+
+    def before(self, page: _PageOutcome) -> Any:
+        return None
+
+    def recorded(
+        self,
+        page: _PageOutcome,
+        before: Any,
+        now: datetime,
+        *,
+        on_p1: Callable[[Contact, ScoreResult], None] | None = None,
+        written: Sequence[str] = (),
+    ) -> int:
+        if on_p1 is None:
+            return 0
+        count = 0
+        for cid in written:
+            result = page.results[cid]
+            if result.tier == "P1" and any(c.field.endswith("tier") for c in page.changes.get(cid, ())):
+                on_p1(next(c for c in page.contacts if c.id == cid), result)
+                count += 1
+        return count

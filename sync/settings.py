@@ -8,6 +8,7 @@ per CRM use ``__`` (``LEADSYNC_HUBSPOT__ACCESS_TOKEN``).  Secrets are ``SecretSt
 from __future__ import annotations
 
 import difflib
+import json
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -166,6 +167,103 @@ class ServerSettings(_Section):
         return None if value is None else value.strip()
 
 
+NotifyEvent = Literal["p1", "sql", "owner", "escalation"]
+NotifyChannel = Literal["slack", "teams", "email"]
+
+
+def _secret_url(value: SecretStr | None) -> SecretStr | None:
+    """A webhook URL is a secret: checked like any URL, but never echoed in the error."""
+    if value is None:
+        return None
+    try:
+        _http_url(value.get_secret_value())
+    except ValueError:
+        raise ValueError("must be a full URL starting with https://") from None
+    return value
+
+
+def _timezone(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}: use an IANA name such as Europe/Berlin or UTC") from None
+    return value
+
+
+def _address(value: str | None) -> str | None:
+    if value is not None and ("@" not in value or any(c in value for c in " ,;<>")):
+        raise ValueError(f"{value!r} is not one e-mail address")
+    return value
+
+
+class OwnerRoute(_Section):
+    """Where one owner is told (keyed by the owner's CRM user id or e-mail address in NOTIFY__OWNERS)."""
+
+    email: str | None = None  # unset: the owner's e-mail address in the CRM
+    slack_webhook_url: SecretStr | None = None  # the owner's own Slack webhook (a DM); unset: the team channel
+    teams_webhook_url: SecretStr | None = None
+    timezone: str | None = None  # unset: NOTIFY__TIMEZONE
+
+    _urls = field_validator("slack_webhook_url", "teams_webhook_url")(_secret_url)
+    _tz = field_validator("timezone")(_timezone)
+    _email = field_validator("email")(_address)
+
+
+def _default_events() -> dict[NotifyEvent, list[NotifyChannel]]:
+    return {
+        "p1": ["slack", "teams", "email"],
+        "sql": ["email"],
+        "owner": ["email"],
+        "escalation": ["slack", "teams", "email"],
+    }
+
+
+class NotifySettings(_Section):
+    """Owner notifications: a contact became P1 or SQL, its owner changed, or its SLA ran out untouched."""
+
+    events: dict[NotifyEvent, list[NotifyChannel]] = Field(default_factory=_default_events)
+    owners: dict[str, OwnerRoute] = Field(default_factory=dict)
+    timezone: str = "UTC"  # owners' time zone unless their route names one
+    slack_webhook_url: SecretStr | None = None  # the team's channel, for owners without a webhook of their own
+    teams_webhook_url: SecretStr | None = None  # Teams Workflows ("When a Teams webhook request is received") URL
+    manager_email: str | None = None  # escalations also go to the manager channel(s)
+    manager_slack_webhook_url: SecretStr | None = None
+    manager_teams_webhook_url: SecretStr | None = None
+    in_backfill: bool = False  # a backfill tells nobody unless this is true
+    max_per_run: int = Field(50, ge=0)  # beyond it, one summary message instead of the rest
+    attempts: int = Field(3, ge=1, le=10)
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "ssl", "plain"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "leadsync@localhost"
+    smtp_timeout: float = Field(10.0, gt=0)
+    hubspot_portal_id: str | None = None  # record links: app.hubspot.com/contacts/PORTAL/record/0-1/ID
+    hubspot_app_url: str = "https://app.hubspot.com"  # https://app-eu1.hubspot.com for an EU account
+    salesforce_url: str | None = None  # unset: SALESFORCE__INSTANCE_URL
+    pipedrive_company_domain: str | None = None  # yourcompany in https://yourcompany.pipedrive.com
+
+    _urls = field_validator(
+        "slack_webhook_url", "teams_webhook_url", "manager_slack_webhook_url", "manager_teams_webhook_url"
+    )(_secret_url)
+    _links = field_validator("hubspot_app_url", "salesforce_url")(_http_url)
+    _tz = field_validator("timezone")(_timezone)
+    _email = field_validator("manager_email", "smtp_from")(_address)
+
+
+class SlaSettings(_Section):
+    """Response-SLA tracking of prioritized leads, and the daemon's escalation of leads untouched when due."""
+
+    tiers: list[str] = Field(default_factory=lambda: ["P1", "P2"])
+    escalate: bool = True
+    escalation_cron: str = "* * * * *"  # how often the daemon looks for leads past their due time
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LEADSYNC_",
@@ -191,6 +289,8 @@ class Settings(BaseSettings):
     pipedrive: PipedriveSettings = PipedriveSettings()
     daemon: DaemonSettings = DaemonSettings()
     server: ServerSettings = ServerSettings()
+    notify: NotifySettings = NotifySettings()
+    sla: SlaSettings = SlaSettings()
 
     @field_validator("state_url")
     @classmethod
@@ -213,10 +313,12 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every secret value configured, for the redactor."""
         out: list[str] = []
-        for section in (self.hubspot, self.salesforce, self.pipedrive, self.daemon, self.server):
+        for section in (self.hubspot, self.salesforce, self.pipedrive, self.daemon, self.server, self.notify):
             for value in section.__dict__.values():
                 if isinstance(value, SecretStr):
                     out.append(value.get_secret_value())
+        for route in self.notify.owners.values():
+            out += [url.get_secret_value() for url in (route.slack_webhook_url, route.teams_webhook_url) if url]
         password = url_password(self.state_url)
         if password:
             out.append(password)
@@ -392,6 +494,23 @@ _COMMENTS: dict[str, str] = {
     "sends in X-Leadsync-Secret. Empty: off.",
     "SERVER__FORWARDED_ALLOW_IPS": "Reverse proxies whose X-Forwarded-For/-Proto headers are trusted.",
     "DAEMON__REPORT_BASE_URL": "Where REPORT_DIR is served (https://...): the monthly report alert links it there.",
+    "NOTIFY__EVENTS": "Which events go to which channels, JSON: p1, sql, owner (changed), escalation -> slack, teams, "
+    "email.",
+    "NOTIFY__OWNERS": 'Per owner (CRM user id or e-mail), JSON: {"123": {"email": "ann@example.com", '
+    '"slack_webhook_url": "https://hooks.slack.com/...", "timezone": "Europe/Berlin"}}. Unset e-mail: the CRM\'s.',
+    "NOTIFY__TIMEZONE": "Owners' time zone for SLA due times (IANA name) unless their entry in OWNERS names one.",
+    "NOTIFY__SLACK_WEBHOOK_URL": "Team Slack-compatible webhook for owners without their own. Empty: no Slack.",
+    "NOTIFY__TEAMS_WEBHOOK_URL": "Teams Workflows webhook URL (an Adaptive Card is posted). Empty: no Teams.",
+    "NOTIFY__MANAGER_EMAIL": "Escalations (a lead untouched at its SLA due time) also go to the manager channels.",
+    "NOTIFY__IN_BACKFILL": "Notify during a backfill too (false: a backfill tells nobody).",
+    "NOTIFY__MAX_PER_RUN": "At most this many notifications per run; the rest become one summary message.",
+    "NOTIFY__SMTP_HOST": "SMTP server for e-mail notifications. Empty: no e-mail.",
+    "NOTIFY__SMTP_SECURITY": "starttls (port 587), ssl (port 465) or plain (a local relay only).",
+    "NOTIFY__HUBSPOT_PORTAL_ID": "HubSpot account (portal) id, for links to the contact record.",
+    "NOTIFY__SALESFORCE_URL": "Lightning URL for record links. Empty: SALESFORCE__INSTANCE_URL.",
+    "NOTIFY__PIPEDRIVE_COMPANY_DOMAIN": "Pipedrive company domain for person links (yourcompany).",
+    "SLA__TIERS": "Tiers whose response SLA is tracked (JSON list).",
+    "SLA__ESCALATION_CRON": "How often the daemon escalates leads untouched at their due time (cron, UTC).",
 }
 
 
@@ -402,6 +521,8 @@ def _default_text(value: object) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return "'" + json.dumps(value, separators=(",", ":")) + "'"  # JSON, single-quoted so .env keeps it whole
     text = str(value)
     return f'"{text}"' if " " in text else text
 

@@ -51,6 +51,9 @@ API (``StateStore``)::
     enqueue_events(events: Sequence[WebhookEvent], now) -> int             # new ones; duplicates by event id skipped
     claim_events(crm, limit, *, now, lease=5 min) -> list[QueuedEvent]      # oldest first; expired claims re-handed
     ack_events(ids, now) -> int ; count_pending_events(crm) -> int
+    sla_open(crm, contact_ids) -> {id: SlaLead} ; sla_save(crm, leads)    # untouched SLA stretches; insert/update
+    sla_due(crm, now, *, limit=500) -> list[SlaLead]      # untouched, not escalated, due_at <= now
+    sla_since(crm, since) -> list[SlaLead]                # stretches prioritized at or after ``since``
     forget_contacts(crm, contact_ids)        # deleted / merged-away contacts; the audit trail stays
     move_contacts(crm, {old_id: survivor_id})  # merged: written values, sticky owner, quarantine move over
     acquire_lock(crm, *, wait=False, timeout=None) -> RunLock | None ; lock_holder(crm) -> LockHolder | None
@@ -84,6 +87,7 @@ from sync.state._api import (
     RunStatus,
     SchemaTooNewError,
     ScoringInputs,
+    SlaLead,
     StateError,
     StateStore,
     WebhookEvent,
@@ -114,6 +118,7 @@ __all__ = [
     "SQLiteStateStore",
     "SchemaTooNewError",
     "ScoringInputs",
+    "SlaLead",
     "StateError",
     "StateStore",
     "WebhookEvent",

@@ -193,6 +193,25 @@ class QueuedEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class SlaLead:
+    """One stretch of a lead being prioritized (P1/P2): when it started, its response due time, its first touch.
+
+    ``id`` is None until stored.  Untouched (``touched_at`` None) is open; ``escalated_at`` records the one
+    escalation sent for it.
+    """
+
+    contact_id: str
+    tier: str
+    owner_id: str | None
+    prioritized_at: datetime
+    due_at: datetime | None
+    touched_at: datetime | None = None
+    touch_activity_id: str | None = None
+    escalated_at: datetime | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LockHolder:
     """Who holds (or last held) a CRM's run lock."""
 
@@ -415,6 +434,19 @@ class StateStore(ABC):
 
     @abstractmethod
     def count_pending_events(self, crm: str) -> int: ...
+
+    # -- response SLAs ----------------------------------------------------------------------------------
+    @abstractmethod
+    def sla_open(self, crm: str, contact_ids: Sequence[str]) -> dict[str, SlaLead]: ...
+
+    @abstractmethod
+    def sla_save(self, crm: str, leads: Sequence[SlaLead]) -> None: ...
+
+    @abstractmethod
+    def sla_due(self, crm: str, now: datetime, *, limit: int = 500) -> list[SlaLead]: ...
+
+    @abstractmethod
+    def sla_since(self, crm: str, since: datetime) -> list[SlaLead]: ...
 
     # -- run lock ----------------------------------------------------------------------------------------
     @abstractmethod

@@ -108,6 +108,30 @@ WEBHOOK_EVENTS = Migration(
     ),
 )
 
+# One row per stretch a lead is prioritized; at most one untouched row per contact (see sync.sla).
+SLA_LEADS = Migration(
+    5,
+    "response SLAs: when each prioritized lead became P1/P2, its due time, first touch and escalation",
+    (
+        """
+        CREATE TABLE sla_leads (
+            id $serial,
+            crm TEXT NOT NULL,
+            contact_id TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            owner_id TEXT,
+            prioritized_at $ts NOT NULL,
+            due_at $ts,
+            touched_at $ts,
+            touch_activity_id TEXT,
+            escalated_at $ts
+        )""",
+        "CREATE INDEX sla_leads_open ON sla_leads (crm, contact_id) WHERE touched_at IS NULL",
+        "CREATE INDEX sla_leads_due ON sla_leads (crm, due_at) WHERE touched_at IS NULL AND escalated_at IS NULL",
+        "CREATE INDEX sla_leads_since ON sla_leads (crm, prioritized_at)",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -230,6 +254,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     INFLIGHT_WRITES,
     SCHEMA_CACHE,
     WEBHOOK_EVENTS,
+    SLA_LEADS,
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

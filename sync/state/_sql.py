@@ -32,6 +32,7 @@ from sync.state._api import (
 from sync.state._schema import INFLIGHT_WRITES, Migration
 from sync.state._sql_base import id_chunks, marks, new_token
 from sync.state._sql_runs import RunHistory
+from sync.state._sql_sla import SlaBook
 
 __all__ = ["SqlStateStore", "new_token"]
 
@@ -48,7 +49,7 @@ _EVENT_COLUMNS = (
 )
 
 
-class SqlStateStore(RunHistory):
+class SqlStateStore(SlaBook, RunHistory):
     """Every ``StateStore`` method; the transaction and lock plumbing is in the subclasses' hooks."""
 
     # -- cursors -----------------------------------------------------------------------------------------

@@ -1,0 +1,224 @@
+"""Delivery of notifications to Slack-compatible and Teams webhooks and to SMTP, off the run's thread.
+
+A run only queues; one background thread delivers, retrying a few times (connection errors, 429, 5xx, SMTP
+4xx), and a notification that still cannot be delivered is logged and dropped: delivery never fails a run.
+Webhook URLs and the SMTP password are secrets: a log line names the channel and whom it was for, never the
+URL, and an exception is logged by its type only (requests puts the URL in its messages).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import smtplib
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import requests
+from pydantic import SecretStr
+
+from connectors.http import redact
+from sync.notify.message import Notice, email_message, slack_payload, teams_payload
+from sync.settings import NotifySettings
+
+log = logging.getLogger("leadsync.notify")
+
+Channel = Literal["slack", "teams", "email"]
+MAX_RETRY_AFTER = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where one notification goes: a webhook URL (a secret) or an e-mail address, read in time zone ``tz``."""
+
+    channel: Channel
+    address: SecretStr
+    tz: str = "UTC"
+    label: str = ""  # whom it is for, fit for a log line ("owner 123", "manager")
+
+    def describe(self) -> str:
+        return f"{self.channel} ({self.label})" if self.label else self.channel
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    target: Target
+    notice: Notice | None = None
+    text: str = ""
+
+
+class _Permanent(Exception):
+    """The receiver refused the message for good: sending it again will not help."""
+
+
+class Courier:
+    """Queues notifications and delivers them on a background thread; ``close()`` waits for the queue."""
+
+    def __init__(
+        self,
+        settings: NotifySettings,
+        *,
+        timeout: float = 5.0,
+        backoff: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.timeout = timeout
+        self.backoff = backoff
+        self.sleep = sleep
+        self.delivered = 0
+        self.dropped = 0
+        self._queue: queue.Queue[_Item | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._guard = threading.Lock()
+        self._session = requests.Session()
+
+    def send(self, notice: Notice, target: Target) -> None:
+        self._put(_Item(target, notice=notice))
+
+    def send_text(self, text: str, target: Target) -> None:
+        self._put(_Item(target, text=text))
+
+    def _put(self, item: _Item) -> None:
+        if item.target.channel != "email":
+            # HTTP libraries log the request path at DEBUG; in a webhook URL the path is the secret part
+            url = item.target.address.get_secret_value()
+            parts = urlsplit(url)
+            redact.add(url, parts.path + (f"?{parts.query}" if parts.query else ""))
+        with self._guard:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="leadsync-notify", daemon=True)
+                self._thread.start()
+        self._queue.put(item)
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def close(self, timeout: float = 30.0) -> None:
+        if self._thread is not None:
+            if not self.flush(timeout):
+                log.warning("gave up delivering %d queued notification(s) at shutdown", self._queue.qsize())
+            self._queue.put(None)
+            self._thread.join(timeout=1.0)
+            self._thread = None
+        self._session.close()
+
+    def _loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                self._deliver(item)
+            except Exception:  # a bug in one delivery must not stop the others
+                log.exception("could not deliver a notification to %s", item.target.describe() if item else "?")
+            finally:
+                self._queue.task_done()
+
+    # -- one delivery, retried --------------------------------------------------------------------------------
+    def _deliver(self, item: _Item) -> None:
+        problem = ""
+        for attempt in range(1, self.settings.attempts + 1):
+            wait = self.backoff * 2 ** (attempt - 1)
+            try:
+                if item.target.channel == "email":
+                    self._email(item)
+                else:
+                    self._webhook(item)
+                self.delivered += 1
+                return
+            except _Permanent as exc:
+                problem = str(exc)
+                break
+            except _RetryAfter as exc:
+                problem, wait = str(exc), min(exc.seconds or wait, MAX_RETRY_AFTER)
+            except (requests.RequestException, OSError, smtplib.SMTPException) as exc:
+                # the exception's text may name the URL: only its type (and an SMTP code) is safe to log
+                code = getattr(exc, "smtp_code", None)
+                problem = f"{type(exc).__name__}{f' {code}' if code else ''}"
+            if attempt < self.settings.attempts:
+                self.sleep(wait)
+        self.dropped += 1
+        what = item.notice.headline if item.notice is not None else item.text.partition("\n")[0]
+        log.warning("could not deliver a notification to %s (%s); it was: %s", item.target.describe(), problem, what)
+
+    def _webhook(self, item: _Item) -> None:
+        target = item.target
+        body: dict[str, Any]
+        if item.notice is not None:
+            body = (slack_payload if target.channel == "slack" else teams_payload)(item.notice, target.tz)
+        elif target.channel == "slack":
+            body = {"text": item.text}
+        else:
+            card = {"type": "AdaptiveCard", "version": "1.4", "body": [{"type": "TextBlock", "text": item.text}]}
+            body = {
+                "type": "message",
+                "attachments": [
+                    {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}
+                ],
+            }
+        response = self._session.post(target.address.get_secret_value(), json=body, timeout=self.timeout)
+        if response.status_code < 300:
+            return
+        if response.status_code == 429:
+            raise _RetryAfter(f"HTTP {response.status_code}", _seconds(response.headers.get("Retry-After")))
+        if response.status_code >= 500:
+            raise _RetryAfter(f"HTTP {response.status_code}", None)
+        raise _Permanent(f"HTTP {response.status_code}: the webhook refused the message")
+
+    def _email(self, item: _Item) -> None:
+        s = self.settings
+        if not s.smtp_host:
+            raise _Permanent("LEADSYNC_NOTIFY__SMTP_HOST is not set")
+        to = item.target.address.get_secret_value()
+        if item.notice is not None:
+            message = email_message(item.notice, item.target.tz, sender=s.smtp_from, to=to)
+        else:
+            from email.message import EmailMessage
+
+            message = EmailMessage()
+            message["Subject"], message["From"], message["To"] = "[leadsync] notifications", s.smtp_from, to
+            message.set_content(item.text + "\n")
+        context = ssl.create_default_context()
+        client: smtplib.SMTP
+        if s.smtp_security == "ssl":
+            client = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout, context=context)
+        else:
+            client = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
+        try:
+            if s.smtp_security == "starttls":
+                client.starttls(context=context)
+            if s.smtp_username:
+                password = s.smtp_password.get_secret_value() if s.smtp_password else ""
+                client.login(s.smtp_username, password)
+            client.send_message(message)
+        except (smtplib.SMTPAuthenticationError, smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
+            raise _Permanent(f"{type(exc).__name__}: check the LEADSYNC_NOTIFY__SMTP_* settings") from None
+        finally:
+            try:
+                client.quit()
+            except (smtplib.SMTPException, OSError):
+                client.close()
+
+
+class _RetryAfter(Exception):
+    def __init__(self, message: str, seconds: float | None) -> None:
+        super().__init__(message)
+        self.seconds = seconds
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value or "")
+    except ValueError:
+        return None
