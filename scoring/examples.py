@@ -89,12 +89,12 @@ def compare(example: Example, result: ScoreResult) -> list[str]:
     return lines
 
 
-def describe(result: ScoreResult) -> list[str]:
-    """The actual score and its reasons, for a failing example's diff."""
+def describe(result: ScoreResult, show_segments: bool = False) -> list[str]:
+    """The actual score and its reasons, for a failing example's diff (its segments when the model has any)."""
     lines = [
         f"actual: total {result.total} (fit {result.fit}, engagement {result.engagement}), grade {result.grade}, "
-        f"stage {result.stage}, matrix {result.matrix}, label {result.label or 'none'}, tier {result.tier or 'none'}, "
-        f"segments {_names(result.segments)}"
+        f"stage {result.stage}, matrix {result.matrix}, label {result.label or 'none'}, tier {result.tier or 'none'}"
+        + (f", segments {_names(result.segments)}" if show_segments else "")
     ]
     if not result.reasons:
         lines.append("  no rule fired")
@@ -108,7 +108,7 @@ def run_example(model: Model, example: Example, index: int = 0) -> ExampleOutcom
     contact, activities = example_records(example, index)
     result = score(model, contact, activities, example.now)
     differences = compare(example, result)
-    lines = [*differences, *describe(result)] if differences else []
+    lines = [*differences, *describe(result, bool(model.segments))] if differences else []
     if any(line.startswith("segments:") for line in differences):
         for answer in explain_segments(model, contact, activities, result):
             lines.append(f"  segment {answer.name}: {'in' if answer.matched else 'not in'}: {answer.why}")
