@@ -57,12 +57,12 @@ def field_uses(model: Model) -> list[FieldUse]:
             elif getattr(rule, "inactive_days", None) is not None:
                 uses.append(FieldUse("created_at", rule.id, (*path, "inactive_days")))
     for name, spec in model.segments.items():
-        rule = f"segment {name}"
+        segment = f"segment {name}"
         if isinstance(spec, Condition):
-            found = _condition_uses(spec, rule, ("segments", name))
+            found = _condition_uses(spec, segment, ("segments", name))
         else:
             found = (
-                FieldUse("email" if test.name == "email_domain" else test.name, rule, ("segments", name))
+                FieldUse("email" if test.name == "email_domain" else test.name, segment, ("segments", name))
                 for test in walk(parse_segment(name, spec))
                 if isinstance(test, Test)
             )

@@ -160,9 +160,9 @@ class _Parser:
             self.depth += 1
             if self.depth > MAX_NESTING:
                 self.fail(f"tests nest at most {MAX_NESTING} levels deep")
-            node = Group("not", (self.unary(),))
+            negated = Group("not", (self.unary(),))
             self.depth -= 1
-            return node
+            return negated
         if self.is_op("("):
             self.index += 1
             node = self.expression()
