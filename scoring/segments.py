@@ -138,9 +138,9 @@ class _Group:
             return not inner, f"not {text}" if isinstance(self.children[0], _Field | _Activity) else f"not ({text})"
         want = self.op == "any"
         answer = any(p[0] for p in parts) if want else all(p[0] for p in parts)
-        # what decided: the tests that agree with the answer (all of them for a match of all, the first else)
+        # what decided: the tests that agree with the answer; one is enough for a match of any or a miss of all
         deciding = [text for matched, text in parts if matched is answer]
-        if answer is not want:
+        if answer is want:
             deciding = deciding[:1]
         return answer, "; ".join(deciding)
 
