@@ -148,6 +148,15 @@ class _Group:
 _Part = _Field | _Activity | _Group
 
 
+def _names(part: _Part) -> Iterable[str]:
+    """The names a compiled segment reads (fields and score names)."""
+    if isinstance(part, _Group):
+        for child in part.children:
+            yield from _names(child)
+    elif isinstance(part, _Field):
+        yield from part.names
+
+
 def _condition(test: Test) -> Condition:
     name, op, values = test.name, test.op, list(test.values)
     spec: dict[str, Any]
@@ -193,11 +202,15 @@ class CompiledSegments:
                 part = _compile(parse_segment(name, spec), slot_for)
             entries.append((name, part))
         self.entries = tuple(entries)
+        reads: dict[str, None] = {}
+        for _, part in entries:
+            for name in _names(part):
+                reads.update(dict.fromkeys(("email_domain", "email") if name in ("email", "email_domain") else (name,)))
+        self.reads = tuple(name for name in reads if name not in SCORE_NAMES)
 
-    @staticmethod
-    def values(fields: Mapping[str, Any], scores: Mapping[str, Any]) -> dict[str, Any]:
-        """The contact's fields with the score's names on top."""
-        values = dict(fields)
+    def values(self, fields: Mapping[str, Any], scores: Mapping[str, Any]) -> dict[str, Any]:
+        """The fields the segments read, with the score's names on top (a copy of those fields only)."""
+        values = {name: fields.get(name) for name in self.reads}
         values.update(scores)
         return values
 
