@@ -161,7 +161,7 @@ class FieldSpec:
 
     name: str
     label: str
-    type: str  # "number" | "string" | "datetime" | "enumeration"
+    type: str  # "number" | "string" | "datetime" | "enumeration" | "multiselect" (options, several at once)
     description: str = ""
     options: tuple[str, ...] = ()
 

@@ -16,6 +16,7 @@ from .explain import explain
 from .loader import STARTER_MODEL_PATH, dump_model, load_model, parse_model
 from .model import Model, model_json_schema
 from .result import Evidence, Reason, ScoreResult
+from .segments import SegmentAnswer, explain_segments
 from .yamlfile import LineMap, ModelError, Problem, format_validation_errors, load_yaml_with_lines
 
 __all__ = [
@@ -28,9 +29,11 @@ __all__ = [
     "Problem",
     "Reason",
     "ScoreResult",
+    "SegmentAnswer",
     "compiled",
     "dump_model",
     "explain",
+    "explain_segments",
     "format_validation_errors",
     "load_model",
     "load_yaml_with_lines",

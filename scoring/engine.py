@@ -455,6 +455,14 @@ class CompiledModel(RuleSet):
         if self.cells:
             cell = self.cells.get(cell, cell)
         change = self._next_change(state, t, ev, fast)
+        segments: tuple[str, ...] = ()
+        if self.segments is not None:
+            scores = {"score": total, "total": total, "fit": fit, "engagement": engagement, "grade": grade}
+            scores.update({"stage": self.stage_by_total[total], "label": label, "matrix": cell, "tier": ev.tier})
+            segments, flip = self.segments.evaluate(state.fields, scores, state.slots, t)
+            if flip < INF:  # a segment test turns with time alone: rescore then too
+                flip_second = max(float(math.ceil(flip)), t + 1.0)
+                change = flip_second if change is None or flip_second < change else change
         warnings = state.warnings
         if len(warnings) > MAX_WARNINGS:
             warnings = [*warnings[: MAX_WARNINGS - 1], f"... and {len(warnings) - MAX_WARNINGS + 1} more warnings"]
@@ -475,6 +483,7 @@ class CompiledModel(RuleSet):
             now,
             datetime.fromtimestamp(change, UTC) if change is not None and change <= _LAST_SECOND else None,
             tuple(warnings) if warnings else (),
+            segments,
         )
 
     def _next_change(self, state: _State, t: float, first: _Eval, fast: bool) -> float | None:

@@ -1,7 +1,7 @@
 """The ``examples:`` of a model file: worked cases that must keep scoring as the file says.
 
 ``run_examples(model)`` scores each example and compares what it expects (any of total, fit,
-engagement, grade, stage, label, matrix, tier); a failing example carries a readable diff with the
+engagement, grade, stage, label, matrix, tier, segments); a failing example carries a readable diff with the
 reasons behind the actual score.
 """
 
@@ -17,6 +17,7 @@ from .engine import score
 from .explain import reason_text
 from .model import Example, Model, example_datetime
 from .result import ScoreResult
+from .segments import explain_segments
 
 _EXPECTED_KEYS = ("total", "fit", "engagement", "grade", "stage", "label", "matrix", "tier")
 
@@ -61,9 +62,23 @@ def _actual(result: ScoreResult, key: str) -> object:
     return value
 
 
+def _names(names: Sequence[str]) -> str:
+    return "[" + ", ".join(names) + "]"
+
+
 def compare(example: Example, result: ScoreResult) -> list[str]:
     """One line per expected value that differs: ``total: expected 70, got 65``."""
     lines = []
+    expected_segments = example.expect.segments
+    if expected_segments is not None and set(expected_segments) != set(result.segments):
+        missing = [name for name in expected_segments if name not in result.segments]
+        extra = [name for name in result.segments if name not in expected_segments]
+        detail = "; ".join(
+            part
+            for part in (f"not in {_names(missing)}" if missing else "", f"also in {_names(extra)}" if extra else "")
+            if part
+        )
+        lines.append(f"segments: expected {_names(expected_segments)}, got {_names(result.segments)} ({detail})")
     for key in _EXPECTED_KEYS:
         expected = getattr(example.expect, key)
         if expected is None:
@@ -74,11 +89,12 @@ def compare(example: Example, result: ScoreResult) -> list[str]:
     return lines
 
 
-def describe(result: ScoreResult) -> list[str]:
-    """The actual score and its reasons, for a failing example's diff."""
+def describe(result: ScoreResult, show_segments: bool = False) -> list[str]:
+    """The actual score and its reasons, for a failing example's diff (its segments when the model has any)."""
     lines = [
         f"actual: total {result.total} (fit {result.fit}, engagement {result.engagement}), grade {result.grade}, "
         f"stage {result.stage}, matrix {result.matrix}, label {result.label or 'none'}, tier {result.tier or 'none'}"
+        + (f", segments {_names(result.segments)}" if show_segments else "")
     ]
     if not result.reasons:
         lines.append("  no rule fired")
@@ -92,7 +108,11 @@ def run_example(model: Model, example: Example, index: int = 0) -> ExampleOutcom
     contact, activities = example_records(example, index)
     result = score(model, contact, activities, example.now)
     differences = compare(example, result)
-    diff = "\n".join([*differences, *describe(result)]) if differences else ""
+    lines = [*differences, *describe(result, bool(model.segments))] if differences else []
+    if any(line.startswith("segments:") for line in differences):
+        for answer in explain_segments(model, contact, activities, result):
+            lines.append(f"  segment {answer.name}: {'in' if answer.matched else 'not in'}: {answer.why}")
+    diff = "\n".join(lines)
     return ExampleOutcome(example.name, not differences, diff, result)
 
 

@@ -26,6 +26,8 @@ from pydantic import (
     Field,
     PrivateAttr,
     StringConstraints,
+    ValidationError,
+    ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
@@ -56,6 +58,7 @@ from .model_values import (
     slugify,
 )
 from .patterns import compile_regex
+from .segment_lang import MAX_SEGMENTS, SEGMENT_NAME_RE, Vocabulary, check_segment, matrix_cells, parse_segment
 
 # defined in model_values / model_examples, imported from here by the rest of leadsync
 __all__ = [
@@ -504,6 +507,10 @@ class Model(_Strict):
     matrix: Matrix = Field(default_factory=Matrix)
     stages: Stages = Field(default_factory=Stages)
     tiers: list[Tier] = Field(default_factory=list)
+    segments: dict[str, str | Condition] = Field(
+        default_factory=dict,
+        description="Audiences by name: an expression such as 'label == hot and no call in 7d', or a condition.",
+    )
     examples: list[Example] = Field(default_factory=list)
     policies: dict[str, Any] | None = Field(default=None, description="Passed through to the sync.")
     fields: dict[str, Any] | None = Field(default=None, description="Passed through to the sync.")
@@ -513,7 +520,10 @@ class Model(_Strict):
 
     def model_post_init(self, context: Any, /) -> None:
         canonical = json.dumps(
-            self.model_dump(mode="json", by_alias=True, exclude=_NOT_HASHED),
+            # a model without segments keeps the version it had before segments existed
+            self.model_dump(
+                mode="json", by_alias=True, exclude=_NOT_HASHED | (set() if self.segments else {"segments"})
+            ),
             sort_keys=True,
             separators=(",", ":"),
             ensure_ascii=False,
@@ -536,12 +546,66 @@ class Model(_Strict):
         for negative_rule in self.negative.rules:
             yield "negative", negative_rule
 
+    @field_validator("segments", mode="before")
+    @classmethod
+    def _segments(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ValueError("expected a mapping of segment names to expressions, e.g. nurture: score < 40")
+        if len(value) > MAX_SEGMENTS:
+            raise ValueError(f"at most {MAX_SEGMENTS} segments (each is an option of a CRM multi-select field)")
+        return {str(name): _segment(str(name), spec, info.data) for name, spec in value.items()}
+
+    @field_validator("examples")
+    @classmethod
+    def _expected_segments(cls, value: list[Example], info: ValidationInfo) -> list[Example]:
+        defined = info.data.get("segments")
+        if defined is None:
+            return value
+        for example in value:
+            for name in example.expect.segments or ():
+                if name not in defined:
+                    raise ValueError(
+                        f"example '{example.name}' expects segment '{name}', which segments: does not define"
+                    )
+        return value
+
     @field_validator("fields", "policies", "calibration", mode="before")
     @classmethod
     def _mapping_or_nothing(cls, value: Any) -> Any:
         if value is not None and not isinstance(value, dict):
             raise ValueError("expected a mapping of keys to values")
         return value
+
+
+def _segment(name: str, spec: Any, known: dict[str, Any]) -> str | Condition:
+    """One segment, parsed and checked against the model's grades, labels, matrix and tiers (when they are valid)."""
+    if not SEGMENT_NAME_RE.match(name):
+        raise ValueError(
+            f"segment name '{name}': use 1-40 lower-case letters, digits and _, starting with a letter "
+            "(it becomes an option of a CRM multi-select field)"
+        )
+    if isinstance(spec, dict):
+        try:
+            return Condition.model_validate(spec)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise ValueError(f"segment '{name}': {where + ': ' if where else ''}{first['msg']}") from None
+    if not isinstance(spec, str):
+        raise ValueError(f"segment '{name}': expected an expression such as `score < 40` or a condition mapping")
+    node = parse_segment(name, spec)
+    grades, labels, matrix, tiers = (known.get(key) for key in ("grades", "labels", "matrix", "tiers"))
+    if grades is not None and matrix is not None and tiers is not None and "labels" in known:
+        words = Vocabulary(
+            grades=list(grades),
+            labels=list(labels.cuts) if labels is not None else None,
+            cells=matrix_cells(list(grades), len(matrix.engagement_levels), matrix.cells),
+            tiers=[tier.tier for tier in tiers],
+        )
+        check_segment(name, node, words)
+    return spec
 
 
 def model_json_schema() -> dict[str, Any]:

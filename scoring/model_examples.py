@@ -41,6 +41,7 @@ class Expectation(_Strict):
     label: str | None = Field(default=None, description="Expected label; 'none' for no label.")
     matrix: str | None = None
     tier: str | None = Field(default=None, description="Expected tier; 'none' for no tier.")
+    segments: list[str] | None = Field(default=None, description="Expected segments, all of them ([] for none).")
 
 
 class Example(_Strict):

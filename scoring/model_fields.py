@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .model import Condition, Model
+from .segment_lang import SCORE_NAMES, Test, parse_segment, walk
 
 # The path of a key in the model file, as ``LineMap.line`` takes it: ("fit", "rules", 0, "when", "field").
 FilePath = tuple[str | int, ...]
@@ -43,8 +44,8 @@ def _condition_uses(condition: Condition, rule: str, path: FilePath) -> Iterator
 
 
 def field_uses(model: Model) -> list[FieldUse]:
-    """Every read of a contact field, in file order: fit, property and negative ``when:`` tests, and the
-    ``created_at`` that inactivity rules give new contacts their grace period from."""
+    """Every read of a contact field, in file order: fit, property and negative ``when:`` tests, the
+    ``created_at`` that inactivity rules give new contacts their grace period from, and segment tests."""
     uses: list[FieldUse] = []
     sections = (("fit", model.fit.rules), ("properties", model.properties.rules), ("negative", model.negative.rules))
     for section, rules in sections:
@@ -55,6 +56,17 @@ def field_uses(model: Model) -> list[FieldUse]:
                 uses.extend(_condition_uses(when, rule.id, (*path, "when")))
             elif getattr(rule, "inactive_days", None) is not None:
                 uses.append(FieldUse("created_at", rule.id, (*path, "inactive_days")))
+    for name, spec in model.segments.items():
+        segment = f"segment {name}"
+        if isinstance(spec, Condition):
+            found = _condition_uses(spec, segment, ("segments", name))
+        else:
+            found = (
+                FieldUse("email" if test.name == "email_domain" else test.name, segment, ("segments", name))
+                for test in walk(parse_segment(name, spec))
+                if isinstance(test, Test)
+            )
+        uses.extend(use for use in found if use.field not in SCORE_NAMES)  # score names are the engine's own
     return uses
 
 

@@ -153,6 +153,7 @@ class ScoreResult:
     scored_at: datetime
     next_change_at: datetime | None
     warnings: tuple[str, ...] = ()
+    segments: tuple[str, ...] = ()  # the model's segments the contact is in, in model order
 
     def observable(self) -> tuple[Any, ...]:
         """The values a CRM record shows; two results with equal observables write the same fields."""
@@ -166,6 +167,7 @@ class ScoreResult:
             self.stage,
             self.tier,
             self.sla_due_at,
+            self.segments,
         )
 
 

@@ -19,6 +19,7 @@ from typing import Any, Final, NamedTuple, cast
 from .conditions import DAY, Compiled, Test, compile_condition, email_domain
 from .model import KNOWN_ACTIVITY_TYPES, Condition, Decay, Model, cut_name, duration_seconds
 from .result import Evidence, PendingField, PendingReason, Reason, make_reason
+from .segments import CompiledSegments
 from .state import _State
 
 INF: Final = math.inf
@@ -386,6 +387,8 @@ class RuleSet:
             )
             for tier in model.tiers
         )
+        # segments read their activity types through slots too (scoring.segments)
+        self.segments: CompiledSegments | None = CompiledSegments(model, slot_for) if model.segments else None
         self.slot_count = len(specs)
         by_type: dict[str, list[int]] = {}
         for slot, (types, _) in enumerate(specs):

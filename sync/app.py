@@ -20,7 +20,7 @@ from connectors.base import CRMAdapter, FieldsCache
 from connectors.errors import AuthError, ConnectorError
 from connectors.http import redact
 from connectors.records import Activity
-from scoring import Model, ScoreResult, explain, load_model, score
+from scoring import Model, ScoreResult, explain, explain_segments, load_model, score
 from scoring.result import Evidence
 from sync.logs import setup_logging
 from sync.pipeline import Pipeline, RunSummary
@@ -156,7 +156,13 @@ class App:
         return unreachable(exc, self.settings) or redact(str(exc))
 
     def planner(self, owners: list[Any] | None = None) -> Planner:
-        return Planner(self.settings.crm, self.fields_config, self.policies, owners=owners or [])
+        return Planner(
+            self.settings.crm,
+            self.fields_config,
+            self.policies,
+            owners=owners or [],
+            segments=tuple(self.model.segments),
+        )
 
     @property
     def adapter(self) -> CRMAdapter:
@@ -271,6 +277,10 @@ class App:
             "contact_id": contact.id,
             "result": result_dict(result, activities),
             "reason": explain(result, max_length=self.fields_config.reason.max_length or 255),
+            "segments": [
+                {"name": a.name, "matched": a.matched, "why": a.why}
+                for a in explain_segments(self.model, contact, activities, result)
+            ],
             "changes": [{"field": c.field, "old": c.old, "new": c.new, "kind": c.kind} for c in changes],
         }
 
@@ -294,7 +304,7 @@ class App:
             owners = adapter.read_owners()
             where = mask_url(crm_urls(self.settings)[0][1])
             lines.append(f"Connected to {self.settings.crm}: {len(owners)} users visible ({where}).")
-            specs = writeback_specs(self.fields_config, self.settings.crm, self.policies)
+            specs = writeback_specs(self.fields_config, self.settings.crm, self.policies, tuple(self.model.segments))
             result = adapter.check_fields(specs, create=create_fields)
             if result.present:
                 lines.append(f"Fields present: {', '.join(result.present)}.")
@@ -375,6 +385,7 @@ def result_dict(result: ScoreResult, activities: list[Activity] | None = None) -
         "matrix": result.matrix,
         "stage": result.stage,
         "tier": result.tier,
+        "segments": list(result.segments),
         "sla_due_at": result.sla_due_at.isoformat() if result.sla_due_at else None,
         "model_version": result.model_version,
         "next_change_at": result.next_change_at.isoformat() if result.next_change_at else None,

@@ -232,9 +232,14 @@ def score(contact_id: str, show_explain: bool, as_json: bool) -> None:
         markup=False,
     )
     out.print(f"reason: {report['reason']}", markup=False)
+    if report["segments"]:
+        names = [s["name"] for s in report["segments"] if s["matched"]]
+        out.print(f"segments: {', '.join(names) or 'none'}", markup=False)
     if show_explain:
         for line in explain_lines(r["reasons"], now_utc()):
             out.print(line, markup=False)
+        for s in report["segments"]:  # each segment's answer and the tests that decided it
+            out.print(f"  {'in' if s['matched'] else 'not in':>6}  {s['name']}: {s['why']}", markup=False)
     if report["changes"]:
         out.print("would write:")
         for ch in report["changes"]:

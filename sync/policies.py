@@ -3,8 +3,8 @@
 Three policies, all configured in the model file's ``policies:`` and ``fields:`` blocks:
 
 - **Write-back fields** (``fields:``): score, fit, engagement, grade, priority tier, SLA due-by, one-line
-  reason, model version, last scored at; each with a CRM field name per CRM and a write mode
-  (``always``, ``set_if_empty``, ``never_lower``, ``never``).
+  reason, model version, last scored at, label, matrix cell and segments (for a model with segments); each
+  with a CRM field name per CRM and a write mode (``always``, ``set_if_empty``, ``never_lower``, ``never``).
 - **Lifecycle** (``policies.lifecycle``): engine stages (lead / mql / sql) mapped to each CRM's values,
   forward-only by default, and protected stages (opportunity, customer, a converted lead) never touched.
 - **Owners** (``policies.owners``): assign only when the contact has no owner (or one from the
@@ -55,7 +55,13 @@ FIELD_DEFS: dict[str, tuple[str, str, str]] = {
     "reason": ("Leadsync score reason", "string", "leadsync_score_reason"),
     "model_version": ("Leadsync model version", "string", "leadsync_model_version"),
     "scored_at": ("Leadsync last scored at", "datetime", "leadsync_scored_at"),
+    "label": ("Leadsync label", "string", "leadsync_label"),
+    "matrix": ("Leadsync matrix cell", "string", "leadsync_matrix_cell"),
+    "segments": ("Leadsync segments", "multiselect", "leadsync_segments"),  # only for a model with segments
 }
+# a multi-select value is one string: HubSpot checkboxes and Salesforce multi-select picklists take "a;b",
+# the Pipedrive adapter takes option labels joined by "," (docs/crm-api.md, "Multi-select fields")
+MULTI_SEPARATOR = {"hubspot": ";", "salesforce": ";", "pipedrive": ","}
 
 
 ReadName = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
@@ -84,6 +90,9 @@ class FieldsConfig(_Strict):
     reason: FieldRule = FieldRule(max_length=255)
     model_version: FieldRule = FieldRule()
     scored_at: FieldRule = FieldRule()
+    label: FieldRule = FieldRule()
+    matrix: FieldRule = FieldRule()
+    segments: FieldRule = FieldRule()
 
     @field_validator("read", mode="before")
     @classmethod
@@ -144,14 +153,24 @@ def policy_field_uses(policies: Policies, crm: str) -> list[FieldUse]:
     return uses
 
 
-def writeback_specs(config: FieldsConfig, crm: str, policies: Policies | None = None) -> list[FieldSpec]:
-    """The CRM fields leadsync writes, for ``check --create-fields``."""
+def writeback_specs(
+    config: FieldsConfig, crm: str, policies: Policies | None = None, segments: Sequence[str] = ()
+) -> list[FieldSpec]:
+    """The CRM fields leadsync writes, for ``check --create-fields``; ``segments``: the model's segment names
+    (the options of the segments field, which exists only for a model that has segments)."""
     specs = []
     for key, (label, type_, _name) in FIELD_DEFS.items():
-        if getattr(config, key).mode == "never":
+        if getattr(config, key).mode == "never" or (key == "segments" and not segments):
             continue
+        options = tuple(segments) if key == "segments" else ()
         specs.append(
-            FieldSpec(name=field_name(config, key, crm), label=label, type=type_, description=f"leadsync {key}")
+            FieldSpec(
+                name=field_name(config, key, crm),
+                label=label,
+                type=type_,
+                description=f"leadsync {key}",
+                options=options,
+            )
         )
     life = policies.lifecycle if policies is not None else None
     if crm == "pipedrive" and life is not None and life.enabled:
@@ -292,6 +311,15 @@ def same_value(a: FieldValue, b: FieldValue) -> bool:
     return False
 
 
+def same_options(a: FieldValue, b: FieldValue) -> bool:
+    """Multi-select values compare as sets: a CRM may echo the options in its own order."""
+
+    def options(value: FieldValue) -> set[str]:
+        return {part.strip() for part in str(value or "").replace(",", ";").split(";") if part.strip()}
+
+    return options(a) == options(b)
+
+
 def _as_float(value: FieldValue) -> float | None:
     try:
         return float(value)  # type: ignore[arg-type]
@@ -313,6 +341,7 @@ class Planner:
     owners: Sequence[Owner] = ()
     round_robin: RoundRobin = field(default_factory=RoundRobin)
     account_owners: dict[str, str] = field(default_factory=dict)  # company key -> owner id (learned)
+    segments: tuple[str, ...] = ()  # the model's segment names: without any, no segments field is read or written
 
     def __post_init__(self) -> None:
         self._names = {key: field_name(self.fields, key, self.crm) for key in FIELD_DEFS}
@@ -332,7 +361,10 @@ class Planner:
     @property
     def read_fields(self) -> list[str]:
         """CRM fields the adapter must read so the planner can compare before it writes."""
-        return [self._names[key] for key in FIELD_DEFS if getattr(self.fields, key).mode != "never"]
+        return [self._names[key] for key in FIELD_DEFS if self._writes(key)]
+
+    def _writes(self, key: str) -> bool:
+        return getattr(self.fields, key).mode != "never" and (key != "segments" or bool(self.segments))
 
     def is_protected(self, contact: Contact) -> bool:
         if contact.protected:
@@ -385,13 +417,17 @@ class Planner:
             "sla_due_at": format_dt(result.sla_due_at) or "",
             "reason": explain(result, max_length=reason_rule.max_length or 255),
             "model_version": result.model_version,
+            "label": result.label or "",
+            "matrix": result.matrix,
         }
+        if self.segments:
+            desired["segments"] = MULTI_SEPARATOR.get(self.crm, ";").join(result.segments)
         out = []
         for key, new in desired.items():
             rule: FieldRule = getattr(self.fields, key)
             name = self._names[key]
             old = contact.get(name)
-            if rule.mode == "never" or same_value(old, new):
+            if rule.mode == "never" or same_value(old, new) or (key == "segments" and same_options(old, new)):
                 continue
             if rule.mode == "set_if_empty" and old not in (None, ""):
                 continue

@@ -338,6 +338,7 @@ _SF_TYPES: dict[str, tuple[str, dict[str, Any]]] = {
     "string": ("string", {"length": 255}),
     "datetime": ("datetime", {}),
     "enumeration": ("picklist", {}),
+    "multiselect": ("multipicklist", {"length": 4099}),
 }
 _SF_SECRET_FIELDS = {"password", "security_token", "consumer_secret", "private_key", "session_id"}
 

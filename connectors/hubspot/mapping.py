@@ -33,6 +33,7 @@ PROPERTY_TYPES = {
     "datetime": ("datetime", "date"),
     "date": ("date", "date"),
     "enumeration": ("enumeration", "select"),
+    "multiselect": ("enumeration", "checkbox"),  # multiple checkboxes: values joined by ";"
     "bool": ("bool", "booleancheckbox"),
 }
 

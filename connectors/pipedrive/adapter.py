@@ -71,9 +71,15 @@ MAX_IDS = 100  # ids per v2 list request
 MAX_CUSTOM_FIELDS = 15  # custom_fields keys per v2 request
 ABSENT_RECHECK = timedelta(hours=24)  # how long a field found missing is believed missing without a read
 GONE = "gone"  # WriteResult.error_code of a person merged away or deleted (PATCH answered 404)
-SPEC_TYPES = {"number": "double", "string": "varchar", "enumeration": "enum", "datetime": "varchar"}
+SPEC_TYPES = {
+    "number": "double",
+    "string": "varchar",
+    "enumeration": "enum",
+    "multiselect": "set",
+    "datetime": "varchar",
+}
 # "datetime" is stored as ISO-8601 text: Pipedrive's date field would drop the time of day.
-TYPE_LABELS = {"double": "Numerical", "varchar": "Text", "enum": "Single option"}
+TYPE_LABELS = {"double": "Numerical", "varchar": "Text", "enum": "Single option", "set": "Multiple options"}
 
 
 class WriteQuotaExhausted(QuotaExhausted):
@@ -428,7 +434,7 @@ class PipedriveAdapter:
                     "field_name": spec.label or spec.name,
                     "field_type": SPEC_TYPES.get(spec.type, "varchar"),
                 }
-                if body["field_type"] == "enum":
+                if body["field_type"] in ("enum", "set"):
                     body["options"] = [{"label": option} for option in spec.options]
                 try:
                     data = self._client.call(

@@ -79,6 +79,7 @@ SPEC_TYPES: Mapping[str, tuple[str, str]] = {
     "string": ("string", "Text, length 255"),
     "datetime": ("datetime", "Date/Time"),
     "enumeration": ("picklist", "Picklist"),
+    "multiselect": ("multipicklist", "Picklist (Multi-Select), 4 visible lines"),
 }
 
 

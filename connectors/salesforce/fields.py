@@ -53,9 +53,12 @@ def field_metadata(spec: FieldSpec) -> dict[str, Any]:
         return {**base, "type": "Number", "precision": 18, "scale": 2}
     if spec.type == "datetime":
         return {**base, "type": "DateTime"}
+    values = [{"fullName": v, "label": v, "default": False} for v in spec.options]
+    value_set = {"valueSetDefinition": {"sorted": False, "value": values}}
     if spec.type == "enumeration" and spec.options:
-        values = [{"fullName": v, "label": v, "default": False} for v in spec.options]
-        return {**base, "type": "Picklist", "valueSet": {"valueSetDefinition": {"sorted": False, "value": values}}}
+        return {**base, "type": "Picklist", "valueSet": value_set}
+    if spec.type == "multiselect" and spec.options:
+        return {**base, "type": "MultiselectPicklist", "visibleLines": 4, "valueSet": value_set}
     return {**base, "type": "Text", "length": 255}
 
 

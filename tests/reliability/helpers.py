@@ -170,7 +170,7 @@ def create_writeback_fields(app: App, sandbox: Sandbox) -> None:
     """What an admin does once: ``leadsync check --create-fields`` (and, for Salesforce, Setup by hand)."""
     report = app.check(create_fields=app.settings.crm != "salesforce")
     if app.settings.crm == "salesforce":
-        specs = writeback_specs(app.fields_config, "salesforce")
+        specs = writeback_specs(app.fields_config, "salesforce", segments=tuple(app.model.segments))
         create_salesforce_fields(api_of(sandbox, SalesforceApi), specs, objects=(app.settings.salesforce.object,))
     elif not report["ok"]:
         raise AssertionError("\n".join(report["lines"]))

@@ -101,7 +101,7 @@ def build_stack(
     if not fields:
         return stack
     if crm == "salesforce":  # leadsync never creates Salesforce fields: the admin does, in Setup
-        specs = writeback_specs(app.fields_config, "salesforce")
+        specs = writeback_specs(app.fields_config, "salesforce", segments=tuple(app.model.segments))
         create_salesforce_fields(api_of(sandbox, SalesforceApi), specs, objects=(app.settings.salesforce.object,))
     else:
         assert app.check(create_fields=True)["ok"]

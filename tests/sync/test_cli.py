@@ -113,7 +113,7 @@ def line_of(path: Path, needle: str) -> int:
         ("      points: 25\n", "      points: lots\n", "", "points: lots", "engagement.rules[4].points"),
         ("stages: {mql: 40, sql: 75}", "stages: {mql: 80, sql: 75}", "", "stages: {mql: 80", "stages"),
         ("", "", "\npolicies:\n  owners:\n    strategy: round_robbin\n", "round_robbin", "policies.owners.strategy"),
-        ("", "", "\nfields:\n  scroe: {mode: always}\n", "scroe", "fields.scroe"),
+        ("\nfields:\n", "\nfields:\n  scroe: {mode: always}\n", "", "scroe", "fields.scroe"),
     ],
 )
 def test_model_validate_names_the_file_and_line_of_each_problem(
@@ -168,10 +168,17 @@ def test_score_explain_json(salesforce: Stack) -> None:
     assert (report["result"]["total"], report["result"]["grade"]) == (expected.total, expected.grade)
     assert [r["rule"] for r in report["result"]["reasons"]] == [r.rule for r in expected.reasons]
     assert {c["field"] for c in report["changes"]} >= {"Leadsync_Score__c", "Leadsync_ScoredAt__c"}
+    assert report["result"]["segments"] == list(expected.segments)
+    assert [(s["name"], s["matched"]) for s in report["segments"]] == [
+        (name, name in expected.segments) for name in ("nurture", "hot_not_contacted")
+    ]
 
     text = invoke("score", cid, "--explain", env_file=salesforce.env_file)
     assert text.exit_code == 0 and f"{cid}: score {expected.total}" in text.output
     assert "would write:" in text.output
+    assert f"segments: {', '.join(expected.segments) or 'none'}" in text.output
+    for s in report["segments"]:  # each segment with the tests that decided it
+        assert f"{'in' if s['matched'] else 'not in':>6}  {s['name']}: {s['why']}" in text.output
 
 
 @pytest.mark.parametrize("crm", CRMS)

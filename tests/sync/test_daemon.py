@@ -406,8 +406,8 @@ def test_an_edited_model_file_rebuilds_the_shared_adapter(make_stack: Any, tmp_p
     assert daemon.adapters.builds == 1
 
     # the model file now leaves the grade alone: the fields to read change, so does the adapter
-    with model.open("a", encoding="utf-8") as fh:
-        fh.write("\nfields:\n  grade:\n    mode: never\n")
+    text = model.read_text(encoding="utf-8")  # the starter has a fields: block already
+    model.write_text(text.replace("\nfields:\n", "\nfields:\n  grade:\n    mode: never\n", 1), encoding="utf-8")
     grade = field_name(stack.app().fields_config, "grade", "hubspot")
     daemon.run_job("sync")
     assert daemon.finished[-1] == ("sync", RunStatus.OK)

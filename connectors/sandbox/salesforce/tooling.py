@@ -8,7 +8,8 @@ The new field is under field-level security (``security.py``): nobody sees it un
   256-131072) -> textarea; ``Email``, ``Phone``, ``Url`` -> email, phone, url;
 - ``Number`` / ``Currency`` (``precision`` 1-18, ``scale`` 0-precision) -> double / currency;
 - ``Date``, ``DateTime``, ``Checkbox`` -> date, datetime, boolean;
-- ``Picklist`` with ``valueSet.valueSetDefinition.value[].fullName`` -> picklist.
+- ``Picklist`` with ``valueSet.valueSetDefinition.value[].fullName`` -> picklist; ``MultiselectPicklist`` the
+  same (and ``visibleLines``) -> multipicklist, whose value is the selected values joined by ``;``.
 
 Answers: 201 ``{"id": "00N...", "success": true, "errors": [], "warnings": [], "infos": []}``; a name already
 on the object: 400 ``DUPLICATE_DEVELOPER_NAME`` "There is already a field named X on Lead."; a missing or
@@ -41,8 +42,10 @@ _TYPES: dict[str, str] = {
     "DateTime": "datetime",
     "Checkbox": "boolean",
     "Picklist": "picklist",
+    "MultiselectPicklist": "multipicklist",
 }
-_FIXED_LENGTH = {"TextArea": 255, "Email": 80, "Phone": 40, "Url": 255, "Picklist": 255}
+# a multi-select picklist's describe length is 4099: its selected values joined by ";"
+_FIXED_LENGTH = {"TextArea": 255, "Email": 80, "Phone": 40, "Url": 255, "Picklist": 255, "MultiselectPicklist": 4099}
 _DEV_NAME = re.compile(r"[A-Za-z](?:[A-Za-z0-9]|_(?!_))*(?<!_)__c")
 
 
@@ -122,7 +125,7 @@ def _shape(kind: str, metadata: dict[str, Any]) -> tuple[int, int, int, tuple[st
         if scale is None or not 0 <= scale <= precision:
             raise SfError(400, "FIELD_INTEGRITY_EXCEPTION", "Decimal Places: the scale must be 0 to the precision")
         return 0, precision, scale, ()
-    if kind == "Picklist":
+    if kind in ("Picklist", "MultiselectPicklist"):
         definition = (metadata.get("valueSet") or {}).get("valueSetDefinition") or {}
         entries = definition.get("value") if isinstance(definition, dict) else None
         names = tuple(str(e.get("fullName")) for e in entries or [] if isinstance(e, dict) and e.get("fullName"))
