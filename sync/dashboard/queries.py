@@ -107,7 +107,7 @@ def sla_waiting(
 def runs_page(store: StateStore, crm: str, *, before: int | None, limit: int) -> tuple[list[RunRecord], int | None]:
     """Runs newest first, ``limit`` of them older than run ``before``; and the id to page on, if any are left."""
     db = _sql(store)
-    sql, params = "SELECT id FROM runs WHERE crm = ?", [crm]
+    sql, params = "SELECT id FROM runs WHERE crm = ?", list[Any]([crm])
     if before is not None:
         sql += " AND id < ?"
         params.append(before)

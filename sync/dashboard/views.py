@@ -48,7 +48,9 @@ def record_link(settings: Settings, contact_id: str) -> str | None:
     template = settings.dashboard.record_url
     if template is None:
         if settings.crm == "salesforce" and settings.salesforce.instance_url:
-            template = f"{settings.salesforce.instance_url.rstrip('/')}/lightning/r/{settings.salesforce.object}/{{id}}/view"
+            template = (
+                f"{settings.salesforce.instance_url.rstrip('/')}/lightning/r/{settings.salesforce.object}/{{id}}/view"
+            )
         elif settings.crm == "pipedrive":
             template = f"{settings.pipedrive.base_url.rstrip('/')}/person/{{id}}"
     return None if template is None else template.replace("{id}", contact_id)
@@ -129,20 +131,26 @@ def runs(store: StateStore, settings: Settings, before: int | None) -> dict[str,
     return {"runs": page, "older": older, "requested": queries.requests_for(store, [r.id for r in page])}
 
 
-def run_detail(
-    store: StateStore, settings: Settings, run_id: int, search: str, after: int
-) -> dict[str, Any] | None:
+def run_detail(store: StateStore, settings: Settings, run_id: int, search: str, after: int) -> dict[str, Any] | None:
     run = store.get_run(run_id)
     if run is None or run.crm != settings.crm:
         return None
     audit, next_after = queries.run_changes_page(
         store, run_id, search=search, after=after, limit=settings.dashboard.page_size
     )
-    labels = {cid: contact_label(i.contact.fields) for cid, i in store.load_inputs(settings.crm, [a.contact_id for a in audit]).items()}
+    labels = {
+        cid: contact_label(i.contact.fields)
+        for cid, i in store.load_inputs(settings.crm, [a.contact_id for a in audit]).items()
+    }
     return {
         "run": run,
         "changes": [
-            {"row": a, "email": labels.get(a.contact_id, ("", ""))[0], "old": text(a.old_value), "new": text(a.new_value)}
+            {
+                "row": a,
+                "email": labels.get(a.contact_id, ("", ""))[0],
+                "old": text(a.old_value),
+                "new": text(a.new_value),
+            }
             for a in audit
         ],
         "search": search,
@@ -250,8 +258,14 @@ def model_page(settings: Settings, parts: ModelParts, load: Callable[[Path], Mod
         "model_path": parts.source,
         "version": parts.model.version,
         "examples": [
-            {"name": o.name, "passed": o.passed, "diff": o.diff, "total": o.result.total, "grade": o.result.grade,
-             "tier": o.result.tier or ""}
+            {
+                "name": o.name,
+                "passed": o.passed,
+                "diff": o.diff,
+                "total": o.result.total,
+                "grade": o.result.grade,
+                "tier": o.result.tier or "",
+            }
             for o in outcomes
         ],
         "report": report,

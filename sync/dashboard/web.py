@@ -26,9 +26,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from scoring import load_model
+from sync.csvsafe import safe_writer
 from sync.dashboard import queries, views
 from sync.dashboard.auth import COOKIE, Session, Sessions, csrf_ok, verify_password
-from sync.csvsafe import safe_writer
 from sync.history import CHANGE_COLUMNS
 from sync.settings import Settings
 from sync.state import StateStore, open_store
@@ -154,7 +154,12 @@ def build_dashboard(
         _session, cookie = sessions.new(user)
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
-            COOKIE, cookie, max_age=sessions.max_age, path=PREFIX, httponly=True, samesite="lax",
+            COOKIE,
+            cookie,
+            max_age=sessions.max_age,
+            path=PREFIX,
+            httponly=True,
+            samesite="lax",
             secure=request.url.scheme == "https",
         )
         return response
@@ -228,8 +233,13 @@ def build_dashboard(
         run_id = int(request.path_params["run_id"])
         form = await _form(request)
         if not csrf_ok(session, form.get("csrf")):
-            return page("error.html", request, session, status=403, message="Missing or wrong CSRF token: reload the "
-                        "confirmation page and try again.")
+            return page(
+                "error.html",
+                request,
+                session,
+                status=403,
+                message="Missing or wrong CSRF token: reload the confirmation page and try again.",
+            )
         report, error = await _revert(run_id, session.user, dry_run=False, force=form.get("force") == "1")
         if report is None or report.run_id is None:
             return page("revert.html", request, session, status=409, run_id=run_id, plan=None, error=error)
@@ -249,8 +259,14 @@ def build_dashboard(
                     app.extra_read_fields = fields_to_read(app.store, run_id)
                     try:
                         report = revert_run(
-                            crm=settings.crm, adapter=app.adapter, store=app.store, run_id=run_id, clock=app.clock,
-                            dry_run=dry_run, batch_size=settings.batch_size, force=force,
+                            crm=settings.crm,
+                            adapter=app.adapter,
+                            store=app.store,
+                            run_id=run_id,
+                            clock=app.clock,
+                            dry_run=dry_run,
+                            batch_size=settings.batch_size,
+                            force=force,
                         )
                     except AlreadyReverted as exc:
                         return exc.plan if dry_run else None, str(exc)
@@ -258,7 +274,9 @@ def build_dashboard(
                         return None, str(exc)
                     if report.run_id is not None:
                         queries.record_request(app.store, report.run_id, user, "dashboard", app.clock())
-                    log.info("dashboard revert of run %d by %s: run %s (dry run %s)", run_id, user, report.run_id, dry_run)
+                    log.info(
+                        "dashboard revert of run %d by %s: run %s (dry run %s)", run_id, user, report.run_id, dry_run
+                    )
                     return report, report.error
             finally:
                 app.close()
@@ -269,7 +287,9 @@ def build_dashboard(
         cid = request.path_params["contact_id"]
         ctx = await reader.run(lambda s: views.contact(s, settings, parts, cid, clock()))
         if ctx is None:
-            return page("error.html", request, session, status=404, message=f"No contact {cid!r} in the state database.")
+            return page(
+                "error.html", request, session, status=404, message=f"No contact {cid!r} in the state database."
+            )
         return page("contact.html", request, session, **ctx)
 
     async def model_view(request: Request, session: Session) -> Response:

@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from sync.metrics import Health, Metrics
 from sync.server import webhooks
@@ -165,7 +165,7 @@ def build_app(
     async def metrics_page(request: Request) -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_page, methods=["GET"]),
         *(Route(f"/webhooks/{crm}", intake(crm), methods=["POST"]) for crm in CRMS),

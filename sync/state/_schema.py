@@ -116,7 +116,8 @@ DASHBOARD = Migration(
         "ALTER TABLE scoring_inputs ADD COLUMN owner_id TEXT",
         "CREATE INDEX scoring_inputs_by_total ON scoring_inputs (crm, total DESC, contact_id) WHERE total IS NOT NULL",
         "CREATE INDEX scoring_inputs_by_tier ON scoring_inputs (crm, tier, total DESC) WHERE tier IS NOT NULL",
-        "CREATE INDEX scoring_inputs_tier_owner ON scoring_inputs (crm, tier, owner_id, scored_at) WHERE tier IS NOT NULL",
+        "CREATE INDEX scoring_inputs_tier_owner ON scoring_inputs (crm, tier, owner_id, scored_at) "
+        "WHERE tier IS NOT NULL",
         "CREATE INDEX scoring_inputs_by_stage ON scoring_inputs (crm, stage, total DESC)",
         "CREATE INDEX scoring_inputs_by_owner ON scoring_inputs (crm, owner_id, total DESC)",
         """

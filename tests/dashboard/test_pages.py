@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from sync.server import EventQueue, build_app
 from sync.dashboard.auth import check_hash, hash_password, verify_password
+from sync.server import EventQueue, build_app
 from sync.state import RunKind, open_store
 
 from .conftest import PASSWORD, USER, Synced
