@@ -207,6 +207,8 @@ def contact(
         for row in history
         if row.field == score_field and row.status is AuditStatus.OK and isinstance(row.new_value, int | float)
     ]
+    if item is not None and item.total is not None and (not points or points[-1][1] != item.total):
+        points.append((item.scored_at, float(item.total)))  # the last score, also when it was never written
     context: dict[str, Any] = {
         "id": contact_id,
         "chart": score_chart(points),
