@@ -410,8 +410,8 @@ _COMMENTS: dict[str, str] = {
     "everyone out.",
     "DASHBOARD__SESSION_HOURS": "A dashboard sign-in lasts this long.",
     "DASHBOARD__RECORD_URL": "Link to a record in the CRM, {id} replaced by the contact id, e.g. "
-    "https://app.hubspot.com/contacts/PORTAL_ID/record/0-1/{id}. Empty: Salesforce and Pipedrive links are "
-    "derived from their URLs; HubSpot gets none.",
+    "https://app.hubspot.com/contacts/PORTAL_ID/record/0-1/{id}. Empty: Salesforce links are derived from the "
+    "instance URL; HubSpot and Pipedrive rows get no link.",
     "DASHBOARD__PAGE_SIZE": "Rows per dashboard page.",
     "DAEMON__REPORT_BASE_URL": "Where REPORT_DIR is served (https://...): the monthly report alert links it there.",
 }

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from connectors.records import FieldValue
 from scoring import Model, ScoreResult, explain, run_examples, score
@@ -46,14 +47,10 @@ class ModelParts:
 def record_link(settings: Settings, contact_id: str) -> str | None:
     """The contact's page in the CRM (see docs/crm-api.md, "Record pages"); None when it cannot be derived."""
     template = settings.dashboard.record_url
-    if template is None:
-        if settings.crm == "salesforce" and settings.salesforce.instance_url:
-            template = (
-                f"{settings.salesforce.instance_url.rstrip('/')}/lightning/r/{settings.salesforce.object}/{{id}}/view"
-            )
-        elif settings.crm == "pipedrive":
-            template = f"{settings.pipedrive.base_url.rstrip('/')}/person/{{id}}"
-    return None if template is None else template.replace("{id}", contact_id)
+    if template is None and settings.crm == "salesforce" and settings.salesforce.instance_url:
+        instance = settings.salesforce.instance_url.rstrip("/")
+        template = f"{instance}/lightning/r/{settings.salesforce.object}/{{id}}/view"
+    return None if template is None else template.replace("{id}", quote(contact_id, safe=""))
 
 
 def _lead_row(parts: ModelParts, item: ScoringInputs, owner: str | None, settings: Settings) -> dict[str, Any]:
@@ -185,7 +182,7 @@ def _reasons(result: ScoreResult, now: datetime) -> list[dict[str, Any]]:
             {
                 "label": reason.label,
                 "rule": reason.rule,
-                "points": round(reason.points, 2),
+                "points": round(reason.points, 1),
                 "text": reason_text(reason, now),
                 "age": _age(now, max(dates)) if dates else "",
             }

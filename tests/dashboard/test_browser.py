@@ -129,7 +129,9 @@ def test_filters_narrow_the_hot_leads(browser: Browser, base_url: str) -> None:
     if owner:
         browser.run(f"document.querySelector('#filters [name=owner]').value = {owner!r}; true")
         browser.submit("document.getElementById('filters').requestSubmit()")
-        owners = browser.run("[...document.querySelectorAll('#leads tbody tr td:nth-child(6)')].map(td => td.textContent)")
+        owners = browser.run(
+            "[...document.querySelectorAll('#leads tbody tr td:nth-child(6)')].map(td => td.textContent)"
+        )
         assert owners and set(owners) == {owner}
     assert browser.errors == []
 
