@@ -6,6 +6,7 @@ one JSON document ended by a NUL byte.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import queue
@@ -131,10 +132,9 @@ class Browser:
         return path
 
     def close(self) -> None:
-        try:  # the answer may never come: the browser is gone before it writes it
+        # not _call: the answer may never come, the browser being gone before it writes it
+        with contextlib.suppress(OSError):
             os.write(self._to_chrome, json.dumps({"id": 0, "method": "Browser.close"}).encode() + b"\0")
-        except OSError:
-            pass
         try:
             self._process.wait(timeout=10)
         except subprocess.TimeoutExpired:
