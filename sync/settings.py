@@ -176,6 +176,14 @@ class DashboardSettings(_Section):
     record_url: str | None = None  # link to a CRM record, {id} replaced by the contact id
     page_size: int = Field(50, ge=10, le=500)
 
+    @field_validator("password_hash")
+    @classmethod
+    def _password_hash(cls, value: SecretStr | None) -> SecretStr | None:
+        parts = [] if value is None else value.get_secret_value().split("$")
+        if value is not None and (len(parts) != 6 or parts[0] != "scrypt" or not all(p.isdigit() for p in parts[1:4])):
+            raise ValueError("is not a scrypt hash: make one with `leadsync dashboard hash-password`")
+        return value
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(

@@ -51,16 +51,6 @@ def verify_password(password: str, encoded: str) -> bool:
     return hmac.compare_digest(got, expected)
 
 
-def check_hash(encoded: str) -> str | None:
-    """Why ``encoded`` is not a usable hash, or None when it is."""
-    parts = encoded.split("$")
-    if len(parts) != 6 or parts[0] != "scrypt" or not all(x.isdigit() for x in parts[1:4]):
-        return (
-            "LEADSYNC_DASHBOARD__PASSWORD_HASH is not a scrypt hash: make one with `leadsync dashboard hash-password`"
-        )
-    return None
-
-
 @dataclass(frozen=True, slots=True)
 class Session:
     user: str

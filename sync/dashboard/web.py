@@ -246,7 +246,7 @@ def build_dashboard(
         return RedirectResponse(f"{PREFIX}/runs/{report.run_id}", status_code=303)
 
     async def _revert(run_id: int, user: str, *, dry_run: bool, force: bool = False) -> tuple[Any, str | None]:
-        from sync.revert import AlreadyReverted, RevertError, fields_to_read, revert_run
+        from sync.revert import AlreadyReverted, RevertError, fields_to_read, revert_run, reverted_by
 
         def work() -> tuple[Any, str | None]:
             app = make_app()
@@ -274,6 +274,13 @@ def build_dashboard(
                         return None, str(exc)
                     if report.run_id is not None:
                         queries.record_request(app.store, report.run_id, user, "dashboard", app.clock())
+                    earlier = reverted_by(app.store, report.target) if dry_run else []
+                    if earlier:
+                        runs = ", ".join(f"run {run.id}" for run, _n in earlier)
+                        return (
+                            report,
+                            f"Run {run_id} was already reverted by {runs}: reverting it again undoes what later runs wrote.",
+                        )
                     log.info(
                         "dashboard revert of run %d by %s: run %s (dry run %s)", run_id, user, report.run_id, dry_run
                     )
