@@ -279,7 +279,8 @@ def build_dashboard(
                         runs = ", ".join(f"run {run.id}" for run, _n in earlier)
                         return (
                             report,
-                            f"Run {run_id} was already reverted by {runs}: reverting it again undoes what later runs wrote.",
+                            f"Run {run_id} was already reverted by {runs}: "
+                            "reverting it again undoes what later runs wrote.",
                         )
                     log.info(
                         "dashboard revert of run %d by %s: run %s (dry run %s)", run_id, user, report.run_id, dry_run
