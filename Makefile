@@ -39,7 +39,7 @@ test: lint types pytest
 soak: $(STAMP)
 	LEADSYNC_SOAK=1 bash scripts/test-services.sh $(BIN)/python -m pytest -n 2 -q -m slow
 
-BENCHES := bench/scoring.py bench/sandbox.py bench/api_calls.py bench/sync.py bench/calibration.py
+BENCHES := bench/scoring.py bench/sandbox.py bench/api_calls.py bench/sync.py bench/calibration.py bench/dashboard.py
 
 bench: $(STAMP)
 	set -e; for b in $(BENCHES); do echo "== $$b"; $(BIN)/python $$b; done

@@ -491,12 +491,13 @@ def quarantine(limit: int, release_ids: tuple[str, ...], as_json: bool) -> None:
 )
 @click.option("--contacts", type=click.IntRange(10, 100_000), default=300, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--dashboard", is_flag=True, help="Then keep the sandbox and the dashboard up until Ctrl-C.")
 @handle_errors
-def demo(crm: str, contacts: int, seed: int) -> None:
+def demo(crm: str, contacts: int, seed: int, dashboard: bool) -> None:
     """Start the built-in CRM sandbox, seed it, run a real backfill and show the top leads with reasons."""
     from sync.demo import run_demo
 
-    sys.exit(run_demo(crm=crm, contacts=contacts, seed=seed, console=out))
+    sys.exit(run_demo(crm=crm, contacts=contacts, seed=seed, console=out, dashboard=dashboard))
 
 
 EVIDENCE_SHOWN = 5  # per reason; --json lists all of it
@@ -550,3 +551,6 @@ def _register_optional_commands() -> None:
     from sync.serve_cli import serve
 
     cli.add_command(serve)
+    from sync.dashboard_cli import dashboard
+
+    cli.add_command(dashboard)

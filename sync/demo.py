@@ -7,7 +7,9 @@ Everything runs on 127.0.0.1: the sandbox serves the CRM APIs, leadsync reads it
 
 from __future__ import annotations
 
+import secrets
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -24,7 +26,7 @@ from connectors.sandbox.seed import generate
 from scoring import STARTER_MODEL_PATH, explain, score
 from sync.app import App
 from sync.sandbox_cli import env_lines
-from sync.settings import load_settings
+from sync.settings import DashboardSettings, Settings, load_settings
 
 CRMS = CRM_NAMES
 
@@ -59,11 +61,14 @@ def _stages(app: App, contacts: list[Contact]) -> Counter[str]:
     return Counter(str(c.get(field) or "(empty)") for c in contacts)
 
 
-def run_demo(*, crm: str = "all", contacts: int = 300, seed: int = 7, console: Console | None = None) -> int:
+def run_demo(
+    *, crm: str = "all", contacts: int = 300, seed: int = 7, console: Console | None = None, dashboard: bool = False
+) -> int:
     console = console or Console()
     crms = CRMS if crm == "all" else (crm,)
     now = datetime.now(UTC)
     exit_code = 0
+    synced: list[Settings] = []
     with tempfile.TemporaryDirectory(prefix="leadsync-demo-") as tmp, Sandbox(SandboxConfig(seed=seed)) as sandbox:
         workdir = Path(tmp)
         console.print(f"[bold]leadsync demo[/]: sandbox on 127.0.0.1 ({sandbox.http_url}, {sandbox.https_url})")
@@ -72,6 +77,7 @@ def run_demo(*, crm: str = "all", contacts: int = 300, seed: int = 7, console: C
             sandbox.apis[name].load(dataset)  # type: ignore[attr-defined]
             console.rule(f"[bold]{name}[/]: {contacts} seeded contacts")
             app = App(load_settings(sandbox_env_file(sandbox, name, workdir)))
+            synced.append(app.settings)
             try:
                 report = app.check(create_fields=True)
                 for line in report["lines"]:
@@ -98,7 +104,36 @@ def run_demo(*, crm: str = "all", contacts: int = 300, seed: int = 7, console: C
                     exit_code = 1
             finally:
                 app.close()
+        if dashboard:
+            serve_dashboard(console, synced[0])
+        else:
+            console.print(
+                "To browse these results in the dashboard: [bold]leadsync demo --dashboard[/] (Ctrl-C stops it)."
+            )
     return exit_code
+
+
+def serve_dashboard(console: Console, settings: Settings) -> None:
+    """The dashboard on the demo's state database (its first CRM) until Ctrl-C, with a one-time password."""
+    from pydantic import SecretStr
+
+    from sync.dashboard import PREFIX, hash_password
+    from sync.server import EventQueue, ServerThread, build_app
+
+    password = secrets.token_urlsafe(12)
+    board = DashboardSettings(user="demo", password_hash=SecretStr(hash_password(password)))
+    settings = settings.model_copy(update={"dashboard": board})
+    queue = EventQueue(settings.state_url)
+    server = ServerThread(build_app(settings, queue=queue), settings.server, port=0).start()
+    console.print(f"Dashboard ({settings.crm}): {server.url}{PREFIX}/  sign in as demo / {password}", markup=False)
+    console.print("Ctrl-C stops the dashboard and the sandbox.")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        console.print("stopping")
+    finally:
+        server.stop()
+        queue.close()
 
 
 def _show(console: Console, app: App, before: list[Contact], after: list[Contact], now: datetime) -> None:

@@ -264,6 +264,25 @@ class SlaSettings(_Section):
     escalation_cron: str = "* * * * *"  # how often the daemon looks for leads past their due time
 
 
+class DashboardSettings(_Section):
+    """The web dashboard at /dashboard on the ``leadsync serve`` server; off until a password hash is set."""
+
+    user: str = "admin"
+    password_hash: SecretStr | None = None  # `leadsync dashboard hash-password` makes one (scrypt)
+    session_secret: SecretStr | None = None  # signs the session cookie; unset: a random one per process
+    session_hours: float = Field(12.0, gt=0, le=24 * 30)
+    record_url: str | None = None  # link to a CRM record, {id} replaced by the contact id
+    page_size: int = Field(50, ge=10, le=500)
+
+    @field_validator("password_hash")
+    @classmethod
+    def _password_hash(cls, value: SecretStr | None) -> SecretStr | None:
+        parts = [] if value is None else value.get_secret_value().split("$")
+        if value is not None and (len(parts) != 6 or parts[0] != "scrypt" or not all(p.isdigit() for p in parts[1:4])):
+            raise ValueError("is not a scrypt hash: make one with `leadsync dashboard hash-password`")
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LEADSYNC_",
@@ -291,6 +310,7 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     notify: NotifySettings = NotifySettings()
     sla: SlaSettings = SlaSettings()
+    dashboard: DashboardSettings = DashboardSettings()
 
     @field_validator("state_url")
     @classmethod
@@ -313,7 +333,8 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every secret value configured, for the redactor."""
         out: list[str] = []
-        for section in (self.hubspot, self.salesforce, self.pipedrive, self.daemon, self.server, self.notify):
+        sections = (self.hubspot, self.salesforce, self.pipedrive, self.daemon, self.server, self.notify, self.dashboard)
+        for section in sections:
             for value in section.__dict__.values():
                 if isinstance(value, SecretStr):
                     out.append(value.get_secret_value())
@@ -493,6 +514,16 @@ _COMMENTS: dict[str, str] = {
     "SERVER__SALESFORCE_ORG_ID": "Salesforce: the only organization id accepted, and the shared secret the Flow "
     "sends in X-Leadsync-Secret. Empty: off.",
     "SERVER__FORWARDED_ALLOW_IPS": "Reverse proxies whose X-Forwarded-For/-Proto headers are trusted.",
+    "DASHBOARD__USER": "The dashboard (/dashboard on `leadsync serve`): the user name to sign in with.",
+    "DASHBOARD__PASSWORD_HASH": "The dashboard's password as a scrypt hash from `leadsync dashboard hash-password`. "
+    "Empty: the dashboard is off.",
+    "DASHBOARD__SESSION_SECRET": "Signs the dashboard's session cookie. Empty: a random one, so a restart signs "
+    "everyone out.",
+    "DASHBOARD__SESSION_HOURS": "A dashboard sign-in lasts this long.",
+    "DASHBOARD__RECORD_URL": "Link to a record in the CRM, {id} replaced by the contact id, e.g. "
+    "https://app.hubspot.com/contacts/PORTAL_ID/record/0-1/{id}. Empty: Salesforce links are derived from the "
+    "instance URL; HubSpot and Pipedrive rows get no link.",
+    "DASHBOARD__PAGE_SIZE": "Rows per dashboard page.",
     "DAEMON__REPORT_BASE_URL": "Where REPORT_DIR is served (https://...): the monthly report alert links it there.",
     "NOTIFY__EVENTS": "Which events go to which channels, JSON: p1, sql, owner (changed), escalation -> slack, teams, "
     "email.",

@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from sync.metrics import Health, Metrics
 from sync.server import webhooks
@@ -165,9 +165,13 @@ def build_app(
     async def metrics_page(request: Request) -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_page, methods=["GET"]),
         *(Route(f"/webhooks/{crm}", intake(crm), methods=["POST"]) for crm in CRMS),
     ]
+    if settings.dashboard.password_hash is not None:
+        from sync.dashboard import PREFIX, build_dashboard
+
+        routes.append(Mount(PREFIX, app=build_dashboard(settings, clock=clock)))
     return Starlette(routes=routes)

@@ -132,6 +132,28 @@ SLA_LEADS = Migration(
     ),
 )
 
+# The dashboard's pages: hot leads by score within a filter, SLA tiers by owner, who asked for a revert.
+DASHBOARD = Migration(
+    6,
+    "dashboard: scoring inputs keep the owner; indexes for hot leads and the SLA board; who asked for a run",
+    (
+        "ALTER TABLE scoring_inputs ADD COLUMN owner_id TEXT",
+        "CREATE INDEX scoring_inputs_by_total ON scoring_inputs (crm, total DESC, contact_id) WHERE total IS NOT NULL",
+        "CREATE INDEX scoring_inputs_by_tier ON scoring_inputs (crm, tier, total DESC) WHERE tier IS NOT NULL",
+        "CREATE INDEX scoring_inputs_tier_owner ON scoring_inputs (crm, tier, owner_id, scored_at) "
+        "WHERE tier IS NOT NULL",
+        "CREATE INDEX scoring_inputs_by_stage ON scoring_inputs (crm, stage, total DESC)",
+        "CREATE INDEX scoring_inputs_by_owner ON scoring_inputs (crm, owner_id, total DESC)",
+        """
+        CREATE TABLE run_requests (
+            run_id $bigint PRIMARY KEY,
+            requested_by TEXT NOT NULL,
+            origin TEXT NOT NULL,
+            at $ts NOT NULL
+        )""",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -255,6 +277,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     SCHEMA_CACHE,
     WEBHOOK_EVENTS,
     SLA_LEADS,
+    DASHBOARD,
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

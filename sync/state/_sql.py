@@ -145,16 +145,17 @@ class SqlStateStore(SlaBook, RunHistory):
                 item.total,
                 item.stage,
                 item.tier,
+                _owner(item.contact),
             )
             for item in items
         ]
         if rows:
             self._executemany(
-                f"INSERT INTO scoring_inputs (crm, {_INPUT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                f"INSERT INTO scoring_inputs (crm, {_INPUT_COLUMNS}, owner_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (crm, contact_id) DO UPDATE SET payload = excluded.payload, "
                 "model_version = excluded.model_version, scored_at = excluded.scored_at, "
                 "next_change_at = excluded.next_change_at, total = excluded.total, stage = excluded.stage, "
-                "tier = excluded.tier",
+                "tier = excluded.tier, owner_id = excluded.owner_id",
                 rows,
             )
 
@@ -494,6 +495,12 @@ class SqlStateStore(SlaBook, RunHistory):
             acquired_at=self._read_ts(row[3]),
             heartbeat_at=self._read_ts(row[4]),
         )
+
+
+def _owner(contact: Contact) -> str | None:
+    """The owner as the contact was read (the dashboard filters on it); a value that is not an id is dropped."""
+    owner = contact.fields.get("owner_id")
+    return None if owner in (None, "") or isinstance(owner, bool) else str(owner)
 
 
 def _pack_inputs(contact: Contact, activities: Sequence[Activity]) -> bytes:

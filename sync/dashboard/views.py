@@ -1,0 +1,293 @@
+"""What each page shows, built from the state database and the model file; no CRM call anywhere here.
+
+Each function takes the store (on the dashboard's reader thread) and returns the template's context.  A row's
+grade, one-line reason and SLA due time come from scoring its stored inputs again at the time they were
+scored, which reproduces the stored result exactly; "if scored now" scores them at ``now``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from connectors.records import FieldValue
+from scoring import Model, ScoreResult, explain, run_examples, score
+from scoring.explain import reason_text
+from sync.dashboard import queries
+from sync.dashboard.charts import score_chart
+from sync.history import ChangeRow, contact_label, run_changes, text
+from sync.policies import FieldsConfig, Planner, Policies
+from sync.settings import Settings
+from sync.state import AuditAction, AuditStatus, ScoringInputs, StateStore
+
+STAGES = ("lead", "mql", "sql")
+
+
+@dataclass(frozen=True)
+class ModelParts:
+    model: Model
+    policies: Policies
+    fields: FieldsConfig
+    source: Path
+
+    def planner(self, crm: str) -> Planner:
+        return Planner(crm, self.fields, self.policies, owners=[])
+
+    @property
+    def sla_tiers(self) -> list[str]:
+        return [tier.tier for tier in self.model.tiers]
+
+
+def record_link(settings: Settings, contact_id: str) -> str | None:
+    """The contact's page in the CRM (see docs/crm-api.md, "Record pages"); None when it cannot be derived."""
+    template = settings.dashboard.record_url
+    if template is None and settings.crm == "salesforce" and settings.salesforce.instance_url:
+        instance = settings.salesforce.instance_url.rstrip("/")
+        template = f"{instance}/lightning/r/{settings.salesforce.object}/{{id}}/view"
+    return None if template is None else template.replace("{id}", quote(contact_id, safe=""))
+
+
+def _lead_row(parts: ModelParts, item: ScoringInputs, owner: str | None, settings: Settings) -> dict[str, Any]:
+    result = score(parts.model, item.contact, list(item.activities), item.scored_at)
+    email, name = contact_label(item.contact.fields)
+    return {
+        "id": item.contact_id,
+        "name": name or email or item.contact_id,
+        "email": email,
+        "total": item.total,
+        "grade": result.grade,
+        "stage": item.stage or result.stage,
+        "tier": item.tier or "",
+        "owner": owner or "",
+        "sla_due_at": result.sla_due_at,
+        "reason": explain(result, max_length=140, now=item.scored_at),
+        "scored_at": item.scored_at,
+        "link": record_link(settings, item.contact_id),
+    }
+
+
+def hot_leads(
+    store: StateStore, settings: Settings, parts: ModelParts, where: queries.LeadFilter, page: int
+) -> dict[str, Any]:
+    size = settings.dashboard.page_size
+    items, more = queries.hot_leads(store, settings.crm, where, limit=size, offset=page * size)
+    owners = queries.owners_of(store, settings.crm, [i.contact_id for i in items])
+    return {
+        "rows": [_lead_row(parts, item, owners.get(item.contact_id), settings) for item in items],
+        "filter": where,
+        "tiers": parts.sla_tiers,
+        "stages": STAGES,
+        "page": page,
+        "more": more,
+    }
+
+
+def sla_board(
+    store: StateStore, settings: Settings, parts: ModelParts, tier: str | None, owner: str | None, page: int
+) -> dict[str, Any]:
+    tiers = parts.sla_tiers
+    load = queries.sla_load(store, settings.crm, tiers)
+    chosen = tier if tier in tiers else (tiers[0] if tiers else None)
+    rows: list[dict[str, Any]] = []
+    more = False
+    if chosen is not None:
+        size = settings.dashboard.page_size
+        items, more = queries.sla_waiting(store, settings.crm, chosen, owner, limit=size, offset=page * size)
+        owners = queries.owners_of(store, settings.crm, [i.contact_id for i in items])
+        rows = [_lead_row(parts, item, owners.get(item.contact_id), settings) for item in items]
+        rows.sort(key=lambda r: (r["sla_due_at"] is None, r["sla_due_at"] or r["scored_at"]))
+    return {
+        "load": load,
+        "tiers": tiers,
+        "tier": chosen,
+        "owner": owner or "",
+        "rows": rows,
+        "page": page,
+        "more": more,
+        "outcomes": sla_outcomes(store, settings.crm),
+    }
+
+
+def sla_outcomes(store: StateStore, crm: str) -> dict[str, Any] | None:
+    """Met and missed SLAs per tier and owner over 7 and 30 days: None until SLA tracking records them.
+
+    The seam for the real-time work's SLA table: return {"7d": [...], "30d": [...]} rows of
+    (tier, owner, met, missed) and the SLA board shows them.
+    """
+    return None
+
+
+def runs(store: StateStore, settings: Settings, before: int | None) -> dict[str, Any]:
+    page, older = queries.runs_page(store, settings.crm, before=before, limit=settings.dashboard.page_size)
+    return {"runs": page, "older": older, "requested": queries.requests_for(store, [r.id for r in page])}
+
+
+def run_detail(store: StateStore, settings: Settings, run_id: int, search: str, after: int) -> dict[str, Any] | None:
+    run = store.get_run(run_id)
+    if run is None or run.crm != settings.crm:
+        return None
+    audit, next_after = queries.run_changes_page(
+        store, run_id, search=search, after=after, limit=settings.dashboard.page_size
+    )
+    labels = {
+        cid: contact_label(i.contact.fields)
+        for cid, i in store.load_inputs(settings.crm, [a.contact_id for a in audit]).items()
+    }
+    return {
+        "run": run,
+        "changes": [
+            {
+                "row": a,
+                "email": labels.get(a.contact_id, ("", ""))[0],
+                "old": text(a.old_value),
+                "new": text(a.new_value),
+            }
+            for a in audit
+        ],
+        "search": search,
+        "after": after,
+        "next_after": next_after,
+        "requested": queries.requests_for(store, [run_id]).get(run_id),
+        "revertable": run.kind != "revert" and not run.dry_run and run.status != "running",
+    }
+
+
+def changes_csv_rows(store: StateStore, settings: Settings, run_id: int, search: str) -> Iterator[ChangeRow] | None:
+    run = store.get_run(run_id)
+    if run is None or run.crm != settings.crm:
+        return None
+    needle = search.lower()
+    return (row for row in run_changes(store, run) if not needle or needle in " ".join(row.cells()).lower())
+
+
+def _age(now: datetime, then: datetime) -> str:
+    seconds = max(0, int((now - then).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _reasons(result: ScoreResult, now: datetime) -> list[dict[str, Any]]:
+    out = []
+    for reason in result.reasons:
+        dates = [e.occurred_at for e in reason.evidence if e.occurred_at is not None]
+        out.append(
+            {
+                "label": reason.label,
+                "rule": reason.rule,
+                "points": round(reason.points, 1),
+                "text": reason_text(reason, now),
+                "age": _age(now, max(dates)) if dates else "",
+            }
+        )
+    return out
+
+
+def contact(
+    store: StateStore, settings: Settings, parts: ModelParts, contact_id: str, now: datetime
+) -> dict[str, Any] | None:
+    item = store.load_inputs(settings.crm, [contact_id]).get(contact_id)
+    history = store.audit_for_contact(settings.crm, contact_id)
+    if item is None and not history:
+        return None
+    planner = parts.planner(settings.crm)
+    score_field = planner.read_fields[0] if planner.read_fields else None
+    points = [
+        (row.at, float(row.new_value))
+        for row in history
+        if row.field == score_field and row.status is AuditStatus.OK and isinstance(row.new_value, int | float)
+    ]
+    if item is not None and item.total is not None and (not points or points[-1][1] != item.total):
+        points.append((item.scored_at, float(item.total)))  # the last score, also when it was never written
+    context: dict[str, Any] = {
+        "id": contact_id,
+        "chart": score_chart(points),
+        "history": history,
+        "item": item,
+        "link": record_link(settings, contact_id),
+        "texts": {row.id: (text(row.old_value), text(row.new_value)) for row in history},
+        "revert_action": AuditAction.REVERT,
+    }
+    if item is None:
+        return context
+    then = score(parts.model, item.contact, list(item.activities), item.scored_at)
+    current = score(parts.model, item.contact, list(item.activities), now)
+    sticky = store.get_assignments(settings.crm, [contact_id]).get(contact_id)
+    changes = planner.plan(item.contact, current, sticky_owner=sticky.owner_id if sticky else None)
+    email, name = contact_label(item.contact.fields)
+    context.update(
+        name=name or email or contact_id,
+        email=email,
+        then=then,
+        now_result=current,
+        reasons=_reasons(current, now),
+        would_change=[{"field": c.field, "old": _show(c.old), "new": _show(c.new), "kind": c.kind} for c in changes],
+        owner=sticky.owner_id if sticky else item.contact.fields.get("owner_id"),
+    )
+    return context
+
+
+def _show(value: FieldValue) -> str:
+    return "(empty)" if value in (None, "") else str(value)
+
+
+def model_page(settings: Settings, parts: ModelParts, load: Callable[[Path], Model]) -> dict[str, Any]:
+    source = parts.source.read_text(encoding="utf-8")
+    outcomes = run_examples(parts.model)
+    report = latest_calibration(settings)
+    diff = ""
+    if report and report["proposed"] is not None:
+        diff = "".join(
+            difflib.unified_diff(
+                source.splitlines(keepends=True),
+                report["proposed"].read_text(encoding="utf-8").splitlines(keepends=True),
+                fromfile=str(parts.source),
+                tofile=str(report["proposed"].name),
+            )
+        )
+    return {
+        "source": source,
+        "model_path": parts.source,
+        "version": parts.model.version,
+        "examples": [
+            {
+                "name": o.name,
+                "passed": o.passed,
+                "diff": o.diff,
+                "total": o.result.total,
+                "grade": o.result.grade,
+                "tier": o.result.tier or "",
+            }
+            for o in outcomes
+        ],
+        "report": report,
+        "diff": diff,
+    }
+
+
+def latest_calibration(settings: Settings) -> dict[str, Any] | None:
+    """The newest calibration report the daemon wrote for this CRM, with its proposed model when there is one."""
+    folder = settings.daemon.report_dir
+    found = sorted(folder.glob(f"calibration-{settings.crm}-*.json")) if folder.is_dir() else []
+    if not found:
+        return None
+    path = found[-1]
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return {"path": path, "error": f"cannot read {path.name}: {exc}", "summary": "", "proposed": None}
+    proposed = path.with_suffix(".proposed.yaml")
+    summary = data.get("summary") if isinstance(data, dict) else None
+    return {
+        "path": path,
+        "error": None,
+        "summary": summary if isinstance(summary, str) else json.dumps(summary, indent=2, default=str)[:4000],
+        "proposed": proposed if proposed.exists() else None,
+    }
