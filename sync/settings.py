@@ -333,7 +333,8 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every secret value configured, for the redactor."""
         out: list[str] = []
-        sections = (self.hubspot, self.salesforce, self.pipedrive, self.daemon, self.server, self.notify, self.dashboard)
+        sections = (self.hubspot, self.salesforce, self.pipedrive, self.daemon, self.server)
+        sections += (self.notify, self.dashboard)
         for section in sections:
             for value in section.__dict__.values():
                 if isinstance(value, SecretStr):
