@@ -4,7 +4,7 @@ writer, and the pure rules the loop applies (echo, gone, change kinds).  ``sync.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -64,6 +64,29 @@ class RunSummary:
     new_p1: int = 0  # contacts that became P1 in this run (each alerted through on_p1)
     quota_exhausted: bool = False  # the run stopped because the CRM's API quota ran out
     quota_reset_at: datetime | None = None  # when the CRM said the quota resets, if it did
+
+
+PageHook = Callable[["_PageOutcome", RunSummary, "PlanWriter", int, bool], None]
+
+
+class PageHooks:
+    """The end of a page: record it (not in a dry run), then feed it to the page hooks (the nurture hand-off).
+
+    A hook gets (page, summary, plan, run id, dry run); the App sets ``page_hooks`` on the pipeline it builds.
+    """
+
+    page_hooks: tuple[PageHook, ...] = ()
+
+    def _record(self, page: _PageOutcome, summary: RunSummary, run_id: int) -> None:
+        raise NotImplementedError
+
+    def finish_page(
+        self, page: _PageOutcome, summary: RunSummary, plan: PlanWriter, run_id: int, dry_run: bool
+    ) -> None:
+        if not dry_run:
+            self._record(page, summary, run_id)
+        for hook in self.page_hooks:
+            hook(page, summary, plan, run_id, dry_run)
 
 
 @dataclass

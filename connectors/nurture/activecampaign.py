@@ -95,7 +95,8 @@ class ActiveCampaignDestination:
         self.timeout = timeout
         self.session = session or requests.Session()
         self.session.headers.update({"Api-Token": api_token, "Accept": "application/json"})
-        interval = 1.0 / requests_per_second if requests_per_second > 0 else 0.0
+        # 10% under the limit: the account's one-second window is counted where requests arrive, not sent
+        interval = 1.1 / requests_per_second if requests_per_second > 0 else 0.0
         self.api = ApiClient(NAME, classify, pacer=Pacer(sleep=sleep, min_interval=interval), sleep=sleep)
         self._tag_ids: dict[str, str] = {}
 

@@ -23,6 +23,7 @@ import json
 import tarfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Any
 
 import mailchimp_marketing
@@ -63,7 +64,9 @@ def classify(exchange: Exchange) -> Verdict:
         # Mailchimp's limit is simultaneous connections, not a window: a short pause frees one
         return Verdict(Action.RATE_LIMITED, f"Mailchimp: too many simultaneous requests: {detail}", retry_after=1.0)
     if status == 401:
-        return Verdict(Action.AUTH_FAILED, f"Mailchimp refused the API key (401 {detail}): check LEADSYNC_MAILCHIMP__API_KEY")
+        return Verdict(
+            Action.AUTH_FAILED, f"Mailchimp refused the API key (401 {detail}): check LEADSYNC_MAILCHIMP__API_KEY"
+        )
     if status == 403:
         return Verdict(Action.AUTH_FAILED, f"Mailchimp: this API key may not do that (403 {detail})")
     return Verdict(Action.FATAL, f"Mailchimp rejected the request ({status}): {detail}", code=str(status))
@@ -227,10 +230,7 @@ class MailchimpDestination:
             to_add = add_chunks[i] if i < len(add_chunks) else []
             to_remove = remove_chunks[i] if i < len(remove_chunks) else []
             body = {"members_to_add": [m.email for m in to_add], "members_to_remove": [m.email for m in to_remove]}
-            answer = self._call(
-                "lists.segments.members.batch",
-                lambda body=body: self.client.lists.batch_segment_members(body, self.list_id, segment_id),
-            )
+            answer = self._call("lists.segments.members.batch", partial(self._segment_call, body, segment_id))
             errors: dict[str, str] = {}
             for error in (answer or {}).get("errors", []):
                 for email in error.get("email_addresses", []):
@@ -242,13 +242,16 @@ class MailchimpDestination:
                 removed[m.contact_id] = MoveResult(m.contact_id, True)
         return added, removed
 
+    def _segment_call(self, body: dict[str, Any], segment_id: str) -> Any:
+        return self.client.lists.batch_segment_members(body, self.list_id, segment_id)
+
     # -- batch operations ------------------------------------------------------------------------------------
     def _run_batch(self, operations: list[dict[str, Any]]) -> dict[str, tuple[int, Any]]:
         """Run ``operations`` as batches; operation_id -> (status code, decoded response)."""
         answers: dict[str, tuple[int, Any]] = {}
         size = self.batch_max_operations or max(len(operations), 1)
         for part in chunks(operations, size):
-            batch = self._call("batches.start", lambda part=part: self.client.batches.start({"operations": part}))
+            batch = self._call("batches.start", partial(self.client.batches.start, {"operations": part}))
             answers.update(self._results(self._wait(str(batch["id"]))))
         return answers
 

@@ -62,12 +62,16 @@ class ActiveCampaignApi(CRMApi):
         self._routes = [
             wrapped("GET", r"/api/3/contacts", self.list_contacts, "activecampaign.contacts.list"),
             wrapped("POST", r"/api/3/contact/sync", self.sync_contact, "activecampaign.contact.sync"),
-            wrapped("GET", r"/api/3/contacts/(?P<id>\d+)/contactTags", self.tags_of, "activecampaign.contact.contactTags"),
+            wrapped(
+                "GET", r"/api/3/contacts/(?P<id>\d+)/contactTags", self.tags_of, "activecampaign.contact.contactTags"
+            ),
             wrapped("GET", r"/api/3/tags", self.list_tags, "activecampaign.tags.list"),
             wrapped("POST", r"/api/3/contactTags", self.add_tag, "activecampaign.contactTags.create"),
             wrapped("DELETE", r"/api/3/contactTags/(?P<id>\d+)", self.remove_tag, "activecampaign.contactTags.delete"),
             wrapped("GET", r"/api/3/automations/(?P<id>\d+)", self.get_automation, "activecampaign.automations.get"),
-            wrapped("POST", r"/api/3/contactAutomations", self.add_automation, "activecampaign.contactAutomations.create"),
+            wrapped(
+                "POST", r"/api/3/contactAutomations", self.add_automation, "activecampaign.contactAutomations.create"
+            ),
         ]
 
     def routes(self) -> Iterable[Route]:
@@ -160,9 +164,7 @@ class ActiveCampaignApi(CRMApi):
     def list_contacts(self, request: Request) -> Response:
         email = (request.arg("email") or "").strip().lower()
         rows = [
-            {"id": str(c.id), "email": c.email}
-            for c in self.contacts.values()
-            if not email or c.email.lower() == email
+            {"id": str(c.id), "email": c.email} for c in self.contacts.values() if not email or c.email.lower() == email
         ]
         return self._page(request, rows, "contacts")
 
@@ -181,9 +183,7 @@ class ActiveCampaignApi(CRMApi):
         cid = int(request.params["id"])
         if cid not in self.contacts:
             raise _NotFound(f"No Result found for Subscriber with id {cid}")
-        rows = [
-            {"id": str(i), "contact": str(c), "tag": str(t)} for i, (c, t) in self.contact_tags.items() if c == cid
-        ]
+        rows = [{"id": str(i), "contact": str(c), "tag": str(t)} for i, (c, t) in self.contact_tags.items() if c == cid]
         return Response(200, {"contactTags": rows})
 
     def list_tags(self, request: Request) -> Response:
@@ -198,7 +198,7 @@ class ActiveCampaignApi(CRMApi):
     def add_tag(self, request: Request) -> Response:
         body = (request.json() or {}).get("contactTag") or {}
         try:
-            cid, tid = int(body.get("contact")), int(body.get("tag"))
+            cid, tid = int(str(body.get("contact"))), int(str(body.get("tag")))
         except (TypeError, ValueError) as exc:
             raise _Unprocessable("contact and tag are required", "field_missing") from exc
         if cid not in self.contacts:
@@ -229,7 +229,7 @@ class ActiveCampaignApi(CRMApi):
     def add_automation(self, request: Request) -> Response:
         body = (request.json() or {}).get("contactAutomation") or {}
         try:
-            cid, aid = int(body.get("contact")), int(body.get("automation"))
+            cid, aid = int(str(body.get("contact"))), int(str(body.get("automation")))
         except (TypeError, ValueError) as exc:
             raise _Unprocessable("contact and automation are required", "field_missing") from exc
         if cid not in self.contacts or aid not in self.automations:

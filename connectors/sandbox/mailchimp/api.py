@@ -82,6 +82,7 @@ class MailchimpApi(CRMApi):
         self.role = "owner"
         self._next_segment = 1000
         self._in_flight = 0
+
         def wrapped(method: str, pattern: str, handler: Any, endpoint: str) -> Route:
             return route(method, pattern, lambda request: self.call(handler, request), endpoint)
 
@@ -89,18 +90,52 @@ class MailchimpApi(CRMApi):
             wrapped("GET", r"/3\.0/?", self.root, "mailchimp.root"),
             wrapped("GET", r"/3\.0/lists/(?P<list>[^/]+)", self.get_list, "mailchimp.lists.get"),
             wrapped("GET", r"/3\.0/lists/(?P<list>[^/]+)/members", self.list_members, "mailchimp.members.list"),
-            wrapped("GET", r"/3\.0/lists/(?P<list>[^/]+)/members/(?P<hash>[0-9a-f]{32})", self.get_member, "mailchimp.members.get"),
-            wrapped("PUT", r"/3\.0/lists/(?P<list>[^/]+)/members/(?P<hash>[0-9a-f]{32})", self.put_member, "mailchimp.members.put"),
-            wrapped("GET", r"/3\.0/lists/(?P<list>[^/]+)/members/(?P<hash>[0-9a-f]{32})/tags", self.member_tags, "mailchimp.members.tags.get"),
-            wrapped("POST", r"/3\.0/lists/(?P<list>[^/]+)/members/(?P<hash>[0-9a-f]{32})/tags", self.set_tags, "mailchimp.members.tags.update"),
+            wrapped(
+                "GET",
+                r"/3\.0/lists/(?P<list>[^/]+)/members/(?P<hash>[0-9a-f]{32})",
+                self.get_member,
+                "mailchimp.members.get",
+            ),
+            wrapped(
+                "PUT",
+                r"/3\.0/lists/(?P<list>[^/]+)/members/(?P<hash>[0-9a-f]{32})",
+                self.put_member,
+                "mailchimp.members.put",
+            ),
+            wrapped(
+                "GET",
+                r"/3\.0/lists/(?P<list>[^/]+)/members/(?P<hash>[0-9a-f]{32})/tags",
+                self.member_tags,
+                "mailchimp.members.tags.get",
+            ),
+            wrapped(
+                "POST",
+                r"/3\.0/lists/(?P<list>[^/]+)/members/(?P<hash>[0-9a-f]{32})/tags",
+                self.set_tags,
+                "mailchimp.members.tags.update",
+            ),
             wrapped("GET", r"/3\.0/lists/(?P<list>[^/]+)/tag-search", self.tag_search, "mailchimp.tags.search"),
             wrapped("GET", r"/3\.0/lists/(?P<list>[^/]+)/segments", self.list_segments, "mailchimp.segments.list"),
-            wrapped("GET", r"/3\.0/lists/(?P<list>[^/]+)/segments/(?P<seg>\d+)", self.get_segment, "mailchimp.segments.get"),
-            wrapped("POST", r"/3\.0/lists/(?P<list>[^/]+)/segments/(?P<seg>\d+)", self.batch_segment, "mailchimp.segments.members.batch"),
-            wrapped("GET", r"/3\.0/lists/(?P<list>[^/]+)/segments/(?P<seg>\d+)/members", self.segment_members, "mailchimp.segments.members.list"),
+            wrapped(
+                "GET", r"/3\.0/lists/(?P<list>[^/]+)/segments/(?P<seg>\d+)", self.get_segment, "mailchimp.segments.get"
+            ),
+            wrapped(
+                "POST",
+                r"/3\.0/lists/(?P<list>[^/]+)/segments/(?P<seg>\d+)",
+                self.batch_segment,
+                "mailchimp.segments.members.batch",
+            ),
+            wrapped(
+                "GET",
+                r"/3\.0/lists/(?P<list>[^/]+)/segments/(?P<seg>\d+)/members",
+                self.segment_members,
+                "mailchimp.segments.members.list",
+            ),
             wrapped("POST", r"/3\.0/batches", self.start_batch, "mailchimp.batches.start"),
             wrapped("GET", r"/3\.0/batches/(?P<id>[0-9a-f]+)", self.batch_status, "mailchimp.batches.status"),
-            wrapped("GET", RESULTS_PREFIX + r"(?P<id>[0-9a-f]+)\.tar\.gz", self.batch_results, "mailchimp.batches.results"),
+            wrapped(
+                "GET", RESULTS_PREFIX + r"(?P<id>[0-9a-f]+)\.tar\.gz", self.batch_results, "mailchimp.batches.results"
+            ),
         ]
 
     def routes(self) -> Iterable[Route]:
@@ -118,7 +153,11 @@ class MailchimpApi(CRMApi):
             except ValueError:
                 key = ""
         if key != API_KEY:
-            return problem(401, "API Key Invalid", "Your API key may be invalid, or you've attempted to access the wrong datacenter.")
+            return problem(
+                401,
+                "API Key Invalid",
+                "Your API key may be invalid, or you've attempted to access the wrong datacenter.",
+            )
         with self.lock:
             if self.sandbox.config.rate_limits and self._in_flight >= MAX_CONNECTIONS:
                 return problem(429, "Too Many Requests", "You have exceeded the limit of 10 simultaneous connections.")
@@ -135,7 +174,12 @@ class MailchimpApi(CRMApi):
         return response
 
     def error(self, status: int, message: str, request: Request) -> Response:
-        titles = {400: "Invalid Resource", 404: "Resource Not Found", 405: "Method Not Allowed", 429: "Too Many Requests"}
+        titles = {
+            400: "Invalid Resource",
+            404: "Resource Not Found",
+            405: "Method Not Allowed",
+            429: "Too Many Requests",
+        }
         return problem(status, titles.get(status, "Internal Server Error"), message)
 
     # -- seeding and helpers for tests -----------------------------------------------------------------------
@@ -203,7 +247,13 @@ class MailchimpApi(CRMApi):
             for s in self.segments.get(member.list_id, {}).values()
             if s.type == "static" and h in s.members
         ]
-        return {"id": h, "email_address": member.email, "status": member.status, "list_id": member.list_id, "tags": tags}
+        return {
+            "id": h,
+            "email_address": member.email,
+            "status": member.status,
+            "list_id": member.list_id,
+            "tags": tags,
+        }
 
     def root(self, request: Request) -> Response:
         return Response(200, {"account_id": "sandbox", "account_name": "leadsync sandbox", "role": self.role})
@@ -217,8 +267,17 @@ class MailchimpApi(CRMApi):
         list_id = self._list(request)
         count, offset = _paging(request)
         status = request.arg("status")
-        rows = [m for key, m in sorted(self.members.items()) if key[0] == list_id and (not status or m.status == status)]
-        return Response(200, {"members": [self._member_json(m) for m in rows[offset : offset + count]], "list_id": list_id, "total_items": len(rows)})
+        rows = [
+            m for key, m in sorted(self.members.items()) if key[0] == list_id and (not status or m.status == status)
+        ]
+        return Response(
+            200,
+            {
+                "members": [self._member_json(m) for m in rows[offset : offset + count]],
+                "list_id": list_id,
+                "total_items": len(rows),
+            },
+        )
 
     def get_member(self, request: Request) -> Response:
         return Response(200, self._member_json(self._member(request)))
@@ -271,7 +330,11 @@ class MailchimpApi(CRMApi):
     def tag_search(self, request: Request) -> Response:
         list_id = self._list(request)
         name = (request.arg("name") or "").lower()
-        tags = [{"id": s.id, "name": s.name} for s in self.segments.get(list_id, {}).values() if s.type == "static" and name in s.name.lower()]
+        tags = [
+            {"id": s.id, "name": s.name}
+            for s in self.segments.get(list_id, {}).values()
+            if s.type == "static" and name in s.name.lower()
+        ]
         return Response(200, {"tags": tags, "total_items": len(tags)})
 
     def list_segments(self, request: Request) -> Response:
@@ -284,13 +347,24 @@ class MailchimpApi(CRMApi):
 
     def get_segment(self, request: Request) -> Response:
         s = self._segment(request)
-        return Response(200, {"id": s.id, "name": s.name, "type": s.type, "member_count": len(s.members), "list_id": request.params["list"]})
+        return Response(
+            200,
+            {
+                "id": s.id,
+                "name": s.name,
+                "type": s.type,
+                "member_count": len(s.members),
+                "list_id": request.params["list"],
+            },
+        )
 
     def segment_members(self, request: Request) -> Response:
         seg = self._segment(request)
         list_id = request.params["list"]
         count, offset = _paging(request)
-        rows = [self._member_json(self.members[(list_id, h)]) for h in sorted(seg.members) if (list_id, h) in self.members]
+        rows = [
+            self._member_json(self.members[(list_id, h)]) for h in sorted(seg.members) if (list_id, h) in self.members
+        ]
         return Response(200, {"members": rows[offset : offset + count], "total_items": len(rows)})
 
     def batch_segment(self, request: Request) -> Response:
@@ -306,7 +380,9 @@ class MailchimpApi(CRMApi):
                 "Maximum allowed member items exceeded, please provide at most 500 items in members_to_add field or "
                 "members_to_remove field"
             )
-        added, removed, errors = [], [], []
+        added: list[dict[str, Any]] = []
+        removed: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
         with self.lock:
             for action, emails, out in (("add", to_add, added), ("remove", to_remove, removed)):
                 missing = []
@@ -319,10 +395,17 @@ class MailchimpApi(CRMApi):
                     out.append(self._member_json(member))
                 if missing:
                     errors.append({"email_addresses": missing, "error": "Email addresses are not list members."})
-        return Response(200, {
-            "members_added": added, "members_removed": removed, "errors": errors,
-            "total_added": len(added), "total_removed": len(removed), "error_count": sum(len(e["email_addresses"]) for e in errors),
-        })
+        return Response(
+            200,
+            {
+                "members_added": added,
+                "members_removed": removed,
+                "errors": errors,
+                "total_added": len(added),
+                "total_removed": len(removed),
+                "error_count": sum(len(e["email_addresses"]) for e in errors),
+            },
+        )
 
     # -- batches ---------------------------------------------------------------------------------------------
     def start_batch(self, request: Request) -> Response:
@@ -331,7 +414,11 @@ class MailchimpApi(CRMApi):
         if not isinstance(operations, list) or not operations:
             raise BadRequest("operations: a non-empty array is required.")
         for op in operations:
-            if not isinstance(op, dict) or op.get("method") not in ("GET", "POST", "PUT", "PATCH", "DELETE") or not op.get("path"):
+            if (
+                not isinstance(op, dict)
+                or op.get("method") not in ("GET", "POST", "PUT", "PATCH", "DELETE")
+                or not op.get("path")
+            ):
                 raise BadRequest("each operation needs a method and a path.")
         with self.lock:
             batch_id = hashlib.md5(f"batch{len(self.batches)}".encode(), usedforsecurity=False).hexdigest()[:10]
@@ -366,7 +453,7 @@ class MailchimpApi(CRMApi):
         }
 
     def _run(self, batch: _Batch, request: Request) -> None:
-        answers = []
+        answers: list[dict[str, Any]] = []
         for op in batch.operations:
             path = "/3.0" + str(op["path"])
             query = {k: [str(v)] for k, v in (op.get("params") or {}).items()}
@@ -376,7 +463,7 @@ class MailchimpApi(CRMApi):
             text = "" if response.body is None else response.encoded().decode()
             answers.append({"status_code": response.status, "operation_id": op.get("operation_id"), "response": text})
             self.sandbox.counters.add("mailchimp.batches.operation", response.status)
-        batch.errored = sum(1 for a in answers if a["status_code"] >= 400)
+        batch.errored = sum(1 for a in answers if int(a["status_code"]) >= 400)
         data = json.dumps(answers).encode()
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
