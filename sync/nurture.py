@@ -41,6 +41,7 @@ from sync.state import RunKind, RunStatus, StateStore
 
 log = logging.getLogger("leadsync.nurture")
 
+_DONE_COUNT = {ADD: "added", REMOVE: "removed"}
 OPTED_OUT_TEXT = frozenset({"true", "yes", "1", "unsubscribed", "no_consent", "opted_out", "optout", "cleaned"})
 
 
@@ -253,7 +254,7 @@ class NurtureStep:
             self.ledger.settle(settled, self.clock())
             report.moves.extend(settled)
             for m in settled:
-                report.counts[f"{m.action}ed" if m.status == DONE else m.status] += 1
+                report.counts[_DONE_COUNT[m.action] if m.status == DONE else m.status] += 1
 
     def close(self) -> None:
         for destination in self.destinations.values():

@@ -85,6 +85,7 @@ class ActiveCampaignDestination:
         automations: dict[str, str] | None = None,
         requests_per_second: float = REQUESTS_PER_SECOND,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
         timeout: float = 60.0,
         session: requests.Session | None = None,
     ):
@@ -97,7 +98,9 @@ class ActiveCampaignDestination:
         self.session.headers.update({"Api-Token": api_token, "Accept": "application/json"})
         # 10% under the limit: the account's one-second window is counted where requests arrive, not sent
         interval = 1.1 / requests_per_second if requests_per_second > 0 else 0.0
-        self.api = ApiClient(NAME, classify, pacer=Pacer(sleep=sleep, min_interval=interval), sleep=sleep)
+        self.api = ApiClient(
+            NAME, classify, pacer=Pacer(sleep=sleep, monotonic=monotonic, min_interval=interval), sleep=sleep
+        )
         self._tag_ids: dict[str, str] = {}
 
     def _request(self, endpoint: str, method: str, path: str, **kwargs: Any) -> Any:
