@@ -545,3 +545,6 @@ def _register_optional_commands() -> None:
     from sync.serve_cli import serve
 
     cli.add_command(serve)
+    from sync.nurture_cli import nurture
+
+    cli.add_command(nurture)
