@@ -94,7 +94,8 @@ def scored_contact(contact: Contact, result: Any, settings: Settings) -> Scored:
     """The one place a score result is read: its segment names (the engine's ``segments``, absent before it)."""
     email, name = contact_label(contact.fields)
     nurture = settings.nurture
-    ok = may_email(contact.fields, nurture.opt_out_names(), require_field=nurture.require_opt_out_field)
+    names = nurture.opt_out_names(settings.crm)
+    ok = may_email(contact.fields, names, require_field=nurture.require_opt_out_field)
     return Scored(contact.id, email, name, ok, frozenset(getattr(result, "segments", ()) or ()))
 
 
@@ -284,7 +285,7 @@ def build_step(settings: Settings, store: StateStore, clock: Callable[[], dateti
 
 def read_fields(settings: Settings) -> list[str]:
     """CRM fields the hand-off needs read: the opt-out fields (only when a segment is routed)."""
-    return settings.nurture.opt_out_names() if settings.nurture.segments else []
+    return settings.nurture.opt_out_names(settings.crm) if settings.nurture.segments else []
 
 
 def check_lines(settings: Settings) -> tuple[bool, list[str]]:

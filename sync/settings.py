@@ -135,13 +135,19 @@ class ActiveCampaignSettings(_Section):
 
 
 NURTURE_TOOLS = ("mailchimp", "activecampaign")
+# each CRM's standard "may not be e-mailed" field (Pipedrive: the Campaigns marketing status of a person)
+DEFAULT_OPT_OUT_FIELDS = {
+    "hubspot": ("hs_email_optout",),
+    "salesforce": ("HasOptedOutOfEmail",),
+    "pipedrive": ("marketing_status",),
+}
 
 
 class NurtureSettings(_Section):
     # model segment -> targets "<tool>:tag:<name>" or "mailchimp:segment:<id>"
     segments: dict[str, list[str]] = Field(default_factory=dict)
-    # CRM fields that say a contact may not be e-mailed (true, or unsubscribed / no_consent)
-    opt_out_fields: str = "hs_email_optout,HasOptedOutOfEmail,marketing_status,do_not_email,unsubscribed"
+    # CRM fields that say a contact may not be e-mailed (true, or unsubscribed / no_consent); "": the CRM's own
+    opt_out_fields: str = ""
     require_opt_out_field: bool = True  # a contact none of those fields was read for is not handed off
 
     @field_validator("segments")
@@ -160,8 +166,9 @@ class NurtureSettings(_Section):
                     raise ValueError(f"segment {segment!r}: ActiveCampaign targets are tags, not {kind}s")
         return value
 
-    def opt_out_names(self) -> list[str]:
-        return [name.strip() for name in self.opt_out_fields.split(",") if name.strip()]
+    def opt_out_names(self, crm: str) -> list[str]:
+        names = [name.strip() for name in self.opt_out_fields.split(",") if name.strip()]
+        return names or list(DEFAULT_OPT_OUT_FIELDS.get(crm, ()))
 
 
 class DaemonSettings(_Section):
@@ -461,8 +468,9 @@ _COMMENTS: dict[str, str] = {
     "ACTIVECAMPAIGN__AUTOMATIONS": 'JSON: tag -> automation id to add a tagged contact to, e.g. {"Nurture": "12"}.',
     "NURTURE__SEGMENTS": 'JSON: model segment -> targets, e.g. {"nurture": ["mailchimp:tag:Nurture", '
     '"activecampaign:tag:Nurture"]} or "mailchimp:segment:<static segment id>". Empty: no hand-off.',
-    "NURTURE__OPT_OUT_FIELDS": "CRM fields that, true or unsubscribed / no_consent, keep a contact out of every "
-    "nurture destination.",
+    "NURTURE__OPT_OUT_FIELDS": "CRM fields (comma-separated) that, true or unsubscribed / no_consent, keep a contact "
+    "out of every nurture destination. Empty: the CRM's own (HubSpot hs_email_optout, Salesforce "
+    "HasOptedOutOfEmail, Pipedrive marketing_status).",
     "NURTURE__REQUIRE_OPT_OUT_FIELD": "true: a contact for whom none of those fields was read is not handed off.",
     "DAEMON__REPORT_BASE_URL": "Where REPORT_DIR is served (https://...): the monthly report alert links it there.",
 }

@@ -104,3 +104,58 @@ def test_check_names_a_missing_tag_in_a_sentence(tmp_path: Path, sandbox: Sandbo
         app.close()
     assert not report["ok"]
     assert any("has no tag 'Nurturing'" in line for line in report["lines"])
+
+
+def test_leadsync_nurture_revert_takes_a_runs_contacts_out_again(tmp_path: Path, sandbox: Sandbox) -> None:
+    from click.testing import CliRunner
+
+    from connectors.nurture import Target
+    from sync.cli import _register_optional_commands, cli
+    from sync.nurture import NurtureStep, Route, Scored, build_destinations
+    from sync.settings import load_settings
+    from sync.state import RunKind, open_store
+
+    env = tmp_path / ".env"
+    env.write_text(
+        "\n".join(
+            [
+                "LEADSYNC_CRM=hubspot",
+                "LEADSYNC_HUBSPOT__ACCESS_TOKEN=pat-test-token",
+                f"LEADSYNC_STATE_URL=sqlite:///{tmp_path / 'state.db'}",
+                f'LEADSYNC_NURTURE__SEGMENTS={{"nurture": ["mailchimp:tag:{TAG}"]}}',
+                f"LEADSYNC_MAILCHIMP__API_KEY={API_KEY}",
+                f"LEADSYNC_MAILCHIMP__LIST_ID={LIST_ID}",
+                f"LEADSYNC_MAILCHIMP__BASE_URL={sandbox.http_url}/3.0",
+                "LEADSYNC_MAILCHIMP__BATCH_POLL_SECONDS=0",
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    api = mailchimp_api(sandbox)
+    for i in range(3):
+        api.add_member(f"p{i}@example.com")
+    store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
+    step = NurtureStep(
+        crm="hubspot",
+        store=store,
+        routes=[Route("nurture", "mailchimp", Target("tag", TAG))],
+        destinations=build_destinations(load_settings(env)),
+        clock=Clock(T0),
+    )
+    run_id = store.start_run("hubspot", RunKind.SYNC, now=T0)
+    step.run(
+        [Scored(f"c{i}", f"p{i}@example.com", "", True, frozenset({"nurture"})) for i in range(3)],
+        run_id=run_id,
+        dry_run=False,
+    )
+    store.close()
+    assert len(api.tagged(TAG)) == 3
+
+    _register_optional_commands()
+    planned = CliRunner().invoke(cli, ["--env-file", str(env), "nurture", "revert", str(run_id), "--dry-run"])
+    assert planned.exit_code == 0 and "planned_remove 3" in planned.output and len(api.tagged(TAG)) == 3
+    done = CliRunner().invoke(cli, ["--env-file", str(env), "nurture", "revert", str(run_id)])
+    assert done.exit_code == 0, done.output
+    assert "removed 3" in done.output and not api.tagged(TAG)
+    assert CliRunner().invoke(cli, ["--env-file", str(env), "nurture", "revert", "999"]).exit_code == 2
