@@ -103,37 +103,40 @@ class NurtureLedger:
     def settle(self, moves: Sequence[Move], now: datetime) -> None:
         """Record the destination's answers: move statuses, and the member rows of confirmed moves."""
         at = self.store._now(now)
+        done = [m for m in moves if m.status == DONE]
         with self.store._tx():
-            for m in moves:
-                self._execute(
-                    "UPDATE nurture_moves SET status = ?, detail = ?, at = ? WHERE run_id = ? AND crm = ? AND "
-                    "destination = ? AND segment = ? AND contact_id = ? AND action = ? AND status = ?",
+            self.store._executemany(
+                "UPDATE nurture_moves SET status = ?, detail = ?, at = ? WHERE run_id = ? AND contact_id = ? AND "
+                "crm = ? AND destination = ? AND segment = ? AND action = ? AND status = ?",
+                [
                     (
                         m.status,
                         m.detail[:500],
                         at,
                         m.run_id,
+                        m.contact_id,
                         m.crm,
                         m.destination,
                         m.segment,
-                        m.contact_id,
                         m.action,
                         PLANNED,
-                    ),
-                )
-                if m.status != DONE:
-                    continue
-                key = (m.crm, m.destination, m.segment, m.contact_id)
-                self._execute(
-                    "DELETE FROM nurture_members WHERE crm = ? AND destination = ? AND segment = ? AND contact_id = ?",
-                    key,
-                )
-                if m.action == ADD:
-                    self._execute(
-                        "INSERT INTO nurture_members (crm, destination, segment, contact_id, target, email, "
-                        "remote_ref, run_id, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (*key, m.target, m.email, m.remote_ref, m.run_id, at),
                     )
+                    for m in moves
+                ],
+            )
+            self.store._executemany(
+                "DELETE FROM nurture_members WHERE crm = ? AND destination = ? AND segment = ? AND contact_id = ?",
+                [(m.crm, m.destination, m.segment, m.contact_id) for m in done],
+            )
+            self.store._executemany(
+                "INSERT INTO nurture_members (crm, destination, segment, contact_id, target, email, remote_ref, "
+                "run_id, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (m.crm, m.destination, m.segment, m.contact_id, m.target, m.email, m.remote_ref, m.run_id, at)
+                    for m in done
+                    if m.action == ADD
+                ],
+            )
 
     def moves_of_run(self, run_id: int, *, status: str | None = None) -> list[Move]:
         sql = f"SELECT {_MOVE_COLUMNS} FROM nurture_moves WHERE run_id = ?"

@@ -144,7 +144,8 @@ NURTURE_MEMBERS = Migration(
             detail TEXT NOT NULL DEFAULT '',
             at $ts NOT NULL
         )""",
-        "CREATE INDEX nurture_moves_by_run ON nurture_moves (run_id, id)",
+        "CREATE INDEX nurture_moves_by_run ON nurture_moves (run_id, contact_id)",
+        "CREATE INDEX nurture_moves_planned ON nurture_moves (crm, id) WHERE status = 'planned'",
     ),
 )
 
