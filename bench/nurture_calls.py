@@ -140,7 +140,8 @@ def section(rows: list[Figures], n: int) -> str:
         minutes = paced[0].calls * 1.1 / 5 / 60
         lines.append(
             f"At ActiveCampaign's real rate (paced at 5 / 1.1 requests/s) its hand-off takes about {minutes:.0f} "
-            "minutes; the time column is the sandbox's, whose clock the pacer advances instead of sleeping."
+            "minutes; the time column is wall time, with the pacer's waits spent on the sandbox's clock "
+            "instead of slept."
         )
     return "\n".join(lines)
 
