@@ -22,6 +22,7 @@ from connectors.http import redact
 from connectors.records import Activity
 from scoring import Model, ScoreResult, explain, explain_segments, load_model, score
 from scoring.result import Evidence
+from sync import nurture
 from sync.logs import setup_logging
 from sync.pipeline import Pipeline, RunSummary
 from sync.policies import FieldsConfig, Planner, Policies, writeback_specs
@@ -175,6 +176,7 @@ class App:
 
             names = self.planner().read_fields
             names += [name for name in self.extra_read_fields if name not in names]
+            names += [name for name in nurture.read_fields(self.settings) if name not in names]
             model_fields = model_read_fields(self.model, self.fields_config, self.policies, self.settings.crm)
             read_fields = ReadFields(names, model_fields=model_fields)
             if self.adapter_factory is None:
@@ -208,7 +210,7 @@ class App:
         """``read_owners=False`` for a rescore, which must make no read call (it assigns from the configured pool)."""
         calls_before = dict(self.adapter.usage().calls_by_endpoint)  # a run reports its own calls only
         owners = self.adapter.read_owners() if read_owners and self.policies.owners.enabled else []
-        return Pipeline(
+        pipe = Pipeline(
             crm=self.settings.crm,
             adapter=self.adapter,
             store=self.store,
@@ -223,6 +225,9 @@ class App:
             calls_baseline=calls_before,
             describe_error=self.describe_error,
         )
+        step = nurture.build_step(self.settings, self.store, self.clock)  # segments to e-mail tools, per page
+        pipe.page_hooks = () if step is None else (step,)
+        return pipe
 
     def run(
         self,
@@ -331,6 +336,10 @@ class App:
             ok, exit_code = False, max(exit_code, exc.exit_code if exc.exit_code in (2, 3) else 1)
             message = unreachable(exc, self.settings)
             lines.append(message or f"CRM error: {redact(str(exc))}")
+        nurture_ok, nurture_lines = nurture.check_lines(self.settings)
+        lines.extend(nurture_lines)
+        if not nurture_ok:
+            ok, exit_code = False, max(exit_code, 1)
         return {"ok": ok, "exit_code": exit_code, "lines": lines}
 
     def _check_model_fields(self, adapter: CRMAdapter, model_file: str | Path | None) -> list[str]:

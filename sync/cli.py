@@ -554,3 +554,6 @@ def _register_optional_commands() -> None:
     from sync.dashboard_cli import dashboard
 
     cli.add_command(dashboard)
+    from sync.nurture_cli import nurture
+
+    cli.add_command(nurture)

@@ -34,6 +34,7 @@ from connectors.records import Activity, Contact, FieldUpdate, WriteStatus
 from scoring import Model, ScoreResult, score
 from sync.pipeline_parts import (
     NullProgress,
+    PageHooks,
     PageWatch,
     PlanWriter,
     Progress,
@@ -74,7 +75,7 @@ ABORTED = (
 )
 
 
-class Pipeline:
+class Pipeline(PageHooks):
     def __init__(
         self,
         *,
@@ -421,9 +422,7 @@ class Pipeline:
                     self._record(landed_page, summary, run_id)
                 raise
 
-        if dry_run:
-            return
-        self._record(page, summary, run_id)
+        self.finish_page(page, summary, plan, run_id, dry_run)
 
     def _record(self, page: _PageOutcome, summary: RunSummary, run_id: int) -> None:
         now = self.clock()

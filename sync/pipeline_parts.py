@@ -66,6 +66,29 @@ class RunSummary:
     quota_reset_at: datetime | None = None  # when the CRM said the quota resets, if it did
 
 
+PageHook = Callable[["_PageOutcome", RunSummary, "PlanWriter", int, bool], None]
+
+
+class PageHooks:
+    """The end of a page: record it (not in a dry run), then feed it to the page hooks (the nurture hand-off).
+
+    A hook gets (page, summary, plan, run id, dry run); the App sets ``page_hooks`` on the pipeline it builds.
+    """
+
+    page_hooks: tuple[PageHook, ...] = ()
+
+    def _record(self, page: _PageOutcome, summary: RunSummary, run_id: int) -> None:
+        raise NotImplementedError
+
+    def finish_page(
+        self, page: _PageOutcome, summary: RunSummary, plan: PlanWriter, run_id: int, dry_run: bool
+    ) -> None:
+        if not dry_run:
+            self._record(page, summary, run_id)
+        for hook in self.page_hooks:
+            hook(page, summary, plan, run_id, dry_run)
+
+
 @dataclass
 class _Batch:
     contacts: list[Contact]

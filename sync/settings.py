@@ -113,6 +113,65 @@ class PipedriveSettings(_Section):
     _urls = field_validator("base_url", "oauth_url")(_http_url)
 
 
+class MailchimpSettings(_Section):
+    api_key: SecretStr | None = None  # Account > Extras > API keys; ends in -<data center>
+    list_id: str | None = None  # the audience id
+    server: str | None = None  # data-center prefix (us21); unset: the part of the key after "-"
+    base_url: str | None = None  # unset: https://<server>.api.mailchimp.com/3.0; set only for the sandbox
+    new_member_status: Literal["", "pending", "transactional"] = ""  # "": existing members only
+    batch_max_operations: int | None = Field(None, ge=1, description="operations per batch; unset: one batch")
+    batch_poll_seconds: float = Field(5.0, ge=0)
+
+    _urls = field_validator("base_url")(_http_url)
+
+
+class ActiveCampaignSettings(_Section):
+    api_token: SecretStr | None = None  # Settings > Developer
+    base_url: str | None = None  # your account's API URL, https://<account>.api-us1.com
+    create_contacts: bool = False  # false: only contacts ActiveCampaign already holds are tagged
+    automations: dict[str, str] = Field(default_factory=dict)  # tag name -> automation id to add the contact to
+    requests_per_second: float = Field(5.0, gt=0, le=5.0)
+
+    _urls = field_validator("base_url")(_http_url)
+
+
+NURTURE_TOOLS = ("mailchimp", "activecampaign")
+# each CRM's standard "may not be e-mailed" field (Pipedrive: the Campaigns marketing status of a person)
+DEFAULT_OPT_OUT_FIELDS = {
+    "hubspot": ("hs_email_optout",),
+    "salesforce": ("HasOptedOutOfEmail",),
+    "pipedrive": ("marketing_status",),
+}
+
+
+class NurtureSettings(_Section):
+    # model segment -> targets "<tool>:tag:<name>" or "mailchimp:segment:<id>"
+    segments: dict[str, list[str]] = Field(default_factory=dict)
+    # CRM fields that say a contact may not be e-mailed (true, or unsubscribed / no_consent); "": the CRM's own
+    opt_out_fields: str = ""
+    require_opt_out_field: bool = True  # a contact none of those fields was read for is not handed off
+
+    @field_validator("segments")
+    @classmethod
+    def _targets(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for segment, targets in value.items():
+            for target in targets:
+                tool, _, rest = target.partition(":")
+                kind, _, name = rest.partition(":")
+                if tool not in NURTURE_TOOLS or kind not in ("tag", "segment") or not name:
+                    raise ValueError(
+                        f"segment {segment!r}: {target!r} is not '<tool>:tag:<name>' or 'mailchimp:segment:<id>' "
+                        f"(tools: {', '.join(NURTURE_TOOLS)})"
+                    )
+                if tool == "activecampaign" and kind != "tag":
+                    raise ValueError(f"segment {segment!r}: ActiveCampaign targets are tags, not {kind}s")
+        return value
+
+    def opt_out_names(self, crm: str) -> list[str]:
+        names = [name.strip() for name in self.opt_out_fields.split(",") if name.strip()]
+        return names or list(DEFAULT_OPT_OUT_FIELDS.get(crm, ()))
+
+
 class DaemonSettings(_Section):
     sync_cron: str = "*/15 * * * *"
     rescore_cron: str = "0 2 * * *"
@@ -311,6 +370,9 @@ class Settings(BaseSettings):
     notify: NotifySettings = NotifySettings()
     sla: SlaSettings = SlaSettings()
     dashboard: DashboardSettings = DashboardSettings()
+    mailchimp: MailchimpSettings = MailchimpSettings()
+    activecampaign: ActiveCampaignSettings = ActiveCampaignSettings()
+    nurture: NurtureSettings = NurtureSettings()
 
     @field_validator("state_url")
     @classmethod
@@ -333,9 +395,8 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every secret value configured, for the redactor."""
         out: list[str] = []
-        sections = (self.hubspot, self.salesforce, self.pipedrive, self.daemon, self.server)
-        sections += (self.notify, self.dashboard)
-        for section in sections:
+        sections = (self.hubspot, self.salesforce, self.pipedrive, self.daemon, self.server, self.notify)
+        for section in (*sections, self.dashboard, self.mailchimp, self.activecampaign):
             for value in section.__dict__.values():
                 if isinstance(value, SecretStr):
                     out.append(value.get_secret_value())
@@ -525,6 +586,24 @@ _COMMENTS: dict[str, str] = {
     "https://app.hubspot.com/contacts/PORTAL_ID/record/0-1/{id}. Empty: Salesforce links are derived from the "
     "instance URL; HubSpot and Pipedrive rows get no link.",
     "DASHBOARD__PAGE_SIZE": "Rows per dashboard page.",
+    "MAILCHIMP__API_KEY": "Nurture hand-off to Mailchimp: an API key (Account > Extras > API keys).",
+    "MAILCHIMP__LIST_ID": "The audience (list) id whose members leadsync tags.",
+    "MAILCHIMP__BASE_URL": "API root; change only to point at the sandbox (http://127.0.0.1:PORT/3.0).",
+    "MAILCHIMP__NEW_MEMBER_STATUS": "Empty: only existing members are tagged. pending: an address not in the "
+    "audience is added and asked to confirm (double opt-in). transactional: added for transactional mail only. "
+    "leadsync never sends subscribed.",
+    "MAILCHIMP__BATCH_MAX_OPERATIONS": "Operations per batch request (POST /batches). Empty: one batch per run step.",
+    "ACTIVECAMPAIGN__API_TOKEN": "Nurture hand-off to ActiveCampaign: an API token (Settings > Developer).",
+    "ACTIVECAMPAIGN__BASE_URL": "Your account's API URL, e.g. https://youraccount.api-us1.com.",
+    "ACTIVECAMPAIGN__CREATE_CONTACTS": "true: a contact ActiveCampaign lacks is created (address only, on no list) "
+    "before it is tagged. false: only existing contacts are tagged.",
+    "ACTIVECAMPAIGN__AUTOMATIONS": 'JSON: tag -> automation id to add a tagged contact to, e.g. {"Nurture": "12"}.',
+    "NURTURE__SEGMENTS": 'JSON: model segment -> targets, e.g. {"nurture": ["mailchimp:tag:Nurture", '
+    '"activecampaign:tag:Nurture"]} or "mailchimp:segment:<static segment id>". Empty: no hand-off.',
+    "NURTURE__OPT_OUT_FIELDS": "CRM fields (comma-separated) that, true or unsubscribed / no_consent, keep a contact "
+    "out of every nurture destination. Empty: the CRM's own (HubSpot hs_email_optout, Salesforce "
+    "HasOptedOutOfEmail, Pipedrive marketing_status).",
+    "NURTURE__REQUIRE_OPT_OUT_FIELD": "true: a contact for whom none of those fields was read is not handed off.",
     "DAEMON__REPORT_BASE_URL": "Where REPORT_DIR is served (https://...): the monthly report alert links it there.",
     "NOTIFY__EVENTS": "Which events go to which channels, JSON: p1, sql, owner (changed), escalation -> slack, teams, "
     "email.",

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CRMS: tuple[str, ...] = ("hubspot", "salesforce", "pipedrive")  # each a module connectors.sandbox.<crm>
+DESTINATIONS: tuple[str, ...] = ("mailchimp", "activecampaign")  # nurture tools, served only when asked for
 
 
 @dataclass
@@ -204,8 +205,8 @@ class Sandbox:
         import importlib
 
         for crm in self.config.crms:
-            if crm not in CRMS:
-                raise ValueError(f"unknown CRM {crm!r}; the sandbox emulates {', '.join(CRMS)}")
+            if crm not in CRMS + DESTINATIONS:
+                raise ValueError(f"unknown CRM {crm!r}; the sandbox emulates {', '.join(CRMS + DESTINATIONS)}")
             api = importlib.import_module(f"connectors.sandbox.{crm}").create_api(self)
             self.apis[api.crm] = api
 

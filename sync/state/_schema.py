@@ -154,6 +154,47 @@ DASHBOARD = Migration(
     ),
 )
 
+# What leadsync has put into each nurture destination (a tag, a static segment), and every move it sent.
+# A member row exists only once its add was confirmed, so a crashed run leaves nothing half-recorded.
+NURTURE_MEMBERS = Migration(
+    7,
+    "nurture: contacts leadsync put into each destination segment, and the log of moves (resume, revert)",
+    (
+        # target: "tag:<name>" or "segment:<id>"; remote_ref: the destination's ids needed to undo the add
+        """
+        CREATE TABLE nurture_members (
+            crm TEXT NOT NULL,
+            destination TEXT NOT NULL,
+            segment TEXT NOT NULL,
+            contact_id TEXT NOT NULL,
+            target TEXT NOT NULL,
+            email TEXT NOT NULL,
+            remote_ref TEXT NOT NULL DEFAULT '',
+            run_id $bigint NOT NULL,
+            added_at $ts NOT NULL,
+            PRIMARY KEY (crm, destination, segment, contact_id)
+        )""",
+        # action: add or remove; status: done, failed, skipped (not a member and none may be created)
+        """
+        CREATE TABLE nurture_moves (
+            id $serial,
+            run_id $bigint NOT NULL,
+            crm TEXT NOT NULL,
+            destination TEXT NOT NULL,
+            segment TEXT NOT NULL,
+            contact_id TEXT NOT NULL,
+            target TEXT NOT NULL,
+            email TEXT NOT NULL,
+            action TEXT NOT NULL,
+            status TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '',
+            at $ts NOT NULL
+        )""",
+        "CREATE INDEX nurture_moves_by_run ON nurture_moves (run_id, contact_id)",
+        "CREATE INDEX nurture_moves_planned ON nurture_moves (crm, id) WHERE status = 'planned'",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -278,6 +319,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     WEBHOOK_EVENTS,
     SLA_LEADS,
     DASHBOARD,
+    NURTURE_MEMBERS,
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
