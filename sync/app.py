@@ -120,6 +120,8 @@ class App:
     adapter_factory: Callable[[Settings, list[str]], CRMAdapter] | None = None
     # CRM fields to read besides the model's write-back fields (a revert reads every field its run wrote)
     extra_read_fields: list[str] = field(default_factory=list)
+    # ``sleep`` / ``monotonic`` of the nurture tools' clients (the demo and tests pace them on the sandbox's clock)
+    destination_options: dict[str, Any] = field(default_factory=dict)
     _adapter: CRMAdapter | None = field(default=None, init=False)
 
     @classmethod
@@ -225,7 +227,8 @@ class App:
             calls_baseline=calls_before,
             describe_error=self.describe_error,
         )
-        step = nurture.build_step(self.settings, self.store, self.clock)  # segments to e-mail tools, per page
+        # segments to e-mail tools, per page
+        step = nurture.build_step(self.settings, self.store, self.clock, **self.destination_options)
         pipe.page_hooks = () if step is None else (step,)
         return pipe
 

@@ -33,6 +33,7 @@ from connectors.nurture import (
     Target,
 )
 from connectors.records import Contact, FieldValue
+from scoring import ScoreResult
 from sync.history import contact_label
 from sync.nurture_ledger import ADD, DONE, FAILED, REMOVE, SKIPPED, Move, NurtureLedger
 from sync.policies import Change
@@ -90,13 +91,13 @@ def may_email(fields: Mapping[str, FieldValue], opt_out_fields: Sequence[str], *
     return seen or not require_field
 
 
-def scored_contact(contact: Contact, result: Any, settings: Settings) -> Scored:
-    """The one place a score result is read: its segment names (the engine's ``segments``, absent before it)."""
+def scored_contact(contact: Contact, result: ScoreResult, settings: Settings) -> Scored:
+    """The one place a score result is read: its segment names."""
     email, name = contact_label(contact.fields)
     nurture = settings.nurture
     names = nurture.opt_out_names(settings.crm)
     ok = may_email(contact.fields, names, require_field=nurture.require_opt_out_field)
-    return Scored(contact.id, email, name, ok, frozenset(getattr(result, "segments", ()) or ()))
+    return Scored(contact.id, email, name, ok, frozenset(result.segments))
 
 
 def routes_from(settings: Settings) -> list[Route]:
@@ -109,11 +110,19 @@ def routes_from(settings: Settings) -> list[Route]:
 
 
 def build_destinations(
-    settings: Settings, *, allow_new_members: bool = True, sleep: Callable[[float], None] | None = None
+    settings: Settings,
+    *,
+    allow_new_members: bool = True,
+    sleep: Callable[[float], None] | None = None,
+    monotonic: Callable[[], float] | None = None,
 ) -> dict[str, Destination]:
-    """The destinations the routes name; a revert passes ``allow_new_members=False`` (it only undoes)."""
+    """The destinations the routes name; a revert passes ``allow_new_members=False`` (it only undoes).
+
+    ``sleep`` (both tools) and ``monotonic`` (ActiveCampaign's pacer) replace the real clock's.
+    """
     tools = {route.destination for route in routes_from(settings)}
     extra: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
+    paced: dict[str, Any] = {} if monotonic is None else {"monotonic": monotonic}
     out: dict[str, Destination] = {}
     if "mailchimp" in tools:
         mc = settings.mailchimp
@@ -147,6 +156,7 @@ def build_destinations(
             automations=dict(ac.automations) if allow_new_members else {},
             requests_per_second=ac.requests_per_second,
             **extra,
+            **paced,
         )
     return out
 
@@ -268,8 +278,10 @@ def _settle(move: Move, result: MoveResult) -> Move:
     return move.settled(SKIPPED if result.error == NOT_A_MEMBER else FAILED, result.error)
 
 
-def build_step(settings: Settings, store: StateStore, clock: Callable[[], datetime]) -> NurtureStep | None:
-    """The configured hand-off, or None when no segment is routed anywhere."""
+def build_step(
+    settings: Settings, store: StateStore, clock: Callable[[], datetime], **destination_options: Any
+) -> NurtureStep | None:
+    """The configured hand-off, or None when no segment is routed anywhere (options: ``build_destinations``)."""
     routes = routes_from(settings)
     if not routes:
         return None
@@ -277,7 +289,7 @@ def build_step(settings: Settings, store: StateStore, clock: Callable[[], dateti
         crm=settings.crm,
         store=store,
         routes=routes,
-        destinations=build_destinations(settings),
+        destinations=build_destinations(settings, **destination_options),
         clock=clock,
         settings=settings,
     )

@@ -8,16 +8,26 @@ from collections.abc import Sequence
 from typing import Any
 
 from connectors.sandbox import cli as sandbox_cli
-from sync.settings import HubSpotSettings, PipedriveSettings, SalesforceSettings, ServerSettings
+from sync.settings import (
+    ActiveCampaignSettings,
+    HubSpotSettings,
+    MailchimpSettings,
+    PipedriveSettings,
+    SalesforceSettings,
+    ServerSettings,
+)
 
 
 def known_settings() -> dict[str, set[str]]:
-    """CRM (and ``server``, the webhook intake) -> the setting names leadsync accepts under ``LEADSYNC_<NAME>__``."""
+    """CRM (and ``server``, the webhook intake, and the nurture tools) -> the setting names leadsync accepts under
+    ``LEADSYNC_<NAME>__``."""
     return {
         "hubspot": set(HubSpotSettings.model_fields),
         "salesforce": set(SalesforceSettings.model_fields),
         "pipedrive": set(PipedriveSettings.model_fields),
         "server": set(ServerSettings.model_fields),
+        "mailchimp": set(MailchimpSettings.model_fields),
+        "activecampaign": set(ActiveCampaignSettings.model_fields),
     }
 
 

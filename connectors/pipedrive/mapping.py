@@ -36,7 +36,8 @@ class PersonField:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PersonField:
         """From a v2 field definition (``field_code``, ``field_name``, ``is_custom_field``)."""
-        options = {int(o["id"]): str(o.get("label", "")) for o in data.get("options") or () if "id" in o}
+        # option ids are integers; a system field whose values are words (marketing_status) is read as text
+        options = {int(o["id"]): str(o.get("label", "")) for o in data.get("options") or () if _int_id(o.get("id"))}
         code = str(data["field_code"])
         name, kind = str(data.get("field_name") or code), str(data.get("field_type", ""))
         return cls(code, name, kind, bool(data.get("is_custom_field")), options)
@@ -86,6 +87,10 @@ class FieldRegistry:
         return None
 
 
+def _int_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) or (isinstance(value, str) and value.isdigit())
+
+
 def _text(value: Any) -> FieldValue:
     if isinstance(value, dict):  # address, monetary, time ranges: {"value": ..., ...}
         value = value.get("value")
@@ -98,8 +103,10 @@ def decode(person_field: PersonField, raw: Any) -> FieldValue:
         return None
     kind = person_field.field_type
     if kind == "enum":
-        ident = int(raw["id"] if isinstance(raw, dict) else raw)
-        return person_field.options.get(ident, str(ident))
+        value = raw["id"] if isinstance(raw, dict) else raw
+        if not _int_id(value):
+            return _text(value)  # marketing_status: "subscribed", "no_consent"...
+        return person_field.options.get(int(value), str(int(value)))
     if kind == "set" or person_field.key == "label_ids":
         items = raw if isinstance(raw, list) else str(raw).split(",")
         ids = [int(i["id"] if isinstance(i, dict) else i) for i in items if str(i).strip()]

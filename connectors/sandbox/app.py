@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 CRMS: tuple[str, ...] = ("hubspot", "salesforce", "pipedrive")  # each a module connectors.sandbox.<crm>
 DESTINATIONS: tuple[str, ...] = ("mailchimp", "activecampaign")  # nurture tools, served only when asked for
+NURTURE_TAG = "Nurture"  # the tag the sandbox's nurture tools hold from the start, as a marketer would set it up
 
 
 @dataclass
@@ -231,6 +232,21 @@ class Sandbox:
         ids: dict[str, str] = load(dataset)
         self.meta_set(f"loaded.{crm}", json.dumps({"people": len(dataset.people), "at": self.clock.now()}, default=str))
         return ids
+
+    def seed_destinations(self, dataset: Dataset, tag: str = NURTURE_TAG) -> dict[str, int]:
+        """Every person with an address into each nurture tool served (Mailchimp members, unsubscribed when they
+        opted out; ActiveCampaign contacts), and the ``tag`` each tool is asked to hand off to; people per tool."""
+        out: dict[str, int] = {}
+        for name in DESTINATIONS:
+            api = self.apis.get(name)
+            if api is None:
+                continue
+            out[name] = len(api.load(dataset))  # type: ignore[attr-defined]
+            if name == "mailchimp":
+                api.create_segment(tag)  # type: ignore[attr-defined]  # a Mailchimp tag is a static segment
+            else:
+                api.create_tag(tag)  # type: ignore[attr-defined]
+        return out
 
     def credentials(self, crm: str) -> dict[str, str]:
         """The credentials the sandbox accepts for ``crm`` (its module's ``SANDBOX_CREDENTIALS``)."""

@@ -25,7 +25,7 @@ from typing import Any
 
 import click
 
-from connectors.sandbox.app import CRMS, Sandbox, SandboxConfig
+from connectors.sandbox.app import CRMS, DESTINATIONS, NURTURE_TAG, Sandbox, SandboxConfig
 from connectors.sandbox.faults import FaultConfig
 from connectors.sandbox.process import SandboxProcess, run_subprocess
 from connectors.sandbox.webhooks.options import intake_env_lines, webhook_config, webhook_options
@@ -33,7 +33,13 @@ from connectors.sandbox.webhooks.options import intake_env_lines, webhook_config
 __all__ = ["SandboxProcess", "command_group", "env_lines", "run_subprocess", "sandbox"]
 
 CRM_CHOICE = click.Choice(["all", *CRMS])
-_LABELS = {"hubspot": "HubSpot", "salesforce": "Salesforce", "pipedrive": "Pipedrive"}
+_LABELS = {
+    "hubspot": "HubSpot",
+    "salesforce": "Salesforce",
+    "pipedrive": "Pipedrive",
+    "mailchimp": "Mailchimp",
+    "activecampaign": "ActiveCampaign",
+}
 
 
 def _crms(choice: str) -> tuple[str, ...]:
@@ -107,10 +113,38 @@ def env_lines(
             lines.append(f"#   {_LABELS[crm]} also accepts (another auth flow):")
             lines += [f"#   LEADSYNC_{crm.upper()}__{k.upper()}={v}" for k, v in alternatives.items()]
     lines.append(f"LEADSYNC_CA_BUNDLE={sandbox.ca_path}")
-    if sandbox.config.webhooks is not None:
+    lines += destination_env_lines(sandbox, known)
+    if getattr(sandbox, "config", None) is not None and sandbox.config.webhooks is not None:
         from connectors.sandbox.salesforce.ids import ORG_ID
 
         lines += intake_env_lines(sandbox.config.webhooks, ORG_ID, known_settings)
+    return lines
+
+
+def served_destinations(sandbox: Any) -> list[str]:
+    """The nurture tools a sandbox (in this process, or a ``SandboxProcess``) serves."""
+    served = sandbox.apis if hasattr(sandbox, "apis") else sandbox.info.get("crms", ())
+    return [name for name in DESTINATIONS if name in served]
+
+
+def destination_env_lines(sandbox: Any, known: Mapping[str, Collection[str]] | None = None) -> list[str]:
+    """The ``LEADSYNC_MAILCHIMP__*`` / ``LEADSYNC_ACTIVECAMPAIGN__*`` lines and the route of the ``nurture`` segment
+    to the sandbox's ``Nurture`` tag in each, when the sandbox serves the nurture tools."""
+    tools = served_destinations(sandbox)
+    values = {
+        "mailchimp": {**sandbox.credentials("mailchimp"), "base_url": f"{sandbox.http_url}/3.0"},
+        "activecampaign": {**sandbox.credentials("activecampaign"), "base_url": sandbox.http_url},
+    }
+    lines: list[str] = []
+    for tool in tools:
+        for key, value in values[tool].items():
+            line = f"LEADSYNC_{tool.upper()}__{key.upper()}={value}"
+            if known and key not in known.get(tool, set()):
+                line = f"# {line}   (accepted by the sandbox; leadsync has no such setting)"
+            lines.append(line)
+    if tools:
+        route = ", ".join(f'"{tool}:tag:{NURTURE_TAG}"' for tool in tools)
+        lines.append(f'LEADSYNC_NURTURE__SEGMENTS={{"nurture": [{route}]}}')
     return lines
 
 
@@ -122,6 +156,11 @@ def describe(sandbox: Sandbox, crms: Sequence[str], known_settings: Mapping[str,
         shown = ", ".join(f"{k}={v}" for k, v in creds.items()) or "(module exports no SANDBOX_CREDENTIALS yet)"
         out.append(f"  {_LABELS[crm]:<11} {url}")
         out.append(f"  {'':<11} credentials: {shown}")
+    for tool in served_destinations(sandbox):
+        url = f"{sandbox.http_url}/3.0" if tool == "mailchimp" else sandbox.http_url
+        creds = ", ".join(f"{k}={v}" for k, v in sandbox.credentials(tool).items())
+        out.append(f"  {_LABELS[tool]:<11} {url}   (nurture tool, tag {NURTURE_TAG!r})")
+        out.append(f"  {'':<11} credentials: {creds}")
     out += [
         "",
         f"  CA certificate (TLS port {sandbox.https_port}): {sandbox.ca_path}",
@@ -163,6 +202,12 @@ def _seed_crms(
             news.append(f"{_LABELS[crm]}: not seeded: {exc}")
             continue
         news.append(f"{_LABELS[crm]}: loaded {len(ids):,} records")
+    if served_destinations(sandbox) and contacts > 0:
+        # the nurture tools are kept in memory: they get the same people again at every start
+        if dataset is None:
+            dataset = generate(contacts, seed, now or sandbox.clock.now().replace(microsecond=0), activities)
+        for tool, people in sandbox.seed_destinations(dataset).items():
+            news.append(f"{_LABELS[tool]}: {people:,} people, tag {NURTURE_TAG!r}")
     return news
 
 
@@ -181,6 +226,13 @@ def _seed_crms(
     help="Run the sandbox's clock (rate windows, daily budgets, timestamps) this many times faster.",
 )
 @click.option("--no-rate-limits", is_flag=True, help="Serve without the CRMs' rate limits.")
+@click.option(
+    "--nurture/--no-nurture",
+    default=False,
+    envvar="LEADSYNC_SANDBOX_NURTURE",
+    show_default=True,
+    help="Also serve the Mailchimp and ActiveCampaign emulations (nurture hand-off), seeded with the same people.",
+)
 @click.option("--limit", "limit_pairs", multiple=True, metavar="CRM.KEY=VALUE", help="Override a documented limit.")
 @click.option("--fault-429", type=click.FloatRange(0, 1), default=0.0, help="Probability of an injected 429.")
 @click.option("--fault-5xx", type=click.FloatRange(0, 1), default=0.0, help="Probability of a 500/502/503.")
@@ -207,6 +259,7 @@ def serve(
     crm: str,
     time_scale: float,
     no_rate_limits: bool,
+    nurture: bool,
     limit_pairs: tuple[str, ...],
     fault_429: float,
     fault_5xx: float,
@@ -248,7 +301,7 @@ def serve(
         faults=faults,
         limits=_parse_limits(limit_pairs, limits_json),
         ca_path=ca_path,
-        crms=crms,
+        crms=crms + DESTINATIONS if nurture else crms,
         webhooks=webhook_config(webhook, crms, seed),
     )
     sb = Sandbox(config)

@@ -133,10 +133,9 @@ class Router:
         self._routes: list[tuple[CRMApi, Route]] = [(api, r) for api in self.apis for r in api.routes()]
 
     def owner(self, path: str) -> CRMApi | None:
-        for api in self.apis:
-            if any(path.startswith(p) for p in api.prefixes):
-                return api
-        return None
+        """The API with the longest prefix of ``path`` (ActiveCampaign's ``/api/3/`` inside Pipedrive's ``/api/``)."""
+        matches = [(len(p), i, api) for i, api in enumerate(self.apis) for p in api.prefixes if path.startswith(p)]
+        return max(matches, key=lambda m: (m[0], -m[1]))[2] if matches else None
 
     def resolve(self, method: str, path: str) -> Dispatch | None:
         api = self.owner(path)

@@ -20,6 +20,7 @@ import pytest
 
 from connectors.base import CRMAdapter
 from connectors.sandbox import Sandbox, SandboxConfig
+from connectors.sandbox.app import CRMS, DESTINATIONS
 from connectors.sandbox.salesforce import SalesforceApi
 from connectors.sandbox.seed import generate
 from scoring import STARTER_MODEL_PATH
@@ -63,7 +64,11 @@ class Stack:
 
     def app(self, clock: Callable[[], datetime] = lambda: NOW) -> App:
         """A new App (its own adapter and state connection) from the stack's ``.env``."""
-        app = App(load_settings(self.env_file), clock=clock, adapter_factory=self.adapter_factory)
+        sandbox = self.sandbox
+        paced = {"sleep": sandbox.clock.advance, "monotonic": lambda: sandbox.clock.seconds() + _MONOTONIC_BASE}
+        app = App(
+            load_settings(self.env_file), clock=clock, adapter_factory=self.adapter_factory, destination_options=paced
+        )
         self._apps.append(app)
         return app
 
@@ -89,10 +94,17 @@ def build_stack(
     model_file: Path | None = None,
     extra: Sequence[str] = (),
     fields: bool = True,
+    nurture: bool = False,
 ) -> Stack:
-    sandbox = exits.enter_context(Sandbox(SandboxConfig(seed=7, limits={k: dict(v) for k, v in FAST_LIMITS.items()})))
+    """``nurture``: the sandbox serves Mailchimp and ActiveCampaign too, holding the same people, and the ``.env``
+    routes the model's ``nurture`` segment to their ``Nurture`` tag (the lines ``leadsync sandbox`` prints)."""
+    limits = {k: dict(v) for k, v in FAST_LIMITS.items()}
+    served = CRMS + DESTINATIONS if nurture else CRMS
+    sandbox = exits.enter_context(Sandbox(SandboxConfig(seed=7, limits=limits, crms=served)))
     sandbox.clock.set(NOW)
-    ids = sandbox.apis[crm].load(generate(contacts, seed=7, now=NOW))  # type: ignore[attr-defined]
+    dataset = generate(contacts, seed=7, now=NOW)
+    ids = sandbox.apis[crm].load(dataset)  # type: ignore[attr-defined]
+    sandbox.seed_destinations(dataset)
     workdir.mkdir(parents=True, exist_ok=True)
     env = sandbox_env_file(sandbox, crm, workdir, model_file=model_file or STARTER_MODEL_PATH, extra=extra)
     stack = Stack(crm, sandbox, make_harness(crm, sandbox, salesforce_fields=False), env, workdir, ids)

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from connectors.nurture import Target
-from connectors.records import Contact
+from connectors.records import Activity, Contact
 from connectors.sandbox import Sandbox
+from scoring import STARTER_MODEL_PATH, load_model, score
 from sync.nurture import NurtureStep, Route, Scored, may_email, revert_nurture, scored_contact
 from sync.nurture_ledger import NurtureLedger
 from sync.state import RunKind, StateStore, open_store
@@ -218,13 +220,16 @@ def test_may_email_reads_the_crm_opt_out_fields(fields: dict[str, Any], expected
     assert may_email(fields, names, require_field=True) is expected
 
 
-def test_scored_contact_reads_segments_only_when_the_result_has_them(tmp_path: Path) -> None:
+def test_scored_contact_takes_the_segments_the_engine_answered(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
-    contact = Contact("c1", T0, {"email": "a@example.com", "first_name": "Ann", "hs_email_optout": None})
+    model = load_model(STARTER_MODEL_PATH)
+    cold = Contact("c1", T0, {"email": "a@example.com", "first_name": "Ann", "hs_email_optout": None})
+    hot = Contact("c2", T0, {"email": "b@example.com", "first_name": "Bo", "title": "VP Sales", "employees": "500"})
+    demo = [Activity("a1", "c2", "demo_request", T0 - timedelta(hours=1), {})]
 
-    class WithSegments:
-        segments = ("nurture", "cold")
-
-    assert scored_contact(contact, object(), settings).segments == frozenset()
-    got = scored_contact(contact, WithSegments(), settings)
-    assert got == Scored("c1", "a@example.com", "Ann", True, frozenset({"nurture", "cold"}))
+    assert scored_contact(cold, score(model, cold, [], T0), settings) == Scored(
+        "c1", "a@example.com", "Ann", True, frozenset({"nurture"})
+    )
+    result = score(model, hot, demo, T0)
+    assert result.stage != "lead" and scored_contact(hot, result, settings).segments == frozenset(result.segments)
+    assert "nurture" not in result.segments

@@ -1,8 +1,8 @@
 """The hand-off wired into a run: the App's pipeline feeds each page to the nurture step after its CRM writes.
 
-The engine's ``segments`` are emulated here (a result below 40 points is in ``nurture``) until the engine
-computes them; everything else is the real stack: FakeCRM pages, the pipeline, the SQLite state, and the
-official Mailchimp client over HTTP to the sandbox.
+The segments are the engine's, from the model file's ``segments:`` block; the rest is the real stack:
+FakeCRM pages, the pipeline, the SQLite state, and the official Mailchimp client over HTTP to the sandbox.
+(The same on the sandbox's CRMs, through real backfills and syncs: test_nurture_e2e.py.)
 """
 
 from __future__ import annotations
@@ -11,36 +11,16 @@ import csv
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-import sync.pipeline
 from connectors.sandbox import Sandbox
 from connectors.sandbox.mailchimp import API_KEY, LIST_ID
-from scoring import score as real_score
 from tests.nurture_harness import TAG, mailchimp_api, nurture_sandbox
-from tests.sync.fakes import T0, Clock, FakeCRM, make_app, make_settings
+from tests.sync.fakes import T0, TEST_MODEL, Clock, FakeCRM, make_app, make_settings
 
-
-class WithSegments:
-    """A score result as the engine will hand it over: the same result, plus its segment names."""
-
-    def __init__(self, result: Any, segments: tuple[str, ...]) -> None:
-        self._result = result
-        self.segments = segments
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._result, name)
-
-
-@pytest.fixture
-def segments(monkeypatch: pytest.MonkeyPatch) -> None:
-    def score(*args: Any, **kwargs: Any) -> Any:
-        result = real_score(*args, **kwargs)
-        return WithSegments(result, ("nurture",) if result.total < 40 else ())
-
-    monkeypatch.setattr(sync.pipeline, "score", score)
+# the test model with a segment, as a model file names it: everyone below its MQL line (40)
+BELOW_MQL_MODEL = TEST_MODEL + "\nsegments:\n  nurture: score < 40\n"
 
 
 @pytest.fixture
@@ -49,9 +29,7 @@ def sandbox() -> Iterator[Sandbox]:
         yield sb
 
 
-def test_a_sync_hands_the_page_below_mql_to_mailchimp_and_a_dry_run_plans_it(
-    tmp_path: Path, sandbox: Sandbox, segments: None
-) -> None:
+def test_a_sync_hands_the_page_below_mql_to_mailchimp_and_a_dry_run_plans_it(tmp_path: Path, sandbox: Sandbox) -> None:
     clock = Clock(T0)
     crm = FakeCRM(clock=clock, page_size=3)
     api = mailchimp_api(sandbox)
@@ -62,6 +40,7 @@ def test_a_sync_hands_the_page_below_mql_to_mailchimp_and_a_dry_run_plans_it(
         api.add_member(email, "unsubscribed" if opt_out else "subscribed")
     settings = make_settings(
         tmp_path,
+        model=BELOW_MQL_MODEL,
         nurture={"segments": {"nurture": [f"mailchimp:tag:{TAG}"]}},
         mailchimp={
             "api_key": API_KEY,

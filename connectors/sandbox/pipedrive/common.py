@@ -25,7 +25,8 @@ CREATE TABLE IF NOT EXISTS pd_person_fields (id INTEGER PRIMARY KEY, key TEXT UN
     options TEXT, edit_flag INTEGER, order_nr INTEGER, add_time INTEGER, update_time INTEGER);
 CREATE TABLE IF NOT EXISTS pd_persons (id INTEGER PRIMARY KEY, name TEXT, first_name TEXT, last_name TEXT,
     emails TEXT, phones TEXT, owner_id INTEGER, org_id INTEGER, label_ids TEXT, visible_to INTEGER,
-    add_time INTEGER, update_time INTEGER, custom TEXT, is_deleted INTEGER NOT NULL DEFAULT 0, person_key TEXT);
+    add_time INTEGER, update_time INTEGER, custom TEXT, is_deleted INTEGER NOT NULL DEFAULT 0, person_key TEXT,
+    marketing_status TEXT);
 CREATE INDEX IF NOT EXISTS pd_persons_update ON pd_persons(update_time, id);
 CREATE INDEX IF NOT EXISTS pd_persons_add ON pd_persons(add_time, id);
 CREATE TABLE IF NOT EXISTS pd_activities (id INTEGER PRIMARY KEY, type TEXT, subject TEXT, owner_id INTEGER,

@@ -36,6 +36,7 @@ STANDARD_FIELDS = (
     ("label_ids", "Labels", "set"), ("org_id", "Organization", "org"), ("owner_id", "Owner", "user"),
     ("phone", "Phone", "phone"), ("email", "Email", "varchar"), ("add_time", "Person created", "date"),
     ("update_time", "Update time", "date"), ("visible_to", "Visible to", "visible_to"),
+    ("marketing_status", "Marketing status", "enum"),  # listed when the account uses Campaigns (this one does)
 )  # fmt: skip
 FIELD_FLAGS = dict.fromkeys(
     ("active_flag", "index_visible_flag", "details_visible_flag", "add_visible_flag", "filtering_allowed",

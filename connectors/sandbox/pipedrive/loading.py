@@ -124,7 +124,7 @@ class SampleData:
                      "phones": json.dumps([{"value": p.phone, "primary": True, "label": "work"}] if p.phone else []),
                      "label_ids": json.dumps([label] if label else []), "visible_to": 3, "add_time": created,
                      "update_time": max(epoch(p.updated_at), created), "custom": json.dumps(custom),
-                     "person_key": p.key}
+                     "person_key": p.key, "marketing_status": "unsubscribed" if p.do_not_email else "subscribed"}
                 )  # fmt: skip
             first_new = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM pd_persons").fetchone()[0]
             insert(db, "pd_persons", rows)

@@ -44,6 +44,7 @@ def person_v2(row: sqlite3.Row, keys: Iterable[str], counts: Mapping[str, Any] |
     data = pick(row, "id name first_name last_name owner_id org_id visible_to", "add_time update_time")
     data |= {"emails": loads(row["emails"], []), "phones": loads(row["phones"], [])}
     data |= {"label_ids": loads(row["label_ids"], []), "is_deleted": bool(row["is_deleted"])}
+    data |= {"marketing_status": row["marketing_status"]}  # a Campaigns account's consent status
     data |= {"custom_fields": {k: stored.get(k) for k in keys}}
     return defined(data) | dict(counts or {})
 
