@@ -27,6 +27,7 @@ from scoring import load_model
 from sync.app import App, ConfigError
 from sync.calibration_job import calibration_rows
 from sync.cli_context import INTERRUPTED_EXIT, Ctx, current_ctx, err, fail, handle_errors, locked, now_utc, out
+from sync.nurture import summary_line
 from sync.pipeline import ABORTED, RunSummary
 from sync.private_files import private_umask
 from sync.state import RunStatus
@@ -151,11 +152,14 @@ def _print_summary(summary: RunSummary, app: App) -> None:
     )
     if summary.changes_by_kind:
         out.print("  " + ", ".join(f"{k}: {v}" for k, v in sorted(summary.changes_by_kind.items())), markup=False)
+    if nurture_line := summary_line(counts, dry_run=summary.dry_run):
+        out.print("  " + nurture_line, markup=False)
     if summary.dry_run and summary.plan_preview:
         table = Table(title="Planned changes (first rows)")
         for col in ("contact", "field", "old", "new"):
             table.add_column(col, overflow="fold")
-        for row in summary.plan_preview[:30]:
+        moves = [row for row in summary.plan_preview if row[1].startswith("nurture:")]
+        for row in [row for row in summary.plan_preview if row not in moves][:30] + moves[:10]:
             table.add_row(*[Text(v[:60]) for v in row])  # CRM values are text, never rich markup
         out.print(table)
     if summary.plan_path:

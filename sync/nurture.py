@@ -189,6 +189,11 @@ class NurtureStep:
         report = self.run(scored, run_id=run_id, dry_run=dry_run)
         for name, count in report.counts.items():
             summary.counts[f"nurture_{name}"] += count
+        for move in report.moves:  # per tool, for the run's summary line: nurture_mailchimp_added...
+            if dry_run:
+                summary.counts[f"nurture_{move.destination}_planned_{move.action}"] += 1
+            elif move.status == DONE:
+                summary.counts[f"nurture_{move.destination}_{_DONE_COUNT[move.action]}"] += 1
         for move in report.moves if dry_run else ():
             summary.changes_by_kind[f"nurture {move.action}"] += 1
             old, new = ("out", "in") if move.action == ADD else ("in", "out")
@@ -317,13 +322,18 @@ def check_lines(settings: Settings) -> tuple[bool, list[str]]:
             problems = destinations[route.destination].check(route.target)
         except ConnectorError as exc:
             ok = False
-            lines.append(f"Nurture {where}: {redact(str(exc))}")
+            lines.append(f"Nurture {where}: {_sentence(redact(exc.message))}")
             continue
         ok = ok and not problems
         lines.extend(f"Nurture {where}: {p}" for p in problems)
         if not problems:
             lines.append(f"Nurture {where}: ok.")
     return ok, lines
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
 # -- revert --------------------------------------------------------------------------------------------------
@@ -380,6 +390,30 @@ def revert_nurture(
         revert_id, status=status, counts=dict(report.counts), error="; ".join(report.errors) or None, now=clock()
     )
     return report
+
+
+_TOOL_NAMES = {"mailchimp": "Mailchimp", "activecampaign": "ActiveCampaign"}
+
+
+def summary_line(counts: Mapping[str, int], *, dry_run: bool) -> str | None:
+    """A run's hand-off in one line, per tool (``None`` when the step moved nobody and nothing failed)."""
+    keys, verbs = (("planned_add", "planned_remove"), ("would add", "would remove")) if dry_run else (
+        ("added", "removed"),
+        ("added", "removed"),
+    )
+    parts = []
+    for tool, label in _TOOL_NAMES.items():
+        add, remove = (counts.get(f"nurture_{tool}_{key}", 0) for key in keys)
+        if add or remove:
+            parts.append(f"{label} {verbs[0]} {add}, {verbs[1]} {remove}")
+    trouble = [
+        f"{counts[f'nurture_{name}']} {name}"
+        for name in ("waiting", "failed", "skipped", "errors")
+        if counts.get(f"nurture_{name}")
+    ]
+    if not parts and not trouble:
+        return None
+    return "nurture: " + "; ".join(parts or ["nothing moved"]) + (f" ({', '.join(trouble)})" if trouble else "")
 
 
 def describe(report: NurtureReport) -> Iterable[str]:

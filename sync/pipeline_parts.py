@@ -113,6 +113,9 @@ class _PageOutcome:
     unsent: Sequence[str] = ()  # contacts whose writes a spent quota stopped: only earlier runs' entries stay
 
 
+NURTURE_PREVIEW_ROWS = 10
+
+
 class PlanWriter:
     """The dry-run plan: a CSV on disk plus the first rows for the terminal table."""
 
@@ -120,6 +123,7 @@ class PlanWriter:
         self.path = path
         self.preview: list[tuple[str, str, str, str]] = []
         self._limit = preview
+        self._nurture_rows = 0
         self._fh: Any = None
         self._writer: Any = None
         if path is not None:
@@ -134,8 +138,11 @@ class PlanWriter:
         if self._writer is not None:
             row = [change.contact_id, email, name, change.field, old, new, change.kind]
             self._writer.writerow(row)
-        if len(self.preview) < self._limit:
+        # the hand-off's moves come after a page's CRM changes: they get rows of their own in the preview
+        nurture = change.kind == "nurture"
+        if len(self.preview) < self._limit or (nurture and self._nurture_rows < NURTURE_PREVIEW_ROWS):
             self.preview.append((change.contact_id, change.field, old, new))
+            self._nurture_rows += nurture
 
     def close(self) -> None:
         if self._fh is not None:

@@ -78,3 +78,57 @@ def test_a_backfill_hands_off_who_may_be_emailed_and_a_lift_past_mql_takes_exact
     for tool in TOOLS:
         assert tagged(stack, tool) == {email for cid, email in wanted.items() if cid not in lifted}, tool
 
+
+
+def test_the_run_summary_counts_each_tool_and_a_dry_run_previews_the_moves(
+    make_stack: Callable[..., Stack], tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from sync.cli import _print_summary, cli
+    from sync.cli_context import out
+
+    stack = make_stack("hubspot", model_file=below_mql_model(tmp_path), nurture=True)
+    planned = CliRunner().invoke(cli, ["--env-file", str(stack.env_file), "backfill", "--dry-run"])
+
+    assert planned.exit_code in (0, 1), planned.output
+    line = next(x for x in planned.output.splitlines() if x.strip().startswith("nurture:"))
+    would = int(line.split("Mailchimp would add ")[1].split(",")[0])
+    assert would >= 10 and f"ActiveCampaign would add {would}, would remove 0" in line
+    assert f"nurture:mailchimp:tag:{NURTURE_TAG}" in planned.output  # rows of the printed preview
+    assert not tagged(stack, "mailchimp") and not tagged(stack, "activecampaign")
+
+    app = stack.app()  # leadsync's clock at the dataset's NOW (the command above ran at today's)
+    summary = app.run("backfill")
+    with out.capture() as printed:
+        _print_summary(summary, app)
+    done = len(tagged(stack, "mailchimp"))
+    assert done >= 10 and done == len(tagged(stack, "activecampaign"))
+    assert f"nurture: Mailchimp added {done}, removed 0; ActiveCampaign added {done}, removed 0" in printed.get()
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+@pytest.mark.parametrize("problem", ["missing tag", "refused key"])
+def test_check_says_in_one_sentence_what_is_wrong_with_a_tool(
+    tool: str, problem: str, make_stack: Callable[..., Stack], tmp_path: Path
+) -> None:
+    stack = make_stack("hubspot", nurture=True, fields=False)
+    env = stack.env_file.read_text(encoding="utf-8")
+    if problem == "missing tag":
+        env += f'LEADSYNC_NURTURE__SEGMENTS={{"nurture": ["{tool}:tag:Nurturing"]}}\n'
+    else:
+        key = "LEADSYNC_MAILCHIMP__API_KEY" if tool == "mailchimp" else "LEADSYNC_ACTIVECAMPAIGN__API_TOKEN"
+        env += f'LEADSYNC_NURTURE__SEGMENTS={{"nurture": ["{tool}:tag:{NURTURE_TAG}"]}}\n'
+        env += f"{key}=ffffffffffffffffffffffffffffffff-us1\n"
+    stack.env_file.write_text(env, encoding="utf-8")
+
+    report = stack.app().check()
+
+    lines = [line for line in report["lines"] if line.startswith("Nurture ")]
+    assert not report["ok"] and len(lines) == 1, report["lines"]
+    sentence = lines[0]
+    assert sentence.endswith(".") and "Traceback" not in sentence and "ffffffff" not in sentence
+    if problem == "missing tag":
+        assert "has no " in sentence and "tag 'Nurturing'" in sentence and "LEADSYNC_NURTURE__SEGMENTS" in sentence
+    else:
+        assert any(word in sentence.lower() for word in ("key", "token", "refused", "401", "403"))
