@@ -1,8 +1,9 @@
 """``leadsync demo``: the built-in sandbox, seeded, synced for real through each CRM's client library.
 
-Everything runs on 127.0.0.1: the sandbox serves the CRM APIs, leadsync reads its settings from a
-``.env`` that points at it (the same lines ``leadsync sandbox serve`` prints), runs ``check
---create-fields``, a backfill, and a second sync that must write nothing, then shows the top leads.
+Everything runs on 127.0.0.1: the sandbox serves the CRM APIs and the Mailchimp and ActiveCampaign emulations,
+leadsync reads its settings from a ``.env`` that points at it (the same lines ``leadsync sandbox serve
+--nurture`` prints), runs ``check --create-fields``, a backfill that also hands the model's ``nurture`` segment
+to both tools, and a second sync that must write nothing, then shows the top leads.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from rich.table import Table
 from connectors.records import Contact
 from connectors.registry import CRM_NAMES
 from connectors.sandbox import Sandbox, SandboxConfig
+from connectors.sandbox.app import CRMS as SANDBOX_CRMS
+from connectors.sandbox.app import DESTINATIONS, NURTURE_TAG
 from connectors.sandbox.seed import generate
 from scoring import STARTER_MODEL_PATH, explain, score
 from sync.app import App
@@ -69,14 +72,18 @@ def run_demo(
     now = datetime.now(UTC)
     exit_code = 0
     synced: list[Settings] = []
-    with tempfile.TemporaryDirectory(prefix="leadsync-demo-") as tmp, Sandbox(SandboxConfig(seed=seed)) as sandbox:
+    config = SandboxConfig(seed=seed, crms=SANDBOX_CRMS + DESTINATIONS)  # the CRMs, and the nurture tools
+    with tempfile.TemporaryDirectory(prefix="leadsync-demo-") as tmp, Sandbox(config) as sandbox:
         workdir = Path(tmp)
         console.print(f"[bold]leadsync demo[/]: sandbox on 127.0.0.1 ({sandbox.http_url}, {sandbox.https_url})")
         dataset = generate(contacts, seed=seed, now=now)
+        sandbox.seed_destinations(dataset)
+        # ActiveCampaign's 5 requests/s are paced on the sandbox's clock: the demo shows the calls, not the wait
+        paced = {"sleep": sandbox.clock.advance, "monotonic": lambda: sandbox.clock.seconds() + 1e9}
         for name in crms:
             sandbox.apis[name].load(dataset)  # type: ignore[attr-defined]
             console.rule(f"[bold]{name}[/]: {contacts} seeded contacts")
-            app = App(load_settings(sandbox_env_file(sandbox, name, workdir)))
+            app = App(load_settings(sandbox_env_file(sandbox, name, workdir)), destination_options=paced)
             synced.append(app.settings)
             try:
                 report = app.check(create_fields=True)
@@ -92,6 +99,7 @@ def run_demo(
                 )
                 if summary.changes_by_kind:
                     console.print("  " + ", ".join(f"{k}: {v}" for k, v in sorted(summary.changes_by_kind.items())))
+                console.print("  " + nurture_line(summary.counts), markup=False)
                 again = app.run("sync", progress=False)
                 console.print(
                     f"  second sync: read {again.counts['read']}, wrote {again.counts['written']} "
@@ -111,6 +119,14 @@ def run_demo(
                 "To browse these results in the dashboard: [bold]leadsync demo --dashboard[/] (Ctrl-C stops it)."
             )
     return exit_code
+
+
+def nurture_line(counts: Counter[str]) -> str:
+    """What the backfill handed to the nurture tools (the starter model's ``nurture`` segment)."""
+    mailchimp, activecampaign = counts["nurture_mailchimp_added"], counts["nurture_activecampaign_added"]
+    line = f"nurture: {mailchimp} contacts tagged {NURTURE_TAG} in Mailchimp, {activecampaign} in ActiveCampaign"
+    trouble = counts["nurture_waiting"] + counts["nurture_failed"]
+    return line + (f" ({trouble} moves not confirmed: the next sync sends them again)" if trouble else "")
 
 
 def serve_dashboard(console: Console, settings: Settings) -> None:

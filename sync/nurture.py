@@ -397,9 +397,13 @@ _TOOL_NAMES = {"mailchimp": "Mailchimp", "activecampaign": "ActiveCampaign"}
 
 def summary_line(counts: Mapping[str, int], *, dry_run: bool) -> str | None:
     """A run's hand-off in one line, per tool (``None`` when the step moved nobody and nothing failed)."""
-    keys, verbs = (("planned_add", "planned_remove"), ("would add", "would remove")) if dry_run else (
-        ("added", "removed"),
-        ("added", "removed"),
+    keys, verbs = (
+        (("planned_add", "planned_remove"), ("would add", "would remove"))
+        if dry_run
+        else (
+            ("added", "removed"),
+            ("added", "removed"),
+        )
     )
     parts = []
     for tool, label in _TOOL_NAMES.items():

@@ -88,7 +88,7 @@ class FieldRegistry:
 
 
 def _int_id(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) or (isinstance(value, str) and value.isdigit())
+    return (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, str) and value.isdigit())
 
 
 def _text(value: Any) -> FieldValue:

@@ -158,9 +158,9 @@ def describe(sandbox: Sandbox, crms: Sequence[str], known_settings: Mapping[str,
         out.append(f"  {'':<11} credentials: {shown}")
     for tool in served_destinations(sandbox):
         url = f"{sandbox.http_url}/3.0" if tool == "mailchimp" else sandbox.http_url
-        creds = ", ".join(f"{k}={v}" for k, v in sandbox.credentials(tool).items())
+        keys = ", ".join(f"{k}={v}" for k, v in sandbox.credentials(tool).items())
         out.append(f"  {_LABELS[tool]:<11} {url}   (nurture tool, tag {NURTURE_TAG!r})")
-        out.append(f"  {'':<11} credentials: {creds}")
+        out.append(f"  {'':<11} credentials: {keys}")
     out += [
         "",
         f"  CA certificate (TLS port {sandbox.https_port}): {sandbox.ca_path}",

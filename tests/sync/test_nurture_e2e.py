@@ -55,7 +55,9 @@ def test_a_backfill_hands_off_who_may_be_emailed_and_a_lift_past_mql_takes_exact
     contacts = [c for page in reader.adapter.read_contacts(None) for c in page.contacts]
     activities = reader.adapter.read_activities([c.id for c in contacts])
     segment = {c.id: c for c in contacts if "nurture" in score(model, c, list(activities.get(c.id, [])), NOW).segments}
-    wanted = {cid: str(c.get("email")) for cid, c in segment.items() if may_email(c.fields, opt_out, require_field=True)}
+    wanted = {
+        cid: str(c.get("email")) for cid, c in segment.items() if may_email(c.fields, opt_out, require_field=True)
+    }
     opted_out = {str(c.get("email")) for cid, c in segment.items() if cid not in wanted and c.get("email")}
 
     assert all(name in contacts[0].fields for name in ("email", *opt_out)), "the CRM's e-mail and opt-out fields"
@@ -77,7 +79,6 @@ def test_a_backfill_hands_off_who_may_be_emailed_and_a_lift_past_mql_takes_exact
     assert again.counts["nurture_added"] == 0
     for tool in TOOLS:
         assert tagged(stack, tool) == {email for cid, email in wanted.items() if cid not in lifted}, tool
-
 
 
 def test_the_run_summary_counts_each_tool_and_a_dry_run_previews_the_moves(
