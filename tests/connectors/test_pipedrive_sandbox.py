@@ -101,7 +101,7 @@ def test_v1_person_fields_still_page_by_start_and_limit(sandbox, http, loaded):
             break
         start = pagination["next_start"]
 
-    assert len(seen) == len(set(seen)) == 18  # 11 standard + 7 sample-data fields
+    assert len(seen) == len(set(seen)) == 19  # 12 standard (marketing_status: Campaigns) + 7 sample-data fields
     assert sandbox.counters.snapshot() == {"pipedrive.personFields.v1.list": {200: 4}}
 
 
