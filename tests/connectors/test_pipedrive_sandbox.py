@@ -205,7 +205,7 @@ def test_field_creation_on_a_database_seeded_by_another_process(tmp_path):
         response = http.post(serving.pipedrive_url + "/api/v2/personFields", json=body, timeout=10)
         assert response.status_code == 200, response.text
         codes = [f["field_code"] for f in _all_v2(http, serving, "/api/v2/personFields", limit=500)]
-        assert response.json()["data"]["field_code"] in codes and len(codes) == len(set(codes)) == 19
+        assert response.json()["data"]["field_code"] in codes and len(codes) == len(set(codes)) == 20
 
 
 def test_field_keys_are_seeded(sandbox, pd):
