@@ -1,12 +1,13 @@
 """``Organizations``: the company names of Pipedrive persons (``org_name``), kept between runs.
 
-A v2 person carries only ``org_id``; the name lives on the organization (docs/crm-api.md 1.6).  A backfill lists
-every organization once (ceil(orgs/500) calls), as does a page that needs more than 100 unknown ones; fewer
-are asked by ``ids``.  Once every organization has been listed, the names go to the state store (the
+A v2 person carries only ``org_id``; the name lives on the organization (docs/crm-api.md 1.6).  A backfill
+lists every organization once (ceil(orgs/500) calls), as does a page that needs more than 100 unknown ones;
+fewer are asked by ``ids``.  Once every organization has been listed, the names go to the state store (the
 adapter's fields cache, beside the person fields) with a cursor: the newest ``update_time`` seen.  A later
-run loads them and asks only ``GET /api/v2/organizations?updated_since=<cursor>`` (inclusive, RFC3339; one call unless more than 500
-changed), the first time a page of persons needs a name: an echo sync does not list them all again, an
-unchanged sync (no person listed) asks nothing.  Renamed and new organizations both move ``update_time``.
+run loads them and asks only ``GET /api/v2/organizations?updated_since=<cursor>`` (inclusive, RFC3339; one
+call unless more than 500 changed), the first time a page of persons needs a name: an echo sync does not
+list them all again, an unchanged sync (no person listed) asks nothing.  Renamed and new organizations both
+move ``update_time``.
 
 Names are persisted up to ``PERSISTED_MAX`` organizations; a larger account keeps them in a temporary file
 for the run (``OrgNames``) and lists them again on the next backfill-sized page.
