@@ -72,7 +72,7 @@ ROWS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         ("contacts.batch_update", ("contacts.batch_update",)),
     ],
     "salesforce": [
-        ("reads: query, query_more, composite_read", ("query", "query_more", "composite_read")),
+        ("reads: query, queryAll, query_more, composite_read", ("query", "queryAll", "query_more", "composite_read")),
         ("writes: composite.sobjects, composite", ("composite.sobjects", "composite")),
     ],
     "pipedrive": [

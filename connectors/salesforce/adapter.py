@@ -21,7 +21,7 @@ without ``create`` it lists what an admin must add in Setup (and the field-level
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -54,6 +54,7 @@ from connectors.records import (
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.config import SalesforceConfig
 from connectors.salesforce.cursor import Cursor, StreamCursor, parse_sf_datetime, sf_text, soql_datetime
+from connectors.salesforce.describe import ObjectFields
 from connectors.salesforce.fields import NewField, api_name, create_fields, grant_access, writable
 from connectors.salesforce.history import read_history
 from connectors.salesforce.mapping import (
@@ -93,8 +94,7 @@ class SalesforceAdapter:
         self._protected: set[str] = set()
         self._converted_contact: dict[str, str] = {}  # converted lead id -> its Contact id
         self._field_keys: dict[str, str] = {}
-        self._model_reads: dict[str, dict[str, str]] | None = None  # per object: model name -> API name it has
-        self._read_maps: dict[str, Mapping[str, str]] = {}  # per object: the field map reads use
+        self.fields = ObjectFields(self.client, config)  # the objects' describe, kept in the fields cache
         # ids deleted without a merge, as incremental reads met them (a merge sets Contact.merged_from instead)
         self.deleted_ids: set[str] = set()
 
@@ -111,37 +111,10 @@ class SalesforceAdapter:
         self.client.login()
 
     # -- contacts ------------------------------------------------------------------------------------------
-    def _model_wants(self, sobject: str) -> dict[str, str]:
-        """The model's fields this object's field map does not read already (see ``split_model_fields``)."""
-        field_map = self.config.fields_for(sobject)
-        return {n: api for n, api in self.config.scoring_fields.items() if api != n or n not in field_map}
-
     def _read_map(self, sobject: str) -> Mapping[str, str]:
-        """The object's field map with the model's fields it has: a field the org lacks would fail the query
-        (INVALID_FIELD), so the first read describes the objects once and leaves those out, with a warning."""
-        cached = self._read_maps.get(sobject)
-        if cached is not None:
-            return cached
-        if not self._model_wants(sobject):
-            self._read_maps[sobject] = self.config.fields_for(sobject)
-            return self._read_maps[sobject]
-        if self._model_reads is None:
-            self._model_reads = {}
-            for obj, body in self._describe().items():
-                names = {str(f["name"]).lower() for f in body.get("fields", [])}
-                wants = self._model_wants(obj)
-                # a related record's field (Account.Industry) is not in this object's describe: read as given
-                self._model_reads[obj] = {n: api for n, api in wants.items() if "." in api or api.lower() in names}
-                absent = sorted(api for n, api in wants.items() if n not in self._model_reads[obj])
-                if absent:  # `leadsync check` reports them as sentences; every run repeating it would be noise
-                    log.info(
-                        "The model reads %s, which the Salesforce %s object lacks: scored as empty (see `leadsync "
-                        "check`).",
-                        ", ".join(absent),
-                        obj,
-                    )
-        self._read_maps[sobject] = {**self.config.fields_for(sobject), **self._model_reads.get(sobject, {})}
-        return self._read_maps[sobject]
+        """The object's field map with the model's fields it has (``describe.py``: a field the org lacks would
+        fail the query with INVALID_FIELD, so it is left out, with a note)."""
+        return self.fields.read_map(sobject)
 
     def _contact_soql(self, sobject: str) -> str:
         fields = contact_fields(sobject, self._read_map(sobject), self.config.extra_fields)
@@ -168,18 +141,25 @@ class SalesforceAdapter:
         """
         since = stream.since(self.config.overlap_seconds)
         removed = since is not None  # a backfill has nothing to move state away from
-        select = self._contact_soql(sobject)
-        if removed:
-            select = select.replace(" FROM ", ", IsDeleted, MasterRecordId FROM ", 1)
+
+        def select() -> str:  # built per first query: a describe read again after INVALID_FIELD changes it
+            soql = self._contact_soql(sobject)
+            return soql.replace(" FROM ", ", IsDeleted, MasterRecordId FROM ", 1) if removed else soql
+
         conditions = [f"SystemModstamp >= {since}"] if since is not None else []
         if until is not None:
             conditions.append(f"SystemModstamp < {soql_datetime(parse_sf_datetime(until))}")
         order = " ORDER BY SystemModstamp, Id"
         if self.config.page_size >= 200:
             where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-            soql = select + where + order
             paginator = SalesforceNextUrl(endpoint="queryAll" if removed else "query")
-            for body in pages(lambda request: self.client.query_page(soql, request, removed), paginator):
+
+            def fetch(request: Mapping[str, Any]) -> Any:
+                return self.fields.retry_stale(
+                    lambda: self.client.query_page(select() + where + order, request, removed)
+                )
+
+            for body in pages(fetch, paginator):
                 yield body["records"], not paginator.has_next
             return
         after: tuple[str, str] | None = None
@@ -189,13 +169,18 @@ class SalesforceAdapter:
                 stamp = soql_datetime(parse_sf_datetime(after[0]))
                 keyset.append(f"(SystemModstamp > {stamp} OR (SystemModstamp = {stamp} AND Id > {quote(after[1])}))")
             where = f" WHERE {' AND '.join(keyset)}" if keyset else ""
-            soql = f"{select}{where}{order} LIMIT {self.config.page_size}"
-            records: list[dict[str, Any]] = self.client.query(soql, paged=False, include_deleted=removed)["records"]
+            limit = f"{where}{order} LIMIT {self.config.page_size}"
+            records: list[dict[str, Any]] = self.fields.retry_stale(partial(self._query_with, select, limit, removed))[
+                "records"
+            ]
             last = len(records) < self.config.page_size
             yield records, last
             if last:
                 return
             after = (str(records[-1]["SystemModstamp"]), str(records[-1]["Id"]))
+
+    def _query_with(self, select: Callable[[], str], tail: str, include_deleted: bool) -> Any:
+        return self.client.query(select() + tail, paged=False, include_deleted=include_deleted)
 
     def read_contacts(self, cursor: str | None) -> Iterator[ContactPage]:
         state = Cursor.loads(cursor, "contacts")
@@ -267,6 +252,9 @@ class SalesforceAdapter:
         return Cursor.at(since).dumps()
 
     def get_contacts(self, ids: Sequence[str]) -> list[Contact]:
+        return self.fields.retry_stale(lambda: self._get_contacts(ids))
+
+    def _get_contacts(self, ids: Sequence[str]) -> list[Contact]:
         soqls: list[str] = []
         kinds: list[str] = []
         for sobject in self.config.objects:
@@ -390,20 +378,7 @@ class SalesforceAdapter:
 
     # -- fields ------------------------------------------------------------------------------------------
     def _describe(self) -> dict[str, dict[str, Any]]:
-        objects = list(self.config.objects)
-        path = f"/services/data/v{self.config.api_version}/sobjects/{{}}/describe"
-        if len(objects) == 1:
-            body = self.client.call("describe", lambda sf: sf.restful(f"sobjects/{objects[0]}/describe"))
-            return {objects[0]: dict(body or {})}
-        answers = self.client.composite(
-            [{"method": "GET", "url": path.format(o), "referenceId": f"d{o}"} for o in objects]
-        )
-        return {
-            sobject: dict(
-                self.client.subrequest_body(answer, partial(self.client.query_more, path.format(sobject))) or {}
-            )
-            for sobject, answer in zip(objects, answers, strict=True)
-        }
+        return self.fields.describe()
 
     def check_fields(self, specs: Sequence[FieldSpec], *, create: bool = False) -> FieldCheck:
         """Which write-back fields the integration user can write; with ``create``, the missing ones are created
