@@ -1,0 +1,69 @@
+"""The sandbox's SOQL semi-joins and anti-joins, with the vendor's restrictions (docs/crm-api.md 3.3)."""
+
+from __future__ import annotations
+
+import pytest
+
+from connectors.errors import FatalApiError
+from connectors.salesforce import SalesforceAdapter
+from connectors.sandbox import Sandbox
+from tests.connectors.samples_salesforce import people_dataset
+from tests.harnesses import make_harness
+
+ACTIVITIES = ("email_open", "meeting", "call", "webinar")
+
+
+@pytest.fixture
+def adapter(sandbox: Sandbox) -> SalesforceAdapter:
+    harness = make_harness("salesforce", sandbox)
+    harness.load(people_dataset(40, activities=ACTIVITIES, converted_every=10))
+    made = harness.adapter()
+    assert isinstance(made, SalesforceAdapter)
+    return made
+
+
+def _ids(adapter: SalesforceAdapter, soql: str) -> list[str]:
+    return sorted(str(r["Id"]) for r in adapter.client.query(soql, paged=False)["records"])
+
+
+def test_a_semi_join_selects_what_the_id_list_selects(adapter: SalesforceAdapter) -> None:
+    leads = _ids(adapter, "SELECT Id FROM Lead WHERE IsConverted = false")[:7]
+    listed = ", ".join(f"'{i}'" for i in leads)
+    by_list = _ids(adapter, f"SELECT Id FROM Task WHERE WhoId IN ({listed})")
+    by_join = _ids(adapter, f"SELECT Id FROM Task WHERE WhoId IN (SELECT Id FROM Lead WHERE Id IN ({listed}))")
+    assert by_join == by_list and by_list
+
+
+def test_a_reference_field_subquery_and_an_anti_join(adapter: SalesforceAdapter) -> None:
+    everything = _ids(adapter, "SELECT Id FROM Task")
+    on_leads = _ids(adapter, "SELECT Id FROM Task WHERE WhoId IN (SELECT Id FROM Lead)")
+    converted = _ids(
+        adapter, "SELECT Id FROM Task WHERE WhoId IN (SELECT ConvertedContactId FROM Lead WHERE IsConverted = true)"
+    )
+    elsewhere = _ids(adapter, "SELECT Id FROM Task WHERE WhoId NOT IN (SELECT Id FROM Lead)")
+    assert converted and on_leads  # conversion moved the converted leads' tasks to their contacts
+    assert sorted(on_leads + elsewhere) == everything
+    assert set(converted) <= set(elsewhere)
+
+
+@pytest.mark.parametrize(
+    ("soql", "refusal"),
+    [
+        ("SELECT Id FROM Task WHERE WhoId IN (SELECT Id FROM Lead) OR Subject = 'x'", "top level WHERE"),
+        ("SELECT Id FROM Task WHERE NOT WhoId IN (SELECT Id FROM Lead)", "top level WHERE"),
+        ("SELECT Id FROM Task WHERE WhoId IN (SELECT Id FROM Lead ORDER BY Id)", "ORDER BY"),
+        ("SELECT Id FROM Task WHERE WhoId IN (SELECT Id FROM Lead LIMIT 5)", "LIMIT"),
+        ("SELECT Id FROM Lead WHERE Id IN (SELECT WhoId FROM Task)", "not supported for semi join"),
+        ("SELECT Id FROM Lead WHERE Id IN (SELECT Id FROM Lead)", "same object"),
+        ("SELECT Id FROM Task WHERE WhoId IN (SELECT Email FROM Lead)", "only query id fields"),
+        ("SELECT Id FROM Task WHERE WhoId IN (SELECT Id, Email FROM Lead)", "only one field"),
+        (
+            "SELECT Id FROM CampaignMember WHERE LeadId IN (SELECT Id FROM Lead) AND ContactId IN "
+            "(SELECT Id FROM Contact) AND CampaignId IN (SELECT Id FROM Campaign)",
+            "at most 2",
+        ),
+    ],
+)
+def test_the_vendors_restrictions_are_refused(adapter: SalesforceAdapter, soql: str, refusal: str) -> None:
+    with pytest.raises(FatalApiError, match=refusal):
+        adapter.client.query(soql, paged=False)
