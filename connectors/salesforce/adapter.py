@@ -25,13 +25,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
-from types import MappingProxyType
 from typing import Any
 
 import requests
 
 from connectors.base import ActivityPage
-from connectors.errors import ConnectorError, TransientError
+from connectors.errors import ConnectorError
 from connectors.fields import FieldSchema, SchemaField
 from connectors.http import redact
 from connectors.paging import SalesforceNextUrl, pages, snapshot_bound
@@ -68,11 +67,9 @@ from connectors.salesforce.mapping import (
     to_contact,
 )
 from connectors.salesforce.outcomes import read_outcomes
+from connectors.salesforce.writes import map_results, send_collections
 
 log = logging.getLogger(__name__)
-
-# Writes never let assignment rules re-route owners.
-NO_ASSIGN: Mapping[str, str] = MappingProxyType({"Sforce-Auto-Assign": "FALSE"})  # copied into each request
 
 # FieldSpec.type -> (Salesforce field type, how Setup names it)
 SPEC_TYPES: Mapping[str, tuple[str, str]] = {
@@ -488,75 +485,9 @@ class SalesforceAdapter:
         chunks = [items[i : i + size] for i in range(0, len(items), size)]
         for start in range(0, len(chunks), per_call):
             group = chunks[start : start + per_call]
-            for chunk, (status, body) in zip(group, self._send_collections(group), strict=True):
-                self._map_results(updates, chunk, status, body, results)
+            for chunk, (status, body) in zip(group, send_collections(self.client, group), strict=True):
+                map_results(updates, chunk, status, body, results, self._protected)
         return [r if r is not None else WriteResult("", WriteStatus.FAILED, "not processed") for r in results]
-
-    def _send_collections(self, group: list[list[tuple[int, dict[str, Any]]]]) -> list[tuple[int, Any]]:
-        """(status, body) per collection: 200 and its per-record results, or the status of a collection that
-        still failed after the retries (its records are reported RETRY)."""
-        bodies = [{"allOrNone": False, "records": [record for _, record in chunk]} for chunk in group]
-        if len(group) == 1:
-            return [(200, self._patch_collection(bodies[0]))]
-        url = f"/services/data/v{self.config.api_version}/composite/sobjects"
-        subrequests = [
-            {"method": "PATCH", "url": url, "referenceId": f"c{n}", "body": body, "httpHeaders": dict(NO_ASSIGN)}
-            for n, body in enumerate(bodies)
-        ]
-        out: list[tuple[int, Any]] = []
-        for body, answer in zip(bodies, self.client.composite(subrequests, headers=dict(NO_ASSIGN)), strict=True):
-            try:
-                out.append((200, self.client.subrequest_body(answer, partial(self._patch_collection, body))))
-            except TransientError as exc:
-                out.append((exc.status or 503, exc.message))
-        return out
-
-    def _patch_collection(self, body: Mapping[str, Any]) -> Any:
-        return self.client.call(
-            "composite.sobjects",
-            lambda sf: sf.restful("composite/sobjects", method="PATCH", json=body, headers=dict(NO_ASSIGN)),
-        )
-
-    def _map_results(
-        self,
-        updates: Sequence[FieldUpdate],
-        chunk: list[tuple[int, dict[str, Any]]],
-        status: int,
-        body: Any,
-        results: list[WriteResult | None],
-    ) -> None:
-        if status >= 300:
-            for index, _ in chunk:
-                cid = updates[index].contact_id
-                results[index] = WriteResult(cid, WriteStatus.RETRY, str(body), str(status), cid)
-            return
-        for (index, _), result in zip(chunk, body, strict=True):
-            cid = updates[index].contact_id
-            if result.get("success"):
-                results[index] = WriteResult(cid, WriteStatus.OK, requested_id=cid)
-                continue
-            error = (result.get("errors") or [{}])[0]
-            code = str(error.get("statusCode", ""))
-            message = redact(str(error.get("message", "")))
-            fields = error.get("fields") or []
-            if code == "CANNOT_UPDATE_CONVERTED_LEAD":
-                self._protected.add(cid)
-                results[index] = WriteResult(
-                    cid,
-                    WriteStatus.FAILED,
-                    "This lead was converted; Salesforce does not allow updates to converted leads, so leadsync "
-                    "leaves it unchanged.",
-                    code,
-                    cid,
-                )
-            else:
-                status_ = (
-                    WriteStatus.RETRY if code in ("UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE") else WriteStatus.FAILED
-                )
-                where = f" (fields: {', '.join(map(str, fields))})" if fields else ""
-                results[index] = WriteResult(
-                    cid, status_, f"Salesforce refused the update: {message}{where}", code, cid
-                )
 
     # -- usage ---------------------------------------------------------------------------------------------
     def usage(self) -> ApiUsage:
