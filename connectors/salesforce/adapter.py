@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -50,6 +50,7 @@ from connectors.records import (
     WriteResult,
     WriteStatus,
 )
+from connectors.salesforce.backfill import BackfillActivities
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.config import SalesforceConfig
 from connectors.salesforce.cursor import Cursor, StreamCursor, parse_sf_datetime, sf_text, soql_datetime
@@ -92,6 +93,8 @@ class SalesforceAdapter:
         self._converted_contact: dict[str, str] = {}  # converted lead id -> its Contact id
         self._field_keys: dict[str, str] = {}
         self.fields = ObjectFields(self.client, config)  # the objects' describe, kept in the fields cache
+        self._backfill: BackfillActivities | None = None  # a backfill's activities, read ahead (backfill.py)
+        self._backfill_until = ""
         # ids deleted without a merge, as incremental reads met them (a merge sets Contact.merged_from instead)
         self.deleted_ids: set[str] = set()
 
@@ -152,9 +155,10 @@ class SalesforceAdapter:
             paginator = SalesforceNextUrl(endpoint="queryAll" if removed else "query")
 
             def fetch(request: Mapping[str, Any]) -> Any:
-                return self.fields.retry_stale(
-                    lambda: self.client.query_page(select() + where + order, request, removed)
-                )
+                soql = select() + where + order
+                if "next_url" not in request and self._backfill is not None and soql in self._backfill.firsts:
+                    return self._backfill.firsts.pop(soql)  # read with the backfill's activities
+                return self.fields.retry_stale(lambda: self.client.query_page(soql, request, removed))
 
             for body in pages(fetch, paginator):
                 yield body["records"], not paginator.has_next
@@ -185,7 +189,11 @@ class SalesforceAdapter:
             # A read from the start (a backfill) ends where it began: the writes made behind it move
             # SystemModstamp forward, and reading those records again, here or on resuming, would read the
             # whole org twice.  The page cursors carry the bound; the last one drops it for the next sync.
-            state.until = sf_text(snapshot_bound(self.config.now, self.config.sleep))
+            if self._backfill is None or self._backfill.firsts.keys() != set(self._backfill_listings()):
+                self._start_backfill()
+            state.until = self._backfill_until
+        else:
+            self._close_backfill()
         objects = list(self.config.objects)
         for position, sobject in enumerate(objects):
             stream = state.stream(sobject)
@@ -200,7 +208,41 @@ class SalesforceAdapter:
                 done = last and position == len(objects) - 1
                 if done:
                     state.until = None
+                if self._backfill is not None:
+                    self._backfill.listed(c.id for c in contacts)
                 yield ContactPage(tuple(contacts), state.dumps(), done=done)
+
+    def _backfill_listings(self) -> list[str]:
+        """The first query of each object's backfill listing (what ``_stream_batches`` sends from the start)."""
+        until = soql_datetime(parse_sf_datetime(self._backfill_until))
+        order = " ORDER BY SystemModstamp, Id"
+        return [f"{self._contact_soql(o)} WHERE SystemModstamp < {until}{order}" for o in self.config.objects]
+
+    def _start_backfill(self) -> None:
+        """Take the backfill's snapshot bound and read every activity below it by semi-joins, with the first
+        batch of the listing (``backfill.py``); with page sizes below 200 (LIMIT pages), only the bound."""
+        self._close_backfill()
+        self._backfill_until = sf_text(snapshot_bound(self.config.now, self.config.sleep))
+        if self.config.page_size < 200:
+            return
+        until = soql_datetime(parse_sf_datetime(self._backfill_until))
+
+        def attempt() -> BackfillActivities:  # again from scratch when a describe read again changes the SOQL
+            backfill = BackfillActivities(self.client, self.config.objects, until)
+            try:
+                backfill.read(backfill.stream_soqls(self._activity_soql), self._backfill_listings())
+            except BaseException:
+                backfill.close()
+                raise
+            return backfill
+
+        self._backfill = self.fields.retry_stale(attempt)
+
+    def _close_backfill(self) -> None:
+        if self._backfill is not None:
+            self._backfill.close()
+            self._backfill = None
+        self.client.prefetched.clear()
 
     def _with_merges(self, contacts: list[Contact], records: Sequence[Mapping[str, Any]]) -> list[Contact]:
         """``contacts`` with ``merged_from`` set on the survivors of the merged rows among ``records`` (a
@@ -225,8 +267,11 @@ class SalesforceAdapter:
     def count_contacts(self, cursor: str | None) -> int:
         """About how many records ``read_contacts(cursor)`` will yield (for progress), one COUNT() per object."""
         state = Cursor.loads(cursor, "contacts")
-        # from the start: the bound ``read_contacts`` will take (the start's whole second included)
-        until = state.until if cursor is not None else sf_text(self.config.now() + timedelta(seconds=1))
+        if cursor is None:  # a backfill: its listing's first batches say how many (totalSize), no COUNT()
+            self._start_backfill()
+            if self._backfill is not None:
+                return sum(int(body.get("totalSize") or 0) for body in self._backfill.firsts.values())
+        until = state.until if cursor is not None else self._backfill_until
         total = 0
         for sobject in self.config.objects:
             stream = state.stream(sobject)
@@ -286,44 +331,55 @@ class SalesforceAdapter:
 
     def read_activities(self, contact_ids: Sequence[str]) -> Mapping[str, list[Activity]]:
         requested = list(dict.fromkeys(contact_ids))
-        leads = [i for i in requested if sobject_of(i) == "Lead"]
-        contacts = [i for i in requested if sobject_of(i) == "Contact"]
         # Conversion moves a lead's activities to its Contact: read them there, report them on the lead.
         alias: dict[str, list[str]] = {}
-        for lead in leads:
-            converted = self._converted_contact.get(lead)
-            if converted:
+        for lead in requested:
+            if sobject_of(lead) == "Lead" and (converted := self._converted_contact.get(lead)):
                 alias.setdefault(converted, []).append(lead)
-        who_ids = list(dict.fromkeys([*leads, *contacts, *alias]))
-        contact_side = list(dict.fromkeys([*contacts, *alias]))
+        rows: list[tuple[str, Mapping[str, Any]]] = []
+        rest = requested
+        if self._backfill is not None:  # read ahead with the backfill's listing (backfill.py)
+            served = self._backfill.take(requested)
+            links = [*served, *(self._converted_contact[i] for i in served if i in self._converted_contact)]
+            rows += self._backfill.records(links)
+            rest = [i for i in requested if i not in set(served)]
+        if rest:
+            rows += self._query_activities(rest, alias)
+        wanted = set(requested)
+        out: dict[str, dict[str, Activity]] = {i: {} for i in requested}
+        for sobject, record in rows:
+            owners: list[str] = []
+            if sobject == "CampaignMember":
+                links = [str(record[k]) for k in ("LeadId", "ContactId") if record.get(k)]
+            else:
+                links = [str(record["WhoId"])] if record.get("WhoId") else []
+            for link in links:
+                if link in wanted:
+                    owners.append(link)
+                owners.extend(alias.get(link, []))
+            for owner in dict.fromkeys(owners):
+                activity = to_activity(sobject, record, owner, self.config.activity_type_map)
+                out[owner][activity.id] = activity
+        return {i: sorted(acts.values(), key=lambda a: (a.occurred_at, a.id)) for i, acts in out.items()}
+
+    def _query_activities(self, ids: Sequence[str], alias: Mapping[str, list[str]]) -> list[tuple[str, Any]]:
+        """(activity object, record) of the activities of ``ids`` and of their converted Contacts, by id lists."""
+        leads = [i for i in ids if sobject_of(i) == "Lead"]
+        contacts = [i for i in ids if sobject_of(i) == "Contact"]
+        converted = [c for c, of in alias.items() if set(of) & set(leads)]
+        who_ids = list(dict.fromkeys([*leads, *contacts, *converted]))
+        contact_side = list(dict.fromkeys([*contacts, *converted]))
         soqls: list[str] = []
         kinds: list[str] = []
         for sobject in ("Task", "Event"):
             for soql in self.client.id_chunks(f"{self._activity_soql(sobject)} WHERE WhoId IN ", who_ids):
                 soqls.append(soql)
                 kinds.append(sobject)
-        for field_name, ids in (("LeadId", leads), ("ContactId", contact_side)):
-            for soql in self.client.id_chunks(f"{self._activity_soql('CampaignMember')} WHERE {field_name} IN ", ids):
+        for field_name, some in (("LeadId", leads), ("ContactId", contact_side)):
+            for soql in self.client.id_chunks(f"{self._activity_soql('CampaignMember')} WHERE {field_name} IN ", some):
                 soqls.append(soql)
                 kinds.append("CampaignMember")
-        wanted = set(requested)
-        out: dict[str, dict[str, Activity]] = {i: {} for i in requested}
-        for n, records in enumerate(self.client.query_all(soqls)):
-            sobject = kinds[n]
-            for record in records:
-                owners: list[str] = []
-                if sobject == "CampaignMember":
-                    links = [str(record[k]) for k in ("LeadId", "ContactId") if record.get(k)]
-                else:
-                    links = [str(record["WhoId"])] if record.get("WhoId") else []
-                for link in links:
-                    if link in wanted:
-                        owners.append(link)
-                    owners.extend(alias.get(link, []))
-                for owner in dict.fromkeys(owners):
-                    activity = to_activity(sobject, record, owner, self.config.activity_type_map)
-                    out[owner][activity.id] = activity
-        return {i: sorted(acts.values(), key=lambda a: (a.occurred_at, a.id)) for i, acts in out.items()}
+        return [(kinds[n], record) for n, records in enumerate(self.client.query_all(soqls)) for record in records]
 
     def read_activity_changes(self, cursor: str | None) -> Iterator[ActivityPage]:
         state = Cursor.loads(cursor, "activities")
@@ -499,4 +555,5 @@ class SalesforceAdapter:
         )
 
     def close(self) -> None:
+        self._close_backfill()
         self.client.close()

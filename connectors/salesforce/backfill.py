@@ -16,8 +16,9 @@ the first batch of the contact listing, and its later batches in the room left (
 Why it is exact: the activity queries run first, in one ordered Composite call (``collateSubrequests``
 false) before the contact listing; ``SystemModstamp`` only grows, so every contact the listing then returns
 below the bound was below it when the semi-joins ran, and conversion moves ``SystemModstamp`` too.  The
-activities are parked in a temporary SQLite file (activities only; deleted on ``close``), indexed by the id
-they link to, and each listed contact is served once; anything else is read by id as usual.
+activities are parked in a temporary SQLite file (activities only), indexed by the id they link to, until
+the adapter's next read from a cursor or its ``close``; each listed contact is served once, anything else
+(a contact asked for again, or not listed by this backfill) is read by id as usual.
 """
 
 from __future__ import annotations

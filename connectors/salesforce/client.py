@@ -392,7 +392,7 @@ class SalesforceClient:
                 extra = [
                     fill.popleft() for _ in range(min(self.config.collections_per_call - len(batch), len(fill or ())))
                 ]
-                bodies = self._fetch_batches(soqls, batch, extra, ordered)
+                bodies = self._fetch_batches(soqls, batch, extra, ordered, first_only)
                 answered = [(*item, body) for item, body in zip(batch, bodies, strict=True)]
             for i, offset, _, chained, body in answered:
                 yield i, offset, body
@@ -410,14 +410,20 @@ class SalesforceClient:
         batch: Sequence[tuple[int, int, str | None, bool]],
         extra: Sequence[str] = (),
         ordered: bool = False,
+        paged: Collection[int] = (),
     ) -> list[QueryBody]:
         """One call for up to 5 first batches (by query) or later batches (by url); ``extra`` urls ride along
-        and land in ``prefetched``."""
+        and land in ``prefetched``.  The first batches of ``paged`` queries ask for ``page_size`` batches."""
         if len(batch) == 1 and not extra:
             i, _, url, _ = batch[0]
-            return [self.query(soqls[i]) if url is None else self.query_more(url)]
+            return [self.query(soqls[i], paged=i in paged) if url is None else self.query_more(url)]
         urls = [url or self.query_url(soqls[i]) for i, _, url, _ in batch] + list(extra)
-        subrequests = [{"method": "GET", "url": url, "referenceId": f"q{n}"} for n, url in enumerate(urls)]
+        subrequests: list[dict[str, Any]] = [
+            {"method": "GET", "url": url, "referenceId": f"q{n}"} for n, url in enumerate(urls)
+        ]
+        for sub, (i, _, url, _) in zip(subrequests, batch, strict=False):
+            if url is None and i in paged:  # the later batches keep the first one's size (its locator's)
+                sub["httpHeaders"] = self._query_headers()
         answers = self.composite(subrequests, collate=not ordered)
         bodies = [
             self.subrequest_body(answer, partial(self.query_more, url))
