@@ -67,3 +67,36 @@ def test_a_reference_field_subquery_and_an_anti_join(adapter: SalesforceAdapter)
 def test_the_vendors_restrictions_are_refused(adapter: SalesforceAdapter, soql: str, refusal: str) -> None:
     with pytest.raises(FatalApiError, match=refusal):
         adapter.client.query(soql, paged=False)
+
+
+def _activities_per_page(adapter: SalesforceAdapter) -> dict[str, list[tuple[str, str]]]:
+    """Each contact's activities (id, type), read page by page as the pipeline reads them."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for page in adapter.read_contacts(None):
+        for cid, acts in adapter.read_activities([c.id for c in page.contacts]).items():
+            out[cid] = [(a.id, a.type) for a in acts]
+    return out
+
+
+def test_a_backfill_reads_the_same_activities_by_semi_joins_as_by_id_lists(sandbox: Sandbox) -> None:
+    harness = make_harness("salesforce", sandbox)
+    harness.load(people_dataset(450, activities=ACTIVITIES, converted_every=7))
+    by_join = harness.adapter(page_size=200)
+    before = sandbox.counters.snapshot()
+    joined = _activities_per_page(by_join)
+    calls = {k: sum(v.values()) for k, v in sandbox.counters.delta(before).items()}
+    by_ids = harness.adapter(page_size=150)  # LIMIT pages: activities by id lists, page by page
+    assert joined == _activities_per_page(by_ids)
+    converted = [cid for cid, acts in joined.items() if cid in by_join._converted_contact]  # noqa: SLF001
+    assert converted and all(joined[cid] for cid in converted), "a converted lead's activities come from its Contact"
+    # 6 semi-joins and the listing's first batch, then the listing's 2 later batches (each page's ids: none)
+    assert calls == {"salesforce.composite_read": 2, "salesforce.query_more": 2}
+
+
+def test_a_contact_asked_for_again_is_read_by_id(adapter: SalesforceAdapter, sandbox: Sandbox) -> None:
+    first = next(iter(adapter.read_contacts(None)))
+    ids = [c.id for c in first.contacts]
+    streamed = adapter.read_activities(ids)
+    before = sandbox.counters.snapshot()
+    again = adapter.read_activities(ids)
+    assert again == streamed and sandbox.counters.delta(before), "served once from the backfill's file"
