@@ -87,7 +87,7 @@ def test_a_backfill_reads_the_same_activities_by_semi_joins_as_by_id_lists(sandb
     calls = {k: sum(v.values()) for k, v in sandbox.counters.delta(before).items()}
     by_ids = harness.adapter(page_size=150)  # LIMIT pages: activities by id lists, page by page
     assert joined == _activities_per_page(by_ids)
-    converted = [cid for cid, acts in joined.items() if cid in by_join._converted_contact]  # noqa: SLF001
+    converted = [cid for cid in joined if cid in by_join._converted_contact]
     assert converted and all(joined[cid] for cid in converted), "a converted lead's activities come from its Contact"
     # 6 semi-joins and the listing's first batch, then the listing's 2 later batches (each page's ids: none)
     assert calls == {"salesforce.composite_read": 2, "salesforce.query_more": 2}
