@@ -7,7 +7,10 @@ Calls (the daily API allocation is the limit; every REST request counts one, OAu
   ``SystemModstamp, Id``; incremental reads start ``overlap_seconds`` before the cursor and dedupe.
 - activities and outcomes: several queries packed into one Composite call (up to 5 queries, or
   query-more batches, per call), so an unchanged incremental costs one call for contacts and one for
-  Task + Event + CampaignMember changes.
+  Task + Event + CampaignMember changes.  A backfill reads every activity of the contacts it will list by
+  semi-joins on its own bound, ahead of the listing and in the same full calls (``backfill.py``).
+- the model's fields outside the defaults: which ones each object has comes from its describe, kept in
+  ``fields_cache`` (the state store) between runs (``describe.py``).
 - writes: sObject Collections of 200; more than one collection goes as up to 5 collections in one Composite
   call (1,000 records per call), always with ``Sforce-Auto-Assign: FALSE`` so assignment rules do not
   re-route owners.  Converted leads are never sent (``CANNOT_UPDATE_CONVERTED_LEAD``).
