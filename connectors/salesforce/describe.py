@@ -20,6 +20,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from connectors.errors import FatalApiError
+from connectors.http import redact
 
 if TYPE_CHECKING:
     from connectors.salesforce.client import SalesforceClient
@@ -69,11 +70,18 @@ class ObjectFields:
         cache = self.config.fields_cache
         if cache is not None and self._read_at is not None:
             blob = {"objects": {o: sorted(n) for o, n in names.items()}, "read_at": self._read_at.isoformat()}
-            cache.put(json.dumps(blob))
+            try:
+                cache.put(json.dumps(blob))
+            except Exception as exc:  # a cache out of reach costs a describe next run, nothing more
+                log.info("The Salesforce describe was not kept (%s); the next run describes again", redact(str(exc)))
 
     def _cached(self) -> dict[str, set[str]] | None:
         cache = self.config.fields_cache
-        blob = cache.get() if cache is not None else None
+        try:
+            blob = cache.get() if cache is not None else None
+        except Exception as exc:  # a cache out of reach is an empty one: describe instead
+            log.info("The kept Salesforce describe could not be read (%s); describing again", redact(str(exc)))
+            return None
         if not blob:
             return None
         try:
