@@ -75,7 +75,7 @@ ROWS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         (HUBSPOT_BEHAVIOUR_ROW, HUBSPOT_BEHAVIOUR),
     ],
     "salesforce": [
-        ("reads: query, query_more, composite_read", ("query", "query_more", "composite_read")),
+        ("reads: query, queryAll, query_more, composite_read", ("query", "queryAll", "query_more", "composite_read")),
         ("writes: composite.sobjects, composite", ("composite.sobjects", "composite")),
     ],
     "pipedrive": [
@@ -156,6 +156,9 @@ def activity_counts(sb: Sandbox, crm: str) -> dict[str, Counter[str]]:
         for contact_id, kind in rows:
             if contact_id is not None:
                 out.setdefault(str(contact_id), Counter())[str(kind)] += 1
+        if crm == "salesforce":  # a converted lead's activities sit on its Contact and are read for the lead
+            for lead_id, kind in conn.execute(SF_CONVERTED_ACTIVITIES):
+                out.setdefault(str(lead_id), Counter())[f"{kind} (converted)"] += 1
     return out
 
 
@@ -184,6 +187,16 @@ def hubspot_behaviour_calls(sb: Sandbox, now: datetime, lookback_days: float, co
     if hubspot.portal_tier == "enterprise":
         calls += 1 + min(max(1, math.ceil(page_views[0] / 100)), contacts_read)
     return calls
+
+
+# Task/Event by WhoId, CampaignMember by ContactId, on the Contact a lead was converted into: a query of its own
+SF_CONVERTED_ACTIVITIES = """
+SELECT l.id, a.type FROM sf_record l JOIN sf_record a
+  ON a.type IN ('Task', 'Event', 'CampaignMember') AND a.deleted = 0
+ AND json_extract(a.data, CASE a.type WHEN 'CampaignMember' THEN '$.ContactId' ELSE '$.WhoId' END)
+     = json_extract(l.data, '$.ConvertedContactId')
+WHERE l.type = 'Lead' AND l.deleted = 0 AND json_extract(l.data, '$.IsConverted')
+"""
 
 
 def minimum(
@@ -217,7 +230,10 @@ def minimum(
         return Minimum(rows)
     if crm == "salesforce":
         contacts = max(1, math.ceil(listed / 2000))
-        batches = sum(math.ceil(acts[o] / 2000) for o in SALESFORCE_ACTIVITIES)
+        # a converted lead's activities are read from its Contact, by queries of their own
+        batches = sum(
+            math.ceil(acts[o] / 2000) + math.ceil(acts[f"{o} (converted)"] / 2000) for o in SALESFORCE_ACTIVITIES
+        )
         # Task, Event, CampaignMember changed since
         changes = 0 if backfill or echo else len(SALESFORCE_ACTIVITIES)
         reads, writes = ROWS["salesforce"][0][0], ROWS["salesforce"][1][0]

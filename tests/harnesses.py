@@ -420,7 +420,9 @@ class SalesforceHarness:
             if page_size < 200:  # LIMIT + keyset pages, one query each, the last one short (maybe empty)
                 return {"salesforce.query": contacts // page_size + 1}
             pages = max(1, math.ceil(contacts / min(page_size, 2000)))
-            return {"salesforce.query": 1, **({"salesforce.query_more": pages - 1} if pages > 1 else {})}
+            # the Lead semi-joins (Task, Event, CampaignMember, and on converted leads' Contacts) and the listing's
+            # first batch, ordered 5 per Composite call; one batch each when every activity query fits in one
+            return {"salesforce.composite_read": 2, **({"salesforce.query_more": pages - 1} if pages > 1 else {})}
         if scenario == "incremental_unchanged":  # read_contacts (queryAll: with removals) + read_activity_changes
             return {"salesforce.queryAll": 1, "salesforce.composite_read": 1}
         if scenario == "write":

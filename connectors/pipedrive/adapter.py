@@ -4,8 +4,8 @@ Calls per operation (the API's minimum; N persons, M activities, 500 per page):
 
 - ``read_contacts``: ``GET /api/v2/personFields`` (the custom fields' codes) only when the fields cache
   (``PipedriveConfig.fields_cache``, kept by sync in the state store) lacks a field the run needs, else none +
-  ceil(N/500) ``GET /api/v2/persons?sort_by=update_time`` (+ organizations for ``org_name``: by ``ids``, or
-  one full listing when a page needs more than 100 unknown ones).  Only the custom fields needed are
+  ceil(N/500) ``GET /api/v2/persons?sort_by=update_time`` (+ organizations for ``org_name``, kept in the
+  fields cache with an ``updated_since`` cursor: see ``orgs.py``).  Only the custom fields needed are
   requested; if more than 15 are needed (the API's cap) the ``custom_fields`` filter is dropped and the
   response carries them all, which costs no extra call.
 - ``read_activities``: ``GET /api/v2/activities?person_id=`` per person, or one stream of every activity
@@ -48,7 +48,8 @@ from connectors.pipedrive.mapping import (
     encode,
     slug,
 )
-from connectors.pipedrive.spill import ActivitySpill, CompactActivity, OrgNames
+from connectors.pipedrive.orgs import MAX_IDS, Organizations
+from connectors.pipedrive.spill import ActivitySpill, CompactActivity
 from connectors.records import (
     Activity,
     ActivityType,
@@ -67,7 +68,6 @@ from connectors.records import (
 
 log = logging.getLogger(__name__)
 
-MAX_IDS = 100  # ids per v2 list request
 MAX_CUSTOM_FIELDS = 15  # custom_fields keys per v2 request
 ABSENT_RECHECK = timedelta(hours=24)  # how long a field found missing is believed missing without a read
 GONE = "gone"  # WriteResult.error_code of a person merged away or deleted (PATCH answered 404)
@@ -104,8 +104,7 @@ class PipedriveAdapter:
         self._absent: set[str] = set()
         self._read_at: datetime | None = None
         self._spec_keys: dict[str, str] = {}  # write-back field name (FieldSpec.name) -> hash key
-        self._orgs = OrgNames()  # organization names by id, on disk once there are many
-        self._all_orgs = False
+        self._orgs = Organizations(self._client.paginate)  # organization names, kept in the fields cache
         self._activity_spill: ActivitySpill | None = None  # the stream of every activity, once read
         self._full_read = False  # read_contacts(None) ran: every person's activities will be asked for
         self._contacts_read = 0
@@ -135,6 +134,7 @@ class PipedriveAdapter:
             data = json.loads(blob)
             registry = FieldRegistry([PersonField.from_json(f) for f in data["fields"]])
             self._absent, self._read_at = set(data.get("absent") or ()), parse_time(data["read_at"])
+            self._orgs.load(data.get("organizations"))
             return registry
         except (ValueError, KeyError, TypeError):  # a cache from another version: read the fields again
             log.info("Pipedrive fields cache unreadable; reading the person fields again")
@@ -154,7 +154,10 @@ class PipedriveAdapter:
         if self.config.fields_cache is not None and self._registry is not None and self._read_at is not None:
             fields = [f.to_json() for f in self._registry.fields]
             blob = {"fields": fields, "absent": sorted(self._absent), "read_at": self._read_at.isoformat()}
+            if (organizations := self._orgs.dump()) is not None:
+                blob["organizations"] = organizations
             self.config.fields_cache.put(json.dumps(blob))
+            self._orgs.changed = False
 
     def _needs_reread(self, names: Sequence[str]) -> bool:
         """Whether fields the run needs are missing from cached fields and may have been created since.
@@ -207,23 +210,6 @@ class PipedriveAdapter:
         return _ReadPlan(reads, ",".join(keys) if 0 < len(keys) <= MAX_CUSTOM_FIELDS else None)
 
     # -- contacts -------------------------------------------------------------------------------------------
-    def _resolve_orgs(self, persons: Sequence[Mapping[str, Any]]) -> dict[int, str]:
-        """The organization names of one page of persons (listing every organization once when many are new)."""
-        wanted = sorted({int(p["org_id"]) for p in persons if p.get("org_id")})
-        names = self._orgs.known(wanted)
-        missing = [org_id for org_id in wanted if org_id not in names]
-        if not missing or self._all_orgs:
-            return names
-        if len(missing) > MAX_IDS:
-            batches: list[dict[str, Any]] = [{"limit": 500}]
-            self._all_orgs = True
-        else:
-            batches = [{"ids": ",".join(map(str, missing)), "limit": 500}]
-        for params in batches:
-            for orgs, _ in self._client.paginate("organizations.list", "/api/v2/organizations", params):
-                self._orgs.update([(int(o["id"]), str(o.get("name") or "")) for o in orgs])
-        return self._orgs.known(wanted)
-
     def _value(self, raw: Mapping[str, Any], person_field: PersonField | None, orgs: Mapping[int, str]) -> FieldValue:
         if person_field is None:
             return orgs.get(int(raw["org_id"])) if raw.get("org_id") else None
@@ -242,7 +228,9 @@ class PipedriveAdapter:
 
     def _contacts(self, raws: Sequence[Mapping[str, Any]], plan: _ReadPlan) -> tuple[Contact, ...]:
         self._contacts_read += len(raws)
-        orgs = self._resolve_orgs(raws) if any(f is None for _, f in plan.reads) else {}
+        orgs = self._orgs.names_for(raws, self._full_read) if any(f is None for _, f in plan.reads) else {}
+        if self._orgs.changed:
+            self._save_fields()
         return tuple(self._contact(raw, plan, orgs) for raw in raws)
 
     def read_contacts(self, cursor: str | None) -> Iterator[ContactPage]:
@@ -255,6 +243,7 @@ class PipedriveAdapter:
             state.until = math.floor(snapshot_bound(self.config.now, self.config.sleep).timestamp())
         # a new read is a new run: the activity stream spilled by the previous run is stale
         self._drop_activity_spill()
+        self._orgs.new_run()
         self._full_read = cursor is None
         plan = self._read_plan()
         params: dict[str, Any] = {"limit": self.config.page_size, "sort_by": "update_time", "sort_direction": "asc"}

@@ -174,6 +174,18 @@ class OrgNames:
         self._conn.executemany("INSERT OR REPLACE INTO organizations VALUES (?, ?)", names)
         self._conn.commit()
 
+    @property
+    def size(self) -> int:
+        if self._conn is None:
+            return len(self._names)
+        return int(self._conn.execute("SELECT COUNT(*) FROM organizations").fetchone()[0])
+
+    def items(self) -> list[tuple[int, str]]:
+        """Every (id, name) known."""
+        if self._conn is None:
+            return list(self._names.items())
+        return [(int(i), str(n)) for i, n in self._conn.execute("SELECT id, name FROM organizations")]
+
     def known(self, ids: Sequence[int]) -> dict[int, str]:
         """The names of those of ``ids`` that are known."""
         if self._conn is None:

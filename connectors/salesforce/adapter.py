@@ -7,7 +7,10 @@ Calls (the daily API allocation is the limit; every REST request counts one, OAu
   ``SystemModstamp, Id``; incremental reads start ``overlap_seconds`` before the cursor and dedupe.
 - activities and outcomes: several queries packed into one Composite call (up to 5 queries, or
   query-more batches, per call), so an unchanged incremental costs one call for contacts and one for
-  Task + Event + CampaignMember changes.
+  Task + Event + CampaignMember changes.  A backfill reads every activity of the contacts it will list by
+  semi-joins on its own bound, ahead of the listing and in the same full calls (``backfill.py``).
+- the model's fields outside the defaults: which ones each object has comes from its describe, kept in
+  ``fields_cache`` (the state store) between runs (``describe.py``).
 - writes: sObject Collections of 200; more than one collection goes as up to 5 collections in one Composite
   call (1,000 records per call), always with ``Sforce-Auto-Assign: FALSE`` so assignment rules do not
   re-route owners.  Converted leads are never sent (``CANNOT_UPDATE_CONVERTED_LEAD``).
@@ -21,17 +24,16 @@ without ``create`` it lists what an admin must add in Setup (and the field-level
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
-from types import MappingProxyType
 from typing import Any
 
 import requests
 
 from connectors.base import ActivityPage
-from connectors.errors import ConnectorError, TransientError
+from connectors.errors import ConnectorError
 from connectors.fields import FieldSchema, SchemaField
 from connectors.http import redact
 from connectors.paging import SalesforceNextUrl, pages, snapshot_bound
@@ -51,9 +53,11 @@ from connectors.records import (
     WriteResult,
     WriteStatus,
 )
+from connectors.salesforce.backfill import BackfillActivities
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.config import SalesforceConfig
 from connectors.salesforce.cursor import Cursor, StreamCursor, parse_sf_datetime, sf_text, soql_datetime
+from connectors.salesforce.describe import ObjectFields
 from connectors.salesforce.fields import NewField, api_name, create_fields, grant_access, writable
 from connectors.salesforce.history import read_history
 from connectors.salesforce.mapping import (
@@ -67,11 +71,9 @@ from connectors.salesforce.mapping import (
     to_contact,
 )
 from connectors.salesforce.outcomes import read_outcomes
+from connectors.salesforce.writes import map_results, send_collections
 
 log = logging.getLogger(__name__)
-
-# Writes never let assignment rules re-route owners.
-NO_ASSIGN: Mapping[str, str] = MappingProxyType({"Sforce-Auto-Assign": "FALSE"})  # copied into each request
 
 # FieldSpec.type -> (Salesforce field type, how Setup names it)
 SPEC_TYPES: Mapping[str, tuple[str, str]] = {
@@ -94,8 +96,9 @@ class SalesforceAdapter:
         self._protected: set[str] = set()
         self._converted_contact: dict[str, str] = {}  # converted lead id -> its Contact id
         self._field_keys: dict[str, str] = {}
-        self._model_reads: dict[str, dict[str, str]] | None = None  # per object: model name -> API name it has
-        self._read_maps: dict[str, Mapping[str, str]] = {}  # per object: the field map reads use
+        self.fields = ObjectFields(self.client, config)  # the objects' describe, kept in the fields cache
+        self._backfill: BackfillActivities | None = None  # a backfill's activities, read ahead (backfill.py)
+        self._backfill_until = ""
         # ids deleted without a merge, as incremental reads met them (a merge sets Contact.merged_from instead)
         self.deleted_ids: set[str] = set()
 
@@ -112,37 +115,10 @@ class SalesforceAdapter:
         self.client.login()
 
     # -- contacts ------------------------------------------------------------------------------------------
-    def _model_wants(self, sobject: str) -> dict[str, str]:
-        """The model's fields this object's field map does not read already (see ``split_model_fields``)."""
-        field_map = self.config.fields_for(sobject)
-        return {n: api for n, api in self.config.scoring_fields.items() if api != n or n not in field_map}
-
     def _read_map(self, sobject: str) -> Mapping[str, str]:
-        """The object's field map with the model's fields it has: a field the org lacks would fail the query
-        (INVALID_FIELD), so the first read describes the objects once and leaves those out, with a warning."""
-        cached = self._read_maps.get(sobject)
-        if cached is not None:
-            return cached
-        if not self._model_wants(sobject):
-            self._read_maps[sobject] = self.config.fields_for(sobject)
-            return self._read_maps[sobject]
-        if self._model_reads is None:
-            self._model_reads = {}
-            for obj, body in self._describe().items():
-                names = {str(f["name"]).lower() for f in body.get("fields", [])}
-                wants = self._model_wants(obj)
-                # a related record's field (Account.Industry) is not in this object's describe: read as given
-                self._model_reads[obj] = {n: api for n, api in wants.items() if "." in api or api.lower() in names}
-                absent = sorted(api for n, api in wants.items() if n not in self._model_reads[obj])
-                if absent:  # `leadsync check` reports them as sentences; every run repeating it would be noise
-                    log.info(
-                        "The model reads %s, which the Salesforce %s object lacks: scored as empty (see `leadsync "
-                        "check`).",
-                        ", ".join(absent),
-                        obj,
-                    )
-        self._read_maps[sobject] = {**self.config.fields_for(sobject), **self._model_reads.get(sobject, {})}
-        return self._read_maps[sobject]
+        """The object's field map with the model's fields it has (``describe.py``: a field the org lacks would
+        fail the query with INVALID_FIELD, so it is left out, with a note)."""
+        return self.fields.read_map(sobject)
 
     def _contact_soql(self, sobject: str) -> str:
         fields = contact_fields(sobject, self._read_map(sobject), self.config.extra_fields)
@@ -169,18 +145,26 @@ class SalesforceAdapter:
         """
         since = stream.since(self.config.overlap_seconds)
         removed = since is not None  # a backfill has nothing to move state away from
-        select = self._contact_soql(sobject)
-        if removed:
-            select = select.replace(" FROM ", ", IsDeleted, MasterRecordId FROM ", 1)
+
+        def select() -> str:  # built per first query: a describe read again after INVALID_FIELD changes it
+            soql = self._contact_soql(sobject)
+            return soql.replace(" FROM ", ", IsDeleted, MasterRecordId FROM ", 1) if removed else soql
+
         conditions = [f"SystemModstamp >= {since}"] if since is not None else []
         if until is not None:
             conditions.append(f"SystemModstamp < {soql_datetime(parse_sf_datetime(until))}")
         order = " ORDER BY SystemModstamp, Id"
         if self.config.page_size >= 200:
             where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-            soql = select + where + order
             paginator = SalesforceNextUrl(endpoint="queryAll" if removed else "query")
-            for body in pages(lambda request: self.client.query_page(soql, request, removed), paginator):
+
+            def fetch(request: Mapping[str, Any]) -> Any:
+                soql = select() + where + order
+                if "next_url" not in request and self._backfill is not None and soql in self._backfill.firsts:
+                    return self._backfill.firsts.pop(soql)  # read with the backfill's activities
+                return self.fields.retry_stale(lambda: self.client.query_page(soql, request, removed))
+
+            for body in pages(fetch, paginator):
                 yield body["records"], not paginator.has_next
             return
         after: tuple[str, str] | None = None
@@ -190,13 +174,18 @@ class SalesforceAdapter:
                 stamp = soql_datetime(parse_sf_datetime(after[0]))
                 keyset.append(f"(SystemModstamp > {stamp} OR (SystemModstamp = {stamp} AND Id > {quote(after[1])}))")
             where = f" WHERE {' AND '.join(keyset)}" if keyset else ""
-            soql = f"{select}{where}{order} LIMIT {self.config.page_size}"
-            records: list[dict[str, Any]] = self.client.query(soql, paged=False, include_deleted=removed)["records"]
+            limit = f"{where}{order} LIMIT {self.config.page_size}"
+            records: list[dict[str, Any]] = self.fields.retry_stale(partial(self._query_with, select, limit, removed))[
+                "records"
+            ]
             last = len(records) < self.config.page_size
             yield records, last
             if last:
                 return
             after = (str(records[-1]["SystemModstamp"]), str(records[-1]["Id"]))
+
+    def _query_with(self, select: Callable[[], str], tail: str, include_deleted: bool) -> Any:
+        return self.client.query(select() + tail, paged=False, include_deleted=include_deleted)
 
     def read_contacts(self, cursor: str | None) -> Iterator[ContactPage]:
         state = Cursor.loads(cursor, "contacts")
@@ -204,7 +193,11 @@ class SalesforceAdapter:
             # A read from the start (a backfill) ends where it began: the writes made behind it move
             # SystemModstamp forward, and reading those records again, here or on resuming, would read the
             # whole org twice.  The page cursors carry the bound; the last one drops it for the next sync.
-            state.until = sf_text(snapshot_bound(self.config.now, self.config.sleep))
+            if self._backfill is None or self._backfill.firsts.keys() != set(self._backfill_listings()):
+                self._start_backfill()
+            state.until = self._backfill_until
+        else:
+            self._close_backfill()
         objects = list(self.config.objects)
         for position, sobject in enumerate(objects):
             stream = state.stream(sobject)
@@ -219,7 +212,41 @@ class SalesforceAdapter:
                 done = last and position == len(objects) - 1
                 if done:
                     state.until = None
+                if self._backfill is not None:
+                    self._backfill.listed(c.id for c in contacts)
                 yield ContactPage(tuple(contacts), state.dumps(), done=done)
+
+    def _backfill_listings(self) -> list[str]:
+        """The first query of each object's backfill listing (what ``_stream_batches`` sends from the start)."""
+        until = soql_datetime(parse_sf_datetime(self._backfill_until))
+        order = " ORDER BY SystemModstamp, Id"
+        return [f"{self._contact_soql(o)} WHERE SystemModstamp < {until}{order}" for o in self.config.objects]
+
+    def _start_backfill(self) -> None:
+        """Take the backfill's snapshot bound and read every activity below it by semi-joins, with the first
+        batch of the listing (``backfill.py``); with page sizes below 200 (LIMIT pages), only the bound."""
+        self._close_backfill()
+        self._backfill_until = sf_text(snapshot_bound(self.config.now, self.config.sleep))
+        if self.config.page_size < 200:
+            return
+        until = soql_datetime(parse_sf_datetime(self._backfill_until))
+
+        def attempt() -> BackfillActivities:  # again from scratch when a describe read again changes the SOQL
+            backfill = BackfillActivities(self.client, self.config.objects, until)
+            try:
+                backfill.read(backfill.stream_soqls(self._activity_soql), self._backfill_listings())
+            except BaseException:
+                backfill.close()
+                raise
+            return backfill
+
+        self._backfill = self.fields.retry_stale(attempt)
+
+    def _close_backfill(self) -> None:
+        if self._backfill is not None:
+            self._backfill.close()
+            self._backfill = None
+        self.client.prefetched.clear()
 
     def _with_merges(self, contacts: list[Contact], records: Sequence[Mapping[str, Any]]) -> list[Contact]:
         """``contacts`` with ``merged_from`` set on the survivors of the merged rows among ``records`` (a
@@ -244,8 +271,11 @@ class SalesforceAdapter:
     def count_contacts(self, cursor: str | None) -> int:
         """About how many records ``read_contacts(cursor)`` will yield (for progress), one COUNT() per object."""
         state = Cursor.loads(cursor, "contacts")
-        # from the start: the bound ``read_contacts`` will take (the start's whole second included)
-        until = state.until if cursor is not None else sf_text(self.config.now() + timedelta(seconds=1))
+        if cursor is None:  # a backfill: its listing's first batches say how many (totalSize), no COUNT()
+            self._start_backfill()
+            if self._backfill is not None:
+                return sum(int(body.get("totalSize") or 0) for body in self._backfill.firsts.values())
+        until = state.until if cursor is not None else self._backfill_until
         total = 0
         for sobject in self.config.objects:
             stream = state.stream(sobject)
@@ -268,6 +298,9 @@ class SalesforceAdapter:
         return Cursor.at(since).dumps()
 
     def get_contacts(self, ids: Sequence[str]) -> list[Contact]:
+        return self.fields.retry_stale(lambda: self._get_contacts(ids))
+
+    def _get_contacts(self, ids: Sequence[str]) -> list[Contact]:
         soqls: list[str] = []
         kinds: list[str] = []
         for sobject in self.config.objects:
@@ -302,44 +335,55 @@ class SalesforceAdapter:
 
     def read_activities(self, contact_ids: Sequence[str]) -> Mapping[str, list[Activity]]:
         requested = list(dict.fromkeys(contact_ids))
-        leads = [i for i in requested if sobject_of(i) == "Lead"]
-        contacts = [i for i in requested if sobject_of(i) == "Contact"]
         # Conversion moves a lead's activities to its Contact: read them there, report them on the lead.
         alias: dict[str, list[str]] = {}
-        for lead in leads:
-            converted = self._converted_contact.get(lead)
-            if converted:
+        for lead in requested:
+            if sobject_of(lead) == "Lead" and (converted := self._converted_contact.get(lead)):
                 alias.setdefault(converted, []).append(lead)
-        who_ids = list(dict.fromkeys([*leads, *contacts, *alias]))
-        contact_side = list(dict.fromkeys([*contacts, *alias]))
+        rows: list[tuple[str, Mapping[str, Any]]] = []
+        rest = requested
+        if self._backfill is not None:  # read ahead with the backfill's listing (backfill.py)
+            served = self._backfill.take(requested)
+            links = [*served, *(self._converted_contact[i] for i in served if i in self._converted_contact)]
+            rows += self._backfill.records(links)
+            rest = [i for i in requested if i not in set(served)]
+        if rest:
+            rows += self._query_activities(rest, alias)
+        wanted = set(requested)
+        out: dict[str, dict[str, Activity]] = {i: {} for i in requested}
+        for sobject, record in rows:
+            owners: list[str] = []
+            if sobject == "CampaignMember":
+                links = [str(record[k]) for k in ("LeadId", "ContactId") if record.get(k)]
+            else:
+                links = [str(record["WhoId"])] if record.get("WhoId") else []
+            for link in links:
+                if link in wanted:
+                    owners.append(link)
+                owners.extend(alias.get(link, []))
+            for owner in dict.fromkeys(owners):
+                activity = to_activity(sobject, record, owner, self.config.activity_type_map)
+                out[owner][activity.id] = activity
+        return {i: sorted(acts.values(), key=lambda a: (a.occurred_at, a.id)) for i, acts in out.items()}
+
+    def _query_activities(self, ids: Sequence[str], alias: Mapping[str, list[str]]) -> list[tuple[str, Any]]:
+        """(activity object, record) of the activities of ``ids`` and of their converted Contacts, by id lists."""
+        leads = [i for i in ids if sobject_of(i) == "Lead"]
+        contacts = [i for i in ids if sobject_of(i) == "Contact"]
+        converted = [c for c, of in alias.items() if set(of) & set(leads)]
+        who_ids = list(dict.fromkeys([*leads, *contacts, *converted]))
+        contact_side = list(dict.fromkeys([*contacts, *converted]))
         soqls: list[str] = []
         kinds: list[str] = []
         for sobject in ("Task", "Event"):
             for soql in self.client.id_chunks(f"{self._activity_soql(sobject)} WHERE WhoId IN ", who_ids):
                 soqls.append(soql)
                 kinds.append(sobject)
-        for field_name, ids in (("LeadId", leads), ("ContactId", contact_side)):
-            for soql in self.client.id_chunks(f"{self._activity_soql('CampaignMember')} WHERE {field_name} IN ", ids):
+        for field_name, some in (("LeadId", leads), ("ContactId", contact_side)):
+            for soql in self.client.id_chunks(f"{self._activity_soql('CampaignMember')} WHERE {field_name} IN ", some):
                 soqls.append(soql)
                 kinds.append("CampaignMember")
-        wanted = set(requested)
-        out: dict[str, dict[str, Activity]] = {i: {} for i in requested}
-        for n, records in enumerate(self.client.query_all(soqls)):
-            sobject = kinds[n]
-            for record in records:
-                owners: list[str] = []
-                if sobject == "CampaignMember":
-                    links = [str(record[k]) for k in ("LeadId", "ContactId") if record.get(k)]
-                else:
-                    links = [str(record["WhoId"])] if record.get("WhoId") else []
-                for link in links:
-                    if link in wanted:
-                        owners.append(link)
-                    owners.extend(alias.get(link, []))
-                for owner in dict.fromkeys(owners):
-                    activity = to_activity(sobject, record, owner, self.config.activity_type_map)
-                    out[owner][activity.id] = activity
-        return {i: sorted(acts.values(), key=lambda a: (a.occurred_at, a.id)) for i, acts in out.items()}
+        return [(kinds[n], record) for n, records in enumerate(self.client.query_all(soqls)) for record in records]
 
     def read_activity_changes(self, cursor: str | None) -> Iterator[ActivityPage]:
         state = Cursor.loads(cursor, "activities")
@@ -391,20 +435,7 @@ class SalesforceAdapter:
 
     # -- fields ------------------------------------------------------------------------------------------
     def _describe(self) -> dict[str, dict[str, Any]]:
-        objects = list(self.config.objects)
-        path = f"/services/data/v{self.config.api_version}/sobjects/{{}}/describe"
-        if len(objects) == 1:
-            body = self.client.call("describe", lambda sf: sf.restful(f"sobjects/{objects[0]}/describe"))
-            return {objects[0]: dict(body or {})}
-        answers = self.client.composite(
-            [{"method": "GET", "url": path.format(o), "referenceId": f"d{o}"} for o in objects]
-        )
-        return {
-            sobject: dict(
-                self.client.subrequest_body(answer, partial(self.client.query_more, path.format(sobject))) or {}
-            )
-            for sobject, answer in zip(objects, answers, strict=True)
-        }
+        return self.fields.describe()
 
     def check_fields(self, specs: Sequence[FieldSpec], *, create: bool = False) -> FieldCheck:
         """Which write-back fields the integration user can write; with ``create``, the missing ones are created
@@ -514,75 +545,9 @@ class SalesforceAdapter:
         chunks = [items[i : i + size] for i in range(0, len(items), size)]
         for start in range(0, len(chunks), per_call):
             group = chunks[start : start + per_call]
-            for chunk, (status, body) in zip(group, self._send_collections(group), strict=True):
-                self._map_results(updates, chunk, status, body, results)
+            for chunk, (status, body) in zip(group, send_collections(self.client, group), strict=True):
+                map_results(updates, chunk, status, body, results, self._protected)
         return [r if r is not None else WriteResult("", WriteStatus.FAILED, "not processed") for r in results]
-
-    def _send_collections(self, group: list[list[tuple[int, dict[str, Any]]]]) -> list[tuple[int, Any]]:
-        """(status, body) per collection: 200 and its per-record results, or the status of a collection that
-        still failed after the retries (its records are reported RETRY)."""
-        bodies = [{"allOrNone": False, "records": [record for _, record in chunk]} for chunk in group]
-        if len(group) == 1:
-            return [(200, self._patch_collection(bodies[0]))]
-        url = f"/services/data/v{self.config.api_version}/composite/sobjects"
-        subrequests = [
-            {"method": "PATCH", "url": url, "referenceId": f"c{n}", "body": body, "httpHeaders": dict(NO_ASSIGN)}
-            for n, body in enumerate(bodies)
-        ]
-        out: list[tuple[int, Any]] = []
-        for body, answer in zip(bodies, self.client.composite(subrequests, headers=dict(NO_ASSIGN)), strict=True):
-            try:
-                out.append((200, self.client.subrequest_body(answer, partial(self._patch_collection, body))))
-            except TransientError as exc:
-                out.append((exc.status or 503, exc.message))
-        return out
-
-    def _patch_collection(self, body: Mapping[str, Any]) -> Any:
-        return self.client.call(
-            "composite.sobjects",
-            lambda sf: sf.restful("composite/sobjects", method="PATCH", json=body, headers=dict(NO_ASSIGN)),
-        )
-
-    def _map_results(
-        self,
-        updates: Sequence[FieldUpdate],
-        chunk: list[tuple[int, dict[str, Any]]],
-        status: int,
-        body: Any,
-        results: list[WriteResult | None],
-    ) -> None:
-        if status >= 300:
-            for index, _ in chunk:
-                cid = updates[index].contact_id
-                results[index] = WriteResult(cid, WriteStatus.RETRY, str(body), str(status), cid)
-            return
-        for (index, _), result in zip(chunk, body, strict=True):
-            cid = updates[index].contact_id
-            if result.get("success"):
-                results[index] = WriteResult(cid, WriteStatus.OK, requested_id=cid)
-                continue
-            error = (result.get("errors") or [{}])[0]
-            code = str(error.get("statusCode", ""))
-            message = redact(str(error.get("message", "")))
-            fields = error.get("fields") or []
-            if code == "CANNOT_UPDATE_CONVERTED_LEAD":
-                self._protected.add(cid)
-                results[index] = WriteResult(
-                    cid,
-                    WriteStatus.FAILED,
-                    "This lead was converted; Salesforce does not allow updates to converted leads, so leadsync "
-                    "leaves it unchanged.",
-                    code,
-                    cid,
-                )
-            else:
-                status_ = (
-                    WriteStatus.RETRY if code in ("UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE") else WriteStatus.FAILED
-                )
-                where = f" (fields: {', '.join(map(str, fields))})" if fields else ""
-                results[index] = WriteResult(
-                    cid, status_, f"Salesforce refused the update: {message}{where}", code, cid
-                )
 
     # -- usage ---------------------------------------------------------------------------------------------
     def usage(self) -> ApiUsage:
@@ -594,4 +559,5 @@ class SalesforceAdapter:
         )
 
     def close(self) -> None:
+        self._close_backfill()
         self.client.close()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import quote_plus
@@ -47,6 +47,17 @@ QueryBody = dict[str, Any]
 LOCATOR_OFFSET = re.compile(r"(.*/query(?:All)?/[0-9A-Za-z]+-)(\d+)")
 # errorCodes Salesforce documents as transient: try the same request again later
 RETRYABLE_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "REQUEST_RUNNING_TOO_LONG", "QUERY_TIMEOUT"})
+
+
+def later_batches(body: QueryBody) -> list[tuple[int, str]]:
+    """(offset, url) of a query's later batches, from its first batch's locator and ``totalSize`` (none when
+    it is the last batch or its ``nextRecordsUrl`` has another shape)."""
+    following = body.get("nextRecordsUrl") if body.get("done") is False else None
+    located = LOCATOR_OFFSET.fullmatch(str(following or ""))
+    if located is None:
+        return []
+    step, total = int(located.group(2)), int(body.get("totalSize") or 0)
+    return [(at, f"{located.group(1)}{at}") for at in range(step, total, step)]
 
 
 def to_exchange(result: Any) -> Exchange:
@@ -189,6 +200,7 @@ class SalesforceClient:
         self.quota_limit: int | None = None
         self.logins = 0
         self._user_id = ""
+        self.prefetched: dict[str, QueryBody] = {}  # query-more batches a Composite call brought ahead of time
 
     # -- session -----------------------------------------------------------------------------------------
     def _track_usage(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
@@ -260,6 +272,9 @@ class SalesforceClient:
         return body
 
     def query_more(self, url: str) -> QueryBody:
+        """The batch at ``url``: one call, unless a Composite call brought it along (``prefetched``)."""
+        if url in self.prefetched:
+            return self.prefetched.pop(url)
         body: QueryBody = self.call(
             "query_more", lambda sf: sf.query_more(url, identifier_is_url=True, headers=self._query_headers())
         )
@@ -275,10 +290,13 @@ class SalesforceClient:
         return f"/services/data/v{self.config.api_version}/query?q={quote_plus(soql)}"
 
     def composite(
-        self, subrequests: list[dict[str, Any]], headers: Mapping[str, str] | None = None
+        self, subrequests: list[dict[str, Any]], headers: Mapping[str, str] | None = None, collate: bool = True
     ) -> list[Mapping[str, Any]]:
-        """One Composite call; the answers in the order of ``subrequests``."""
-        payload = {"allOrNone": False, "compositeRequest": subrequests}
+        """One Composite call; the answers in the order of ``subrequests``.  ``collate=False`` makes Salesforce
+        run the subrequests in the order given (``collateSubrequests``, default true from API 49.0)."""
+        payload: dict[str, Any] = {"allOrNone": False, "compositeRequest": subrequests}
+        if not collate:
+            payload["collateSubrequests"] = False
         body = self.call(
             "composite", lambda sf: sf.restful("composite", method="POST", json=payload, headers=dict(headers or {}))
         )
@@ -332,46 +350,88 @@ class SalesforceClient:
         raise error_for(verdict, status, "composite")
 
     def query_all(self, soqls: Sequence[str]) -> list[list[dict[str, Any]]]:
-        """Every record of several queries, in each query's order, in as few calls as Composite packing allows.
-
-        The first batches go 5 per call.  A first batch that is not the last names its locator and offset
-        (``nextRecordsUrl`` = ``.../query/01g...-2000``) and ``totalSize``: every later batch of that query
-        (``-4000``, ``-6000``...) is then known at once, so the batches of all the queries fill the following
-        calls together instead of each query waiting for its previous batch.  A ``nextRecordsUrl`` of another
-        shape is followed batch by batch.
-        """
+        """Every record of several queries, in each query's order, in as few calls as Composite packing allows
+        (``iter_batches``)."""
         parts: list[dict[int, list[dict[str, Any]]]] = [{} for _ in soqls]
-        # (query index, offset, url or None for the first batch, follow nextRecordsUrl one batch at a time)
-        pending: deque[tuple[int, int, str | None, bool]] = deque((i, 0, None, False) for i in range(len(soqls)))
-        while pending:
-            batch = [pending.popleft() for _ in range(min(self.config.collections_per_call, len(pending)))]
-            for (i, offset, _, chained), body in zip(batch, self._fetch_batches(soqls, batch), strict=True):
-                parts[i][offset] = body["records"]
-                following = body.get("nextRecordsUrl") if body.get("done") is False else None
-                if following is None or (offset and not chained):
-                    continue
-                located = LOCATOR_OFFSET.fullmatch(str(following))
-                if chained or located is None:
-                    pending.append((i, offset + max(len(body["records"]), 1), str(following), True))
-                    continue
-                step, total = int(located.group(2)), int(body.get("totalSize") or 0)
-                pending.extend((i, at, f"{located.group(1)}{at}", False) for at in range(step, total, step))
+        for i, offset, body in self.iter_batches(soqls):
+            parts[i][offset] = body["records"]
         return [[record for _, batch_records in sorted(found.items()) for record in batch_records] for found in parts]
 
+    def iter_batches(
+        self,
+        soqls: Sequence[str],
+        firsts: Mapping[int, QueryBody] | None = None,
+        fill: deque[str] | None = None,
+        ordered: bool = False,
+        first_only: Collection[int] = (),
+    ) -> Iterator[tuple[int, int, QueryBody]]:
+        """(query index, offset, batch) of every batch of several queries, 5 per Composite call.
+
+        The first batches go 5 per call (``firsts``: those already in hand).  A first batch that is not the
+        last names its locator and offset (``nextRecordsUrl`` = ``.../query/01g...-2000``) and ``totalSize``:
+        every later batch of that query (``-4000``, ``-6000``...) is then known at once, so the batches of all
+        the queries fill the following calls together instead of each query waiting for its previous batch.
+        A ``nextRecordsUrl`` of another shape is followed batch by batch.  A call with room left takes urls
+        from ``fill`` (query-more batches the caller reads later, kept in ``prefetched``).  ``ordered``: the
+        subrequests of a call run in the order given (``collateSubrequests`` false).  The queries in
+        ``first_only`` stop at their first batch (their caller reads the rest).
+        """
+        # (query index, offset, url or None for the first batch, follow nextRecordsUrl one batch at a time)
+        pending: deque[tuple[int, int, str | None, bool]] = deque(
+            (i, 0, None, False) for i in range(len(soqls)) if i not in (firsts or {})
+        )
+        known: list[tuple[int, int, str | None, bool, QueryBody]] = [
+            (i, 0, None, False, body) for i, body in (firsts or {}).items()
+        ]
+        fill = fill if fill is not None else deque()
+        while pending or known:
+            answered = known
+            known = []
+            if not answered:
+                batch = [pending.popleft() for _ in range(min(self.config.collections_per_call, len(pending)))]
+                extra = [
+                    fill.popleft() for _ in range(min(self.config.collections_per_call - len(batch), len(fill or ())))
+                ]
+                bodies = self._fetch_batches(soqls, batch, extra, ordered, first_only)
+                answered = [(*item, body) for item, body in zip(batch, bodies, strict=True)]
+            for i, offset, _, chained, body in answered:
+                yield i, offset, body
+                following = body.get("nextRecordsUrl") if body.get("done") is False else None
+                if following is None or i in first_only or (offset and not chained):
+                    continue
+                if chained or LOCATOR_OFFSET.fullmatch(str(following)) is None:
+                    pending.append((i, offset + max(len(body["records"]), 1), str(following), True))
+                    continue
+                pending.extend((i, at, url, False) for at, url in later_batches(body))
+
     def _fetch_batches(
-        self, soqls: Sequence[str], batch: Sequence[tuple[int, int, str | None, bool]]
+        self,
+        soqls: Sequence[str],
+        batch: Sequence[tuple[int, int, str | None, bool]],
+        extra: Sequence[str] = (),
+        ordered: bool = False,
+        paged: Collection[int] = (),
     ) -> list[QueryBody]:
-        """One call for up to 5 first batches (by query) or later batches (by url)."""
-        if len(batch) == 1:
+        """One call for up to 5 first batches (by query) or later batches (by url); ``extra`` urls ride along
+        and land in ``prefetched``.  The first batches of ``paged`` queries ask for ``page_size`` batches."""
+        if len(batch) == 1 and not extra:
             i, _, url, _ = batch[0]
-            return [self.query(soqls[i]) if url is None else self.query_more(url)]
-        urls = [url or self.query_url(soqls[i]) for i, _, url, _ in batch]
-        subrequests = [{"method": "GET", "url": url, "referenceId": f"q{n}"} for n, url in enumerate(urls)]
-        answers = self.composite(subrequests)
-        return [
+            return [self.query(soqls[i], paged=i in paged) if url is None else self.query_more(url)]
+        urls = [url or self.query_url(soqls[i]) for i, _, url, _ in batch] + list(extra)
+        subrequests: list[dict[str, Any]] = [
+            {"method": "GET", "url": url, "referenceId": f"q{n}"} for n, url in enumerate(urls)
+        ]
+        for sub, (i, _, url, _) in zip(subrequests, batch, strict=False):
+            if url is None and i in paged:  # the later batches keep the first one's size (its locator's)
+                sub["httpHeaders"] = self._query_headers()
+        answers = self.composite(subrequests, collate=not ordered)
+        bodies = [
             self.subrequest_body(answer, partial(self.query_more, url))
             for url, answer in zip(urls, answers, strict=True)
         ]
+        for url, body in zip(extra, bodies[len(batch) :], strict=True):
+            self.prefetched[url] = body
+        return bodies[: len(batch)]
 
     def id_chunks(self, prefix_soql: str, ids: Sequence[str], suffix_soql: str = "") -> list[str]:
         """``prefix (id, id, ...) suffix`` queries whose request URL stays under max_url_bytes."""

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from connectors.base import FieldsCache
 from connectors.errors import ConfigurationError
 from connectors.registry import crm_info
 
@@ -142,6 +143,8 @@ class SalesforceConfig:
     max_attempts: int = 6
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), repr=False, compare=False)
+    # the contact objects' field names from their describe, kept between runs (sync passes the state store's)
+    fields_cache: FieldsCache | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_settings(

@@ -62,16 +62,21 @@ def test_recorded_datetimes_dates_and_relationships_read_as_the_adapter_expects(
     assert path_value(record, "Missing__r.Name") is None
 
 
+# The listing replays below read LIMIT pages (page_size 199): a backfill of 200+ a batch reads its first batch
+# inside a Composite call with the activities (connectors/salesforce/backfill.py), whose answer these are not.
+LIMIT_PAGES = 199
+
+
 def test_invalid_field_error_stops_the_read_with_the_code(replay: responses.RequestsMock) -> None:
     replay.get(_url("query/"), body=raw("salesforce", "query_error_response"), status=400)
     with pytest.raises(FatalApiError, match="INVALID_FIELD"):
-        list(_session_adapter().read_contacts(None))
+        list(_session_adapter(page_size=LIMIT_PAGES).read_contacts(None))
 
 
 def test_expired_session_in_session_mode_is_an_auth_error(replay: responses.RequestsMock) -> None:
     replay.get(_url("query/"), body=raw("salesforce", "expired_session_response"), status=401)
     with pytest.raises(AuthError, match="session id has expired"):
-        list(_session_adapter().read_contacts(None))
+        list(_session_adapter(page_size=LIMIT_PAGES).read_contacts(None))
 
 
 def test_expired_session_logs_in_again_with_the_recorded_token_answer(replay: responses.RequestsMock) -> None:
@@ -86,6 +91,7 @@ def test_expired_session_logs_in_again_with_the_recorded_token_answer(replay: re
             consumer_key="key",
             consumer_secret=SecretStr("secret"),
             sleep=lambda seconds: None,
+            page_size=LIMIT_PAGES,
         )
     )
     pages = list(adapter.read_contacts(None))

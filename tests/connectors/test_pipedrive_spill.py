@@ -13,7 +13,7 @@ import pytest
 
 from connectors.errors import TransientError
 from connectors.pipedrive import PipedriveAdapter
-from connectors.pipedrive import adapter as adapter_module
+from connectors.pipedrive import orgs as orgs_module
 from connectors.pipedrive.spill import MAX_VARIABLES, ActivitySpill, CompactActivity, OrgNames
 from connectors.sandbox import Sandbox
 from connectors.sandbox.pipedrive import SANDBOX_CREDENTIALS
@@ -197,7 +197,7 @@ def test_company_names_are_the_same_when_the_organizations_spill(h, adapters, sp
     expected = {c.id: c.fields.get("company") for page in in_memory.read_contacts(None) for c in page.contacts}
     assert {name for name in expected.values()} == {f"Corp {i}" for i in range(7)}
 
-    monkeypatch.setattr(adapter_module, "OrgNames", lambda: OrgNames(in_memory=2))
+    monkeypatch.setattr(orgs_module, "OrgNames", lambda: OrgNames(in_memory=2))
     spilling = h.adapter(page_size=10)
     adapters.append(spilling)
     got = {c.id: c.fields.get("company") for page in spilling.read_contacts(None) for c in page.contacts}

@@ -44,3 +44,30 @@ def test_unchanged_sync_is_two_calls_with_the_fields_in_the_state_store(make_sta
     calls = {ep: sum(n.values()) for ep, n in stack.sandbox.counters.delta(before).items()}
     calls.pop("pipedrive.users.list", None)  # the owner pool, when the model assigns owners
     assert calls == {"pipedrive.persons.v2.list": 1, "pipedrive.activities.v2.list": 1}
+
+
+def test_organization_names_come_from_the_state_store_and_follow_renames(make_stack: Any) -> None:
+    """The echo sync does not list every organization again; a renamed one is read by its changes listing."""
+    stack = make_stack("pipedrive")
+    app = _app(stack)
+    summary = app.run("backfill")
+    assert summary.counts["written"] > 0
+    cached = json.loads(app.store.get_schema_cache("pipedrive") or "{}")["organizations"]
+    assert len(cached["names"]) > 1 and cached["since"]
+
+    person = next(cid for cid in (str(i) for i in range(1, 10_000)) if stack.harness.api.record(cid).get("org_id"))
+    org = int(stack.harness.api.record(person)["org_id"])
+    stack.sandbox.clock.advance(120)
+    with stack.sandbox.store.tx() as db:
+        db.execute(
+            "UPDATE pd_orgs SET name = ?, update_time = ? WHERE id = ?",
+            ("Renamed Corp", int(stack.sandbox.clock.now().timestamp()), org),
+        )
+    stack.harness.touch(person, title="Chief Everything Officer")  # a person's edit: read and scored again
+
+    rows = stack.snapshot()
+    sync = _app(stack)
+    assert sync.run("sync").status is RunStatus.OK
+    calls = stack.sandbox.counters.delta(rows)
+    assert calls["pipedrive.organizations.v2.list"] == {200: 1}, "one changes listing, not every organization"
+    assert sync.store.load_inputs("pipedrive", [person])[person].contact.fields["company"] == "Renamed Corp"

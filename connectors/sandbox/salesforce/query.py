@@ -186,6 +186,8 @@ class Queries:
             return "(" + f" {cond.op} ".join(self._cond_sql(schema, p, params, access) for p in cond.parts) + ")"
         if isinstance(cond, soql.Not):
             return f"NOT ({self._cond_sql(schema, cond.part, params, access)})"
+        if isinstance(cond, soql.SemiJoin):
+            return self._semi_join_sql(schema, cond, params, access)
         expr, definition = self._expr(schema, cond.field, access)
         text_field = definition.type not in (
             "id",
@@ -227,6 +229,23 @@ class Queries:
         if cond.op == "!=":
             return f"({expr} IS NULL OR {expr}{collate} != ?)"
         return f"{expr}{collate} {cond.op} ?"
+
+    def _semi_join_sql(self, schema: ObjectSchema, cond: soql.SemiJoin, params: list[Any], access: Access) -> str:
+        """``field [NOT] IN (SELECT idField FROM Other WHERE ...)``: both sides Id or reference fields."""
+        expr, definition = self._expr(schema, cond.field, access)
+        inner_schema = self.ctx.schemas.find(cond.subquery.sobject)
+        inner = self._field(inner_schema, cond.subquery.fields[0], access)
+        for side in (definition, inner):
+            if side.type not in ("id", "reference"):
+                raise SfError(
+                    400, "INVALID_FIELD", f"semi join sub selects can only query id fields, cannot use: '{side.name}'"
+                )
+        _, inner_sql, inner_params = self._compile(cond.subquery, False, access)
+        inner_sql = inner_sql.replace("SELECT r.id FROM", f"SELECT {_column('r', inner.name)} AS v FROM", 1)
+        params.extend(inner_params)
+        values = f"(SELECT j.v FROM ({inner_sql}) j WHERE j.v IS NOT NULL)"
+        # an anti-join keeps rows whose field is empty (vendor silent; SQL's NOT IN would drop them)
+        return f"({expr} IS NULL OR {expr} NOT IN {values})" if cond.negate else f"{expr} IN {values}"
 
     def _project(self, ids: list[str], plan: _Plan, version: str) -> list[dict[str, Any]]:
         rows = self.ctx.records.fetch(ids)

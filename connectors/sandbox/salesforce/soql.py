@@ -6,14 +6,21 @@ Supported::
     FROM Object
     [WHERE cond]            cond: AND / OR / NOT, parentheses,
                             field (= != <> < <= > >=) literal, field [NOT] IN (literal, ...),
-                            field [NOT] LIKE 'pattern'
+                            field [NOT] LIKE 'pattern',
+                            field [NOT] IN (SELECT field FROM Object [WHERE cond])   (semi-/anti-join)
     [ORDER BY field [ASC|DESC] [NULLS FIRST|LAST], ...]
     [LIMIT n] [OFFSET n]
 
 Literals: 'strings' (with backslash escapes), numbers, true/false, null, datetimes
 (``2024-01-01T00:00:00Z``, ``...+02:00``, optional fraction) and dates (``2024-01-01``).
 Anything else raises ``SoqlError``, which the sandbox turns into Salesforce's 400 ``MALFORMED_QUERY``.
-Keywords are case-insensitive, as in SOQL.  Date literals such as ``TODAY`` and semi-joins are not supported.
+Keywords are case-insensitive, as in SOQL.  Date literals such as ``TODAY`` are not supported.
+
+Semi-joins (``IN (SELECT ...)``) and anti-joins (``NOT IN (SELECT ...)``) follow the vendor's restrictions
+(docs/crm-api.md 3.3): at most two per WHERE clause, only at its top level (the WHERE itself or a part of its
+top-level AND: never under OR or NOT); the subquery selects one Id or reference field of its own object (no
+relationship path), has no ORDER BY, LIMIT, OFFSET or COUNT(), no semi-join of its own, is not on the outer
+query's object, and is not on an object SOQL refuses in subqueries (Task, Event and the activity views).
 """
 
 from __future__ import annotations
@@ -69,7 +76,23 @@ class Not:
     part: Condition
 
 
-Condition = Compare | InList | BoolOp | Not
+@dataclass(frozen=True, slots=True)
+class SemiJoin:
+    field: str  # the outer query's Id or reference field
+    subquery: Query
+    negate: bool = False  # NOT IN: an anti-join
+
+
+Condition = Compare | InList | BoolOp | Not | SemiJoin
+
+MAX_SEMI_JOINS = 2
+# objects SOQL does not allow as the subject of a semi-join subquery
+NO_SUBQUERY_OBJECTS = frozenset(
+    {"activityhistory", "attachment", "event", "eventattendee", "note", "openactivity", "task"}
+)
+NESTED_SEMI_JOIN = (
+    "Semi join sub-selects are only allowed at the top level WHERE expressions and not in nested WHERE expressions."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +287,30 @@ class _Parser:
             raise SoqlError(f"unexpected token: '{tok.text}'")
         return Query(tuple(fields), sobject, where, tuple(order), limit, offset, count_only)
 
+    def subquery(self) -> Query:
+        """``SELECT field FROM Object [WHERE cond]`` inside ``IN ( ... )``."""
+        self.expect_keyword("SELECT")
+        if self.at_keyword("COUNT"):
+            raise SoqlError("COUNT() is not allowed in a semi-join sub-select")
+        selected = self.field_name()
+        if (tok := self.peek()) is not None and tok.text == ",":
+            raise SoqlError("a semi-join sub-select can select only one field")
+        self.expect_keyword("FROM")
+        sobject = self.field_name()
+        where = None
+        if self.at_keyword("WHERE"):
+            self.next()
+            where = self.condition()
+        if self.at_keyword("ORDER", "LIMIT", "OFFSET"):
+            raise SoqlError("ORDER BY, LIMIT and OFFSET are not allowed in a semi-join sub-select")
+        if "." in selected:
+            raise SoqlError("semi-join sub-selects cannot select a relationship field")
+        if sobject.lower() in NO_SUBQUERY_OBJECTS:
+            raise SoqlError(f"Entity '{sobject}' is not supported for semi join inner selects")
+        if semi_joins(where):
+            raise SoqlError(NESTED_SEMI_JOIN)
+        return Query((selected,), sobject, where)
+
     def integer(self) -> int:
         tok = self.next()
         if tok.kind != "number" or not tok.text.isdigit():
@@ -321,7 +368,9 @@ class _Parser:
             self.next()
             self.expect_punct("(")
             if self.at_keyword("SELECT"):
-                raise SoqlError("semi-join subqueries are not supported by the sandbox")
+                subquery = self.subquery()
+                self.expect_punct(")")
+                return SemiJoin(name, subquery, negate)
             values = [self.literal()]
             while (tok := self.peek()) is not None and tok.text == ",":
                 self.next()
@@ -363,14 +412,35 @@ def parse(soql: str) -> Query:
     """Parse one SOQL statement; raises ``SoqlError`` with a Salesforce-like message."""
     if not soql or not soql.strip():
         raise SoqlError("empty query")
-    return _Parser(soql).query()
+    query = _Parser(soql).query()
+    joins = semi_joins(query.where)
+    if joins:
+        top = query.where.parts if isinstance(query.where, BoolOp) and query.where.op == "AND" else (query.where,)
+        if len(joins) != sum(isinstance(part, SemiJoin) for part in top):
+            raise SoqlError(NESTED_SEMI_JOIN)
+        if len(joins) > MAX_SEMI_JOINS:
+            raise SoqlError(f"at most {MAX_SEMI_JOINS} semi join or anti join sub-selects are allowed per WHERE")
+        if any(j.subquery.sobject.lower() == query.sobject.lower() for j in joins):
+            raise SoqlError("The inner and outer selects should not be on the same object type")
+    return query
+
+
+def semi_joins(cond: Condition | None) -> list[SemiJoin]:
+    """Every semi-join or anti-join in a condition, however deep."""
+    if cond is None or isinstance(cond, Compare | InList):
+        return []
+    if isinstance(cond, SemiJoin):
+        return [cond]
+    if isinstance(cond, Not):
+        return semi_joins(cond.part)
+    return [j for part in cond.parts for j in semi_joins(part)]
 
 
 def condition_fields(cond: Condition | None) -> list[str]:
     """Every field a condition refers to (for validation against the object's schema)."""
     if cond is None:
         return []
-    if isinstance(cond, Compare | InList):
+    if isinstance(cond, Compare | InList | SemiJoin):
         return [cond.field]
     if isinstance(cond, Not):
         return condition_fields(cond.part)
