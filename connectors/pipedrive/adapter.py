@@ -69,6 +69,7 @@ from connectors.records import (
 log = logging.getLogger(__name__)
 
 MAX_CUSTOM_FIELDS = 15  # custom_fields keys per v2 request
+INCLUDE_ONLY = frozenset({"marketing_status", "doi_status"})  # v2 persons: only with include_fields (Campaigns)
 ABSENT_RECHECK = timedelta(hours=24)  # how long a field found missing is believed missing without a read
 GONE = "gone"  # WriteResult.error_code of a person merged away or deleted (PATCH answered 404)
 SPEC_TYPES = {
@@ -90,6 +91,7 @@ class WriteQuotaExhausted(QuotaExhausted):
 class _ReadPlan(NamedTuple):
     reads: list[tuple[str, PersonField | None]]  # (name in Contact.fields, field; None = organization name)
     custom_param: str | None  # value of the custom_fields query parameter
+    include_param: str | None = None  # value of include_fields: standard fields v2 sends only when asked
 
 
 class PipedriveAdapter:
@@ -206,8 +208,10 @@ class PipedriveAdapter:
             if (person_field := registry.by_key(key)) is not None and name not in wanted:
                 reads.append((name, person_field))
         keys = sorted({f.key for _, f in reads if f is not None and f.custom})
+        include = sorted({f.key for _, f in reads if f is not None and f.key in INCLUDE_ONLY})
         # >15 custom fields: no filter at all (all come back) rather than one request per 15 keys
-        return _ReadPlan(reads, ",".join(keys) if 0 < len(keys) <= MAX_CUSTOM_FIELDS else None)
+        custom = ",".join(keys) if 0 < len(keys) <= MAX_CUSTOM_FIELDS else None
+        return _ReadPlan(reads, custom, ",".join(include) or None)
 
     # -- contacts -------------------------------------------------------------------------------------------
     def _value(self, raw: Mapping[str, Any], person_field: PersonField | None, orgs: Mapping[int, str]) -> FieldValue:
@@ -253,6 +257,8 @@ class PipedriveAdapter:
             params["updated_until"] = rfc3339(state.until)  # exclusive
         if plan.custom_param:
             params["custom_fields"] = plan.custom_param
+        if plan.include_param:
+            params["include_fields"] = plan.include_param
         for persons, more in self._client.paginate("persons.list", "/api/v2/persons", params):
             fresh = [
                 p
@@ -275,6 +281,8 @@ class PipedriveAdapter:
             params: dict[str, Any] = {"ids": ",".join(wanted[start : start + MAX_IDS]), "limit": 500}
             if plan.custom_param:
                 params["custom_fields"] = plan.custom_param
+            if plan.include_param:
+                params["include_fields"] = plan.include_param
             for persons, _ in self._client.paginate("persons.list", "/api/v2/persons", params):
                 out += self._contacts(persons, plan)
         return out

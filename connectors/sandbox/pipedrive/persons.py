@@ -44,9 +44,16 @@ def person_v2(row: sqlite3.Row, keys: Iterable[str], counts: Mapping[str, Any] |
     data = pick(row, "id name first_name last_name owner_id org_id visible_to", "add_time update_time")
     data |= {"emails": loads(row["emails"], []), "phones": loads(row["phones"], [])}
     data |= {"label_ids": loads(row["label_ids"], []), "is_deleted": bool(row["is_deleted"])}
-    data |= {"marketing_status": row["marketing_status"]}  # a Campaigns account's consent status
     data |= {"custom_fields": {k: stored.get(k) for k in keys}}
-    return defined(data) | dict(counts or {})
+    extra = dict(counts or {})
+    if "marketing_status" in extra:  # a Campaigns account's consent status, sent only when include_fields asks
+        extra["marketing_status"] = row["marketing_status"]
+    return defined(data) | extra
+
+
+def _included(db: sqlite3.Connection, include: Iterable[str], row: sqlite3.Row) -> dict[str, Any]:
+    """The include_fields values of one person: counts computed, marketing_status filled in by person_v2."""
+    return {n: db.execute(COUNT_SQL[n], (row["id"],)).fetchone()[0] if n in COUNT_SQL else None for n in include}
 
 
 # -- writing --------------------------------------------------------------------------------------------------
@@ -187,7 +194,7 @@ class Persons:
                 raise BadRequest(f"custom_fields accepts at most {MAX_CUSTOM_FIELDS} keys")
             custom = [k for k in requested if k in custom]
         include = [n.strip() for n in (request.arg("include_fields") or "").split(",") if n.strip()]
-        if unknown := [n for n in include if n not in COUNT_SQL]:
+        if unknown := [n for n in include if n not in COUNT_SQL and n != "marketing_status"]:
             raise BadRequest(f"include_fields: unsupported field(s) {', '.join(unknown)}")
         return custom, include
 
@@ -196,7 +203,7 @@ class Persons:
         with self.store.read() as db:
             keys, include = self._options(request, db)
             rows, next_cursor = cursor_page(db, request, "pd_persons", where, params)
-            counts = [{n: db.execute(COUNT_SQL[n], (r["id"],)).fetchone()[0] for n in include} for r in rows]
+            counts = [_included(db, include, r) for r in rows]
         return ok([person_v2(r, keys, c) for r, c in zip(rows, counts, strict=True)], {"next_cursor": next_cursor})
 
     def v2_get(self, request: Request) -> Response:
@@ -205,8 +212,7 @@ class Persons:
             row = person_row(db, int(request.params["id"]))
             if row is None:
                 return not_found("Person")
-            counts = {n: db.execute(COUNT_SQL[n], (row["id"],)).fetchone()[0] for n in include}
-            return ok_one(person_v2(row, keys, counts))
+            return ok_one(person_v2(row, keys, _included(db, include, row)))
 
     def v2_update(self, request: Request) -> Response:
         person_id = int(request.params["id"])
