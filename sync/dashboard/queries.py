@@ -58,11 +58,13 @@ def hot_leads(
 ) -> tuple[list[ScoringInputs], bool]:
     """The highest scores first within the filter; the bool says whether there is a next page.
 
-    A segment filter walks that segment's rows of ``input_segments`` in score order and joins each to its
-    inputs; the other filters read ``scoring_inputs`` from its own indexes.
+    A segment alone walks that segment's rows of ``input_segments`` in score order, joining each to its
+    inputs.  With another filter too, that filter's index on ``scoring_inputs`` gives the order and each row's
+    segment is one primary-key probe (walking the segment and filtering by owner read 40 times the rows).
     """
     db = _sql(store)
-    if where.segment:
+    others = where.owner or where.tier or where.stage
+    if where.segment and not others:
         sql = (
             f"SELECT {_columns('s.')} FROM input_segments g JOIN scoring_inputs s "
             "ON s.crm = g.crm AND s.contact_id = g.contact_id "
@@ -74,6 +76,12 @@ def hot_leads(
         sql = f"SELECT {_columns('s.')} FROM scoring_inputs s WHERE s.crm = ? AND s.total IS NOT NULL"
         params = [crm]
         order = "s.total DESC, s.contact_id"
+        if where.segment:
+            sql += (
+                " AND EXISTS (SELECT 1 FROM input_segments g WHERE g.crm = s.crm AND g.contact_id = s.contact_id "
+                "AND g.segment = ?)"
+            )
+            params.append(where.segment)
     for column, value in (("owner_id", where.owner), ("tier", where.tier), ("stage", where.stage)):
         if value:
             sql += f" AND s.{column} = ?"

@@ -101,7 +101,6 @@ def hot_leads(
 def sla_board(
     store: StateStore,
     settings: Settings,
-    parts: ModelParts,
     tier: str | None,
     owner: str | None,
     page: int,

@@ -208,7 +208,7 @@ def build_dashboard(
     async def sla(request: Request, session: Session) -> Response:
         q = request.query_params
         tier, owner, number = q.get("tier"), q.get("owner") or None, _int(q.get("page"))
-        ctx = await reader.run(lambda s: views.sla_board(s, settings, parts, tier, owner, number, clock()))
+        ctx = await reader.run(lambda s: views.sla_board(s, settings, tier, owner, number, clock()))
         return page("sla.html", request, session, **ctx)
 
     async def runs(request: Request, session: Session) -> Response:
