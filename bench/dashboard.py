@@ -1,8 +1,9 @@
 """The dashboard's response times with 1,000,000 contacts in a SQLite state database.
 
 Fills a fresh state database by bulk insert (each contact's scoring inputs packed as the store packs them,
-with a few activities; owners, tiers and stages spread as a real install's would be; 200 runs, one of them
-with 100,000 audit rows), serves the dashboard on 127.0.0.1 and times each page over HTTP, signed in.
+with a few activities and its segments; owners, tiers and stages spread as a real install's would be; an SLA
+lead for each contact in a tier, over 40 days, met, missed or waiting; 200 runs, one of them with 100,000 audit
+rows), serves the dashboard on 127.0.0.1 and times each page over HTTP, signed in.
 Prints the figures and writes them to bench/RESULTS.md under "Dashboard".  No pass/fail.
 
     .venv/bin/python bench/dashboard.py [--contacts 1000000] [--db PATH] [--keep]
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import http.cookiejar
+import json
 import random
 import statistics
 import sys
@@ -21,6 +23,7 @@ import urllib.parse
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -43,6 +46,48 @@ BIG_RUN_ROWS = 100_000
 REPEATS = 7
 
 
+def sla_row(rng: random.Random, cid: str, tier: str, owner: str) -> tuple[object, ...]:
+    """One SLA stretch: prioritized in the last 40 days, met (60%), missed late (15%), or left untouched."""
+    prioritized = NOW - timedelta(hours=rng.uniform(0, 24 * 40))
+    due = prioritized + (timedelta(hours=1) if tier == "P1" else timedelta(hours=24))
+    luck = rng.random()
+    touched = None
+    if luck < 0.6:
+        touched = prioritized + (due - prioritized) * rng.uniform(0.05, 0.95)
+    elif luck < 0.75:
+        touched = due + timedelta(hours=rng.uniform(0.5, 30))
+    escalated = due if touched is None and due <= NOW else None
+    return (
+        "hubspot",
+        cid,
+        tier,
+        owner,
+        _ts(prioritized),
+        _ts(due),
+        None if touched is None or touched > NOW else _ts(touched),
+        None,
+        None if escalated is None else _ts(escalated),
+    )
+
+
+def flush(
+    db: Any, inputs: list[tuple[object, ...]], segments: list[tuple[object, ...]], sla: list[tuple[object, ...]]
+) -> None:
+    db.executemany(
+        "INSERT INTO scoring_inputs (crm, contact_id, payload, model_version, scored_at, next_change_at, total, "
+        "stage, tier, owner_id, segments) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        inputs,
+    )
+    db.executemany("INSERT INTO input_segments (crm, contact_id, segment, total) VALUES (?, ?, ?, ?)", segments)
+    db.executemany(
+        "INSERT INTO sla_leads (crm, contact_id, tier, owner_id, prioritized_at, due_at, touched_at, "
+        "touch_activity_id, escalated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        sla,
+    )
+    for rows in (inputs, segments, sla):
+        rows.clear()
+
+
 def fill(path: Path, contacts: int, seed: int = 7) -> dict[str, str]:
     """A state database with ``contacts`` scored contacts; returns ids worth asking for."""
     store = open_store(path)  # creates and migrates it
@@ -56,6 +101,8 @@ def fill(path: Path, contacts: int, seed: int = 7) -> dict[str, str]:
     db.execute("PRAGMA synchronous=OFF")
     t0 = time.monotonic()
     batch: list[tuple[object, ...]] = []
+    seg_batch: list[tuple[object, ...]] = []
+    sla_batch: list[tuple[object, ...]] = []
     sample: dict[str, str] = {}
     # a few hundred scored templates: scoring a million contacts here would measure the engine, not the pages
     templates = []
@@ -76,6 +123,7 @@ def fill(path: Path, contacts: int, seed: int = 7) -> dict[str, str]:
         total = max(0.0, min(100.0, result.total + rng.uniform(-20, 20)))
         tier = result.tier if rng.random() < 0.5 else None
         stage = "sql" if total >= 75 else "mql" if total >= 40 else "lead"
+        segments = sorted(result.segments)
         batch.append(
             (
                 "hubspot",
@@ -88,13 +136,15 @@ def fill(path: Path, contacts: int, seed: int = 7) -> dict[str, str]:
                 stage,
                 tier,
                 owner,
+                json.dumps(segments) if segments else None,
             )
         )
+        seg_batch.extend(("hubspot", cid, name, round(total, 1)) for name in segments)
+        if tier is not None:
+            sla_batch.append(sla_row(rng, cid, tier, owner))
         if len(batch) >= 20_000:
-            db.executemany("INSERT INTO scoring_inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch)
-            batch.clear()
-    if batch:
-        db.executemany("INSERT INTO scoring_inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch)
+            flush(db, batch, seg_batch, sla_batch)
+    flush(db, batch, seg_batch, sla_batch)
     for run in range(1, 201):
         started = NOW - timedelta(minutes=15 * (200 - run))
         db.execute(
@@ -171,6 +221,9 @@ def main() -> None:
         )
         with open_store(path) as store:
             tiers = dict(store._execute("SELECT tier, COUNT(*) FROM scoring_inputs GROUP BY tier").fetchall())  # type: ignore[attr-defined]
+            groups = dict(store._execute("SELECT segment, COUNT(*) FROM input_segments GROUP BY segment").fetchall())  # type: ignore[attr-defined]
+            sla_open = store._execute("SELECT COUNT(*) FROM sla_leads WHERE touched_at IS NULL").fetchone()[0]  # type: ignore[attr-defined]
+            sla_all = store._execute("SELECT COUNT(*) FROM sla_leads").fetchone()[0]  # type: ignore[attr-defined]
         queue = EventQueue(settings.state_url)
         server = ServerThread(build_app(settings, queue=queue), settings.server, port=0).start()
         try:
@@ -185,6 +238,9 @@ def main() -> None:
                 ("Hot leads, stage mql", "/?stage=mql"),
                 ("Hot leads, one owner", f"/?owner={sample['owner']}"),
                 ("Hot leads, owner + tier P2", f"/?owner={sample['owner']}&tier=P2"),
+                ("Hot leads, segment nurture", "/?segment=nurture"),
+                ("Hot leads, segment hot_not_contacted", "/?segment=hot_not_contacted"),
+                ("Hot leads, segment + owner", f"/?segment=nurture&owner={sample['owner']}"),
                 ("SLA board", "/sla"),
                 ("SLA board, P2 of one owner", f"/sla?tier=P2&owner={sample['owner']}"),
                 ("Runs", "/runs"),
@@ -201,11 +257,14 @@ def main() -> None:
         finally:
             server.stop()
             queue.close()
+    segment_sizes = ", ".join(f"{name} {size:,}" for name, size in sorted(groups.items()))
     body = "\n".join(
         [
             f"`bench/dashboard.py`, {datetime.now(UTC):%Y-%m-%d}, {machine()}; SQLite state database with "
             f"{args.contacts:,} contacts (40 owners; {tiers.get('P1', 0):,} in P1 and {tiers.get('P2', 0):,} in P2, as "
-            f"the starter model's recent-activity tiers give them), 200 runs, one run of {BIG_RUN_ROWS:,} changes. "
+            f"the starter model's recent-activity tiers give them; segments {segment_sizes}; "
+            f"{sla_all:,} SLA leads over 40 days, {sla_open:,} of them untouched), 200 runs, one run of "
+            f"{BIG_RUN_ROWS:,} changes. "
             f"Each page fetched {REPEATS} times over HTTP on 127.0.0.1, signed in; max leaves out the first (cold) "
             "fetch.",
             "",
@@ -214,8 +273,10 @@ def main() -> None:
             *rows,
             "",
             "Each listing reads one index range (the `dashboard` migration: scoring inputs by total, by tier, by "
-            "stage, by owner, and tier + owner + scored time for the SLA board), then scores the page's 50 rows "
-            "again from their stored inputs for the grade, reason and SLA due time (about 10-20 ms of each page). "
+            "stage, by owner; the `segments` migration: a segment's contacts by score, open SLA leads by time), "
+            "then scores the page's 50 rows again from their stored inputs for the grade, reason and SLA due time "
+            "(about 10-20 ms of each page). The SLA board's met/missed tables are `sync.sla.report_for` over the "
+            "last 30 days' SLA leads, read in full on each view. "
             "A search in a run's changes reads that run's audit rows until it has a page of matches: one that "
             "matches little reads the whole run (100,000 rows here).",
         ]

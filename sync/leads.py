@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 from connectors.records import Activity, Contact, FieldValue, Owner
 from scoring import Model, ScoreResult
 from scoring.model_values import duration_seconds
+from sync.links import record_link as record_link  # sync.sla and older callers import it from here
 from sync.notify.courier import Courier, Target
-from sync.notify.message import notice_for, record_url, summary_text
+from sync.notify.message import notice_for, summary_text
 from sync.notify.routing import Router
 from sync.pipeline_parts import PageWatch
 from sync.settings import Settings
@@ -76,19 +77,6 @@ def lead_events(
     if owner and (assigned or (before is not None and before.owner_id != owner)):
         events.append("owner")
     return events
-
-
-def record_link(settings: Settings, contact_id: str, object_type: str = "contact") -> str:
-    n = settings.notify
-    return record_url(
-        settings.crm,
-        contact_id,
-        object_type=object_type,
-        hubspot_portal_id=n.hubspot_portal_id,
-        hubspot_app_url=n.hubspot_app_url,
-        salesforce_url=n.salesforce_url or settings.salesforce.instance_url,
-        pipedrive_company_domain=n.pipedrive_company_domain,
-    )
 
 
 def respond_within(model: Model) -> dict[str, timedelta]:

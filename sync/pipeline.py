@@ -481,6 +481,7 @@ class Pipeline(PageHooks):
                 total=page.results[c.id].total,
                 stage=page.results[c.id].stage,
                 tier=page.results[c.id].tier,
+                segments=page.results[c.id].segments,
             )
             for c in page.contacts
             if c.id in page.results

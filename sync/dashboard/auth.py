@@ -2,7 +2,8 @@
 
 The hash is ``scrypt$N$r$p$salt$key`` (salt and key in URL-safe base64).  The session cookie is the user and a
 CSRF token, signed and time-stamped by itsdangerous; it is HttpOnly, SameSite=Lax and Secure behind https.
-Every POST that changes something carries the session's CSRF token in a form field.
+Every POST that changes something carries the session's CSRF token in a form field.  ``SignInLimiter`` turns
+away a client address after a few failed sign-ins in a minute (HTTP 429) until the oldest of them is a minute old.
 """
 
 from __future__ import annotations
@@ -10,7 +11,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import secrets
+import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -82,3 +87,48 @@ class Sessions:
 
 def csrf_ok(session: Session, token: object) -> bool:
     return isinstance(token, str) and hmac.compare_digest(session.csrf.encode(), token.encode())
+
+
+class SignInLimiter:
+    """At most ``failures`` failed sign-ins per client address in any ``window_seconds``.
+
+    Kept in memory (one process serves the dashboard): a restart forgets it.  Behind a reverse proxy every
+    client has the proxy's address, so one guesser locks out everyone for a minute, which is the safe side.
+    """
+
+    MAX_CLIENTS = 10_000  # bound on the addresses remembered: a flood from many addresses cannot grow it
+
+    def __init__(
+        self, failures: int = 5, window_seconds: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.failures = failures
+        self.window = window_seconds
+        self._clock = clock
+        self._seen: dict[str, deque[float]] = {}
+
+    def _recent(self, client: str) -> deque[float]:
+        times = self._seen.get(client, deque())
+        horizon = self._clock() - self.window
+        while times and times[0] <= horizon:
+            times.popleft()
+        if not times:
+            self._seen.pop(client, None)
+        return times
+
+    def retry_after(self, client: str) -> int:
+        """Seconds until ``client`` may try again; 0 when it may now."""
+        times = self._recent(client)
+        if len(times) < self.failures:
+            return 0
+        return max(1, math.ceil(times[-self.failures] + self.window - self._clock()))
+
+    def failed(self, client: str) -> None:
+        if client not in self._seen and len(self._seen) >= self.MAX_CLIENTS:
+            for other in list(self._seen):
+                self._recent(other)  # forget every address whose failures have all aged out
+            if len(self._seen) >= self.MAX_CLIENTS:
+                self._seen.pop(next(iter(self._seen)))
+        self._seen.setdefault(client, deque()).append(self._clock())
+
+    def succeeded(self, client: str) -> None:
+        self._seen.pop(client, None)

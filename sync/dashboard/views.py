@@ -11,7 +11,7 @@ import difflib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -19,12 +19,14 @@ from urllib.parse import quote
 from connectors.records import FieldValue
 from scoring import Model, ScoreResult, explain, run_examples, score
 from scoring.explain import reason_text
+from sync import links
 from sync.dashboard import queries
 from sync.dashboard.charts import score_chart
 from sync.history import ChangeRow, contact_label, run_changes, text
 from sync.policies import FieldsConfig, Planner, Policies
 from sync.settings import Settings
-from sync.state import AuditAction, AuditStatus, ScoringInputs, StateStore
+from sync.sla import REPORT_WINDOWS, SlaRow, report_for
+from sync.state import AuditAction, AuditStatus, ScoringInputs, SlaLead, StateStore
 
 STAGES = ("lead", "mql", "sql")
 
@@ -40,17 +42,23 @@ class ModelParts:
         return Planner(crm, self.fields, self.policies, owners=[])
 
     @property
-    def sla_tiers(self) -> list[str]:
+    def tiers(self) -> list[str]:
         return [tier.tier for tier in self.model.tiers]
 
+    @property
+    def segments(self) -> list[str]:
+        return list(self.model.segments)
 
-def record_link(settings: Settings, contact_id: str) -> str | None:
-    """The contact's page in the CRM (see docs/crm-api.md, "Record pages"); None when it cannot be derived."""
+
+def record_link(settings: Settings, contact_id: str, object_type: str = "contact") -> str | None:
+    """The contact's page in the CRM (``sync.links``, as in notifications); None when it cannot be derived.
+
+    ``LEADSYNC_DASHBOARD__RECORD_URL`` (a template with ``{id}``) overrides it.
+    """
     template = settings.dashboard.record_url
-    if template is None and settings.crm == "salesforce" and settings.salesforce.instance_url:
-        instance = settings.salesforce.instance_url.rstrip("/")
-        template = f"{instance}/lightning/r/{settings.salesforce.object}/{{id}}/view"
-    return None if template is None else template.replace("{id}", quote(contact_id, safe=""))
+    if template is not None:
+        return template.replace("{id}", quote(contact_id, safe=""))
+    return links.record_link(settings, contact_id, object_type) or None
 
 
 def _lead_row(parts: ModelParts, item: ScoringInputs, owner: str | None, settings: Settings) -> dict[str, Any]:
@@ -68,7 +76,8 @@ def _lead_row(parts: ModelParts, item: ScoringInputs, owner: str | None, setting
         "sla_due_at": result.sla_due_at,
         "reason": explain(result, max_length=140, now=item.scored_at),
         "scored_at": item.scored_at,
-        "link": record_link(settings, item.contact_id),
+        "segments": item.segments,
+        "link": record_link(settings, item.contact_id, item.contact.object_type),
     }
 
 
@@ -81,46 +90,92 @@ def hot_leads(
     return {
         "rows": [_lead_row(parts, item, owners.get(item.contact_id), settings) for item in items],
         "filter": where,
-        "tiers": parts.sla_tiers,
+        "tiers": parts.tiers,
         "stages": STAGES,
+        "segments": parts.segments,
         "page": page,
         "more": more,
     }
 
 
 def sla_board(
-    store: StateStore, settings: Settings, parts: ModelParts, tier: str | None, owner: str | None, page: int
+    store: StateStore,
+    settings: Settings,
+    tier: str | None,
+    owner: str | None,
+    page: int,
+    now: datetime,
 ) -> dict[str, Any]:
-    tiers = parts.sla_tiers
-    load = queries.sla_load(store, settings.crm, tiers)
-    chosen = tier if tier in tiers else (tiers[0] if tiers else None)
-    rows: list[dict[str, Any]] = []
-    more = False
-    if chosen is not None:
-        size = settings.dashboard.page_size
-        items, more = queries.sla_waiting(store, settings.crm, chosen, owner, limit=size, offset=page * size)
-        owners = queries.owners_of(store, settings.crm, [i.contact_id for i in items])
-        rows = [_lead_row(parts, item, owners.get(item.contact_id), settings) for item in items]
-        rows.sort(key=lambda r: (r["sla_due_at"] is None, r["sla_due_at"] or r["scored_at"]))
+    """Open P1/P2 leads by owner and due first (from ``sla_leads``), and met/missed over 7 and 30 days."""
+    tiers = list(settings.sla.tiers)
+    since = now - timedelta(days=max(REPORT_WINDOWS))
+    chosen = tier if tier in tiers else None
+    size = settings.dashboard.page_size
+    leads, more = queries.sla_waiting(
+        store, settings.crm, since, tier=chosen, owner=owner, limit=size, offset=page * size
+    )
     return {
-        "load": load,
-        "tiers": tiers,
-        "tier": chosen,
+        "tracked": tiers,
+        "load": queries.sla_load(store, settings.crm, since, now),
+        "tier": chosen or "",
         "owner": owner or "",
-        "rows": rows,
+        "no_owner": queries.NO_OWNER,
+        "waiting": _waiting_rows(store, settings, leads),
         "page": page,
         "more": more,
-        "outcomes": sla_outcomes(store, settings.crm),
+        "windows": REPORT_WINDOWS,
+        "outcomes": sla_outcomes(store, settings.crm, now),
     }
 
 
-def sla_outcomes(store: StateStore, crm: str) -> dict[str, Any] | None:
-    """Met and missed SLAs per tier and owner over 7 and 30 days: None until SLA tracking records them.
+def _waiting_rows(store: StateStore, settings: Settings, leads: list[SlaLead]) -> list[dict[str, Any]]:
+    inputs = store.load_inputs(settings.crm, [lead.contact_id for lead in leads])
+    rows = []
+    for lead in leads:
+        item = inputs.get(lead.contact_id)
+        email, name = contact_label(item.contact.fields) if item is not None else ("", "")
+        object_type = item.contact.object_type if item is not None else "contact"
+        rows.append(
+            {
+                "id": lead.contact_id,
+                "name": name or email or lead.contact_id,
+                "email": email,
+                "tier": lead.tier,
+                "owner": lead.owner_id or "",
+                "prioritized_at": lead.prioritized_at,
+                "due_at": lead.due_at,
+                "escalated_at": lead.escalated_at,
+                "total": item.total if item is not None else None,
+                "now_tier": item.tier if item is not None else None,
+                "link": record_link(settings, lead.contact_id, object_type),
+            }
+        )
+    return rows
 
-    The seam for the real-time work's SLA table: return {"7d": [...], "30d": [...]} rows of
-    (tier, owner, met, missed) and the SLA board shows them.
-    """
-    return None
+
+def sla_outcomes(store: StateStore, crm: str, now: datetime) -> dict[int, list[SlaRow]]:
+    """Met, missed and pending per tier and owner over each report window (``sync.sla.report_for``), with a
+    row per tier over all owners (owner ``*``) ahead of that tier's owners."""
+    by_window: dict[int, list[SlaRow]] = {days: [] for days in REPORT_WINDOWS}
+    for row in report_for(store, crm, now, REPORT_WINDOWS):
+        by_window[row.days].append(row)
+    out: dict[int, list[SlaRow]] = {}
+    for days, rows in by_window.items():
+        tiers = sorted({row.tier for row in rows})
+        out[days] = []
+        for tier in tiers:
+            mine = [row for row in rows if row.tier == tier]
+            total = SlaRow(
+                days,
+                tier,
+                "*",
+                sum(r.met for r in mine),
+                sum(r.missed for r in mine),
+                sum(r.pending for r in mine),
+                sum(r.escalated for r in mine),
+            )
+            out[days] += [total, *mine]
+    return out
 
 
 def runs(store: StateStore, settings: Settings, before: int | None) -> dict[str, Any]:
@@ -211,7 +266,8 @@ def contact(
         "chart": score_chart(points),
         "history": history,
         "item": item,
-        "link": record_link(settings, contact_id),
+        "link": record_link(settings, contact_id, item.contact.object_type if item is not None else "contact"),
+        "segments": item.segments if item is not None else (),
         "texts": {row.id: (text(row.old_value), text(row.new_value)) for row in history},
         "revert_action": AuditAction.REVERT,
     }
@@ -227,6 +283,7 @@ def contact(
         email=email,
         then=then,
         now_result=current,
+        segments_now=current.segments,
         reasons=_reasons(current, now),
         would_change=[{"field": c.field, "old": _show(c.old), "new": _show(c.new), "kind": c.kind} for c in changes],
         owner=sticky.owner_id if sticky else item.contact.fields.get("owner_id"),

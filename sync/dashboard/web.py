@@ -28,7 +28,7 @@ from starlette.staticfiles import StaticFiles
 from scoring import load_model
 from sync.csvsafe import safe_writer
 from sync.dashboard import queries, views
-from sync.dashboard.auth import COOKIE, Session, Sessions, csrf_ok, verify_password
+from sync.dashboard.auth import COOKIE, Session, Sessions, SignInLimiter, csrf_ok, verify_password
 from sync.history import CHANGE_COLUMNS
 from sync.settings import Settings
 from sync.state import StateStore, open_store
@@ -100,6 +100,7 @@ def build_dashboard(
     password_hash = config.password_hash.get_secret_value()
     secret = config.session_secret.get_secret_value() if config.session_secret else secrets.token_urlsafe(32)
     sessions = Sessions(secret, int(config.session_hours * 3600))
+    limiter = SignInLimiter()
     make_app = app_factory or (lambda: App(settings, clock=clock))
     model = load_model(settings.model_file)
     policies, fields = parse_blocks(model, str(settings.model_file))
@@ -111,11 +112,18 @@ def build_dashboard(
     env.filters["countdown"] = _countdown
     env.filters["ts"] = lambda value: "" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
 
-    def page(template: str, request: Request, session: Session | None, status: int = 200, **context: Any) -> Response:
+    def page(
+        template: str,
+        request: Request,
+        session: Session | None,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        **context: Any,
+    ) -> Response:
         html = env.get_template(template).render(
             request=request, session=session, now=clock(), path=request.url.path, **context
         )
-        return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+        return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store", **(headers or {})})
 
     def signed_in(request: Request) -> Session | None:
         return sessions.read(request.cookies.get(COOKIE))
@@ -144,12 +152,26 @@ def build_dashboard(
         target = str(form.get("next", "")) or PREFIX + "/"
         if not target.startswith(PREFIX + "/") or target.startswith("//"):
             target = PREFIX + "/"  # only ever back into the dashboard: no open redirect
+        client = request.client.host if request.client else "unknown"
+        wait = limiter.retry_after(client)
+        if wait:  # checked before the password: a guesser gets no answer, and costs no scrypt
+            log.warning("dashboard sign-in from %s refused: too many failed attempts", client)
+            return page(
+                "signin.html",
+                request,
+                None,
+                status=429,
+                headers={"Retry-After": str(wait)},
+                next=target,
+                error=f"Too many failed sign-ins from your address. Try again in {wait} seconds.",
+            )
         ok = secrets.compare_digest(user.encode(), config.user.encode())
         ok = await asyncio.get_running_loop().run_in_executor(None, verify_password, password, password_hash) and ok
-        client = request.client.host if request.client else "unknown"
         if not ok:
+            limiter.failed(client)
             log.warning("dashboard sign-in refused for user %r from %s", user[:64], client)
             return page("signin.html", request, None, status=401, next=target, error="Wrong user name or password.")
+        limiter.succeeded(client)
         log.info("dashboard sign-in: %s from %s", user, client)
         _session, cookie = sessions.new(user)
         response = RedirectResponse(target, status_code=303)
@@ -177,15 +199,16 @@ def build_dashboard(
 
     async def hot(request: Request, session: Session) -> Response:
         q = request.query_params
-        where = queries.LeadFilter(q.get("owner") or None, q.get("tier") or None, q.get("stage") or None)
+        where = queries.LeadFilter(
+            q.get("owner") or None, q.get("tier") or None, q.get("stage") or None, q.get("segment") or None
+        )
         ctx = await reader.run(lambda s: views.hot_leads(s, settings, parts, where, _int(q.get("page"))))
         return page("hot.html", request, session, **ctx)
 
     async def sla(request: Request, session: Session) -> Response:
         q = request.query_params
-        ctx = await reader.run(
-            lambda s: views.sla_board(s, settings, parts, q.get("tier"), q.get("owner") or None, _int(q.get("page")))
-        )
+        tier, owner, number = q.get("tier"), q.get("owner") or None, _int(q.get("page"))
+        ctx = await reader.run(lambda s: views.sla_board(s, settings, tier, owner, number, clock()))
         return page("sla.html", request, session, **ctx)
 
     async def runs(request: Request, session: Session) -> Response:

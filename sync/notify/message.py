@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from connectors.records import Contact
 from scoring import ScoreResult
+from sync.links import record_url as record_url  # moved to sync.links; this import path still works
 
 TOP_REASONS = 3
 ADAPTIVE_CARD_VERSION = "1.4"  # what Teams renders from a Workflows webhook (see docs/notifications.md)
@@ -93,30 +93,6 @@ def notice_for(
         sla_due_at=result.sla_due_at if result is not None else sla_due_at,
         extra=tuple(extra),
     )
-
-
-# -- record links ---------------------------------------------------------------------------------------
-def record_url(
-    crm: str,
-    contact_id: str,
-    *,
-    object_type: str = "contact",
-    hubspot_portal_id: str | None = None,
-    hubspot_app_url: str = "https://app.hubspot.com",
-    salesforce_url: str | None = None,
-    pipedrive_company_domain: str | None = None,
-) -> str:
-    """The contact's page in the CRM's web app; "" when the setting it needs is missing."""
-    cid = quote(contact_id, safe="")
-    if crm == "hubspot" and hubspot_portal_id:
-        return f"{hubspot_app_url.rstrip('/')}/contacts/{quote(hubspot_portal_id, safe='')}/record/0-1/{cid}"
-    if crm == "salesforce" and salesforce_url:
-        sobject = "Contact" if object_type.lower() == "contact" else "Lead"
-        return f"{salesforce_url.rstrip('/')}/lightning/r/{sobject}/{cid}/view"
-    if crm == "pipedrive" and pipedrive_company_domain:
-        domain = pipedrive_company_domain.strip().removesuffix(".pipedrive.com")
-        return f"https://{quote(domain, safe='')}.pipedrive.com/person/{cid}"
-    return ""
 
 
 # -- renderers ------------------------------------------------------------------------------------------

@@ -119,7 +119,7 @@ class ScoringInputs:
     """What a contact was last scored on, so ``rescore`` can recompute it without reading the CRM.
 
     ``next_change_at`` is when the score would change by time alone (an activity ageing out of a decay
-    window); None when it never will.  ``total``, ``stage`` and ``tier`` summarize the last result.
+    window); None when it never will.  ``total``, ``stage``, ``tier`` and ``segments`` summarize the last result.
     """
 
     contact: Contact
@@ -130,6 +130,7 @@ class ScoringInputs:
     total: float | None = None
     stage: str | None = None
     tier: str | None = None
+    segments: tuple[str, ...] = ()
 
     @property
     def contact_id(self) -> str:

@@ -195,6 +195,28 @@ NURTURE_MEMBERS = Migration(
     ),
 )
 
+# The dashboard's segment filter and SLA board: each contact's segments (a column to read them back with its
+# inputs, and one row per segment to list a segment's contacts by score from an index), open SLA leads by time.
+SEGMENTS = Migration(
+    8,
+    "segments: scoring inputs keep the model's segments (a column and an index table); open SLA leads by time",
+    (
+        # segments: the JSON list of the segment names the last score put the contact in
+        "ALTER TABLE scoring_inputs ADD COLUMN segments TEXT",
+        # total: the contact's score, copied so a segment's contacts list in score order from the index alone
+        """
+        CREATE TABLE input_segments (
+            crm TEXT NOT NULL,
+            contact_id TEXT NOT NULL,
+            segment TEXT NOT NULL,
+            total $real,
+            PRIMARY KEY (crm, contact_id, segment)
+        )""",
+        "CREATE INDEX input_segments_by_total ON input_segments (crm, segment, total DESC, contact_id)",
+        "CREATE INDEX sla_leads_waiting ON sla_leads (crm, prioritized_at) WHERE touched_at IS NULL",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -320,6 +342,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     SLA_LEADS,
     DASHBOARD,
     NURTURE_MEMBERS,
+    SEGMENTS,
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -32,11 +32,12 @@ from sync.state._api import (
 from sync.state._schema import INFLIGHT_WRITES, Migration
 from sync.state._sql_base import id_chunks, marks, new_token
 from sync.state._sql_runs import RunHistory
+from sync.state._sql_segments import SegmentIndex, read_segments, segments_text
 from sync.state._sql_sla import SlaBook
 
 __all__ = ["SqlStateStore", "new_token"]
 
-_INPUT_COLUMNS = "contact_id, payload, model_version, scored_at, next_change_at, total, stage, tier"
+_INPUT_COLUMNS = "contact_id, payload, model_version, scored_at, next_change_at, total, stage, tier, segments"
 _QUARANTINE_COLUMNS = "crm, contact_id, reason, payload, attempts, first_seen, last_seen, run_id"
 # What a merge moves to the surviving id: (table, columns besides crm and contact_id, primary key).
 _MOVABLE = (
@@ -49,7 +50,7 @@ _EVENT_COLUMNS = (
 )
 
 
-class SqlStateStore(SlaBook, RunHistory):
+class SqlStateStore(SegmentIndex, SlaBook, RunHistory):
     """Every ``StateStore`` method; the transaction and lock plumbing is in the subclasses' hooks."""
 
     # -- cursors -----------------------------------------------------------------------------------------
@@ -145,19 +146,23 @@ class SqlStateStore(SlaBook, RunHistory):
                 item.total,
                 item.stage,
                 item.tier,
+                segments_text(item.segments),
                 _owner(item.contact),
             )
             for item in items
         ]
         if rows:
-            self._executemany(
-                f"INSERT INTO scoring_inputs (crm, {_INPUT_COLUMNS}, owner_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (crm, contact_id) DO UPDATE SET payload = excluded.payload, "
-                "model_version = excluded.model_version, scored_at = excluded.scored_at, "
-                "next_change_at = excluded.next_change_at, total = excluded.total, stage = excluded.stage, "
-                "tier = excluded.tier, owner_id = excluded.owner_id",
-                rows,
-            )
+            with self._tx():
+                self._executemany(
+                    f"INSERT INTO scoring_inputs (crm, {_INPUT_COLUMNS}, owner_id) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (crm, contact_id) DO UPDATE SET "
+                    "payload = excluded.payload, model_version = excluded.model_version, "
+                    "scored_at = excluded.scored_at, next_change_at = excluded.next_change_at, total = excluded.total, "
+                    "stage = excluded.stage, tier = excluded.tier, segments = excluded.segments, "
+                    "owner_id = excluded.owner_id",
+                    rows,
+                )
+                self._save_segments(crm, items)
 
     def load_inputs(self, crm: str, contact_ids: Sequence[str]) -> dict[str, ScoringInputs]:
         loaded: dict[str, ScoringInputs] = {}
@@ -221,6 +226,7 @@ class SqlStateStore(SlaBook, RunHistory):
             total=row[5],
             stage=row[6],
             tier=row[7],
+            segments=read_segments(row[8]),
         )
 
     # -- owners ------------------------------------------------------------------------------------------
@@ -325,7 +331,14 @@ class SqlStateStore(SlaBook, RunHistory):
         """Drop what is kept about deleted or merged-away contacts; their audit trail stays."""
         with self._tx():
             for chunk in id_chunks(contact_ids):
-                for table in ("written_values", "scoring_inputs", "assignments", "quarantine", "inflight_writes"):
+                for table in (
+                    "written_values",
+                    "scoring_inputs",
+                    "input_segments",
+                    "assignments",
+                    "quarantine",
+                    "inflight_writes",
+                ):
                     self._execute(
                         f"DELETE FROM {table} WHERE crm = ? AND contact_id IN ({marks(chunk)})", (crm, *chunk)
                     )

@@ -171,3 +171,46 @@ def test_revert_through_the_ui_restores_the_sandbox(
             assert value == row.old_value or (value in (None, "") and row.old_value in (None, "")), row
             checked += 1
     assert checked > 0
+
+
+def test_sla_board_and_segment_filter(browser: Browser, base_url: str, shots: Path) -> None:
+    sign_in(browser, base_url)
+    browser.goto(f"{base_url}/sla")
+    assert browser.run("!!document.getElementById('outcomes-7') && !!document.getElementById('outcomes-30')")
+    waiting = browser.run(
+        "[...document.querySelectorAll('#waiting tbody tr[data-contact]')].map(tr => tr.cells[1].textContent)"
+    )
+    assert waiting, "the sandbox backfill leaves P1/P2 leads waiting"
+    # the countdown is the page's script at work: seconds appear once it has ticked
+    assert browser.run("document.querySelector('#waiting time.due').textContent").endswith("s")
+    tier = waiting[0].split()[0]
+    browser.submit(
+        f"const s = document.querySelector('#sla-filters [name=tier]'); s.value = {tier!r};"
+        " s.dispatchEvent(new Event('change'))"
+    )
+    assert f"tier={tier}" in browser.run("location.search")
+    tiers = browser.run(
+        "[...document.querySelectorAll('#waiting tbody tr[data-contact]')]"
+        ".map(tr => tr.cells[1].textContent.split(' ')[0])"
+    )
+    assert tiers and set(tiers) == {tier}
+    shoot(browser, shots, "sla-board-filtered")
+
+    browser.goto(f"{base_url}/")
+    # a segment some contact on the first page is in, else the first the model defines
+    chosen = browser.run(
+        "(document.querySelector('#leads .segment') || {}).textContent"
+        " || document.querySelector('#filters [name=segment] option:nth-child(2)').value"
+    )
+    browser.submit(
+        f"const s = document.querySelector('#filters [name=segment]'); s.value = {chosen!r};"
+        " s.dispatchEvent(new Event('change'))"
+    )
+    assert f"segment={chosen}" in browser.run("location.search")
+    rows = browser.run(
+        "[...document.querySelectorAll('#leads tbody tr[data-contact]')]"
+        ".map(tr => [...tr.querySelectorAll('.segment')].map(s => s.textContent))"
+    )
+    assert rows and all(chosen in segments for segments in rows)
+    shoot(browser, shots, "hot-leads-segment")
+    assert browser.errors == []

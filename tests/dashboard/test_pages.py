@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from collections.abc import Iterator
 
@@ -178,3 +179,98 @@ def test_sign_out_needs_csrf(synced: Synced) -> None:
         csrf = csrf_of(client.get("/runs").text)
         assert client.post("/sign-out", data={"csrf": csrf}).status_code == 200
         assert client.get("/runs").status_code == 401
+
+
+def test_sla_board_shows_waiting_leads_and_met_missed(client: Client, synced: Synced) -> None:
+    from datetime import UTC, datetime, timedelta
+    from html import unescape
+
+    from sync.sla import report_for
+
+    now = datetime.now(UTC)
+    with open_store(synced.settings.state_url) as store:
+        leads = store.sla_since("hubspot", now - timedelta(days=30))
+        waiting = [lead for lead in leads if lead.touched_at is None and lead.due_at is not None]
+        assert waiting, "the sandbox backfill should leave P1/P2 leads untouched"
+        with store.transaction():
+            store.sla_save("hubspot", [replace_escalated(waiting[0], now)])
+        report = {(r.days, r.tier, r.owner_id): r for r in report_for(store, "hubspot", now)}
+    html = client.get("/sla").text
+    shown = re.findall(r'<tr data-contact="([^"]+)">', html)
+    assert sorted(shown) == sorted(lead.contact_id for lead in waiting)
+    row = re.search(rf'<tr data-contact="{re.escape(waiting[0].contact_id)}">(.*?)</tr>', html, re.S)
+    assert row and 'class="escalated">yes' in row.group(1) and '<time class="due"' in row.group(1)
+    for days in (7, 30):
+        table = re.search(rf'<table id="outcomes-{days}".*?</table>', html, re.S)
+        assert table, days
+        cells = re.findall(
+            r"<tr(?: class=\"total\")?><td>([^<]*)</td><td>([^<]*)</td>((?:<td[^>]*>[^<]*</td>)+)</tr>", table.group(0)
+        )
+        for tier, owner, numbers in cells:
+            if owner == "all owners":
+                continue
+            expected = report[(days, tier, "" if owner == "(none)" else unescape(owner))]
+            met, missed = re.findall(r">(\d+)<", numbers)[:2]
+            assert (int(met), int(missed)) == (expected.met, expected.missed)
+        assert len([c for c in cells if c[1] != "all owners"]) == len([k for k in report if k[0] == days])
+    tier = waiting[0].tier
+    narrowed = re.findall(r'<tr data-contact="([^"]+)">', client.get("/sla", params={"tier": tier}).text)
+    assert sorted(narrowed) == sorted(lead.contact_id for lead in waiting if lead.tier == tier)
+
+
+def replace_escalated(lead, at):  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    return replace(lead, escalated_at=at)
+
+
+def test_segment_filter_and_contact_segments(client: Client, synced: Synced) -> None:
+    with open_store(synced.settings.state_url) as store:
+        rows = store._execute(  # type: ignore[attr-defined]
+            "SELECT contact_id, segments FROM scoring_inputs WHERE crm = 'hubspot' AND total IS NOT NULL"
+        ).fetchall()
+    members: dict[str, set[str]] = {}
+    for cid, segments in rows:
+        for name in json.loads(segments or "[]"):
+            members.setdefault(name, set()).add(cid)
+    assert members, "the starter model's segments should hold some of the sandbox's contacts"
+    html = client.get("/").text
+    assert '<select name="segment">' in html
+    for name, ids in members.items():
+        shown = set(re.findall(r'<tr data-contact="([^"]+)">', client.get("/", params={"segment": name}).text))
+        assert shown == ids or (shown < ids and len(shown) == synced.settings.dashboard.page_size), name
+    name, ids = next(iter(members.items()))
+    contact = client.get(f"/contacts/{sorted(ids)[0]}").text
+    segments = re.search(r'<p id="segments">(.*?)</p>', contact, re.S)
+    assert segments and f'href="/dashboard/?segment={name}"' in segments.group(1)
+
+
+def test_sign_in_attempts_are_limited(synced: Synced) -> None:
+    with server(synced) as fresh:
+        for _ in range(5):
+            answer = fresh.post("/sign-in", data={"user": USER, "password": "guess", "next": "/dashboard/"})
+            assert answer.status_code == 401
+        refused = fresh.post("/sign-in", data={"user": USER, "password": PASSWORD, "next": "/dashboard/"})
+        assert refused.status_code == 429 and "Too many failed sign-ins" in refused.text
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        assert "leadsync_dashboard" not in refused.cookies and fresh.get("/runs").status_code == 401
+    with server(synced) as other:  # a new process: its own count (the limiter is in memory)
+        assert other.post("/sign-in", data={"user": USER, "password": PASSWORD}).status_code == 200
+
+
+def test_sign_in_limiter_window() -> None:
+    from sync.dashboard.auth import SignInLimiter
+
+    now = [100.0]
+    limiter = SignInLimiter(failures=3, window_seconds=60, clock=lambda: now[0])
+    for step in (0, 10, 20):
+        now[0] = 100.0 + step
+        assert limiter.retry_after("10.0.0.1") == 0
+        limiter.failed("10.0.0.1")
+    assert limiter.retry_after("10.0.0.1") == 40 and limiter.retry_after("10.0.0.2") == 0
+    now[0] = 160.5  # the first failure has aged out: one more try
+    assert limiter.retry_after("10.0.0.1") == 0
+    limiter.failed("10.0.0.1")
+    assert limiter.retry_after("10.0.0.1") == 10  # until the failure at 110 s is a minute old
+    limiter.succeeded("10.0.0.1")
+    assert limiter.retry_after("10.0.0.1") == 0
