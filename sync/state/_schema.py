@@ -108,6 +108,14 @@ WEBHOOK_EVENTS = Migration(
     ),
 )
 
+# An event the worker gave up on (its contact is gone, its payload names none) is acked with the reason.
+# Numbered 5 here so the list stays 1..N on this branch; the brief assigns it 8 once merged (the lead renumbers).
+WEBHOOK_EVENT_REASONS = Migration(
+    5,
+    "webhook events: why an event was acked without being processed",
+    ("ALTER TABLE webhook_events ADD COLUMN ack_reason TEXT",),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -230,6 +238,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     INFLIGHT_WRITES,
     SCHEMA_CACHE,
     WEBHOOK_EVENTS,
+    WEBHOOK_EVENT_REASONS,
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
