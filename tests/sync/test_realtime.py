@@ -149,7 +149,9 @@ def test_poison_events_are_acked_with_their_reason_and_never_block_the_queue(crm
     first = worker.process_batch(wait_for_batch=False)
     assert first is not None and first.processed == 1 and first.retried == 1
     assert len(first.dropped) == 1, "the event naming no contact is acked at once: a retry reads the same payload"
-    rows = {object_id: (attempts, acked is not None, reason) for object_id, attempts, acked, reason in queue_rows(stack)}
+    rows = {
+        object_id: (attempts, acked is not None, reason) for object_id, attempts, acked, reason in queue_rows(stack)
+    }
     assert rows[target] == (1, True, None)
     assert rows[missing][:2] == (1, False), "a contact the CRM does not return is tried again"
 
@@ -157,7 +159,11 @@ def test_poison_events_are_acked_with_their_reason_and_never_block_the_queue(crm
     second = worker.process_batch(wait_for_batch=False)
     assert second is not None and second.claimed == 1 and second.processed == 0
     attempts, acked, reason = {r[0]: r[1:] for r in queue_rows(stack)}[missing]
-    assert (attempts, acked is not None) == (2, True) and reason.startswith("given up after 2 attempts") and missing in reason
+    assert (
+        (attempts, acked is not None) == (2, True)
+        and reason.startswith("given up after 2 attempts")
+        and missing in reason
+    )
     assert stack.app().store.count_pending_events(crm) == 0
     clock.at += timedelta(seconds=31)
     assert worker.process_batch(wait_for_batch=False) is None
@@ -175,9 +181,11 @@ def test_leadsyncs_own_write_coming_back_is_not_read_again(make_stack: Any) -> N
     enqueue(stack, [echo], clock())
     before = stack.snapshot()
     report = worker_for(stack, clock).process_batch(wait_for_batch=False)
-    assert report is not None and report.contacts == 0 and list(report.dropped) == [
-        f"leadsync's own write of {score_property} coming back"
-    ]
+    assert (
+        report is not None
+        and report.contacts == 0
+        and list(report.dropped) == [f"leadsync's own write of {score_property} coming back"]
+    )
     assert stack.sandbox.counters.delta(before) == {}
 
 
