@@ -267,8 +267,8 @@ def run_mode(mode: str, crm: str, rate: float, seconds: float, contacts: int, fa
             "LEADSYNC_LOG_LEVEL=INFO",
             f"LEADSYNC_LOG_FILE={workdir / 'leadsync.log'}",
         ]
-        if mode == "fastlane":
-            extra.append(f"LEADSYNC_REALTIME__FAST_LANE_SECONDS={fast_lane}")
+        if mode == "fastlane":  # no webhook secrets: /healthz and /metrics on the metrics port
+            extra += [f"LEADSYNC_REALTIME__FAST_LANE_SECONDS={fast_lane}", f"LEADSYNC_DAEMON__METRICS_PORT={port}"]
         else:
             extra += [
                 f"LEADSYNC_SERVER__HUBSPOT_APP_SECRET={HS_SECRET}",
