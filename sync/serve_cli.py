@@ -26,6 +26,7 @@ def serve(host: str | None, port: int | None, intake_only: bool) -> None:
     from sync.app import App
     from sync.daemon import SharedAdapter
     from sync.metrics import Metrics
+    from sync.pipeline import RunSummary
     from sync.realtime import EventWorker
     from sync.server import EventQueue, build_app, serve_forever
 
@@ -50,7 +51,19 @@ def serve(host: str | None, port: int | None, intake_only: bool) -> None:
             fresh.adapter_factory = shared.factory(fresh.adapter_factory)
             return fresh
 
-        worker = EventWorker(settings, app_factory=batch_app, clock=app.clock, metrics=metrics).start()
+        def observe(summary: RunSummary, _app: App) -> None:
+            metrics.observe_run(
+                crm=settings.crm,
+                kind=summary.kind,
+                status=str(summary.status),
+                counts=summary.counts,
+                api_calls=summary.api_calls,
+                quota_left=summary.quota_left,
+                duration=summary.duration,
+                finished_at=app.clock(),
+            )
+
+        worker = EventWorker(settings, app_factory=batch_app, clock=app.clock, metrics=metrics, on_run=observe).start()
     try:
         serve_forever(build_app(settings, queue=queue, metrics=metrics, clock=app.clock), server)
     except OSError as exc:
