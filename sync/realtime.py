@@ -95,6 +95,10 @@ def realtime_run(pipe: Pipeline, ids: Sequence[str]) -> tuple[RunSummary, set[st
     """One ``REALTIME`` run over ``ids`` through the sync's own loop; returns it and the ids the CRM returned
     (a survivor's merged-away ids count as returned: the survivor was scored in their place)."""
     found: set[str] = set()
+    # an adapter shared with earlier runs may hold activities read before these events: not to be reused
+    forget = getattr(pipe.adapter, "forget_run_caches", None)
+    if callable(forget):
+        forget()
 
     def batches() -> Iterator[_Batch]:
         pipe.progress.start(len(ids))
