@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
-from sync.policies import writeback_specs
+from sync.app import App
+from sync.daemon import SharedAdapter
+from sync.policies import field_name, writeback_specs
 from sync.realtime import EventWorker
 from sync.state import RunKind, RunStatus, WebhookEvent
 from tests.harnesses import CRMS, NOW, flatten, sql_under_api
@@ -202,3 +204,34 @@ def test_a_batch_waits_for_more_events_until_the_oldest_has_waited_long_enough(m
     enqueue(stack, [queued_event("pipedrive", target, NOW + timedelta(seconds=i)) for i in range(1, 4)], clock())
     report = worker.process_batch()
     assert report is not None and report.claimed == 3, "a full batch goes at once"
+
+
+def test_a_shared_pipedrive_adapter_sees_an_activity_added_after_its_last_batch(make_stack: Any) -> None:
+    stack = synced_stack(make_stack, "pipedrive")
+    clock = Clock(NOW + timedelta(minutes=3))
+    shared = SharedAdapter(clock)
+
+    def batch_app() -> App:
+        app = stack.app(clock=clock)
+        app.adapter_factory = shared.factory(app.adapter_factory)
+        return app
+
+    worker = EventWorker(stack.app().settings, app_factory=batch_app, clock=clock)
+    view = engine_view(stack)
+    leads = [c for c, (contact, r) in sorted(view.items()) if not is_protected(stack, contact) and not r.tier]
+    target, first, second = leads[0], leads[1:8], leads[8:13]
+    # seven persons: the adapter streams every activity once rather than asking per person
+    enqueue(stack, [queued_event("pipedrive", cid, NOW) for cid in first], clock())
+    assert worker.process_batch(wait_for_batch=False) is not None
+
+    stack.harness.api.add_activity(target, "demo_request", NOW - timedelta(minutes=1))
+    events = [queued_event("pipedrive", cid, NOW + timedelta(seconds=1)) for cid in [target, *second]]
+    enqueue(stack, events, clock())
+    report = worker.process_batch(wait_for_batch=False)
+
+    assert report is not None and report.summary is not None and report.summary.counts["written"] >= 1
+    _, result = engine_view(stack)[target]
+    assert result.tier == "P1"
+    app = stack.app()
+    assert stack.harness.crm_value(target, field_name(app.fields_config, "tier", "pipedrive")) == "P1"
+    shared.drop()
