@@ -208,11 +208,13 @@ class App:
         progress: bool = False,
         on_p1: Callable[..., None] | None = None,
         read_owners: bool = True,
+        kind: type[Pipeline] = Pipeline,
     ) -> Pipeline:
-        """``read_owners=False`` for a rescore, which must make no read call (it assigns from the configured pool)."""
+        """``read_owners=False`` for a rescore, which must make no read call (it assigns from the configured pool);
+        ``kind``: a Pipeline subclass (the fast lane's)."""
         calls_before = dict(self.adapter.usage().calls_by_endpoint)  # a run reports its own calls only
         owners = self.adapter.read_owners() if read_owners and self.policies.owners.enabled else []
-        pipe = Pipeline(
+        pipe = kind(
             crm=self.settings.crm,
             adapter=self.adapter,
             store=self.store,

@@ -14,6 +14,14 @@ lock without waiting: when a backfill or another daemon holds it, the job is ski
 When a run ends with the CRM's quota exhausted, scheduled runs are skipped until the quota resets (the
 CRM's ``reset_at``, else a doubling back-off), never longer than ``daemon.quota_wait_max_seconds``.
 
+Webhooks: when intake is configured (``serves_intake``), the daemon serves the ASGI app of ``sync.server``
+(webhooks, ``/healthz``, ``/metrics``) on ``LEADSYNC_SERVER__HOST:PORT`` and runs the ``sync.realtime`` worker
+on a thread of its own; otherwise ``LEADSYNC_DAEMON__METRICS_PORT`` (when set) serves the same app, its
+webhook endpoints answering 404.  The fast lane (``LEADSYNC_REALTIME__FAST_LANE_SECONDS``) is a fourth job on
+an executor of its own: an incremental sync every few seconds that first asks the CRM, in one call, whether
+anything changed (``sync.fastlane``).  The worker's batches, the fast lane and the other jobs take one
+in-process mutex: a sync waits for a batch in flight, a fast-lane tick that finds it held is skipped.
+
 SIGTERM or SIGINT: the run in flight finishes its batch, records itself as interrupted with its cursor
 saved, and the daemon exits 0.  A second signal exits at once (nothing is lost: see ``sync.pipeline``).
 """
@@ -34,6 +42,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from connectors.base import CRMAdapter
 from connectors.errors import AuthError, ConnectorError, QuotaExhausted
@@ -42,14 +51,17 @@ from connectors.records import Contact
 from scoring import ScoreResult, explain
 from sync.alerts import Alerter
 from sync.app import App
-from sync.metrics import SUCCESS, SYNC_KINDS, Health, Metrics, MetricsServer
+from sync.fastlane import fast_lane
+from sync.metrics import SUCCESS, SYNC_KINDS, Health, Metrics
 from sync.pipeline import RunSummary
+from sync.realtime import EventWorker
 from sync.settings import Settings
 from sync.state import RunStatus, open_store
 
 log = logging.getLogger("leadsync.daemon")
 
 JOBS = ("sync", "rescore", "calibrate")
+FAST_LANE = "fastlane"
 QUOTA_BACKOFF_START = timedelta(minutes=5)
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
@@ -151,6 +163,13 @@ def triggers_from(settings: Settings) -> dict[str, BaseTrigger]:
     }
 
 
+def serves_intake(settings: Settings) -> bool:
+    """Webhook intake is configured: a public URL or one CRM's webhook secret is set."""
+    server = settings.server
+    secrets = (server.public_url, server.hubspot_app_secret, server.pipedrive_password, server.salesforce_secret)
+    return any(value is not None for value in secrets)
+
+
 # -- the adapter every job shares -----------------------------------------------------------------------
 class SharedAdapter:
     """One authenticated adapter for every job of a daemon, handed to each job's ``App`` as its factory."""
@@ -222,7 +241,10 @@ class Daemon:
         self.quota_until: datetime | None = None
         self.skipped: Counter[str] = Counter()
         self.finished: deque[tuple[str, RunStatus]] = deque(maxlen=100)  # the latest runs' kinds and statuses
-        self.server: MetricsServer | None = None
+        self.server: Any = None  # a sync.server ServerThread, while serving
+        self.worker: EventWorker | None = None
+        self.run_mutex = threading.Lock()  # one run at a time in this process: jobs, fast lane, webhook batches
+        self._queue: Any = None
         self._quota_strikes = 0
         self._scheduler: BackgroundScheduler | None = None
         self.adapters = SharedAdapter(clock)
@@ -230,18 +252,11 @@ class Daemon:
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> None:
         self.health.seed(*self._history())
-        if self.metrics_port is not None:
-            host = self.settings.daemon.metrics_host
-            try:
-                self.server = MetricsServer(self.metrics, self.health, host=host, port=self.metrics_port).start()
-            except OSError as exc:
-                raise DaemonConfigError(
-                    f"cannot serve /metrics on {host}:{self.metrics_port} ({exc.strerror}): set "
-                    "LEADSYNC_DAEMON__METRICS_PORT to a free port, or leave it empty to turn metrics off"
-                ) from None
+        self._serve()
         scheduler = BackgroundScheduler(
             timezone=UTC,
-            executors={"default": ThreadPoolExecutor(max_workers=1)},
+            # the fast lane on its own thread: a tick during a long sync is skipped, not queued behind it
+            executors={"default": ThreadPoolExecutor(max_workers=1), FAST_LANE: ThreadPoolExecutor(max_workers=1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         for kind in JOBS:
@@ -266,19 +281,85 @@ class Daemon:
                 id="escalate",
                 name="leadsync escalate",
             )
+        fast = self.settings.realtime.fast_lane_seconds
+        if fast is not None:
+            trigger = self.triggers.get(FAST_LANE) or IntervalTrigger(seconds=fast, timezone=UTC)
+            scheduler.add_job(
+                self.run_job, trigger, args=[FAST_LANE], id=FAST_LANE, name="leadsync fast lane", executor=FAST_LANE
+            )
         scheduler.start()
         self._scheduler = scheduler
         for job in scheduler.get_jobs():
             log.info("scheduled %s: next at %s", job.name, job.next_run_time.isoformat(timespec="seconds"))
 
+    def _serve(self) -> None:
+        """Serve webhooks, /healthz and /metrics on uvicorn, and start the webhook worker, as configured."""
+        from sync.server import EventQueue, ServerThread, build_app
+
+        intake = serves_intake(self.settings)
+        if not intake and self.metrics_port is None:
+            return
+        server = self.settings.server
+        host = server.host if intake else self.settings.daemon.metrics_host
+        port = self.metrics_port if self.metrics_port is not None else server.port
+        if intake and self.settings.daemon.metrics_port not in (None, port):
+            log.warning(
+                "/metrics is served with the webhooks on port %d; LEADSYNC_DAEMON__METRICS_PORT is unused", port
+            )
+        self._queue = EventQueue(self.settings.state_url)
+        self._queue.open()
+        app = build_app(self.settings, queue=self._queue, metrics=self.metrics, health=self.health, clock=self.clock)
+        try:
+            self.server = ServerThread(app, server, host=host, port=port).start()
+        except OSError as exc:
+            self._queue.close()
+            setting = "LEADSYNC_SERVER__PORT" if intake else "LEADSYNC_DAEMON__METRICS_PORT"
+            raise DaemonConfigError(
+                f"cannot serve on {host}:{port} ({exc.strerror}): set {setting} to a free port"
+            ) from None
+        log.info("serving %s/healthz and /metrics%s", self.server.url, " and webhooks" if intake else "")
+        if intake:
+            self.worker = EventWorker(
+                self.settings,
+                app_factory=self._job_app,
+                clock=self.clock,
+                metrics=self.metrics,
+                mutex=self.run_mutex,
+                on_p1=self._on_p1,
+                on_run=self._realtime_finished,
+            ).start()
+
+    def _job_app(self) -> App:
+        app = self.app_factory()
+        app.adapter_factory = self.adapters.factory(app.adapter_factory)
+        return app
+
+    def _realtime_finished(self, summary: RunSummary, app: App) -> None:
+        self.metrics.observe_run(
+            crm=self.crm,
+            kind=str(summary.kind),
+            status=str(summary.status),
+            counts=summary.counts,
+            api_calls=summary.api_calls,
+            quota_left=summary.quota_left,
+            duration=summary.duration,
+            finished_at=self.clock(),
+        )
+
     def shutdown(self) -> None:
         self.stop.set()
+        if self.worker is not None:
+            self.worker.shutdown()  # its batch in flight is acked, or left claimed for the next start
+            self.worker = None
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)  # the job in flight finishes its batch first
             self._scheduler = None
         if self.server is not None:
             self.server.stop()
             self.server = None
+        if self._queue is not None:
+            self._queue.close()
+            self._queue = None
         self.adapters.drop()
         self.alerter.close()
 
@@ -342,8 +423,17 @@ class Daemon:
         if self.quota_until is not None and now < self.quota_until:
             self._skip(kind, f"waiting for the API quota to reset at {self.quota_until.isoformat(timespec='seconds')}")
             return
-        app = self.app_factory()
-        app.adapter_factory = self.adapters.factory(app.adapter_factory)
+        # a fast-lane tick never waits: the run holding the mutex reads the same changes
+        if not self.run_mutex.acquire(blocking=kind != FAST_LANE):
+            self._skip(kind, "another run of this daemon is in progress")
+            return
+        try:
+            self._run_job(kind, now)
+        finally:
+            self.run_mutex.release()
+
+    def _run_job(self, kind: str, now: datetime) -> None:
+        app = self._job_app()
         try:
             lock = app.store.acquire_lock(self.crm, wait=False)
             if lock is None:
@@ -357,11 +447,17 @@ class Daemon:
                     if message:
                         self.alerter.notify(message)
                     return
-                summary = app.run(kind, stop=self.stop, on_p1=self._on_p1)
+                if kind == FAST_LANE:
+                    fast = fast_lane(app, stop=self.stop, on_p1=self._on_p1)
+                    if fast is None:  # the CRM said nothing changed: no run to record
+                        return
+                    summary = fast
+                else:
+                    summary = app.run(kind, stop=self.stop, on_p1=self._on_p1)
             refused = summary.exit_code == AuthError.exit_code and not summary.quota_exhausted
             if summary.status is RunStatus.FAILED and refused:
                 self.adapters.drop()  # the CRM refused the credentials: the next job logs in afresh
-            self._finished(kind, summary, app)
+            self._finished("sync" if kind == FAST_LANE else kind, summary, app)
         except QuotaExhausted as exc:
             self._failed(kind, f"API quota exhausted: {redact(str(exc))}")
             self._wait_for_quota(exc.reset_at)
@@ -377,6 +473,9 @@ class Daemon:
 
     def _skip(self, kind: str, why: str) -> None:
         self.skipped[kind] += 1
+        if kind == FAST_LANE:  # routine: the run in progress reads the same changes
+            log.debug("fast lane tick skipped: %s", why)
+            return
         log.info("%s skipped: %s", kind, why)
         self.health.waiting(why)
 

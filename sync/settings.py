@@ -342,6 +342,18 @@ class DashboardSettings(_Section):
         return value
 
 
+class RealtimeSettings(_Section):
+    """The worker that scores the contacts named by queued webhook events, and the fast lane (a short-interval
+    incremental sync) for a CRM whose webhooks cannot be set up."""
+
+    batch_events: int = Field(200, ge=1, le=1000, description="events claimed at once; their contacts read together")
+    batch_wait_seconds: float = Field(2.0, ge=0, le=60, description="a batch waits this long for more events")
+    poll_seconds: float = Field(0.5, gt=0, le=60, description="how often the worker looks at the queue")
+    lease_seconds: int = Field(300, ge=1, le=86_400, description="a claimed event unacked this long is re-claimed")
+    max_attempts: int = Field(5, ge=1, le=100, description="an event failing this often is acked with its reason")
+    fast_lane_seconds: int | None = Field(None, ge=10, le=3600, description="fast lane poll interval; empty: off")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LEADSYNC_",
@@ -373,6 +385,7 @@ class Settings(BaseSettings):
     mailchimp: MailchimpSettings = MailchimpSettings()
     activecampaign: ActiveCampaignSettings = ActiveCampaignSettings()
     nurture: NurtureSettings = NurtureSettings()
+    realtime: RealtimeSettings = RealtimeSettings()
 
     @field_validator("state_url")
     @classmethod

@@ -338,6 +338,13 @@ class PipedriveAdapter:
             raise
         return spill
 
+    def forget_run_caches(self) -> None:
+        """Start a run that reads no listing (the webhook worker's): activities streamed for an earlier run are
+        stale, and the contacts it read must not make streaming look worth it."""
+        self._drop_activity_spill()
+        self._full_read = False
+        self._contacts_read = 0
+
     def _drop_activity_spill(self) -> None:
         if self._activity_spill is not None:
             self._activity_spill.close()

@@ -55,6 +55,16 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def configured_endpoints(settings: Settings) -> dict[str, bool]:
+    """Which CRMs' webhook endpoints have their secrets set (the others answer 404)."""
+    server = settings.server
+    return {
+        "hubspot": (server.hubspot_app_secret or settings.hubspot.client_secret) is not None,
+        "pipedrive": server.pipedrive_user is not None and server.pipedrive_password is not None,
+        "salesforce": server.salesforce_secret is not None and server.salesforce_org_id is not None,
+    }
+
+
 def build_app(
     settings: Settings,
     *,
@@ -119,11 +129,7 @@ def build_app(
         )
         return webhooks.salesforce_events(body, org_id=server.salesforce_org_id)
 
-    configured = {
-        "hubspot": hubspot_secret is not None,
-        "pipedrive": server.pipedrive_user is not None and server.pipedrive_password is not None,
-        "salesforce": server.salesforce_secret is not None and server.salesforce_org_id is not None,
-    }
+    configured = configured_endpoints(settings)
     parsers: dict[str, Callable[[Request, bytes], Awaitable[list[WebhookEvent]]]] = {
         "hubspot": hubspot_parse,
         "pipedrive": pipedrive_parse,

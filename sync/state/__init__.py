@@ -50,7 +50,8 @@ API (``StateStore``)::
     quarantine_list(crm, *, limit=None) ; quarantine_release(crm, contact_ids) -> int ; quarantine_count(crm)
     enqueue_events(events: Sequence[WebhookEvent], now) -> int             # new ones; duplicates by event id skipped
     claim_events(crm, limit, *, now, lease=5 min) -> list[QueuedEvent]      # oldest first; expired claims re-handed
-    ack_events(ids, now) -> int ; count_pending_events(crm) -> int
+    ack_events(ids, now, *, reason=None) -> int ; count_pending_events(crm) -> int  # reason: why given up on
+    oldest_pending_event(crm) -> received_at | None                        # the queue's lag
     sla_open(crm, contact_ids) -> {id: SlaLead} ; sla_save(crm, leads)    # untouched SLA stretches; insert/update
     sla_due(crm, now, *, limit=500) -> list[SlaLead]      # untouched, not escalated, due_at <= now
     sla_since(crm, since) -> list[SlaLead]                # stretches prioritized at or after ``since``

@@ -32,6 +32,7 @@ class RunKind(StrEnum):
     RESCORE = "rescore"
     REVERT = "revert"
     CALIBRATE = "calibrate"
+    REALTIME = "realtime"  # contacts named by webhook events, scored and written as they arrive
 
 
 class RunStatus(StrEnum):
@@ -431,10 +432,13 @@ class StateStore(ABC):
     ) -> list[QueuedEvent]: ...
 
     @abstractmethod
-    def ack_events(self, ids: Sequence[int], now: datetime) -> int: ...
+    def ack_events(self, ids: Sequence[int], now: datetime, *, reason: str | None = None) -> int: ...
 
     @abstractmethod
     def count_pending_events(self, crm: str) -> int: ...
+
+    @abstractmethod
+    def oldest_pending_event(self, crm: str) -> datetime | None: ...
 
     # -- response SLAs ----------------------------------------------------------------------------------
     @abstractmethod

@@ -217,6 +217,13 @@ SEGMENTS = Migration(
     ),
 )
 
+# An event the worker gave up on (its contact is gone, its payload names none) is acked with the reason.
+WEBHOOK_EVENT_REASONS = Migration(
+    9,
+    "webhook events: why an event was acked without being processed",
+    ("ALTER TABLE webhook_events ADD COLUMN ack_reason TEXT",),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -343,6 +350,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     DASHBOARD,
     NURTURE_MEMBERS,
     SEGMENTS,
+    WEBHOOK_EVENT_REASONS,
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -433,15 +433,16 @@ class SqlStateStore(SegmentIndex, SlaBook, RunHistory):
             ).fetchall()
         return [self._queued(row) for row in rows]
 
-    def ack_events(self, ids: Sequence[int], now: datetime) -> int:
-        """Mark claimed events processed; returns how many were still pending."""
+    def ack_events(self, ids: Sequence[int], now: datetime, *, reason: str | None = None) -> int:
+        """Mark claimed events processed (``reason``: why one was given up on); returns how many were pending."""
         acked = self._now(now)
         done = 0
         with self._tx():
             for chunk in chunks([int(i) for i in ids], 500):
                 cursor = self._execute(
-                    f"UPDATE webhook_events SET acked_at = ? WHERE id IN ({_int_marks(chunk)}) AND acked_at IS NULL",
-                    (acked, *chunk),
+                    f"UPDATE webhook_events SET acked_at = ?, ack_reason = ? WHERE id IN ({_int_marks(chunk)}) "
+                    "AND acked_at IS NULL",
+                    (acked, reason, *chunk),
                 )
                 done += cursor.rowcount
         return done
@@ -452,6 +453,12 @@ class SqlStateStore(SegmentIndex, SlaBook, RunHistory):
                 0
             ]
         )
+
+    def oldest_pending_event(self, crm: str) -> datetime | None:
+        row = self._execute(
+            "SELECT MIN(received_at) FROM webhook_events WHERE crm = ? AND acked_at IS NULL", (crm,)
+        ).fetchone()
+        return None if row is None or row[0] is None else self._read_ts(row[0])
 
     def _queued(self, row: Sequence[Any]) -> QueuedEvent:
         event = WebhookEvent(

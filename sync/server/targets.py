@@ -1,0 +1,101 @@
+"""Which contact a queued webhook event asks leadsync to rescore: pure, one rule per CRM.
+
+``event_target(event, ...)`` gives a ``Target``: the contact id to read, or the reason the event names none
+(then it is acked with that reason and never retried: a retry would read the same payload).
+
+- HubSpot: a ``contact.*`` event names the contact in ``objectId`` (a merge: ``primaryObjectId``, the
+  survivor).  A ``contact.propertyChange`` of one of leadsync's own write-back properties is its own write
+  coming back; a ``contact.deletion`` is left to the next sync, which forgets the id.
+- Pipedrive: a ``person`` event names the person (``meta.entity_id``); an ``activity`` event names the
+  activity's person (``data.person_id``, else its primary participant; for a delete, ``previous``).
+- Salesforce: a Lead or Contact record (the configured object) names itself; a Task or Event names its
+  ``WhoId`` when that is a record of the configured object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from connectors.pipedrive.mapping import activity_person_id
+from sync.state import WebhookEvent
+
+# Salesforce key prefixes of the objects leadsync scores
+SALESFORCE_PREFIX = {"Lead": "00Q", "Contact": "003"}
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    contact_id: str | None
+    reason: str | None = None  # why there is no contact to rescore
+
+
+def _skip(reason: str) -> Target:
+    return Target(None, reason)
+
+
+def event_target(event: WebhookEvent, *, salesforce_object: str = "Lead", own_fields: Collection[str] = ()) -> Target:
+    """The contact ``event`` asks to rescore, or why none (``own_fields``: HubSpot properties leadsync writes)."""
+    if event.crm == "hubspot":
+        return _hubspot(event, own_fields)
+    if event.crm == "pipedrive":
+        return _pipedrive(event)
+    if event.crm == "salesforce":
+        return _salesforce(event, salesforce_object)
+    return _skip(f"unknown CRM {event.crm!r}")
+
+
+def _hubspot(event: WebhookEvent, own_fields: Collection[str]) -> Target:
+    payload = event.payload
+    if event.object_type != "contact":
+        return _skip(f"a {event.kind} event is not about a contact")
+    if event.kind == "contact.deletion":
+        return _skip("the contact was deleted: the next sync forgets it")
+    if event.kind == "contact.propertyChange" and payload.get("propertyName") in own_fields:
+        return _skip(f"leadsync's own write of {payload.get('propertyName')} coming back")
+    survivor = payload.get("primaryObjectId") if event.kind == "contact.merge" else None
+    return _id(survivor or event.object_id, "objectId")
+
+
+def _pipedrive(
+    event: WebhookEvent,
+) -> Target:
+    payload = event.payload
+    action = event.kind.split(".", 1)[0]
+    if event.object_type == "person":
+        if action == "delete":
+            return _skip("the person was deleted or merged away: the next sync settles it")
+        return _id(event.object_id, "meta.entity_id")
+    if event.object_type == "activity":
+        for part in ("data", "previous"):
+            record = payload.get(part)
+            if isinstance(record, Mapping):
+                try:
+                    person = activity_person_id(record)
+                except (TypeError, ValueError, KeyError, AttributeError):
+                    return _skip(f"the activity's {part}.person_id is not a person id")
+                if person is not None:
+                    return Target(str(person))
+        return _skip("the activity names no person (no person_id, no participant)")
+    return _skip(f"a {event.kind} event is not about a person or an activity")
+
+
+def _salesforce(event: WebhookEvent, sf_object: str) -> Target:
+    prefix = SALESFORCE_PREFIX.get(sf_object, "")
+    if event.object_type == sf_object:
+        return _id(event.object_id, "Id")
+    if event.object_type in ("Task", "Event"):
+        who: Any = event.payload.get("WhoId")
+        if not isinstance(who, str) or not who:
+            return _skip(f"the {event.object_type} has no WhoId in the callout (add WhoId to the Flow's body)")
+        if not who.startswith(prefix):
+            return _skip(f"the {event.object_type}'s WhoId is not a {sf_object}")
+        return Target(who)
+    return _skip(f"a {event.object_type} record is not a {sf_object}, Task or Event")
+
+
+def _id(value: object, what: str) -> Target:
+    if isinstance(value, bool) or not isinstance(value, str | int) or str(value).strip() == "":
+        return _skip(f"{what} is missing")
+    return Target(str(value).strip())
