@@ -7,7 +7,8 @@ the engine receive what they need as arguments.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -249,15 +250,21 @@ class App:
         pipe = self.pipeline(stop=stop, progress=progress, on_p1=on_p1, read_owners=kind != "rescore")
         if kind not in ("backfill", "sync", "rescore"):
             raise ValueError(f"unknown run kind {kind!r}")
-        watch = None if dry_run else self.lead_watch(kind)
-        if watch is not None:
-            pipe.watch = watch
-        try:
+        with self.watched(pipe, kind, dry_run=dry_run):
             if kind == "backfill":
                 return pipe.backfill(dry_run=dry_run, **kwargs)
             if kind == "sync":
                 return pipe.sync(dry_run=dry_run)
             return pipe.rescore(dry_run=dry_run, **kwargs)
+
+    @contextmanager
+    def watched(self, pipe: Pipeline, kind: str, *, dry_run: bool = False) -> Iterator[Pipeline]:
+        """Owner notifications and SLA tracking on ``pipe`` for one run of ``kind`` (none in a dry run)."""
+        watch = None if dry_run else self.lead_watch(kind)
+        if watch is not None:
+            pipe.watch = watch
+        try:
+            yield pipe
         finally:
             if watch is not None:
                 watch.finish()

@@ -50,7 +50,9 @@ def fast_lane(
     if not changes_pending(app, cursor):
         log.debug("fast lane: nothing changed in %s", crm)
         return None
-    return app.pipeline(stop=stop, on_p1=on_p1, kind=FastLanePipeline).sync()
+    pipe = app.pipeline(stop=stop, on_p1=on_p1, kind=FastLanePipeline)
+    with app.watched(pipe, "sync"):
+        return pipe.sync()
 
 
 def changes_pending(app: App, contacts_cursor: str) -> bool:

@@ -239,7 +239,8 @@ class EventWorker:
         found: set[str] = set()
         try:
             pipe = app.pipeline(on_p1=self.on_p1)
-            summary, found = realtime_run(pipe, ids)
+            with app.watched(pipe, RunKind.REALTIME.value):  # the owner hears of a new P1/SQL from this batch
+                summary, found = realtime_run(pipe, ids)
             report.summary = summary
             if self.on_run is not None:
                 self.on_run(summary, app)

@@ -19,6 +19,7 @@ from sync.realtime import EventWorker
 from sync.state import RunKind, RunStatus, WebhookEvent
 from tests.harnesses import CRMS, NOW, flatten, sql_under_api
 from tests.sync.conftest import Stack
+from tests.sync.fakes import WebhookReceiver
 from tests.sync.realtime_helpers import queued_event
 from tests.sync.test_e2e import ONE_WRITE, engine_view, is_protected, past_the_search_lag
 
@@ -235,3 +236,31 @@ def test_a_shared_pipedrive_adapter_sees_an_activity_added_after_its_last_batch(
     app = stack.app()
     assert stack.harness.crm_value(target, field_name(app.fields_config, "tier", "pipedrive")) == "P1"
     shared.drop()
+
+
+@pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
+def test_a_webhook_batch_that_makes_a_p1_tells_the_owner_and_starts_its_sla(crm: str, make_stack: Any) -> None:
+    receiver = WebhookReceiver()
+    try:
+        notify = [f"LEADSYNC_NOTIFY__SLACK_WEBHOOK_URL={receiver.url}", 'LEADSYNC_NOTIFY__EVENTS={"p1": ["slack"]}']
+        stack = make_stack(crm, contacts=40, extra=notify)
+        app = stack.app()
+        app.run("backfill")
+        past_the_search_lag(stack)
+        app.run("sync")
+        target = plain_lead(stack)
+        activity = stack.harness.api.add_activity(target, "demo_request", NOW - timedelta(minutes=5))
+        clock = Clock(NOW + timedelta(minutes=3))
+        enqueue(stack, [queued_event(crm, target, NOW, activity_id=activity)], clock())
+        sent_before = len(receiver.bodies)
+
+        report = worker_for(stack, clock).process_batch(wait_for_batch=False)
+
+        assert report is not None and report.summary is not None and report.summary.counts["written"] == 1
+        assert engine_view(stack)[target][1].tier == "P1"
+        new = receiver.texts[sent_before:]
+        assert len(new) == 1 and "P1" in new[0], new
+        open_slas = stack.app().store.sla_open(crm, [target])
+        assert open_slas[target].tier == "P1" and open_slas[target].due_at is not None
+    finally:
+        receiver.close()
