@@ -297,10 +297,11 @@ class Daemon:
         from sync.server import EventQueue, ServerThread, build_app
 
         intake = serves_intake(self.settings)
-        if not intake and self.metrics_port is None:
+        dashboard = self.settings.dashboard.password_hash is not None  # build_app mounts it at /dashboard
+        if not intake and not dashboard and self.metrics_port is None:
             return
         server = self.settings.server
-        host = server.host if intake else self.settings.daemon.metrics_host
+        host = server.host if intake or dashboard else self.settings.daemon.metrics_host
         port = self.metrics_port if self.metrics_port is not None else server.port
         if intake and self.settings.daemon.metrics_port not in (None, port):
             log.warning(
@@ -317,7 +318,8 @@ class Daemon:
             raise DaemonConfigError(
                 f"cannot serve on {host}:{port} ({exc.strerror}): set {setting} to a free port"
             ) from None
-        log.info("serving %s/healthz and /metrics%s", self.server.url, " and webhooks" if intake else "")
+        more = (" and webhooks" if intake else "") + (" and the dashboard at /dashboard/" if dashboard else "")
+        log.info("serving %s/healthz and /metrics%s", self.server.url, more)
         if intake:
             self.worker = EventWorker(
                 self.settings,

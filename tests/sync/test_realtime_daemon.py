@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from sync.dashboard.auth import hash_password
 from sync.daemon import FAST_LANE, Daemon, cron_trigger
 from sync.policies import field_name
 from sync.state import RunKind
@@ -109,3 +110,19 @@ def test_a_fast_lane_tick_is_skipped_not_queued_while_another_run_holds_the_daem
     assert daemon.skipped[FAST_LANE] == 1
     assert stack.sandbox.counters.delta(before) == {}
     daemon.shutdown()
+
+
+def test_the_daemon_serves_the_dashboard_when_it_has_a_password_even_without_webhooks(make_stack: Any) -> None:
+    stack = make_stack("hubspot", contacts=10)
+    password_hash = hash_password("correct horse", n=2**10)  # a cheap scrypt cost: only the daemon is tested here
+    lines = [f"LEADSYNC_DASHBOARD__PASSWORD_HASH={password_hash}", "LEADSYNC_SERVER__PORT=0"]
+    stack.env_file.write_text(stack.env_file.read_text() + "".join(f"{line}\n" for line in lines), encoding="utf-8")
+    daemon = daemon_for(stack, Clock(NOW))
+    daemon.start()
+    try:
+        assert daemon.server is not None and daemon.worker is None, "no intake configured: no worker"
+        page = httpx.get(f"{daemon.server.url}/dashboard/", timeout=10, follow_redirects=True)
+        assert page.status_code == 401 and "<h1>Sign in</h1>" in page.text, "the sign-in page, from the daemon"
+        assert httpx.get(f"{daemon.server.url}/healthz", timeout=10).status_code == 200
+    finally:
+        daemon.shutdown()
