@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from sync.dashboard.auth import hash_password
 from sync.daemon import FAST_LANE, Daemon, cron_trigger
+from sync.dashboard.auth import hash_password
 from sync.policies import field_name
 from sync.state import RunKind
 from tests.harnesses import CRMS, NOW, flatten, wait_for
