@@ -15,7 +15,7 @@ sandbox (what the CRM saw), rate limits off.  The minimum of each run is compute
 the contacts the run listed, the activities per object of those it read, the contacts it wrote.  Figures,
 never pass/fail.
 
-    .venv/bin/python bench/api_calls.py [--contacts 2000,10000] [--crm hubspot] [--no-write]
+    .venv/bin/python bench/api_calls.py [--contacts 2000,10000] [--crm hubspot] [--no-write] [--nurture]
 """
 
 from __future__ import annotations
@@ -460,6 +460,9 @@ def main() -> int:
     parser.add_argument("--contacts", default="10000", help="contacts to seed; several sizes comma-separated")
     parser.add_argument("--crm", choices=["all", *CRMS], default="all")
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
+    parser.add_argument(
+        "--nurture", action="store_true", help="also the nurture hand-off to Mailchimp and ActiveCampaign (each size)"
+    )
     args = parser.parse_args()
     crms = CRMS if args.crm == "all" else (args.crm,)
     header = machine()
@@ -478,6 +481,11 @@ def main() -> int:
     if not args.no_write:
         write_section("API calls", section(sizes, header))
         print("wrote the API calls section of bench/RESULTS.md")
+    if args.nurture:
+        from bench.nurture_calls import hand_off
+
+        for contacts in [int(n) for n in str(args.contacts).split(",")]:
+            hand_off(contacts, write=not args.no_write)
     return 0
 
 

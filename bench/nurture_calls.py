@@ -151,17 +151,23 @@ def main() -> int:
     parser.add_argument("--contacts", type=int, default=10_000)
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args()
+    return hand_off(args.contacts, write=not args.no_write)
+
+
+def hand_off(n: int, *, write: bool) -> int:
+    """Bench every destination target at ``n`` contacts; print (and write) the section.  Also run by
+    ``bench/api_calls.py --nurture``."""
     rows: list[Figures] = []
     for label, tool, target in (
         ("Mailchimp tag (batch)", "mailchimp", Target("tag", TAG)),
         ("Mailchimp static segment", "mailchimp", Target("segment", "?")),
         ("ActiveCampaign tag", "activecampaign", Target("tag", TAG)),
     ):
-        rows.extend(bench_target(label, tool, target, args.contacts))
+        rows.extend(bench_target(label, tool, target, n))
         print(f"{label}: " + "; ".join(f"{r.step}: {r.calls} calls (min {r.minimum})" for r in rows[-2:]), flush=True)
-    text = section(rows, args.contacts)
+    text = section(rows, n)
     print(text)
-    if not args.no_write:
+    if write:
         write_section("Nurture hand-off API calls", text)
     return 0
 
