@@ -141,13 +141,33 @@ def _when(value: datetime | None) -> str:
 @handle_errors
 def runs(limit: int, crm: str | None, kind: str | None, as_json: bool) -> None:
     """Run history: what each backfill, sync, rescore and revert did (times in UTC)."""
-    records = _app().store.list_runs(crm, kind=kind, limit=limit)
+    app = _app()
+    records = app.store.list_runs(crm, kind=kind, limit=limit)
     if as_json:
         click.echo(json.dumps([run_dict(r) for r in records], indent=2))
         return
     if not records:
         out.print("No runs yet: start with `leadsync backfill`.")
-        return
+    else:
+        _runs_table(records)
+    _sla_line(app, crm or app.settings.crm)
+
+
+def _sla_line(app: App, crm: str) -> None:
+    """The last 7 days' response SLAs per tracked tier, in one line (``leadsync sla``: per owner, 30 days)."""
+    from sync.cli_context import now_utc
+    from sync.sla import report_for
+
+    totals: dict[str, list[int]] = {}
+    for row in report_for(app.store, crm, now_utc(), (7,)):
+        tier = totals.setdefault(row.tier, [0, 0, 0])
+        tier[0], tier[1], tier[2] = tier[0] + row.met, tier[1] + row.missed, tier[2] + row.pending
+    if totals:
+        parts = [f"{tier} met {m}, missed {x}, pending {p}" for tier, (m, x, p) in sorted(totals.items())]
+        out.print(f"Response SLAs, last 7 days: {'; '.join(parts)} (per owner: leadsync sla).", markup=False)
+
+
+def _runs_table(records: Sequence[RunRecord]) -> None:
     several_crms = len({r.crm for r in records}) > 1
     table = Table(title="leadsync runs (UTC)", box=box.SIMPLE_HEAD, pad_edge=False)
     numeric = ("run", "read", "written", "failed", "quar.", "gone", "calls")

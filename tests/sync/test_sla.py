@@ -257,3 +257,5 @@ def test_leadsync_sla_reports_json_and_a_table(tmp_path: Path, monkeypatch: pyte
     table = CliRunner().invoke(cli, ["--env-file", str(env), "sla", "--days", "30"], catch_exceptions=False)
     assert table.exit_code == 0 and "50%" in table.output
     assert "met, missed" in CliRunner().invoke(cli, ["sla", "--help"]).output
+    runs = CliRunner().invoke(cli, ["--env-file", str(env), "runs"], catch_exceptions=False)
+    assert runs.exit_code == 0 and "Response SLAs, last 7 days: P1 met 1, missed 0, pending 0" in runs.output
