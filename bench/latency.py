@@ -1,6 +1,7 @@
 """How long from a change in the CRM to its score written back: webhooks, the fast lane, and a SIGKILL mid-stream.
 
     python -m bench.latency [--crm pipedrive] [--rate 5] [--seconds 120] [--mode all|webhooks|fastlane|kill]
+                            [--deliveries sandbox|bench] [--retry-scale 1]
 
 An in-process sandbox (real time, its default rate limits) and ``leadsync daemon`` in a child process, as a
 user runs it.  A steady stream of changes (``--rate`` a second for ``--seconds``): demo requests, form fills and
@@ -8,9 +9,12 @@ title changes, each on a different contact, each one the engine says changes the
 each must be written exactly once).  A watcher reads the sandbox's store every 0.2 s: the latency of a change
 is from the moment it was made to the moment its new score is in the CRM.
 
-- ``webhooks``: the sandbox does not send webhooks yet (another change builds that), so right after each change
-  the bench POSTs the vendor's event shape, correctly signed, to the daemon, retrying until a 2xx as the
-  vendors do.  The worker's batch wait is 1 s.
+- ``webhooks``: the sandbox sends the vendor's webhooks to the daemon's intake (``--deliveries sandbox``, the
+  default): signed with the secrets it hands the daemon, batched and retried on the vendor's schedule
+  (``--retry-scale`` 1 = the vendors' real gaps), for the bench's changes and for leadsync's own write-backs
+  (echoes) alike, as ``leadsync sandbox serve --webhook-url`` does.  ``--deliveries bench`` is the older way:
+  the bench POSTs one signed event right after each change, retrying every 0.5 s until a 2xx.  The worker's
+  batch wait is 1 s.
 - ``fastlane``: no webhooks; the daemon's fast lane polls every ``--fast-lane-seconds``.
 - ``kill``: as ``webhooks``, with the daemon SIGKILLed half-way through and restarted at once (lease 20 s).
 
@@ -45,7 +49,10 @@ from typing import Any
 from bench._common import create_writeback_fields, machine, write_section
 from connectors.sandbox import Sandbox, SandboxConfig
 from connectors.sandbox.app import SandboxApp
+from connectors.sandbox.salesforce.ids import ORG_ID
 from connectors.sandbox.seed import generate
+from connectors.sandbox.webhooks import WebhookConfig, WebhookSender
+from connectors.sandbox.webhooks.options import intake_env_lines
 from scoring import STARTER_MODEL_PATH
 from sync.app import App
 from sync.demo import sandbox_env_file
@@ -211,16 +218,22 @@ class Figures:
     lost: int = 0
     duplicated: int = 0
     retried_posts: int = 0
+    deliveries: str = "sandbox"
+    sender: dict[str, Any] = field(default_factory=dict)  # the sandbox sender's attempts, failures, drops
     unchanged: int = 0  # changes the engine scored the same: nothing to write, no latency
     note: str = ""
 
     def line(self) -> str:
         lat = sorted(self.latencies)
         if not lat:
-            return f"| {self.mode} | {self.crm} | {self.changes} | 0 | - | - | - | {self.lost} | {self.duplicated} |"
+            return (
+                f"| {self.mode} | {self.deliveries} | {self.crm} | {self.changes} | 0 | - | - | - | {self.lost} | "
+                f"{self.duplicated} |"
+            )
         p95 = lat[min(len(lat) - 1, round(0.95 * (len(lat) - 1)))]
         return (
-            f"| {self.mode} | {self.crm} | {self.changes} | {len(lat)} | {statistics.median(lat):.1f} | {p95:.1f} | "
+            f"| {self.mode} | {self.deliveries} | {self.crm} | {self.changes} | {len(lat)} | "
+            f"{statistics.median(lat):.1f} | {p95:.1f} | "
             f"{lat[-1]:.1f} | {self.lost} | {self.duplicated} |"
         )
 
@@ -251,7 +264,30 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0)
     raise RuntimeError("the daemon did not start serving")
 
 
-def run_mode(mode: str, crm: str, rate: float, seconds: float, contacts: int, fast_lane: int) -> Figures:
+def sandbox_hooks(crm: str, port: int, retry_scale: float) -> tuple[WebhookConfig, list[str]]:
+    """What ``leadsync sandbox serve --webhook-url`` would use, and the intake settings it prints for it."""
+    hooks = WebhookConfig(url=f"http://127.0.0.1:{port}/webhooks", crms=(crm,), retry_scale=retry_scale)
+    lines = [line for line in intake_env_lines(hooks, ORG_ID) if not line.startswith("#")]
+    return hooks, lines
+
+
+def attach_sender(sandbox: Sandbox, hooks: WebhookConfig) -> None:
+    """Start the sandbox's webhook sender now (after the backfill, whose write-backs no daemon hears yet)."""
+    sender = WebhookSender(hooks, lambda: datetime.now(UTC)).start()
+    sandbox.store.listen(sender.on_changes)
+    sandbox.webhooks = sender  # sandbox.stop() stops it
+
+
+def run_mode(
+    mode: str,
+    crm: str,
+    rate: float,
+    seconds: float,
+    contacts: int,
+    fast_lane: int,
+    deliveries: str = "sandbox",
+    retry_scale: float = 1.0,
+) -> Figures:
     writes = WriteLog()
     writes.install()
     workdir = Path(tempfile.mkdtemp(prefix=f"leadsync-latency-{mode}-"))
@@ -260,6 +296,8 @@ def run_mode(mode: str, crm: str, rate: float, seconds: float, contacts: int, fa
         now = datetime.now(UTC)
         sandbox.apis[crm].load(generate(contacts, seed=7, now=now))  # type: ignore[attr-defined]
         port = free_port()
+        hooks, intake = sandbox_hooks(crm, port, retry_scale)
+        by_sandbox = mode != "fastlane" and deliveries == "sandbox"
         extra = [
             f"LEADSYNC_SERVER__PORT={port}",
             "LEADSYNC_REALTIME__BATCH_WAIT_SECONDS=1",
@@ -269,6 +307,8 @@ def run_mode(mode: str, crm: str, rate: float, seconds: float, contacts: int, fa
         ]
         if mode == "fastlane":  # no webhook secrets: /healthz and /metrics on the metrics port
             extra += [f"LEADSYNC_REALTIME__FAST_LANE_SECONDS={fast_lane}", f"LEADSYNC_DAEMON__METRICS_PORT={port}"]
+        elif by_sandbox:
+            extra += intake
         else:
             extra += [
                 f"LEADSYNC_SERVER__HUBSPOT_APP_SECRET={HS_SECRET}",
@@ -294,7 +334,9 @@ def run_mode(mode: str, crm: str, rate: float, seconds: float, contacts: int, fa
         wait_healthy(url, proc)
         time.sleep(3)  # the daemon's first sync, at start
         baseline = writes.snapshot()
-        figures = Figures(mode, crm, len(planned))
+        figures = Figures(mode, crm, len(planned), deliveries="-" if mode == "fastlane" else deliveries)
+        if by_sandbox:
+            attach_sender(sandbox, hooks)
 
         stop_watch = threading.Event()
 
@@ -322,7 +364,7 @@ def run_mode(mode: str, crm: str, rate: float, seconds: float, contacts: int, fa
                 figures.note = f"SIGKILL after {n} changes; restarted at once"
             make_change(sandbox, crm, change)
             change.made_at = time.time()
-            if mode != "fastlane":
+            if mode != "fastlane" and not by_sandbox:
                 body, headers = webhook(crm, change, f"{url}/webhooks/{crm}")
                 hook_url = f"{url}/webhooks/{crm}"
                 post_attempts.append(posts.submit(post_until_accepted, hook_url, body, headers, time.monotonic() + 120))
@@ -333,6 +375,9 @@ def run_mode(mode: str, crm: str, rate: float, seconds: float, contacts: int, fa
         watcher.join()
         posts.shutdown(wait=True)
         figures.retried_posts = sum(f.result() - 1 for f in post_attempts if f.exception() is None)
+        if sandbox.webhooks is not None:
+            sandbox.webhooks.wait_idle(timeout=10)
+            figures.sender = sandbox.webhooks.stats()
         time.sleep(2)  # writes still in flight would show as duplicates
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
@@ -356,33 +401,47 @@ def run_mode(mode: str, crm: str, rate: float, seconds: float, contacts: int, fa
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--crm", choices=("hubspot", "pipedrive", "salesforce"), default="pipedrive")
+    parser.add_argument("--crm", choices=("hubspot", "pipedrive", "salesforce", "all"), default="pipedrive")
     parser.add_argument("--rate", type=float, default=5.0, help="changes per second")
     parser.add_argument("--seconds", type=float, default=120.0, help="how long the stream lasts")
     parser.add_argument("--contacts", type=int, default=2000)
     parser.add_argument("--fast-lane-seconds", type=int, default=60)
     parser.add_argument("--mode", choices=("all", "webhooks", "fastlane", "kill"), default="all")
+    parser.add_argument(
+        "--deliveries",
+        choices=("sandbox", "bench"),
+        default="sandbox",
+        help="webhooks sent by the sandbox (signed, batched, retried), or POSTed by the bench after each change",
+    )
+    parser.add_argument("--retry-scale", type=float, default=1.0, help="the vendors' retry gaps times this")
     parser.add_argument("--write-results", action="store_true", help="put the figures in bench/RESULTS.md")
     args = parser.parse_args(argv)
     modes = ("webhooks", "fastlane", "kill") if args.mode == "all" else (args.mode,)
+    crms = ("hubspot", "pipedrive", "salesforce") if args.crm == "all" else (args.crm,)
     rows = []
-    for mode in modes:
-        figures = run_mode(mode, args.crm, args.rate, args.seconds, args.contacts, args.fast_lane_seconds)
-        rows.append(figures)
-        print(figures.line(), figures.note, f"(webhook POSTs retried: {figures.retried_posts})", flush=True)
+    for crm in crms:
+        for mode in modes:
+            figures = run_mode(
+                mode, crm, args.rate, args.seconds, args.contacts, args.fast_lane_seconds, args.deliveries,
+                args.retry_scale,
+            )  # fmt: skip
+            rows.append(figures)
+            print(figures.line(), figures.note, f"(bench POSTs retried: {figures.retried_posts})", flush=True)
+            print(f"  sandbox sender: {figures.sender}", flush=True)
     table = "\n".join(
         [
-            "| mode | CRM | changes | written | p50 s | p95 s | max s | lost | duplicated |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| mode | deliveries | CRM | changes | written | p50 s | p95 s | max s | lost | duplicated |",
+            "|---|---|---|---|---|---|---|---|---|---|",
             *(f.line() for f in rows),
         ]
     )
     body = (
-        f"`python -m bench.latency --crm {args.crm} --rate {args.rate:g} --seconds {args.seconds:g} "
-        f"--fast-lane-seconds {args.fast_lane_seconds}`; {machine()}.\n\n{table}\n\n"
-        "From the change made in the sandbox to its new score readable there (watched every 0.2 s). The sandbox "
-        "sends no webhooks yet: the bench POSTs the vendor's event, signed, right after each change, retrying while "
-        "the daemon is down. " + " ".join(f.note for f in rows if f.note)
+        f"`python -m bench.latency --crm {args.crm} --mode {args.mode} --rate {args.rate:g} --seconds "
+        f"{args.seconds:g} --contacts {args.contacts} --fast-lane-seconds {args.fast_lane_seconds} --deliveries "
+        f"{args.deliveries} --retry-scale {args.retry_scale:g}`; {machine()}.\n\n{table}\n\n"
+        "From the change made in the sandbox to its new score readable there (watched every 0.2 s). Deliveries "
+        "`sandbox`: the sandbox's own webhook sender (signed, batched, retried on the vendor's schedule); `bench`: "
+        "one signed POST by the bench after each change. " + " ".join(f.note for f in rows if f.note)
     )
     if args.write_results:
         write_section("Hot-lead latency (webhooks, fast lane, SIGKILL)", body)

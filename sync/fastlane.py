@@ -9,8 +9,9 @@ the removals read: deleted and merged records are left to the scheduled sync) on
   sync reads those.
 - Salesforce: one composite request of ``COUNT()`` queries, the contact object and each activity object from
   its stream's position (``connectors.salesforce.probe``).
-- Pipedrive: no probe (an activity does not change its person, and no single call lists both): the
-  incremental sync itself, two calls (persons and activities) when nothing changed.
+- Pipedrive: one ``GET /v1/recents`` lists the persons and activities changed since the older of the two
+  cursors (``connectors.pipedrive.probe``); an activity does not change its person, so one listing of
+  either would not do.
 
 The daemon runs it on an executor of its own and skips a tick while another run holds the mutex, so it never
 overlaps (nor queues up behind) the full sync.
@@ -66,6 +67,14 @@ def changes_pending(app: App, contacts_cursor: str) -> bool:
 
         if isinstance(adapter, SalesforceAdapter):
             return salesforce_changes(
+                adapter, contacts_cursor, app.store.get_cursor(app.settings.crm, ACTIVITIES_STREAM)
+            )
+    if app.settings.crm == "pipedrive":
+        from connectors.pipedrive.adapter import PipedriveAdapter
+        from connectors.pipedrive.probe import changes_pending as pipedrive_changes
+
+        if isinstance(adapter, PipedriveAdapter):
+            return pipedrive_changes(
                 adapter, contacts_cursor, app.store.get_cursor(app.settings.crm, ACTIVITIES_STREAM)
             )
     return True

@@ -120,6 +120,11 @@ class PipedriveAdapter:
             else:
                 self._type_map[key] = canonical
 
+    @property
+    def client(self) -> PipedriveClient:
+        """The HTTP client, for one-call questions such as the fast lane's probe (``probe.py``)."""
+        return self._client
+
     # -- fields ---------------------------------------------------------------------------------------------
     def _fields(self) -> FieldRegistry:
         """Person fields with their codes: from the fields cache when it has them, else read from Pipedrive."""

@@ -4,7 +4,8 @@
 (then it is acked with that reason and never retried: a retry would read the same payload).
 
 - HubSpot: a ``contact.*`` event names the contact in ``objectId`` (a merge: ``primaryObjectId``, the
-  survivor).  A ``contact.propertyChange`` of one of leadsync's own write-back properties is its own write
+  survivor); a workflow "Send a webhook" (``contact.workflow``) names it by its ``canonical-vid``/``vid``.
+  A ``contact.propertyChange`` of one of leadsync's own write-back properties is its own write
   coming back; a ``contact.deletion`` is left to the next sync, which forgets the id.
 - Pipedrive: a ``person`` event names the person (``meta.entity_id``); an ``activity`` event names the
   activity's person (``data.person_id``, else its primary participant; for a delete, ``previous``).

@@ -1,7 +1,7 @@
 """``PipedriveApi``: the routes, auth and token budget around each request, and the sandbox-side helpers.
 
 The facade owns no endpoint logic: each API section is a part it holds (``auth``, ``budget``, ``fields``,
-``persons``, ``activities``, ``deals``, ``organizations``, ``users``, ``sample_data``) and ``ROUTES`` names
+``persons``, ``activities``, ``deals``, ``organizations``, ``users``, ``recents``, ``sample_data``) and ``ROUTES`` names
 which part's method serves which path.
 """
 
@@ -24,6 +24,7 @@ from connectors.sandbox.pipedrive.limits import Limits, TokenBudget
 from connectors.sandbox.pipedrive.loading import SampleData
 from connectors.sandbox.pipedrive.organizations import Organizations
 from connectors.sandbox.pipedrive.persons import Persons
+from connectors.sandbox.pipedrive.recents import Recents
 from connectors.sandbox.pipedrive.users import Users
 from connectors.sandbox.samples import Dataset
 
@@ -41,6 +42,7 @@ ROUTES: tuple[tuple[str, str, str, str, int], ...] = (
     ("GET", r"/api/v2/activities", "activities.v2_list", "pipedrive.activities.v2.list", 10),
     ("GET", r"/api/v2/deals", "deals.v2_list", "pipedrive.deals.v2.list", 10),
     ("GET", r"/api/v2/organizations", "organizations.v2_list", "pipedrive.organizations.v2.list", 10),
+    ("GET", r"/api/v1/recents", "recents.v1_list", "pipedrive.recents.list", 20),
     ("POST", r"/oauth/token", "auth.oauth_token", "pipedrive.oauth.token", 0),  # oauth.pipedrive.com in reality
 )
 DEFAULT_TOKEN_COSTS: dict[str, int] = {endpoint: cost for *_, endpoint, cost in ROUTES}
@@ -62,6 +64,7 @@ class PipedriveApi(CRMApi):
         self.deals = Deals(self.store)
         self.organizations = Organizations(self.store)
         self.users = Users(self.store)
+        self.recents = Recents(self.store)
         self.sample_data = SampleData(self.store, clock, self.fields)
         with self.store.tx() as db:
             create_tables(db)
