@@ -12,6 +12,7 @@ import responses
 from pydantic import SecretStr
 from responses import matchers
 
+from connectors.errors import FatalApiError
 from connectors.pipedrive import PipedriveAdapter, PipedriveConfig
 from connectors.pipedrive.cursor import ChangeCursor
 from connectors.pipedrive.probe import changes_pending
@@ -76,6 +77,15 @@ def test_nothing_new_is_one_call_from_a_second_before_the_older_cursor(mock: res
 def test_a_change_the_cursors_have_not_handled_is_pending(mock: responses.RequestsMock, entry: dict[str, Any]) -> None:
     _recents(mock, _page([entry]))
     assert changes_pending(_adapter(), SEEN, ACTIVITIES) is True
+
+
+def test_a_refused_probe_asks_the_sync_and_other_errors_are_raised(mock: responses.RequestsMock) -> None:
+    refused = {"success": False, "error": "Invalid items", "error_info": "Please check developers.pipedrive.com"}
+    mock.get(f"{BASE}/api/v1/recents", json=refused, status=400)
+    assert changes_pending(_adapter(), SEEN, ACTIVITIES) is True, "a 400 on items: the tick runs the sync"
+    mock.replace(responses.GET, f"{BASE}/api/v1/recents", json={"success": False, "error": "gone"}, status=404)
+    with pytest.raises(FatalApiError):
+        changes_pending(_adapter(), SEEN, ACTIVITIES)
 
 
 def test_a_deleted_record_is_left_to_the_scheduled_sync(mock: responses.RequestsMock) -> None:
