@@ -95,13 +95,22 @@ class WriteLog:
         elif method == "POST" and path.endswith("/objects/contacts/batch/update"):
             ids = [str(item["id"]) for item in json.loads(request.body)["inputs"]]
         elif method == "PATCH" and "/composite/sobjects" in path:
-            ids = [str(r["Id"]) for r in json.loads(request.body)["records"]]
+            ids = _record_ids(json.loads(request.body))
+        elif method == "POST" and path.endswith("/composite"):  # collections packed into one Composite call
+            subrequests = json.loads(request.body).get("compositeRequest", [])
+            ids = [i for sub in subrequests if "/composite/sobjects" in sub.get("url", "") for i in _record_ids(sub)]
         with self._lock:
             self.by_contact.update(ids)
 
     def snapshot(self) -> Counter[str]:
         with self._lock:
             return Counter(self.by_contact)
+
+
+def _record_ids(body: dict[str, Any]) -> list[str]:
+    """The ids of an sObject Collections update body (``id``, as the adapter and Salesforce's examples spell it)."""
+    records = (body.get("body") or body).get("records", [])
+    return [str(r.get("id") or r.get("Id")) for r in records]
 
 
 # -- the planned changes --------------------------------------------------------------------------------

@@ -10,7 +10,8 @@
 - Pipedrive: a ``person`` event names the person (``meta.entity_id``); an ``activity`` event names the
   activity's person (``data.person_id``, else its primary participant; for a delete, ``previous``).
 - Salesforce: a Lead or Contact record (the configured object) names itself; a Task or Event names its
-  ``WhoId`` when that is a record of the configured object.
+  ``WhoId`` when that is a record of the configured object; a CampaignMember (form fill, webinar) its
+  ``LeadId`` / ``ContactId``.
 """
 
 from __future__ import annotations
@@ -93,7 +94,12 @@ def _salesforce(event: WebhookEvent, sf_object: str) -> Target:
         if not who.startswith(prefix):
             return _skip(f"the {event.object_type}'s WhoId is not a {sf_object}")
         return Target(who)
-    return _skip(f"a {event.object_type} record is not a {sf_object}, Task or Event")
+    if event.object_type == "CampaignMember":  # a form fill, webinar sign-up or download
+        member: Any = event.payload.get(f"{sf_object}Id")
+        if not isinstance(member, str) or not member:
+            return _skip(f"the CampaignMember has no {sf_object}Id in the callout (add it to the Flow's body)")
+        return Target(member)
+    return _skip(f"a {event.object_type} record is not a {sf_object}, Task, Event or CampaignMember")
 
 
 def _id(value: object, what: str) -> Target:

@@ -26,7 +26,7 @@ from sync.server.verify import Rejected, same_org
 from sync.state import WebhookEvent
 
 # Salesforce key prefixes of the objects a Flow may send, for bodies without ``attributes.type``
-_SF_PREFIXES = {"00Q": "Lead", "003": "Contact", "00T": "Task", "00U": "Event"}
+_SF_PREFIXES = {"00Q": "Lead", "003": "Contact", "00T": "Task", "00U": "Event", "00v": "CampaignMember"}
 
 
 def parse_json(body: bytes) -> Any:

@@ -21,6 +21,7 @@ from connectors.sandbox.salesforce.ids import ORG_ID
 from connectors.sandbox.seed import generate
 from connectors.sandbox.webhooks import WebhookConfig
 from sync.server import EventQueue, ServerThread, build_app
+from sync.server.targets import Target, event_target
 from sync.settings import Settings
 from sync.state import QueuedEvent, open_store
 
@@ -176,6 +177,18 @@ def test_activities_and_form_submissions_are_delivered(receiver: Receiver, make_
     assert workflow[0].event.payload["properties"]["email"]["value"]
     # the rollups a form fill bumps come as property changes too
     assert any(q.event.payload.get("propertyName") == "recent_conversion_date" for q in stored)
+
+
+def test_a_salesforce_form_fill_is_a_campaign_member_whose_callout_names_its_lead(
+    receiver: Receiver, make_sandbox: Any
+) -> None:
+    sandbox, ids = make_sandbox(_hooks(receiver), "salesforce")
+    lead = next(i for i in ids.values() if i.startswith("00Q"))
+    sandbox.apis["salesforce"].add_activity(lead, "form_submission")  # type: ignore[attr-defined]
+    _wait(sandbox)
+    members = [q.event for q in receiver.stored("salesforce") if q.event.object_type == "CampaignMember"]
+    assert len(members) == 1 and members[0].payload["LeadId"] == lead
+    assert event_target(members[0], salesforce_object="Lead") == Target(lead)
 
 
 def test_a_change_through_the_api_is_sent_without_waiting_for_the_receiver(

@@ -14,7 +14,8 @@ from connectors.sandbox.salesforce.ids import KEY_PREFIXES, make_id
 from connectors.sandbox.salesforce.objects import ObjectSchema
 from connectors.sandbox.store import Change, listening, note_change
 
-WEBHOOK_OBJECTS = ("Lead", "Contact", "Task")  # what a record-triggered Flow / Outbound Message watches
+# what the record-triggered Flows the README registers watch (form fills and webinars are CampaignMembers)
+WEBHOOK_OBJECTS = ("Lead", "Contact", "Task", "Event", "CampaignMember")
 
 _RECORD_SQL = """
 CREATE TABLE IF NOT EXISTS sf_record (
@@ -42,7 +43,7 @@ def full_name(data: dict[str, Any]) -> str:
 
 
 def _note_changes(conn: Any, rows: list[tuple[str, dict[str, Any]]]) -> None:
-    """Note each Lead, Contact or Task written, before the write (so a new id is still unknown: ``create``)."""
+    """Note each record of a watched object written, before the write (so a new id is still unknown: ``create``)."""
     if not listening(conn):
         return
     for sobject, data in rows:
