@@ -7,7 +7,7 @@ import click
 
 @click.group()
 def dashboard() -> None:
-    """The web dashboard at /dashboard on `leadsync serve` (see the README's "Dashboard")."""
+    """The web dashboard at /dashboard, served by the daemon and `leadsync serve` (README: "Dashboard")."""
 
 
 @dashboard.command("hash-password")

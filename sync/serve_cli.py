@@ -18,8 +18,8 @@ from sync.state import StateError
 )
 @handle_errors
 def serve(host: str | None, port: int | None, intake_only: bool) -> None:
-    """Receive CRM webhooks (HubSpot, Pipedrive, Salesforce), score the contacts they name, serve /healthz and
-    /metrics.
+    """Receive CRM webhooks (HubSpot, Pipedrive, Salesforce), score the contacts they name, serve /healthz,
+    /metrics and, with a dashboard password set, the dashboard at /dashboard.
 
     Bind 127.0.0.1 and put a reverse proxy with TLS in front; see the README's "Webhook intake".
     """

@@ -324,7 +324,8 @@ class SlaSettings(_Section):
 
 
 class DashboardSettings(_Section):
-    """The web dashboard at /dashboard on the ``leadsync serve`` server; off until a password hash is set."""
+    """The web dashboard at /dashboard (on the daemon's and ``leadsync serve``'s server); off until a password
+    hash is set."""
 
     user: str = "admin"
     password_hash: SecretStr | None = None  # `leadsync dashboard hash-password` makes one (scrypt)
