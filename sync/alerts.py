@@ -10,19 +10,16 @@ that could contain it.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit
 
 import requests
 from pydantic import SecretStr
 
-from connectors.http import redact
 from connectors.records import Contact
+from sync.outbox import Outbox, hide_webhook_url
 
 log = logging.getLogger("leadsync.alerts")
 
@@ -52,9 +49,7 @@ class Alerter:
     ) -> None:
         self._url = url
         if url is not None:
-            # HTTP libraries log the request path at DEBUG; in a webhook URL the path is the secret part
-            parts = urlsplit(url.get_secret_value())
-            redact.add(url.get_secret_value(), parts.path + (f"?{parts.query}" if parts.query else ""))
+            hide_webhook_url(url.get_secret_value())
         self.crm = crm
         self.timeout = timeout
         self.attempts = attempts
@@ -62,9 +57,7 @@ class Alerter:
         self.sleep = sleep
         self.delivered = 0
         self.dropped = 0
-        self._queue: queue.Queue[_Message | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._start_guard = threading.Lock()
+        self._outbox: Outbox[_Message] = Outbox("leadsync-alerts", self._deliver, log)
         self._last_failure: dict[str, str] = {}
         self._session = requests.Session()
 
@@ -115,47 +108,19 @@ class Alerter:
         if not self.enabled:
             log.info("alert (no webhook configured): %s", message.text)
             return
-        with self._start_guard:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._deliver_loop, name="leadsync-alerts", daemon=True)
-                self._thread.start()
-        self._queue.put(message)
+        self._outbox.put(message)
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every queued message is delivered or dropped; False when ``timeout`` ran out first."""
-        deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
-        return True
+        return self._outbox.flush(timeout)
 
     def close(self, timeout: float = 10.0) -> None:
-        if self._thread is not None:
-            if not self.flush(timeout):
-                log.warning("gave up delivering %d queued alert(s) at shutdown", self._queue.qsize())
-            self._queue.put(None)
-            self._thread.join(timeout=1.0)
-            self._thread = None
+        self._outbox.close(timeout, "alert(s)")
         self._session.close()
 
-    def _deliver_loop(self) -> None:
-        while True:
-            first = self._queue.get()
-            batch = [first]
-            while True:  # take whatever else is waiting, so queued P1s go out as one message
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            try:
-                for text in self._compose([m for m in batch if m is not None]):
-                    self._post(text)
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
-            if any(m is None for m in batch):
-                return
+    def _deliver(self, messages: list[_Message]) -> None:
+        for text in self._compose(messages):
+            self._post(text)
 
     def _compose(self, messages: list[_Message]) -> list[str]:
         texts = [m.text for m in messages if not m.p1]

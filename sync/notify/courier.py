@@ -9,21 +9,18 @@ URL, and an exception is logged by its type only (requests puts the URL in its m
 from __future__ import annotations
 
 import logging
-import queue
 import smtplib
 import ssl
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import requests
 from pydantic import SecretStr
 
-from connectors.http import redact
 from sync.notify.message import Notice, email_message, slack_payload, teams_payload
+from sync.outbox import Outbox, hide_webhook_url
 from sync.settings import NotifySettings
 
 log = logging.getLogger("leadsync.notify")
@@ -73,9 +70,7 @@ class Courier:
         self.sleep = sleep
         self.delivered = 0
         self.dropped = 0
-        self._queue: queue.Queue[_Item | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._guard = threading.Lock()
+        self._outbox: Outbox[_Item] = Outbox("leadsync-notify", self._deliver_all, log)
         self._session = requests.Session()
 
     def send(self, notice: Notice, target: Target) -> None:
@@ -86,44 +81,22 @@ class Courier:
 
     def _put(self, item: _Item) -> None:
         if item.target.channel != "email":
-            # HTTP libraries log the request path at DEBUG; in a webhook URL the path is the secret part
-            url = item.target.address.get_secret_value()
-            parts = urlsplit(url)
-            redact.add(url, parts.path + (f"?{parts.query}" if parts.query else ""))
-        with self._guard:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="leadsync-notify", daemon=True)
-                self._thread.start()
-        self._queue.put(item)
+            hide_webhook_url(item.target.address.get_secret_value())
+        self._outbox.put(item)
 
     def flush(self, timeout: float = 30.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
-        return True
+        return self._outbox.flush(timeout)
 
     def close(self, timeout: float = 30.0) -> None:
-        if self._thread is not None:
-            if not self.flush(timeout):
-                log.warning("gave up delivering %d queued notification(s) at shutdown", self._queue.qsize())
-            self._queue.put(None)
-            self._thread.join(timeout=1.0)
-            self._thread = None
+        self._outbox.close(timeout, "notification(s)")
         self._session.close()
 
-    def _loop(self) -> None:
-        while True:
-            item = self._queue.get()
+    def _deliver_all(self, items: list[_Item]) -> None:
+        for item in items:
             try:
-                if item is None:
-                    return
                 self._deliver(item)
             except Exception:  # a bug in one delivery must not stop the others
-                log.exception("could not deliver a notification to %s", item.target.describe() if item else "?")
-            finally:
-                self._queue.task_done()
+                log.exception("could not deliver a notification to %s", item.target.describe())
 
     # -- one delivery, retried --------------------------------------------------------------------------------
     def _deliver(self, item: _Item) -> None:
