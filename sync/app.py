@@ -123,6 +123,8 @@ class App:
     extra_read_fields: list[str] = field(default_factory=list)
     # ``sleep`` / ``monotonic`` of the nurture tools' clients (the demo and tests pace them on the sandbox's clock)
     destination_options: dict[str, Any] = field(default_factory=dict)
+    # adapter config overrides (the demo reads the CRM on the sandbox's clock, which its paced clients move)
+    adapter_options: dict[str, Any] = field(default_factory=dict)
     _adapter: CRMAdapter | None = field(default=None, init=False)
 
     @classmethod
@@ -183,7 +185,9 @@ class App:
             model_fields = model_read_fields(self.model, self.fields_config, self.policies, self.settings.crm)
             read_fields = ReadFields(names, model_fields=model_fields)
             if self.adapter_factory is None:
-                self._adapter = build_adapter(self.settings, read_fields, fields_cache=self.fields_cache())
+                self._adapter = build_adapter(
+                    self.settings, read_fields, fields_cache=self.fields_cache(), **self.adapter_options
+                )
             else:
                 self._adapter = self.adapter_factory(self.settings, read_fields)
         return self._adapter

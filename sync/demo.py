@@ -83,7 +83,11 @@ def run_demo(
         for name in crms:
             sandbox.apis[name].load(dataset)  # type: ignore[attr-defined]
             console.rule(f"[bold]{name}[/]: {contacts} seeded contacts")
-            app = App(load_settings(sandbox_env_file(sandbox, name, workdir)), destination_options=paced)
+            app = App(
+                load_settings(sandbox_env_file(sandbox, name, workdir)),
+                destination_options=paced,
+                adapter_options={"now": sandbox.clock.now},  # a backfill's snapshot bound is on the CRM's clock
+            )
             synced.append(app.settings)
             try:
                 report = app.check(create_fields=True)
