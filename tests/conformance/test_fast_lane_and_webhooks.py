@@ -60,7 +60,9 @@ def test_sandbox_recents_have_the_v1_definition_shape(pipedrive: Sandbox) -> Non
     for entry in ours["data"]:  # v1 puts custom fields at the top level under their 40-hex keys: data, not shape
         entry["data"] = {k: v for k, v in entry["data"].items() if not (len(k) == 40 and set(k) <= HEX40)}
     assert {e["item"] for e in ours["data"]} == {"person"}
-    allow = {"extra:$.additional_data.pagination.next_start": "v1 offset lists' next_start (docs/crm-api 1.5)"}
+    allow = {
+        "extra:$.additional_data.pagination.next_start": "v1 offset lists' next_start (docs/crm-api/pipedrive.md 1.5)"
+    }
     assert shape_diff(load("pipedrive", "v1_recents_persons"), ours, allow=allow) == []
 
 
