@@ -109,7 +109,7 @@ PERSON_ALLOW = {
     f"missing:$.data[].{key}": CONTACT_SYNC for key in ("im", "birthday", "notes", "postal_address", "job_title")
 }
 PERSON_NULLS = {
-    f"null:$.data[].{key}": "the SDK's 32.0.0 notes made it nullable 'to match real API behavior' (crm-api/pipedrive.md 1.6)"
+    f"null:$.data[].{key}": "SDK 32.0.0 made it nullable 'to match real API behavior' (crm-api/pipedrive.md 1.6)"
     for key in ("picture_id", "org_id", "last_name")
 }
 ACTIVITY_ALLOW = {
