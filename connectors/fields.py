@@ -20,6 +20,7 @@ class SchemaField:
     label: str = ""
     type: str = ""
     aliases: tuple[str, ...] = ()  # other names the adapter reads it by (Pipedrive: hash key, name slug)
+    options: tuple[str, ...] = ()  # a picklist's values (active ones), for `check`'s lifecycle values
 
 
 @dataclass(frozen=True, slots=True)

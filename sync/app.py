@@ -360,7 +360,7 @@ class App:
 
     def _check_model_fields(self, adapter: CRMAdapter, model_file: str | Path | None) -> list[str]:
         """One sentence per field the model reads that the CRM lacks (none: one line saying all are there)."""
-        from sync.model_check import missing_field_lines, model_field_uses, model_read_fields
+        from sync.model_check import lifecycle_value_lines, missing_field_lines, model_field_uses, model_read_fields
 
         model, (policies, fields) = self.model, self.blocks
         source = str(self.settings.model_file)
@@ -371,8 +371,10 @@ class App:
         crm = self.settings.crm
         uses = model_field_uses(model, policies, crm)
         names = model_read_fields(model, fields, policies, crm)
-        found = missing_field_lines(adapter.contact_field_names(), uses, names, source, _line_lookup(source), crm)
-        return found or [f"Model fields: all {len(names)} fields {source} reads are in {crm}."]
+        schemas = adapter.contact_field_names()
+        found = missing_field_lines(schemas, uses, names, source, _line_lookup(source), crm)
+        lines = found or [f"Model fields: all {len(names)} fields {source} reads are in {crm}."]
+        return lines + lifecycle_value_lines(schemas, policies, crm)
 
 
 def evidence_dict(evidence: Evidence, activities: dict[str, Activity]) -> dict[str, Any]:

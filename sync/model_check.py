@@ -3,6 +3,7 @@ the CRM's schema under the CRM's name for it; the missing or misspelled ones, on
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping, Sequence
 
 from connectors.fields import FieldSchema
@@ -34,7 +35,8 @@ def missing_field_lines(
     label = crm_info(crm).label
     first_use: dict[str, FieldUse] = {}
     for use in uses:
-        first_use.setdefault(use.field, use)
+        if use.field in names:  # a field mapped to false under fields.read is absent from this CRM on purpose
+            first_use.setdefault(use.field, use)
     for name in names:
         first_use.setdefault(name, FieldUse(name, "fields.read", ("fields", "read", name)))
     lines: list[str] = []
@@ -61,4 +63,31 @@ def missing_field_lines(
             else f"create it in {label} or map the model's name to an existing field under fields.read."
         )
         lines.append(f"{where}: {use.rule} reads {shown}, which the {label} {objects} object does not have; {advice}")
+    return lines
+
+
+def lifecycle_value_lines(schemas: Sequence[FieldSchema], policies: Policies, crm: str) -> list[str]:
+    """One sentence per configured lifecycle value that the CRM's picklist for the stage field lacks (a write
+    of it would fail on a restricted picklist, or add a value nobody's reports know)."""
+    life = policies.lifecycle
+    stages = life.stages.get(crm, {})
+    if not life.enabled or not stages:
+        return []
+    label = crm_info(crm).label
+    lines: list[str] = []
+    for schema in schemas:
+        crm_name = schema.crm_name(life.field.get(crm, "lifecycle_stage"))
+        found = schema.find(crm_name)
+        if found is None or not found.options:
+            continue  # a missing field is reported above; a text field takes any value
+        for stage, value in stages.items():
+            if value in found.options:
+                continue
+            close = difflib.get_close_matches(value, list(found.options), n=1, cutoff=0.6)
+            advice = f"did you mean '{close[0]}'?" if close else f"its values are {', '.join(found.options)}."
+            lines.append(
+                f"policies.lifecycle.stages.{crm}.{stage}: '{value}' is not a value of the {label} "
+                f"{schema.object_type} field '{found.name}'; add it to the picklist in {label} or set "
+                f"another value; {advice}"
+            )
     return lines

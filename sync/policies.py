@@ -68,11 +68,12 @@ ReadName = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)
 
 
 class CRMNames(_Strict):
-    """A model field's name in each CRM; a CRM left out reads the model's own name."""
+    """A model field's name in each CRM; a CRM left out reads the model's own name; ``false``: that CRM has no
+    such field (HubSpot's rollups on Salesforce): not read, not looked up by ``check``, its rules score 0."""
 
-    hubspot: ReadName | None = None
-    salesforce: ReadName | None = None
-    pipedrive: ReadName | None = None
+    hubspot: ReadName | Literal[False] | None = None
+    salesforce: ReadName | Literal[False] | None = None
+    pipedrive: ReadName | Literal[False] | None = None
 
 
 class FieldsConfig(_Strict):
@@ -128,7 +129,9 @@ def read_names(config: FieldsConfig, crm: str, names: Iterable[str]) -> dict[str
     out: dict[str, str] = {}
     for name in [*names, *config.read]:
         given = config.read.get(name)
-        out[name] = (getattr(given, crm, None) if given is not None else None) or name
+        crm_name = getattr(given, crm, None) if given is not None else None
+        if crm_name is not False:
+            out[name] = crm_name or name
     return out
 
 
@@ -193,7 +196,7 @@ PIPEDRIVE_STAGE_FIELD = "Lifecycle stage"  # the Pipedrive adapter's default fie
 # -- lifecycle -------------------------------------------------------------------------------------------
 DEFAULT_STAGE_VALUES: dict[str, dict[str, str]] = {
     "hubspot": {"lead": "lead", "mql": "marketingqualifiedlead", "sql": "salesqualifiedlead"},
-    "salesforce": {"lead": "Open - Not Contacted", "mql": "Working - Contacted", "sql": "Qualified"},
+    "salesforce": {"lead": "Open - Not Contacted", "mql": "Working - Contacted", "sql": "Working - Contacted"},
     "pipedrive": {"lead": "Lead", "mql": "MQL", "sql": "SQL"},
 }
 DEFAULT_STAGE_ORDER: dict[str, list[str]] = {

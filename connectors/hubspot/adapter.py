@@ -495,7 +495,10 @@ class HubSpotAdapter:
 
     def contact_field_names(self) -> list[FieldSchema]:
         """The contact properties, from the properties API (one call)."""
-        fields = tuple(SchemaField(p.name, p.label or "", p.type or "") for p in self._properties())
+        fields = tuple(
+            SchemaField(p.name, p.label or "", p.type or "", options=tuple(str(o.value) for o in p.options or ()))
+            for p in self._properties()
+        )
         return [FieldSchema("contact", fields, field_map=self.config.field_map)]
 
     def _properties(self) -> list[Any]:

@@ -479,7 +479,8 @@ class PipedriveAdapter:
     def contact_field_names(self) -> list[FieldSchema]:
         """The person fields, as the adapter reads them (by name, hash key or slug), from its cached listing."""
         fields = [
-            SchemaField(f.name, f.name, f.field_type, aliases=(f.key, slug(f.name))) for f in self._fields().fields
+            SchemaField(f.name, f.name, f.field_type, aliases=(f.key, slug(f.name)), options=tuple(f.options.values()))
+            for f in self._fields().fields
         ]
         fields.append(SchemaField(ORG_NAME, "Organization name", "org"))  # read from the person's organization
         return [FieldSchema("person", tuple(fields), field_map=self.config.field_map, case_sensitive=False)]

@@ -490,7 +490,12 @@ class SalesforceAdapter:
             FieldSchema(
                 sobject,
                 tuple(
-                    SchemaField(str(f["name"]), str(f.get("label") or ""), str(f.get("type") or ""))
+                    SchemaField(
+                        str(f["name"]),
+                        str(f.get("label") or ""),
+                        str(f.get("type") or ""),
+                        options=tuple(str(v["value"]) for v in f.get("picklistValues") or () if v.get("active")),
+                    )
                     for f in body.get("fields", [])
                 ),
                 field_map=self.config.fields_for(sobject),

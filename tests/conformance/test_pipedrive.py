@@ -21,7 +21,7 @@ from tests.harnesses import api_of
 
 BASE = "https://acme.pipedrive.com"
 NEXT = load("pipedrive", "v2_persons_list")["additional_data"]["next_cursor"]
-# The definition has no last-page example; its schema says next_cursor is null at the end (docs/crm-api.md 1.5).
+# The definition has no last-page example; its schema says next_cursor is null at the end (crm-api/pipedrive.md 1.5).
 LAST_PAGE: dict[str, Any] = {"success": True, "data": [], "additional_data": {"next_cursor": None}}
 
 
@@ -103,13 +103,13 @@ def http(sandbox: Sandbox) -> Iterator[requests.Session]:
     session.close()
 
 
-CONTACT_SYNC = "a Contact Sync field leadsync neither reads nor writes (docs/crm-api.md 1.7)"
+CONTACT_SYNC = "a Contact Sync field leadsync neither reads nor writes (docs/crm-api/pipedrive.md 1.7)"
 NOT_READ = "leadsync does not read it"
 PERSON_ALLOW = {
     f"missing:$.data[].{key}": CONTACT_SYNC for key in ("im", "birthday", "notes", "postal_address", "job_title")
 }
 PERSON_NULLS = {
-    f"null:$.data[].{key}": "the SDK's 32.0.0 notes made it nullable 'to match real API behavior' (docs/crm-api.md 1.6)"
+    f"null:$.data[].{key}": "SDK 32.0.0 made it nullable 'to match real API behavior' (crm-api/pipedrive.md 1.6)"
     for key in ("picture_id", "org_id", "last_name")
 }
 ACTIVITY_ALLOW = {
@@ -127,7 +127,9 @@ ACTIVITY_ALLOW = {
         "busy",
     )
 }
-UNSET = "unset on the sandbox's record: left out, since the definition forbids null there (docs/crm-api.md 1.6)"
+UNSET = (
+    "unset on the sandbox's record: left out, since the definition forbids null there (docs/crm-api/pipedrive.md 1.6)"
+)
 PERSON_ALLOW["missing:$.data[].picture_id"] = UNSET
 ACTIVITY_ALLOW.update({f"missing:$.data[].{key}": UNSET for key in ("deal_id", "duration", "note")})
 PERSON_FIELD_ALLOW = {

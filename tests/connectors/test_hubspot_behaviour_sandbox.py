@@ -1,4 +1,4 @@
-"""The sandbox's HubSpot behaviour endpoints answer as docs/crm-api.md §2.5 says HubSpot does: forms (read
+"""The sandbox's HubSpot behaviour endpoints answer as docs/crm-api/hubspot.md §2.5 says HubSpot does: forms (read
 through ``hubspot-api-client``'s models), form submissions, marketing email events and web analytics events,
 with their limits, paging, scopes and the Enterprise-only event analytics API."""
 

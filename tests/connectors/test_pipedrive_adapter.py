@@ -486,7 +486,7 @@ def test_outcomes_from_won_and_lost_deals_and_owners_from_users(sandbox, h, pd, 
     assert usage.quota_limit == 600_000 and usage.quota_used == pd.tokens_used()
 
 
-# -- what Pipedrive's published definitions say (docs/crm-api.md section 1) ------------------------------
+# -- what Pipedrive's published definitions say (docs/crm-api/pipedrive.md) ------------------------------
 def test_a_write_costs_the_definitions_five_tokens_per_person(sandbox, h, pd, adapters):
     ids = list(h.load(people_dataset(10)).values())
     cache = MemoryCache()

@@ -418,7 +418,7 @@ def test_daily_token_budget_is_spent_by_cost_and_resets_at_midnight(sandbox, htt
     assert pd.tokens_used() == 20
 
 
-# x-token-cost of each operation in Pipedrive's published definitions (docs/crm-api.md 1.4)
+# x-token-cost of each operation in Pipedrive's published definitions (docs/crm-api/pipedrive.md 1.4)
 DEFINITION_COSTS = [
     ("GET", "/api/v2/persons", 10),
     ("GET", "/api/v2/persons/{id}", 1),

@@ -1,4 +1,4 @@
-"""The sandbox's SOQL semi-joins and anti-joins, with the vendor's restrictions (docs/crm-api.md 3.3)."""
+"""The sandbox's SOQL semi-joins and anti-joins, with the vendor's restrictions (docs/crm-api/salesforce.md 3.3)."""
 
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ ONE_WRITE = {
 STAGE_FIELD = {"hubspot": "lifecycle_stage", "salesforce": "lead_status", "pipedrive": "lifecycle_stage"}
 STAGES = {
     "hubspot": {"lead": "lead", "mql": "marketingqualifiedlead", "sql": "salesqualifiedlead"},
-    "salesforce": {"lead": "Open - Not Contacted", "mql": "Working - Contacted", "sql": "Qualified"},
+    "salesforce": {"lead": "Open - Not Contacted", "mql": "Working - Contacted", "sql": "Working - Contacted"},
     "pipedrive": {"lead": "Lead", "mql": "MQL", "sql": "SQL"},
 }
 PROTECTED = {

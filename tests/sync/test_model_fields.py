@@ -122,3 +122,31 @@ def test_fields_read_maps_model_names_per_crm_and_refuses_bad_entries(tmp_path: 
         parse_blocks(load_model(bad), str(bad))
     line = next(i for i, text in enumerate(bad.read_text().splitlines(), 1) if "hubspt" in text)
     assert str(caught.value) == f"{bad}:{line} fields.read.department.hubspt: unknown key"
+
+
+def test_check_warns_of_a_lifecycle_value_the_salesforce_picklist_lacks(make_stack: Any, tmp_path: Path) -> None:
+    """A default org's Lead Status has no "Qualified": a model that writes it hears so from `check`."""
+    model = yaml.safe_load(STARTER_MODEL_PATH.read_text(encoding="utf-8"))
+    stages = {"lead": "Open - Not Contacted", "mql": "Working - Contacted", "sql": "Qualified"}
+    model["policies"] = {"lifecycle": {"stages": {"salesforce": stages}}}
+    model_file = tmp_path / "model.yaml"
+    model_file.write_text(yaml.safe_dump(model, sort_keys=False), encoding="utf-8")
+    stack = make_stack("salesforce", contacts=5, model_file=model_file)
+
+    lines = json.loads(invoke("check", "--json", env_file=stack.env_file).stdout)["lines"]
+
+    found = [line for line in lines if "policies.lifecycle.stages" in line]
+    assert len(found) == 1, lines
+    assert found[0].startswith("policies.lifecycle.stages.salesforce.sql: 'Qualified' is not a value of")
+    assert "'Status'" in found[0] and "Closed - Not Converted" in found[0]
+
+
+@per_crm
+def test_starter_model_checks_clean_on_every_crm(crm: str, make_stack: Any) -> None:
+    """The starter's HubSpot rollups are mapped to false elsewhere, its opt-out to each CRM's own field."""
+    stack = make_stack(crm, contacts=5)
+
+    lines = json.loads(invoke("check", "--json", env_file=stack.env_file).stdout)["lines"]
+
+    assert [line for line in lines if "does not have" in line or "policies.lifecycle" in line] == [], lines
+    assert any(line.startswith("Model fields: all ") for line in lines), lines

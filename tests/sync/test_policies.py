@@ -270,7 +270,7 @@ def test_lifecycle_off_writes_no_stage() -> None:
 def test_salesforce_keeps_its_stage_in_the_lead_status() -> None:
     p = planner("salesforce")
     got = written(p.plan(contact(lead_status="Open - Not Contacted"), result(stage="sql")))
-    assert got["lead_status"] == "Qualified" and "lifecycle_stage" not in got
+    assert got["lead_status"] == "Working - Contacted" and "lifecycle_stage" not in got
     assert "Leadsync_Score__c" in got
 
 

@@ -1,5 +1,5 @@
 """Marketing email events: ``GET /email/public/v1/events`` (Email Analytics API v1, scope ``content``;
-docs/crm-api.md §2.5).
+docs/crm-api/hubspot.md §2.5).
 
 Parameters: ``startTimestamp`` / ``endTimestamp`` (epoch ms, both inclusive), ``recipient``, ``eventType``
 (case-sensitive), ``campaignId``, ``appId``, ``limit`` (default 10, 1..1000 else 400), ``offset`` (an opaque

@@ -1,4 +1,4 @@
-"""Event analytics: ``GET /events/v3/events`` (docs/crm-api.md §2.5), served only to an Enterprise portal.
+"""Event analytics: ``GET /events/v3/events`` (docs/crm-api/hubspot.md §2.5), served only to an Enterprise portal.
 
 Parameters: ``objectType`` (``contact`` or ``0-1``), ``objectId`` (needs ``objectType``), ``eventType``,
 ``occurredAfter`` / ``occurredBefore`` (ISO 8601, exclusive), ``after`` / ``before`` (paging tokens),

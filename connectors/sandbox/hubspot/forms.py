@@ -1,4 +1,4 @@
-"""Forms and their submissions, where HubSpot keeps them (docs/crm-api.md §2.5):
+"""Forms and their submissions, where HubSpot keeps them (docs/crm-api/hubspot.md §2.5):
 
 - ``GET /marketing/v3/forms`` (scope ``forms``): ``limit`` (default 20), ``after``, ``archived``, ``formTypes``;
   every form as a full ``HubSpotFormDefinition`` (the generated client validates the required fields).

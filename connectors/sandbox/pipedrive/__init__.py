@@ -5,7 +5,7 @@ names and default token costs are in ``ROUTES`` / ``DEFAULT_TOKEN_COSTS`` (``api
 of Pipedrive's API, composed by the ``PipedriveApi`` facade: ``auth``, ``limits``, ``errors``, ``fields``,
 ``persons``, ``activities``, ``deals``, ``organizations``, ``users``; ``loading`` puts sample data in.
 
-Facts followed: Pipedrive's published v1/v2 definitions and docs, with their sources in docs/crm-api.md
+Facts followed: Pipedrive's published v1/v2 definitions and docs, with their sources in docs/crm-api/pipedrive.md
 section 1 (which also says where the vendor is silent and what the sandbox assumes).
 
 - Auth: ``x-api-token`` header (what the docs and SDKs send today), the legacy ``api_token`` query
@@ -27,7 +27,7 @@ section 1 (which also says where the vendor is silent and what the sandbox assum
   limit per 2-second window (api_token 20/40/100/120, OAuth 80/160/400/480).  Every charged response carries
   ``x-ratelimit-limit``, ``x-ratelimit-remaining``, ``x-ratelimit-reset`` (whole seconds until the window
   resets) and ``x-daily-ratelimit-token-limit`` / ``x-daily-ratelimit-token-remaining``.  ASSUMPTION: the
-  docs do not name the two budget headers (docs/crm-api.md 1.3).
+  docs do not name the two budget headers (docs/crm-api/pipedrive.md 1.3).
 - Burst breach: 429 in Pipedrive's error shape (the exact ``error`` text is unverified).  Budget spent: 429
   ``{"success": false, "error": "daily request budget exceeded", "errorCode": 429}`` with ``retry-after`` =
   seconds until the reset and ``x-daily-ratelimit-token-remaining: 0``.

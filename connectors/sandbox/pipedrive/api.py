@@ -29,7 +29,7 @@ from connectors.sandbox.pipedrive.users import Users
 from connectors.sandbox.samples import Dataset
 
 # (method, path pattern, handler as part.method, counter endpoint, token cost).  Costs are the ``x-token-cost``
-# of Pipedrive's published v1/v2 definitions (docs/crm-api.md 1.4).  v1 /persons routes are gone from them.
+# of Pipedrive's published v1/v2 definitions (docs/crm-api/pipedrive.md 1.4).  v1 /persons routes are gone from them.
 ROUTES: tuple[tuple[str, str, str, str, int], ...] = (
     ("GET", r"/api/v2/persons", "persons.v2_list", "pipedrive.persons.v2.list", 10),
     ("GET", r"/api/v2/persons/(?P<id>\d+)", "persons.v2_get", "pipedrive.persons.v2.get", 1),

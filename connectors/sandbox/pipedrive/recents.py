@@ -27,6 +27,8 @@ ITEM_TYPES = (
 def _person(r: sqlite3.Row) -> dict[str, Any]:
     data = pick(r, "id name first_name last_name org_id visible_to", "add_time update_time", v1_time)
     data |= {"owner_id": r["owner_id"], "active_flag": not r["is_deleted"]}
+    if data.get("visible_to") is not None:
+        data["visible_to"] = str(data["visible_to"])  # a string in v1 (v2 made it a number)
     data |= {"email": loads(r["emails"], []), "phone": loads(r["phones"], [])}
     return data | loads(r["custom"], {})  # v1 puts custom fields at the top level, keyed by field key
 

@@ -8,7 +8,7 @@ it: until then describe leaves it out, SOQL and writes answer ``INVALID_FIELD`` 
 Fields an admin adds in Setup (``Schemas.create_field``) and standard fields are visible to everyone, as the
 Setup wizard grants field-level security to profiles.
 
-Error codes (docs/crm-api.md §3.4): ``Field`` and ``SobjectType`` are restricted picklists, so a field name
+Error codes (docs/crm-api/salesforce.md §3.4): ``Field`` and ``SobjectType`` are restricted picklists, so a field name
 that does not exist is ``INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST``; a second grant of one field in one
 permission set, or a second assignment of one set to one user, is ``DUPLICATE_VALUE``; a permission set name
 already used is ``DUPLICATE_DEVELOPER_NAME``; ``PermissionsEdit`` without ``PermissionsRead`` is

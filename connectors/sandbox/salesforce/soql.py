@@ -17,7 +17,7 @@ Anything else raises ``SoqlError``, which the sandbox turns into Salesforce's 40
 Keywords are case-insensitive, as in SOQL.  Date literals such as ``TODAY`` are not supported.
 
 Semi-joins (``IN (SELECT ...)``) and anti-joins (``NOT IN (SELECT ...)``) follow the vendor's restrictions
-(docs/crm-api.md 3.3): at most two per WHERE clause, only at its top level (the WHERE itself or a part of its
+(docs/crm-api/salesforce.md 3.3): at most two per WHERE clause, only at its top level (the WHERE itself or a part of its
 top-level AND: never under OR or NOT); the subquery selects one Id or reference field of its own object (no
 relationship path), has no ORDER BY, LIMIT, OFFSET or COUNT(), no semi-join of its own, is not on the outer
 query's object, and is not on an object SOQL refuses in subqueries (Task, Event and the activity views).

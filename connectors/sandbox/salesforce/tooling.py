@@ -1,5 +1,5 @@
 """Tooling API: ``POST .../tooling/sobjects/CustomField`` with ``{"FullName": "Lead.X__c", "Metadata": {...}}``
-creates a custom field as an integration with "Customize Application" can (docs/crm-api.md §3.4).
+creates a custom field as an integration with "Customize Application" can (docs/crm-api/salesforce.md §3.4).
 
 The new field is under field-level security (``security.py``): nobody sees it until a permission set grants it.
 ``Metadata.type`` is a Metadata API field type; the ones served here, and the describe type each becomes:

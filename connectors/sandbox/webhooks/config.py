@@ -1,7 +1,7 @@
 """What the sandbox's webhooks are sent to and how: the receiver's URL, each vendor's secret, the vendors'
 retry schedules (compressed by ``retry_scale``) and the test knobs (duplicates, out-of-order delivery).
 
-The schedules and limits are the vendors' documented ones; docs/crm-api.md ("Webhooks") has the sources.
+The schedules and limits are the vendors' documented ones; docs/crm-api/ (each CRM's "Webhooks") has the sources.
 """
 
 from __future__ import annotations
