@@ -10,6 +10,7 @@ reports merged 1, deleted 1 and moves the state before anything is written.  Pip
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -18,15 +19,15 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from connectors.sandbox.app import LoggedRequest
 from connectors.salesforce import SalesforceAdapter
+from connectors.sandbox.app import LoggedRequest
 from sync.app import App
 from sync.cli import _register_optional_commands, cli
+from sync.settings import load_settings
 from sync.state import Assignment, RunStatus
+from sync.wiring import build_adapter
 from tests.harnesses import is_write
 from tests.sync.conftest import Stack
-from sync.settings import load_settings
-from sync.wiring import build_adapter
 from tests.sync.test_removals import settle
 
 _register_optional_commands()
@@ -111,8 +112,7 @@ def _tokens(value: Any) -> Iterable[str]:
         for item in value:
             yield from _tokens(item)
     elif value is not None:
-        for part in str(value).replace("?", "/").replace("&", "/").replace("=", "/").replace(",", "/").split("/"):
-            yield part
+        yield from re.split(r"[/?&=,]", str(value))
 
 
 def names_any(entry: LoggedRequest, ids: set[str]) -> set[str]:

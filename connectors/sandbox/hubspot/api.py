@@ -135,7 +135,10 @@ class HubSpotApi(CRMApi):
         out += [
             route("POST", r"/crm/v3/objects/contacts/merge", answering_errors(self._merge), "hubspot.contacts.merge"),
             route(
-                "DELETE", r"/crm/v3/objects/contacts/(?P<id>[^/]+)", answering_errors(self._archive), "hubspot.contacts.archive"
+                "DELETE",
+                r"/crm/v3/objects/contacts/(?P<id>[^/]+)",
+                answering_errors(self._archive),
+                "hubspot.contacts.archive",
             ),
             route(
                 "POST",

@@ -271,4 +271,5 @@ class SampleData:
             if row is None:
                 raise KeyError(f"no person {person_id}")
             note_person(db, row, pid, "delete")
-            db.execute("UPDATE pd_persons SET is_deleted = 1, update_time = ? WHERE id = ?", (unix_now(self.clock), pid))
+            now = unix_now(self.clock)
+            db.execute("UPDATE pd_persons SET is_deleted = 1, update_time = ? WHERE id = ?", (now, pid))
