@@ -148,7 +148,8 @@ class RemovalPage:
 @runtime_checkable
 class ReadsRemovals(Protocol):
     """Optional, beside ``CRMAdapter``: an adapter that can list contacts deleted or merged away since a cursor
-    (HubSpot archived contacts, Salesforce deleted/merged leads, Pipedrive merged persons).
+    (HubSpot's archived contacts).  Salesforce's incremental read returns them with the changes instead
+    (``ContactPage.deleted_ids``, ``Contact.merged_from``); Pipedrive's reads show neither (a write answers 404).
 
     A survivor's merges may also arrive on the contacts read (``Contact.merged_from``); the sync treats both
     the same, so an adapter may report a merge either way or both.  ``read_removals(None)`` starts from now

@@ -179,11 +179,16 @@ class FieldCheck:
 
 @dataclass(frozen=True, slots=True)
 class ContactPage:
-    """One batch of contacts read from the CRM, and the cursor to store once it has been processed."""
+    """One batch of contacts read from the CRM, and the cursor to store once it has been processed.
+
+    ``deleted_ids``: contacts the same read found deleted (not merged) since the cursor, where the CRM's
+    incremental read returns them with the changes (Salesforce ``queryAll``); a merge is on the survivor's
+    ``Contact.merged_from`` instead."""
 
     contacts: tuple[Contact, ...]
     cursor: str | None
     done: bool = False
+    deleted_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from connectors.base import CountsContacts, CRMAdapter, ReadsRemovals, ReportsListingPages
+from connectors.base import CountsContacts, CRMAdapter, ReadsRemovals, Removal, ReportsListingPages
 from connectors.errors import ConnectorError, QuotaExhausted
 from connectors.http import redact
 from connectors.paging import chunks
@@ -195,7 +195,8 @@ class Pipeline(PageHooks):
                 contacts = [c for c in contacts if c.id not in echoes]
                 # echoes stay out of ``done``: a new activity in the activity stream still gets them rescored
                 done.update(c.id for c in contacts)
-                yield _Batch(contacts, page.cursor, CONTACTS_STREAM, echoes=len(echoes))
+                gone = tuple(Removal(cid) for cid in page.deleted_ids)  # deletions the same read returned
+                yield _Batch(contacts, page.cursor, CONTACTS_STREAM, echoes=len(echoes), removals=gone)
             for apage in self.adapter.read_activity_changes(self.store.get_cursor(self.crm, ACTIVITIES_STREAM)):
                 ids = sorted({a.contact_id for a in apage.activities} - done)
                 contacts = self.adapter.get_contacts(ids) if ids else []
@@ -532,16 +533,16 @@ class Pipeline(PageHooks):
                 yield _Batch(self.adapter.get_contacts(chunk))
 
     def _settle_removals(self, batch: _Batch, summary: RunSummary, dry_run: bool) -> None:
-        """Move (merged) or forget (deleted) what is kept about removed ids, with the removals' cursor."""
+        """Move (merged) or forget (deleted) what is kept about removed ids (with the cursor of removals alone)."""
         removed = {r.id: r.survivor_id for r in batch.removals if r.id != r.survivor_id}
         if dry_run:
             self._removals.count(removed, summary)
             return
         with self.store.transaction():
             self._removals.remove(removed, summary, self._inflight)
-            if batch.cursor is not None:
+            if batch.cursor is not None and not batch.contacts:
                 self.store.set_cursor(self.crm, batch.stream or REMOVALS_STREAM, batch.cursor, self.clock())
-        batch.cursor = None  # recorded here: the contacts that follow must not store it again
+                batch.cursor = None
 
     def _unprocessed(self, contacts: list[Contact]) -> list[Contact]:
         """Contacts minus those already processed exactly as read (same change time, same fields, same model):

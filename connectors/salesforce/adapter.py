@@ -99,8 +99,6 @@ class SalesforceAdapter:
         self.fields = ObjectFields(self.client, config)  # the objects' describe, kept in the fields cache
         self._backfill: BackfillActivities | None = None  # a backfill's activities, read ahead (backfill.py)
         self._backfill_until = ""
-        # ids deleted without a merge, as incremental reads met them (a merge sets Contact.merged_from instead)
-        self.deleted_ids: set[str] = set()
 
     @property
     def mode(self) -> str:
@@ -206,6 +204,7 @@ class SalesforceAdapter:
                 contacts = self._with_merges(
                     [self._to_contact(r, sobject) for r in fresh if not r.get("IsDeleted")], fresh
                 )
+                deleted = tuple(str(r["Id"]) for r in fresh if r.get("IsDeleted") and not r.get("MasterRecordId"))
                 stream.advance(
                     ((r["Id"], r["SystemModstamp"]) for r in records), self.config.overlap_seconds, self.config.max_seen
                 )
@@ -214,7 +213,7 @@ class SalesforceAdapter:
                     state.until = None
                 if self._backfill is not None:
                     self._backfill.listed(c.id for c in contacts)
-                yield ContactPage(tuple(contacts), state.dumps(), done=done)
+                yield ContactPage(tuple(contacts), state.dumps(), done=done, deleted_ids=deleted)
 
     def _backfill_listings(self) -> list[str]:
         """The first query of each object's backfill listing (what ``_stream_batches`` sends from the start)."""
@@ -250,15 +249,11 @@ class SalesforceAdapter:
 
     def _with_merges(self, contacts: list[Contact], records: Sequence[Mapping[str, Any]]) -> list[Contact]:
         """``contacts`` with ``merged_from`` set on the survivors of the merged rows among ``records`` (a
-        survivor not on this page is read and added); deleted rows that were not merged go to ``deleted_ids``."""
+        survivor not on this page is read and added)."""
         merged: dict[str, list[str]] = {}
         for record in records:
-            if not record.get("IsDeleted"):
-                continue
-            if record.get("MasterRecordId"):
+            if record.get("IsDeleted") and record.get("MasterRecordId"):
                 merged.setdefault(str(record["MasterRecordId"]), []).append(str(record["Id"]))
-            else:
-                self.deleted_ids.add(str(record["Id"]))
         if not merged:
             return contacts
         here = {c.id for c in contacts}

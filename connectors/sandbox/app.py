@@ -137,6 +137,34 @@ class Counters:
             self._counts.clear()
 
 
+@dataclass(frozen=True, slots=True)
+class LoggedRequest:
+    endpoint: str  # the counter name, e.g. "hubspot.contacts.batch_update"
+    method: str
+    path: str
+    body: bytes
+    status: int
+
+
+class RequestLog:
+    """Every request the CRMs answered, in order, while ``recording`` (off by default: bodies are large), for
+    tests that check where writes went."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: list[LoggedRequest] = []
+        self.recording = False
+
+    def add(self, endpoint: str, request: Request, status: int) -> None:
+        if self.recording:
+            with self._lock:
+                self._entries.append(LoggedRequest(endpoint, request.method, request.path, request.body, status))
+
+    def entries(self) -> list[LoggedRequest]:
+        with self._lock:
+            return list(self._entries)
+
+
 class SandboxApp:
     """Dispatches one request: route -> faults -> CRM before-hook -> handler -> CRM after-hook -> count."""
 
@@ -162,6 +190,7 @@ class SandboxApp:
         pre = api.before(request, endpoint)
         if pre is not None:
             self.sandbox.counters.add(endpoint, pre.status)
+            self.sandbox.request_log.add(endpoint, request, pre.status)
             return api.after(request, endpoint, pre)
         fault = self.sandbox.faults.before(api.crm, endpoint, request)
         if fault is not None:
@@ -182,6 +211,7 @@ class SandboxApp:
         response = self.sandbox.faults.after(api.crm, endpoint, request, response)
         response = api.after(request, endpoint, response)
         self.sandbox.counters.add(endpoint, response.status)
+        self.sandbox.request_log.add(endpoint, request, response.status)
         return response
 
 
@@ -191,6 +221,7 @@ class Sandbox:
         self.clock = Clock(scale=self.config.time_scale)
         self.store = Store(self.config.db_path)
         self.counters = Counters()
+        self.request_log = RequestLog()
         self.apis: dict[str, CRMApi] = {}
         self.faults = Faults(self.config.faults, seed=self.config.seed, clock=self.clock, apis=self.apis)
         self._servers: list[Any] = []

@@ -15,9 +15,9 @@ from connectors.sandbox.hubspot import email_events, events, forms, records
 from connectors.sandbox.hubspot.associations import Associations
 from connectors.sandbox.hubspot.auth import Auth
 from connectors.sandbox.hubspot.batch import Batch
-from connectors.sandbox.hubspot.context import Context
+from connectors.sandbox.hubspot.context import Context, int_id, json_body
 from connectors.sandbox.hubspot.email_events import EmailEvents
-from connectors.sandbox.hubspot.errors import answering_errors, error_response
+from connectors.sandbox.hubspot.errors import HubSpotError, answering_errors, error_response
 from connectors.sandbox.hubspot.events import WebEvents
 from connectors.sandbox.hubspot.forms import Forms
 from connectors.sandbox.hubspot.history import History
@@ -133,6 +133,13 @@ class HubSpotApi(CRMApi):
             ]
         properties = r"/crm/v3/properties/(?P<type>\w+)"
         out += [
+            route("POST", r"/crm/v3/objects/contacts/merge", answering_errors(self._merge), "hubspot.contacts.merge"),
+            route(
+                "DELETE",
+                r"/crm/v3/objects/contacts/(?P<id>[^/]+)",
+                answering_errors(self._archive),
+                "hubspot.contacts.archive",
+            ),
             route(
                 "POST",
                 rf"/crm/v4/associations/(?P<from>{TYPE_RE})/(?P<to>{TYPE_RE})/batch/read",
@@ -173,6 +180,26 @@ class HubSpotApi(CRMApi):
             route("GET", r"/events/v3/events/?", answering_errors(self.web_events.events_page), "hubspot.events.list"),
         ]
         return out
+
+    def _merge(self, request: Request) -> Response:
+        """``POST /crm/v3/objects/contacts/merge`` (``primaryObjectId``, ``objectIdToMerge``): the merged
+        contact, under the primary's id, listing the old id in ``hs_merged_object_ids``."""
+        body = json_body(request)
+        primary, to_merge = body.get("primaryObjectId"), body.get("objectIdToMerge")
+        if not isinstance(primary, str) or not isinstance(to_merge, str):
+            raise HubSpotError(400, "primaryObjectId and objectIdToMerge are required strings.")
+        try:
+            survivor = self.loader.merge(primary, to_merge)
+        except (KeyError, ValueError) as exc:
+            raise HubSpotError(400, f"Cannot merge contact {to_merge} into {primary}.") from exc
+        return Response(200, self.loader.record(survivor))
+
+    def _archive(self, request: Request) -> Response:
+        """``DELETE /crm/v3/objects/contacts/{id}``: moved to the recycling bin (archived); 204, no body."""
+        contact_id = int_id(request.params["id"])
+        if contact_id is not None:
+            self.loader.archive(str(contact_id))
+        return Response(204)
 
     @staticmethod
     def _typed(otype: str, fn: Callable[[str, Request], Response]) -> Callable[[Request], Response]:

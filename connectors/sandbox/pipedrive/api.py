@@ -13,18 +13,18 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-from connectors.sandbox.core import CRMApi, Request, Response, Route, route
+from connectors.sandbox.core import BadRequest, CRMApi, Request, Response, Route, route
 from connectors.sandbox.pipedrive import errors
 from connectors.sandbox.pipedrive.activities import Activities
 from connectors.sandbox.pipedrive.auth import Auth
-from connectors.sandbox.pipedrive.common import create_tables, unix_now
+from connectors.sandbox.pipedrive.common import create_tables, person_row, unix_now
 from connectors.sandbox.pipedrive.deals import Deals
 from connectors.sandbox.pipedrive.fields import PersonFields, all_fields, field_by_name
 from connectors.sandbox.pipedrive.limits import Limits, TokenBudget
 from connectors.sandbox.pipedrive.loading import SampleData
 from connectors.sandbox.pipedrive.organizations import Organizations
 from connectors.sandbox.pipedrive.persons import Persons
-from connectors.sandbox.pipedrive.recents import Recents
+from connectors.sandbox.pipedrive.recents import Recents, v1_person
 from connectors.sandbox.pipedrive.users import Users
 from connectors.sandbox.samples import Dataset
 
@@ -34,6 +34,8 @@ ROUTES: tuple[tuple[str, str, str, str, int], ...] = (
     ("GET", r"/api/v2/persons", "persons.v2_list", "pipedrive.persons.v2.list", 10),
     ("GET", r"/api/v2/persons/(?P<id>\d+)", "persons.v2_get", "pipedrive.persons.v2.get", 1),
     ("PATCH", r"/api/v2/persons/(?P<id>\d+)", "persons.v2_update", "pipedrive.persons.v2.update", 5),
+    ("DELETE", r"/api/v2/persons/(?P<id>\d+)", "delete_person", "pipedrive.persons.v2.delete", 3),
+    ("PUT", r"/api/v1/persons/(?P<id>\d+)/merge", "merge_persons", "pipedrive.persons.v1.merge", 40),
     ("GET", r"/api/v2/personFields", "fields.v2_list", "pipedrive.personFields.v2.list", 10),
     ("POST", r"/api/v2/personFields", "fields.v2_create", "pipedrive.personFields.v2.create", 5),
     ("GET", r"/api/v1/personFields", "fields.list_fields", "pipedrive.personFields.v1.list", 20),
@@ -100,6 +102,32 @@ class PipedriveApi(CRMApi):
 
     def after(self, request: Request, endpoint: str, response: Response) -> Response:
         return self.budget.add_headers(response)
+
+    # -- a user's merge and delete, as the vendor's endpoints take them ------------------------------------
+    def merge_persons(self, request: Request) -> Response:
+        """``PUT /v1/persons/{id}/merge`` with ``merge_with_id``: the person in the path is merged into that one
+        and removed; the answer is the surviving person (v1 shape) with ``merge_what_id``, the removed id."""
+        body = request.json()
+        survivor = body.get("merge_with_id") if isinstance(body, dict) else None
+        if not isinstance(survivor, int) or isinstance(survivor, bool):
+            raise BadRequest("merge_with_id is required and must be an integer")
+        merged = request.params["id"]
+        try:
+            self.sample_data.merge(str(survivor), merged)
+        except KeyError:
+            return errors.not_found("Person")
+        with self.store.read() as db:
+            row = person_row(db, survivor)
+            assert row is not None
+            return errors.ok(v1_person(row) | {"merge_what_id": int(merged)})
+
+    def delete_person(self, request: Request) -> Response:
+        """``DELETE /api/v2/persons/{id}``: marked deleted (purged after 30 days); the answer is ``{id}``."""
+        try:
+            self.sample_data.delete(request.params["id"])
+        except KeyError:
+            return errors.not_found("Person")
+        return errors.ok_one({"id": int(request.params["id"])})
 
     # -- helpers for tests, the demo and benchmarks ---------------------------------------------------------
     def tokens_used(self) -> int:

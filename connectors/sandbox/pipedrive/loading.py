@@ -253,6 +253,8 @@ class SampleData:
         with self.store.tx() as db:
             now, keep, gone = unix_now(self.clock), int(keep_id), int(merge_id)
             kept, merged = person_row(db, keep), person_row(db, gone)
+            if kept is None or merged is None or keep == gone:
+                raise KeyError(f"cannot merge person {merge_id} into {keep_id}")
             for table in ("pd_activities", "pd_deals"):
                 db.execute(f"UPDATE {table} SET person_id = ?, update_time = ? WHERE person_id = ?", (keep, now, gone))
             db.execute("UPDATE pd_persons SET is_deleted = 1, update_time = ? WHERE id = ?", (now, gone))
@@ -260,3 +262,14 @@ class SampleData:
             # Pipedrive v2 reports a merge as a delete (merged_to_id) plus a change (merged_from_id)
             note_person(db, merged, gone, "delete", merged_to_id=str(keep))
             note_person(db, kept, keep, "change", merged_from_id=str(gone))
+
+    def delete(self, person_id: str) -> None:
+        """Delete a person (as ``DELETE /api/v2/persons/{id}``): marked deleted, gone from reads and lists."""
+        with self.store.tx() as db:
+            pid = int(person_id)
+            row = person_row(db, pid)
+            if row is None:
+                raise KeyError(f"no person {person_id}")
+            note_person(db, row, pid, "delete")
+            now = unix_now(self.clock)
+            db.execute("UPDATE pd_persons SET is_deleted = 1, update_time = ? WHERE id = ?", (now, pid))

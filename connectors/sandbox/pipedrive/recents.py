@@ -24,7 +24,7 @@ ITEM_TYPES = (
 )  # fmt: skip
 
 
-def _person(r: sqlite3.Row) -> dict[str, Any]:
+def v1_person(r: sqlite3.Row) -> dict[str, Any]:
     data = pick(r, "id name first_name last_name org_id visible_to", "add_time update_time", v1_time)
     data |= {"owner_id": r["owner_id"], "active_flag": not r["is_deleted"]}
     if data.get("visible_to") is not None:
@@ -51,7 +51,7 @@ def _organization(r: sqlite3.Row) -> dict[str, Any]:
 
 # item type -> (table, v1 rendering); the other item types have nothing the sandbox stores, so never change
 SOURCES = {
-    "person": ("pd_persons", _person),
+    "person": ("pd_persons", v1_person),
     "activity": ("pd_activities", _activity),
     "deal": ("pd_deals", _deal),
     "organization": ("pd_orgs", _organization),

@@ -118,6 +118,12 @@ class SalesforceApi(CRMApi):
                 g(self.sobjects.update_one),
                 "salesforce.sobject.update",
             ),
+            route(
+                "DELETE",
+                _V + r"/sobjects/(?P<sobject>\w+)/(?P<id>[A-Za-z0-9]{15}|[A-Za-z0-9]{18})/?",
+                g(self.sobjects.delete_one),
+                "salesforce.sobject.delete",
+            ),
             route("GET", _V + r"/limits/?", g(self.usage.limits), "salesforce.limits"),
         ]
 

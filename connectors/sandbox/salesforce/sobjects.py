@@ -109,6 +109,19 @@ class SObjects:
                     return error
         return None
 
+    def delete_one(self, request: Request) -> Response:
+        """``DELETE /sobjects/{type}/{id}``: to the Recycle Bin (``IsDeleted``, seen by ``queryAll`` only); 204."""
+        schema = self.ctx.schemas.find(request.params["sobject"], status=404)
+        found = self.ctx.records.get(id18(request.params["id"]))
+        if found is None or found[0] != schema.name:
+            raise SfError(404, "NOT_FOUND", "The requested resource does not exist")
+        if found[2]:
+            raise SfError(404, "ENTITY_IS_DELETED", "entity is deleted")
+        now = self.ctx.records.now()
+        found[1].update({"IsDeleted": True, "LastModifiedDate": now, "SystemModstamp": now})
+        self.ctx.records.write([(schema.name, found[1])])
+        return Response(204)
+
     def update_one(self, request: Request) -> Response:
         schema = self.ctx.schemas.find(request.params["sobject"], status=404)
         body = request.json()
