@@ -45,7 +45,7 @@ from connectors.pipedrive.mapping import (
     activity_person_id,
     activity_time,
     decode,
-    encode,
+    patch_body,
     slug,
 )
 from connectors.pipedrive.orgs import MAX_IDS, Organizations
@@ -487,22 +487,7 @@ class PipedriveAdapter:
 
     # -- writes ---------------------------------------------------------------------------------------------
     def _patch_body(self, values: Mapping[str, FieldValue], registry: FieldRegistry) -> dict[str, Any]:
-        """The v2 ``PATCH`` body: standard properties at the top, custom fields inside ``custom_fields``."""
-        body: dict[str, Any] = {}
-        for name, value in values.items():
-            crm_name = self.config.field_map.get(name, name)
-            key = self._spec_keys.get(name)
-            person_field = registry.by_key(key) if key else registry.find(crm_name)
-            if crm_name == ORG_NAME:
-                raise ValueError("the company is the Pipedrive organization's name, which leadsync does not rename")
-            if person_field is None:
-                raise ValueError(f"Pipedrive has no person field named '{crm_name}' (check field_map or create it)")
-            encoded = encode(person_field, value)
-            if person_field.custom:
-                body.setdefault("custom_fields", {})[person_field.key] = encoded
-            else:
-                body[CONTACT_KEYS.get(person_field.key, person_field.key)] = encoded
-        return body
+        return patch_body(values, registry, self.config.field_map, self._spec_keys)
 
     def _body_or_refresh(self, values: Mapping[str, FieldValue]) -> dict[str, Any]:
         """``_patch_body``; a field or option missing from cached fields reads them again once first."""

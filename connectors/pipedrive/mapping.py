@@ -173,3 +173,28 @@ def activity_time(raw: Mapping[str, Any]) -> datetime:
         except (TypeError, ValueError):  # an impossible due date or time (users type them): when done or added
             pass
     return parse_time(raw.get("marked_as_done_time") or raw["add_time"])
+
+
+def patch_body(
+    values: Mapping[str, FieldValue],
+    registry: FieldRegistry,
+    field_map: Mapping[str, str],
+    spec_keys: Mapping[str, str],
+) -> dict[str, Any]:
+    """The v2 ``PATCH /persons/{id}`` body: standard properties at the top, custom fields inside ``custom_fields``
+    (``spec_keys``: the hash keys of fields leadsync created, found by key rather than by name)."""
+    body: dict[str, Any] = {}
+    for name, value in values.items():
+        crm_name = field_map.get(name, name)
+        key = spec_keys.get(name)
+        person_field = registry.by_key(key) if key else registry.find(crm_name)
+        if crm_name == ORG_NAME:
+            raise ValueError("the company is the Pipedrive organization's name, which leadsync does not rename")
+        if person_field is None:
+            raise ValueError(f"Pipedrive has no person field named '{crm_name}' (check field_map or create it)")
+        encoded = encode(person_field, value)
+        if person_field.custom:
+            body.setdefault("custom_fields", {})[person_field.key] = encoded
+        else:
+            body[CONTACT_KEYS.get(person_field.key, person_field.key)] = encoded
+    return body
