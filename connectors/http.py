@@ -82,6 +82,7 @@ Classifier = Callable[[Exchange], Verdict]
 # -- secrets ---------------------------------------------------------------------------------------------
 _SECRET_PATTERNS = [
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"(?i)(basic\s+)[A-Za-z0-9+/=]{8,}"),  # user:password in base64 (Mailchimp's key), echoed back
     re.compile(
         r"(?i)((?:api_token|access_token|refresh_token|client_secret|password|session_id|sessionid"
         r"|assertion|security_token)[\"']?\s*[=:]\s*[\"']?)[^&\s\"',}]+"

@@ -76,6 +76,11 @@ class Group:
 Node = Test | ActivityTest | Group
 
 
+def _shown(text: str, limit: int = 60) -> str:
+    """A fragment of the expression fit for a one-line error (a 2,000-character word is cut, not echoed)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class _Parser:
     def __init__(self, name: str, text: str) -> None:
         self.name, self.text = name, text
@@ -133,7 +138,7 @@ class _Parser:
         if self.peek() is not None:
             token = self.peek()
             assert token is not None
-            self.fail(f"unexpected {token[1]!r} at character {token[2] + 1}; join tests with `and` or `or`")
+            self.fail(f"unexpected {_shown(token[1])!r} at character {token[2] + 1}; join tests with `and` or `or`")
         return node
 
     def expression(self) -> Node:
@@ -187,14 +192,14 @@ class _Parser:
             except ValueError:
                 seconds = None
             if seconds is None or seconds <= 0 or seconds > MAX_DAYS * 86400:
-                self.fail(f"expected a duration such as 7d, 24h or 2w after `in`, not {word!r}")
+                self.fail(f"expected a duration such as 7d, 24h or 2w after `in`, not {_shown(word)!r}")
         return ActivityTest(want_none, types, seconds, self.source(start))
 
     def test(self) -> Test:
         start = self.index
         kind, name, position = self.take("a test")
         if kind != "word" or name.lower() in _KEYWORDS:
-            self.fail(f"expected a score name or a field at character {position + 1}, found {name!r}")
+            self.fail(f"expected a score name or a field at character {position + 1}, found {_shown(name)!r}")
         if name.lower() in SCORE_NAMES:
             name = name.lower()
         token = self.peek()
@@ -217,7 +222,7 @@ class _Parser:
     def value(self) -> str | float | bool:
         kind, word, position = self.take("a value")
         if kind == "op":
-            self.fail(f"expected a value at character {position + 1}, found {word!r}")
+            self.fail(f"expected a value at character {position + 1}, found {_shown(word)!r}")
         if kind == "quoted":
             return word
         lowered = word.lower()
@@ -235,7 +240,7 @@ class _Parser:
                 self.fail(f"expected a list such as [a, b] after `in`, found {self.describe_next()}")
             kind, word, position = self.take(what)
             if kind != "word":
-                self.fail(f"expected {what} at character {position + 1}, found {word!r}")
+                self.fail(f"expected {what} at character {position + 1}, found {_shown(word)!r}")
             return (word,)
         self.index += 1
         found: list[str | float | bool] = []
@@ -298,11 +303,13 @@ def check_segment(name: str, node: Node, words: Vocabulary) -> None:
             continue
         if test.name in NUMERIC_NAMES:
             if test.op == "contains" or any(isinstance(v, str | bool) for v in test.values):
-                raise ValueError(f"segment '{name}': {test.name} is a number; `{test.text}` compares it with text")
+                raise ValueError(
+                    f"segment '{name}': {test.name} is a number; `{_shown(test.text)}` compares it with text"
+                )
             continue
         if test.name not in TEXT_NAMES:
             if test.op in ("<", "<=", ">", ">=") and not all(isinstance(v, float) for v in test.values):
-                raise ValueError(f"segment '{name}': `{test.text}` needs a number after {test.op}")
+                raise ValueError(f"segment '{name}': `{_shown(test.text)}` needs a number after {test.op}")
             continue
         if test.op in ("<", "<=", ">", ">=", "contains"):
             raise ValueError(

@@ -322,13 +322,20 @@ def check_lines(settings: Settings) -> tuple[bool, list[str]]:
             problems = destinations[route.destination].check(route.target)
         except ConnectorError as exc:
             ok = False
-            lines.append(f"Nurture {where}: {_sentence(redact(exc.message))}")
+            lines.append(f"Nurture {where}: {_sentence(_said(exc, settings, route.destination))}")
             continue
         ok = ok and not problems
         lines.extend(f"Nurture {where}: {p}" for p in problems)
         if not problems:
             lines.append(f"Nurture {where}: ok.")
     return ok, lines
+
+
+def _said(exc: ConnectorError, settings: Settings, tool: str) -> str:
+    """An unreachable tool names the setting its host comes from; any other error is its own message."""
+    from sync.reach import nurture_unreachable
+
+    return nurture_unreachable(exc, settings, tool) or redact(exc.message)
 
 
 def _sentence(text: str) -> str:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from connectors.errors import TransientError
 from sync.settings import Settings, mask_url
 
-__all__ = ["crm_urls", "unreachable"]
+__all__ = ["crm_urls", "nurture_unreachable", "unreachable"]
 
 # what requests/urllib3 (and the sockets below them) say when no connection could be made at all
 _WHY = (
@@ -75,3 +75,25 @@ def unreachable(exc: BaseException, settings: Settings) -> str | None:
         f"Cannot reach {settings.crm} at {mask_url(url)} ({why}, after several attempts): "
         f"check {name} and the network (proxy, firewall, VPN)."
     )
+
+
+def nurture_unreachable(exc: BaseException, settings: Settings, tool: str) -> str | None:
+    """The same sentence for a nurture tool (Mailchimp, ActiveCampaign), naming the setting its host comes
+    from; None when ``exc`` is another error."""
+    if not isinstance(exc, TransientError):
+        return None
+    text = str(exc)
+    why = next((reason for pattern, reason in _WHY if pattern.search(text)), None)
+    if why is None:
+        return None
+    if tool == "mailchimp":
+        mc = settings.mailchimp
+        if mc.base_url:
+            name, url = "LEADSYNC_MAILCHIMP__BASE_URL", mc.base_url
+        else:
+            name = "LEADSYNC_MAILCHIMP__SERVER" if mc.server else "LEADSYNC_MAILCHIMP__API_KEY (its -<data center>)"
+            target = _HOST_PORT.search(text)
+            url = f"https://{target.group(1)}" if target else "Mailchimp"
+    else:
+        name, url = "LEADSYNC_ACTIVECAMPAIGN__BASE_URL", settings.activecampaign.base_url or "ActiveCampaign"
+    return f"Cannot reach {tool} at {mask_url(url)} ({why}, after several attempts): check {name} and the network."

@@ -38,7 +38,7 @@ from sync.metrics import Metrics
 from sync.pipeline import Pipeline, RunSummary
 from sync.pipeline_parts import _Batch
 from sync.policies import writeback_specs
-from sync.server.targets import event_target
+from sync.server.targets import Target, event_target
 from sync.settings import Settings
 from sync.state import QueuedEvent, RunKind, RunStatus, StateStore
 
@@ -222,7 +222,11 @@ class EventWorker:
         by_contact: dict[str, list[QueuedEvent]] = defaultdict(list)
         dropped: dict[str, list[int]] = defaultdict(list)
         for queued in claimed:
-            target = event_target(queued.event, salesforce_object=self.settings.salesforce.object, own_fields=own)
+            try:
+                target = event_target(queued.event, salesforce_object=self.settings.salesforce.object, own_fields=own)
+            except Exception as exc:  # one malformed event must not hold back the batch it came in
+                log.warning("webhook event %s cannot be read: %s", queued.id, type(exc).__name__)
+                target = Target(None, f"the event cannot be read ({type(exc).__name__})")
             if target.contact_id is None:
                 dropped[target.reason or "names no contact"].append(queued.id)
             else:

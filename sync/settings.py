@@ -11,14 +11,16 @@ import difflib
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
 
 from connectors.http import redact
 from sync.settings_base import Section as _Section
+from sync.settings_base import cron_line as _cron_line
 from sync.settings_base import http_url as _http_url
 from sync.settings_base import mask_url, url_password
 from sync.settings_sections import (
@@ -119,6 +121,8 @@ class DaemonSettings(_Section):
     quota_wait_max_seconds: int = 6 * 3600
     report_dir: Path = Path("reports")
     report_base_url: str | None = None  # where report_dir is served (https://...): alerts link the report there
+
+    _crons = field_validator("sync_cron", "rescore_cron", "calibrate_cron")(_cron_line)
 
     @field_validator("report_base_url")
     @classmethod
@@ -252,6 +256,8 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Set
         env_file = None
     try:
         settings = Settings(_env_file=env_file, **overrides)
+    except SourceError as exc:  # a JSON setting that does not parse: pydantic-settings names only its section
+        raise SettingsError([unparsable_json(env_file, exc)]) from None
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -268,6 +274,57 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Set
         raise SettingsError(problems) from None
     redact.add(*settings.secrets())
     return settings
+
+
+def _is_json(annotation: Any) -> bool:
+    """Whether pydantic-settings reads a field of this type as JSON (a mapping, a list, a section)."""
+    if isinstance(annotation, type):
+        return issubclass(annotation, BaseModel | dict | list | tuple | set)
+    origin = get_origin(annotation)
+    if origin in (dict, list, tuple, set):
+        return True
+    return any(_is_json(arg) for arg in get_args(annotation) if arg is not type(None))
+
+
+def json_variables() -> list[str]:
+    """The variables whose value is JSON (``LEADSYNC_NOTIFY__OWNERS``; a whole section, ``LEADSYNC_NOTIFY``)."""
+    names: list[str] = []
+    for name, info in Settings.model_fields.items():
+        annotation = info.annotation
+        if _is_json(annotation):
+            names.append(f"LEADSYNC_{name.upper()}")
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names += [
+                f"LEADSYNC_{name.upper()}__{sub.upper()}"
+                for sub, field in annotation.model_fields.items()
+                if _is_json(field.annotation)
+            ]
+    return names
+
+
+def unparsable_json(env_file: str | Path | None, exc: Exception) -> str:
+    """The sentence for a JSON setting that does not parse, naming it; never its value (it may hold a secret
+    webhook URL)."""
+    from dotenv import dotenv_values
+
+    values = {k.upper(): v for k, v in os.environ.items()}
+    if env_file is not None:
+        from_file = dotenv_values(env_file, encoding="utf-8")
+        values = {k.upper(): v for k, v in from_file.items() if v is not None} | values
+    for name in json_variables():
+        value = values.get(name)
+        if not value:
+            continue
+        try:
+            json.loads(value)
+        except ValueError as error:
+            where = f" (environment or {env_file})" if env_file else " (environment)"
+            detail = f": {error.msg} at character {error.pos + 1}" if isinstance(error, json.JSONDecodeError) else ""
+            return (
+                f"{name}{where}: is not valid JSON{detail}; write it as in settings.example.env, "
+                'e.g. {"key": "value"} or ["a", "b"], single-quoted in a .env file'
+            )
+    return f"A JSON setting does not parse: {redact(str(exc))}; see settings.example.env."
 
 
 def known_variables() -> list[str]:

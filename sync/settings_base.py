@@ -48,3 +48,14 @@ def http_url(value: str | None) -> str | None:
     if not ok:
         raise ValueError(f"must be a full URL starting with https:// (got {mask_url(value)!r})")
     return value.strip()
+
+
+def cron_line(value: str) -> str:
+    """A schedule setting must be a cron line the daemon can run; checked when settings load, not at 3 a.m."""
+    from sync.daemon import DaemonConfigError, cron_trigger  # the daemon's own parser; imported only when set
+
+    try:
+        cron_trigger(value)
+    except DaemonConfigError as exc:
+        raise ValueError(str(exc)) from None
+    return value

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from sync.settings_base import Section as _Section
+from sync.settings_base import cron_line as _cron_line
 from sync.settings_base import http_url as _http_url
 
 
@@ -22,6 +23,17 @@ class MailchimpSettings(_Section):
     batch_poll_seconds: float = Field(5.0, ge=0)
 
     _urls = field_validator("base_url")(_http_url)
+
+    @model_validator(mode="after")
+    def _data_center(self) -> MailchimpSettings:
+        key = self.api_key.get_secret_value() if self.api_key is not None else ""
+        if key and not self.server and not self.base_url and "-" not in key.strip("-"):
+            # never echo the key: it is a secret
+            raise ValueError(
+                "LEADSYNC_MAILCHIMP__API_KEY does not end in -<data center> (e.g. -us21): paste the whole key from "
+                "Account > Extras > API keys, or set LEADSYNC_MAILCHIMP__SERVER"
+            )
+        return self
 
 
 class ActiveCampaignSettings(_Section):
@@ -166,6 +178,8 @@ class SlaSettings(_Section):
     tiers: list[str] = Field(default_factory=lambda: ["P1", "P2"])
     escalate: bool = True
     escalation_cron: str = "* * * * *"  # how often the daemon looks for leads past their due time
+
+    _cron = field_validator("escalation_cron")(_cron_line)
 
 
 class DashboardSettings(_Section):

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -54,10 +55,11 @@ def _hubspot(event: WebhookEvent, own_fields: Collection[str]) -> Target:
         return _skip(f"a {event.kind} event is not about a contact")
     if event.kind == "contact.deletion":
         return _skip("the contact was deleted: the next sync forgets it")
-    if event.kind == "contact.propertyChange" and payload.get("propertyName") in own_fields:
-        return _skip(f"leadsync's own write of {payload.get('propertyName')} coming back")
+    changed = payload.get("propertyName")
+    if event.kind == "contact.propertyChange" and isinstance(changed, str) and changed in own_fields:
+        return _skip(f"leadsync's own write of {changed} coming back")
     survivor = payload.get("primaryObjectId") if event.kind == "contact.merge" else None
-    return _id(survivor or event.object_id, "objectId")
+    return _id(survivor or event.object_id, "objectId", _NUMERIC)
 
 
 def _pipedrive(
@@ -68,7 +70,7 @@ def _pipedrive(
     if event.object_type == "person":
         if action == "delete":
             return _skip("the person was deleted or merged away: the next sync settles it")
-        return _id(event.object_id, "meta.entity_id")
+        return _id(event.object_id, "meta.entity_id", _NUMERIC)
     if event.object_type == "activity":
         for part in ("data", "previous"):
             record = payload.get(part)
@@ -78,7 +80,7 @@ def _pipedrive(
                 except (TypeError, ValueError, KeyError, AttributeError):
                     return _skip(f"the activity's {part}.person_id is not a person id")
                 if person is not None:
-                    return Target(str(person))
+                    return _id(person, f"{part}.person_id", _NUMERIC)
         return _skip("the activity names no person (no person_id, no participant)")
     return _skip(f"a {event.kind} event is not about a person or an activity")
 
@@ -86,23 +88,32 @@ def _pipedrive(
 def _salesforce(event: WebhookEvent, sf_object: str) -> Target:
     prefix = SALESFORCE_PREFIX.get(sf_object, "")
     if event.object_type == sf_object:
-        return _id(event.object_id, "Id")
+        return _id(event.object_id, "Id", _SALESFORCE_ID)
     if event.object_type in ("Task", "Event"):
         who: Any = event.payload.get("WhoId")
         if not isinstance(who, str) or not who:
             return _skip(f"the {event.object_type} has no WhoId in the callout (add WhoId to the Flow's body)")
         if not who.startswith(prefix):
             return _skip(f"the {event.object_type}'s WhoId is not a {sf_object}")
-        return Target(who)
+        return _id(who, "WhoId", _SALESFORCE_ID)
     if event.object_type == "CampaignMember":  # a form fill, webinar sign-up or download
         member: Any = event.payload.get(f"{sf_object}Id")
         if not isinstance(member, str) or not member:
             return _skip(f"the CampaignMember has no {sf_object}Id in the callout (add it to the Flow's body)")
-        return Target(member)
+        return _id(member, f"{sf_object}Id", _SALESFORCE_ID)
     return _skip(f"a {event.object_type} record is not a {sf_object}, Task, Event or CampaignMember")
 
 
-def _id(value: object, what: str) -> Target:
+# what a record id looks like: HubSpot and Pipedrive number their records, Salesforce ids are 15 or 18 letters
+# and digits; anything else would only make the CRM refuse the whole batch read
+_NUMERIC = re.compile(r"[0-9]{1,20}")
+_SALESFORCE_ID = re.compile(r"[0-9A-Za-z]{15}(?:[0-9A-Za-z]{3})?")
+
+
+def _id(value: object, what: str, shape: re.Pattern[str]) -> Target:
     if isinstance(value, bool) or not isinstance(value, str | int) or str(value).strip() == "":
         return _skip(f"{what} is missing")
-    return Target(str(value).strip())
+    text = str(value).strip()
+    if not shape.fullmatch(text):
+        return _skip(f"{what} is not a record id of this CRM")
+    return Target(text)

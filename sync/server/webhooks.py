@@ -29,11 +29,47 @@ from sync.state import WebhookEvent
 _SF_PREFIXES = {"00Q": "Lead", "003": "Contact", "00T": "Task", "00U": "Event", "00v": "CampaignMember"}
 
 
+MAX_DEPTH = 32  # the vendors' bodies nest a few levels; a deeper one is hostile
+MAX_ID = 255  # characters of an id or event type (the vendors' are under 40)
+
+
 def parse_json(body: bytes) -> Any:
+    """The body as JSON, refused (400) when it is not JSON, nests deeper than ``MAX_DEPTH``, holds a number of
+    over 4,300 digits or text that is not Unicode (a lone surrogate the state store could not save)."""
     try:
-        return json.loads(body)
+        document = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise Rejected(400, "the body is not valid JSON") from None
+    except RecursionError:
+        raise Rejected(400, f"the body nests deeper than {MAX_DEPTH} levels") from None
+    except ValueError:  # Python refuses to convert an integer of over 4,300 digits
+        raise Rejected(400, "the body holds a number too long to read") from None
+    _check_shape(document)
+    return document
+
+
+def _check_shape(document: Any) -> None:
+    """Depth and text of a parsed body, walked without recursion."""
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise Rejected(400, "the body holds text that is not valid Unicode (a lone surrogate)") from None
+            continue
+        children = list(value.items()) if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        if depth > MAX_DEPTH:
+            raise Rejected(400, f"the body nests deeper than {MAX_DEPTH} levels")
+        for child in children:
+            if isinstance(child, tuple):  # a key and its value
+                stack.append((child[0], depth))
+                stack.append((child[1], depth + 1))
+            else:
+                stack.append((child, depth + 1))
 
 
 def _epoch(value: object, *, millis: bool, what: str) -> datetime:
@@ -57,13 +93,19 @@ def _iso(value: object, what: str) -> datetime:
         raise Rejected(400, f"{what} is not an ISO 8601 date-time") from None
     if parsed.tzinfo is None:
         raise Rejected(400, f"{what} has no time zone")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59-23:00 is past the last date Python can hold
+        raise Rejected(400, f"{what} is out of range") from None
 
 
 def _text(value: object, what: str) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int) or str(value) == "":
         raise Rejected(400, f"{what} is missing")
-    return str(value)
+    text = str(value)
+    if len(text) > MAX_ID or not text.isprintable():
+        raise Rejected(400, f"{what} is not an id (over {MAX_ID} characters, or control characters)")
+    return text
 
 
 def hubspot_events(body: bytes) -> list[WebhookEvent]:
@@ -124,7 +166,7 @@ def pipedrive_events(body: bytes) -> list[WebhookEvent]:
     occurred_at = _epoch(stamp, millis=False, what="meta.timestamp")
     # meta.id is documented as the event's id; older bodies without it fall back to the correlation id
     documented = meta.get("id") or meta.get("correlation_id")
-    event_id = str(documented) if documented else f"{entity}:{object_id}:{action}:{stamp}"
+    event_id = _text(documented, "meta.id") if documented else f"{entity}:{object_id}:{action}:{stamp}"
     return [
         WebhookEvent(
             crm="pipedrive",

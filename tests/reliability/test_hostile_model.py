@@ -9,6 +9,7 @@ minutes at gigabytes, or ended in RecursionError / ReaderError tracebacks.
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import subprocess
@@ -31,6 +32,10 @@ EXISTS = "{field: title, exists: true}"
 
 def _rule(points: str = "1", when: str = EXISTS) -> str:
     return "name: hostile\n" + RULE.format(points=points, when=when)
+
+
+def _segment(expression: str) -> str:
+    return f"name: hostile\nsegments:\n  probe: {json.dumps(expression)}\n"
 
 
 def _alias_bomb() -> str:
@@ -103,6 +108,12 @@ CASES = [
     ),
     Case("look-ahead regex", lambda: _rule(when="{field: title, regex: 'a(?=b)'}"), 6, "look-ahead"),
     Case("back-reference regex", lambda: _rule(when="{field: title, regex: '(a)\\1'}"), 6, "back-references"),
+    Case("segment nested 33 deep", lambda: _segment("(" * 33 + "score > 1" + ")" * 33), 2, "nest at most 32 levels"),
+    Case("segment of 400 nested not", lambda: _segment("not " * 400 + "score > 1"), 2, "at most 32 levels"),
+    Case("segment of 3,000 nested not", lambda: _segment("not " * 3000 + "score > 1"), 2, "at most 2000 characters"),
+    Case("segment with bad syntax", lambda: _segment("score >>> 5"), 2, "expected a value at character 8"),
+    Case("segment with an open quote", lambda: _segment("stage == 'lead"), 2, "cannot read"),
+    Case("segment with a 5,000-digit number", lambda: _segment("score > " + "9" * 1900), 2, "compares it with"),
     Case("300 KB file", lambda: "name: hostile\n" + "# padding\n" * 30_000, None, "at most 262,144 bytes"),
 ]
 
