@@ -105,6 +105,7 @@ class StopRequest(threading.Event):
     """Set by the first SIGINT / SIGTERM; ``signum`` says which, for the exit code (128 + signal)."""
 
     signum: int = 0
+    aborted: bool = False  # a second signal: the run is being torn down wherever it was
 
 
 @contextmanager
@@ -115,8 +116,12 @@ def _graceful_stop() -> Iterator[StopRequest]:
 
     def handler(signum: int, frame: Any) -> None:
         if stop.is_set():
+            stop.aborted = True
             raise KeyboardInterrupt
-        err.print("Stopping after the batch in flight (press Ctrl-C again to abort)...")
+        # plain stderr: a handler that runs rich may import modules lazily, and a second press inside an
+        # import turns the abort into an ImportError
+        sys.stderr.write("Stopping after the batch in flight (press Ctrl-C again to abort)...\n")
+        sys.stderr.flush()
         stop.signum = signum
         stop.set()
 
@@ -180,6 +185,11 @@ def _run_command(kind: str, dry_run: bool, wait: bool, **kwargs: Any) -> None:
     except KeyboardInterrupt:
         fail(f"The {kind} was {ABORTED}.", INTERRUPTED_EXIT)
         return
+    except Exception:
+        if stop.aborted:  # the second press landed where code turns it into another error (an import, a pool)
+            fail(f"The {kind} was {ABORTED}.", INTERRUPTED_EXIT)
+            return
+        raise
     _print_summary(summary, app)
     if summary.status is RunStatus.INTERRUPTED:  # scripts must tell a stopped run from a finished one
         sys.exit(128 + (stop.signum or signal.SIGINT))
