@@ -1,13 +1,17 @@
 """Calibration quality on real history: held-out ROC AUC on the X Education leads (6,520, ``Converted``).
 
-    .venv/bin/python bench/calibration.py [--data ../shared/data/leads_train.csv] [--seed 7] [--no-write]
+    .venv/bin/python bench/calibration.py [--data ../shared/data/leads_train.csv] [--seed 7] [--seeds 5]
+                                          [--no-write]
 
-Compares, on the same held-out quarter of the leads (seeded, stratified split): the current (starter) model,
-the integer-point model ``leadsync calibrate`` proposes (scored by the engine, with its rule count), the same
-weights before rounding, and two scikit-learn references on every allowed column: a plain logistic regression
-and a gradient-boosted model (HistGradientBoosting).  Columns the sales team wrote after first contact leak
-the outcome and are left out (see ``../shared/data/README.md``).  Writes the ``## Calibration`` section of
-``bench/RESULTS.md``.  Figures, never pass/fail.
+For each of ``--seeds`` seeds (``--seed``, ``--seed``+1, ...), on the same held-out quarter of the leads (a
+seeded, stratified split that changes with the seed): the current (starter) model, the integer-point model
+``leadsync calibrate`` proposes (scored by the engine, with its rule count), the same weights before rounding,
+and two scikit-learn references on every allowed column: a plain logistic regression and a gradient-boosted
+model (HistGradientBoosting, seeded alike).  Then the mean, standard deviation and range of each over the
+seeds, and in how many splits the integer model beat gradient boosting.  Columns the sales team wrote after
+first contact leak the outcome and are left out (see ``../shared/data/README.md``).  Adds a dated block at the
+top of the ``## Calibration`` section of ``bench/RESULTS.md`` (earlier blocks are kept).  Figures, never
+pass/fail.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import platform
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,7 +34,7 @@ from sklearn.preprocessing import StandardScaler
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scoring import STARTER_MODEL_PATH, load_model
-from scoring.calibrate import CalibrationRow, ColumnRoles, propose, roc_auc, rows_from_csv, split_rows
+from scoring.calibrate import CalibrationRow, ColumnRoles, CsvRows, propose, roc_auc, rows_from_csv, split_rows
 from scoring.numbers import parse_number
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -91,21 +96,111 @@ def design(rows: Sequence[CalibrationRow], fields: Sequence[str]) -> tuple[Matri
     return np.asarray(linear), np.asarray(tree), categorical
 
 
-def write_results(section: str) -> None:
+@dataclass(frozen=True, slots=True)
+class SeedRun:
+    """One seed's split and every model's held-out ROC AUC on it."""
+
+    seed: int
+    current: float | None
+    proposed: float | None
+    unrounded: float | None
+    logistic: float | None
+    boosted: float | None
+    time_alone: float | None
+    rules: int
+    fitted: int
+    kept: int
+    seconds: float
+    split: str
+
+
+def run_seed(rows: CsvRows, linear: Matrix, tree: Matrix, categorical: list[int], seed: int, max_rules: int) -> SeedRun:
+    split = split_rows(rows, seed)
+    won = np.asarray([row.won for row in rows])
+    model = load_model(STARTER_MODEL_PATH)
+    started = time.perf_counter()
+    proposal = propose(model, rows, now=NOW, max_rules=max_rules, seed=seed, source="bench", keep_unmatched=False)
+    seconds = time.perf_counter() - started
+    train, held = np.asarray(split.train), np.asarray(split.holdout)
+    scaler = StandardScaler().fit(linear[train])
+    plain = LogisticRegression(C=1.0, max_iter=5000).fit(scaler.transform(linear[train]), won[train])
+    plain_auc = roc_auc(plain.decision_function(scaler.transform(linear[held])), won[held])
+    boosted = HistGradientBoostingClassifier(categorical_features=categorical, random_state=seed)
+    boosted.fit(tree[train], won[train])
+    boosted_auc = roc_auc(boosted.predict_proba(tree[held])[:, 1], won[held])
+    time_column = rows.fields.index("Total Time Spent on Website")
+    time_auc = roc_auc(np.nan_to_num(tree[held][:, time_column]), won[held])
+    kept = sum(1 for change in proposal.rules if change.note.startswith("kept as is"))
+    return SeedRun(
+        seed,
+        proposal.holdout_auc_current,
+        proposal.holdout_auc_proposed,
+        proposal.holdout_auc_unrounded,
+        plain_auc,
+        boosted_auc,
+        time_auc,
+        proposal.rule_count,
+        proposal.rule_count - kept,
+        kept,
+        seconds,
+        split.description,
+    )
+
+
+MODELS = (
+    ("current", "current model (starter, engine)"),
+    ("proposed", "**proposed integer-point model (engine)**"),
+    ("unrounded", "same weights before rounding (sklearn)"),
+    ("logistic", "plain logistic regression, all allowed columns (sklearn)"),
+    ("boosted", "gradient boosting, HistGradientBoosting (sklearn)"),
+    ("time_alone", "`Total Time Spent on Website` alone"),
+)
+
+
+def spread(values: Sequence[float | None]) -> tuple[float, float, float, float] | None:
+    """Mean, sample standard deviation, min and max; None when any run had no AUC."""
+    if not values or any(v is None for v in values):
+        return None
+    array = np.asarray(values, dtype=np.float64)
+    sd = float(array.std(ddof=1)) if len(array) > 1 else 0.0
+    return float(array.mean()), sd, float(array.min()), float(array.max())
+
+
+def _auc(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def _stats(values: Sequence[float | None]) -> str:
+    found = spread(values)
+    return "n/a" if found is None else f"{found[0]:.4f} ± {found[1]:.4f} ({found[2]:.4f}-{found[3]:.4f})"
+
+
+def write_results(block: str, heading: str) -> None:
+    """Put ``block`` (starting with ``heading``) first in the Calibration section; a block with the same
+    heading (same day, same settings) is replaced, older ones are kept below."""
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
     start = text.find("## Calibration")
     if start == -1:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
+        text = text.rstrip("\n") + "\n\n## Calibration\n\n"
+        start = text.find("## Calibration")
+    body_start = text.index("\n", start) + 1
+    end = text.find("\n## ", body_start)
+    end = len(text) if end == -1 else end + 1
+    body = text[body_start:end]
+    same = body.find(heading)
+    if same != -1:
+        after = body.find("\n### ", same + 1)
+        body = body[:same] + (body[after + 1 :] if after != -1 else "")
+    body = "\n" + block.rstrip("\n") + "\n\n" + body.lstrip("\n")
+    text = text[:body_start] + body.rstrip("\n") + "\n\n" + text[end:]
     RESULTS.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=7, help="first seed")
+    parser.add_argument("--seeds", type=int, default=5, help="how many seeds (splits) to run")
     parser.add_argument("--max-rules", type=int, default=30)
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
     args = parser.parse_args()
@@ -113,69 +208,66 @@ def main() -> int:
         print(f"no data at {args.data}: the X Education leads live in ../shared/data (never in the repo)")
         return 0
 
-    rows = rows_from_csv(args.data, "Converted", now=NOW, roles=ColumnRoles(exclude=LEAKING_COLUMNS))
-    split = split_rows(rows, args.seed)
-    won = np.asarray([row.won for row in rows])
-    model = load_model(STARTER_MODEL_PATH)
     started = time.perf_counter()
-    proposal = propose(
-        model, rows, now=NOW, max_rules=args.max_rules, seed=args.seed, source=args.data.name, keep_unmatched=False
-    )
-    seconds = time.perf_counter() - started
-
+    rows = rows_from_csv(args.data, "Converted", now=NOW, roles=ColumnRoles(exclude=LEAKING_COLUMNS))
+    won = sum(row.won for row in rows)
     linear, tree, categorical = design(rows, rows.fields)
-    train, held = np.asarray(split.train), np.asarray(split.holdout)
-    scaler = StandardScaler().fit(linear[train])
-    plain = LogisticRegression(C=1.0, max_iter=5000).fit(scaler.transform(linear[train]), won[train])
-    plain_auc = roc_auc(plain.decision_function(scaler.transform(linear[held])), won[held])
-    boosted = HistGradientBoostingClassifier(categorical_features=categorical, random_state=args.seed)
-    boosted.fit(tree[train], won[train])
-    boosted_auc = roc_auc(boosted.predict_proba(tree[held])[:, 1], won[held])
-    time_column = rows.fields.index("Total Time Spent on Website")
-    time_auc = roc_auc(np.nan_to_num(tree[held][:, time_column]), won[held])
-    starter_rules = sum(1 for _ in model.iter_rules()) + (1 if model.stagnation else 0)
-
-    def auc(value: float | None) -> str:
-        return "n/a" if value is None else f"{value:.4f}"
-
-    table = [
-        ("current model (starter, engine)", auc(proposal.holdout_auc_current), str(starter_rules)),
-        ("proposed integer-point model (engine)", auc(proposal.holdout_auc_proposed), str(proposal.rule_count)),
-        ("same weights before rounding (sklearn)", auc(proposal.holdout_auc_unrounded), "-"),
-        ("plain logistic regression, all allowed columns (sklearn)", auc(plain_auc), "-"),
-        ("gradient boosting, HistGradientBoosting (sklearn)", auc(boosted_auc), "-"),
-        ("`Total Time Spent on Website` alone", auc(time_auc), "-"),
-    ]
-    width = max(len(name) for name, _, _ in table)
-    print(f"X Education: {len(rows):,} leads ({int(won.sum()):,} won), {split.description}")
-    print(f"{'model':<{width}}  held-out ROC AUC  rules")
-    for name, value, rules in table:
-        print(f"{name:<{width}}  {value:>16}  {rules:>5}")
-    print(f"proposal: {proposal.reason} ({seconds:.1f} s)")
+    runs: list[SeedRun] = []
+    print(f"X Education: {len(rows):,} leads ({won:,} won), leaking columns left out")
+    header = f"{'seed':>4}  {'integer':>7}  {'unround':>7}  {'logistic':>8}  {'GBM':>6}  {'time':>6}  rules  seconds"
+    print(header)
+    for seed in range(args.seed, args.seed + args.seeds):
+        run = run_seed(rows, linear, tree, categorical, seed, args.max_rules)
+        runs.append(run)
+        print(
+            f"{seed:>4}  {_auc(run.proposed):>7}  {_auc(run.unrounded):>7}  {_auc(run.logistic):>8}  "
+            f"{_auc(run.boosted):>6}  {_auc(run.time_alone):>6}  {run.rules:>5}  {run.seconds:>7.1f}"
+        )
+    total = time.perf_counter() - started
+    wins = sum(1 for r in runs if r.proposed is not None and r.boosted is not None and r.proposed > r.boosted)
+    gaps = [r.proposed - r.boosted for r in runs if r.proposed is not None and r.boosted is not None]
+    for key, name in MODELS:
+        print(f"{name.strip('*'):<60} {_stats([getattr(r, key) for r in runs])}")
+    mean_gap = float(np.mean(gaps)) if gaps else float("nan")
+    print(
+        f"integer model above gradient boosting in {wins} of {len(runs)} splits; mean gap {mean_gap:+.4f}; "
+        f"{total:.0f} s in all"
+    )
 
     if not args.no_write:
-        kept = sum(1 for change in proposal.rules if change.note.startswith("kept as is"))
-        fitted = proposal.rule_count - kept
+        seeds = f"seeds {runs[0].seed}-{runs[-1].seed}" if len(runs) > 1 else f"seed {runs[0].seed}"
+        heading = (
+            f"### {datetime.now(UTC):%Y-%m-%d}: {len(runs)} seeded splits ({seeds}), {args.max_rules} rules at most"
+        )
         lines = [
-            "## Calibration",
+            heading,
             "",
-            f"`bench/calibration.py`, {datetime.now(UTC):%Y-%m-%d}, Python {platform.python_version()}, "
-            f"{platform.machine()}; data `../shared/data/leads_train.csv` ({len(rows):,} X Education leads, "
-            f"{int(won.sum()):,} won), leaking columns left out; {split.description}.",
+            f"`bench/calibration.py --seed {args.seed} --seeds {args.seeds}`, Python {platform.python_version()}, "
+            f"{platform.machine()}, one process; data `../shared/data/leads_train.csv` ({len(rows):,} X Education "
+            f"leads, {won:,} won), leaking columns left out. Each seed is its own stratified split ("
+            f"{runs[0].split.split(': ', 1)[-1]}); every model is fitted and scored on the same split of its seed.",
             "",
-            "| Model | Held-out ROC AUC | Rules |",
-            "|---|---|---|",
-            *(f"| {name} | {value} | {rules} |" for name, value, rules in table),
+            "| Model | Held-out ROC AUC, mean ± sd (min-max) |",
+            "|---|---|",
+            *(f"| {name} | {_stats([getattr(r, key) for r in runs])} |" for key, name in MODELS),
             "",
-            f"Target: the proposed integer-point model beats the gradient-boosted model of the same run with at "
-            f"most {args.max_rules} rules on held-out rows: **{auc(proposal.holdout_auc_proposed)} with "
-            f"{proposal.rule_count} rules** vs {auc(boosted_auc)} ({fitted} fitted by forward selection over field "
-            f"tests and `all:` pairs of them, {kept} starter penalties no lead matched, kept as they were; "
-            f"`--drop-unmatched`, since this export has no activities to weigh the starter's engagement rules). "
-            f"`propose()` took {seconds:.1f} s.",
+            "| Seed | Integer model | Rules (fitted + kept) | Before rounding | Logistic | Gradient boosting | "
+            "`propose()` s |",
+            "|---|---|---|---|---|---|---|",
+            *(
+                f"| {r.seed} | {_auc(r.proposed)} | {r.rules} ({r.fitted} + {r.kept}) | {_auc(r.unrounded)} | "
+                f"{_auc(r.logistic)} | {_auc(r.boosted)} | {r.seconds:.1f} |"
+                for r in runs
+            ),
             "",
+            f"Target: the proposed integer-point model (at most {args.max_rules} rules) beats the gradient-boosted "
+            f"model of the same run: **mean {_stats([r.proposed for r in runs]).split(' (')[0]} vs "
+            f"{_stats([r.boosted for r in runs]).split(' (')[0]}, above it in {wins} of {len(runs)} splits** "
+            f'(mean gap {mean_gap:+.4f}). "Kept" rules are starter penalties no lead matched, kept as they were '
+            "(`--drop-unmatched`: this export has no activities to weigh the starter's engagement rules). "
+            f"The whole bench took {total:.0f} s.",
         ]
-        write_results("\n".join(lines) + "\n")
+        write_results("\n".join(lines) + "\n", heading)
         print(f"wrote the Calibration section of {RESULTS}")
     return 0
 

@@ -18,7 +18,10 @@ from connectors.http import redact
 from connectors.records import Contact, FieldChangeRecord
 from sync.alerts import calibration_message
 from sync.app import App
+from sync.notify.courier import Courier
+from sync.notify.routing import Router
 from sync.private_files import private_dir, private_umask
+from sync.settings import Settings
 from sync.state import RunKind, RunStatus
 
 if TYPE_CHECKING:
@@ -29,8 +32,10 @@ log = logging.getLogger("leadsync.ops")
 
 def calibrate_job(app: App, now: datetime) -> str | None:
     """The daemon's monthly calibration report, written to ``settings.daemon.report_dir``; returns the alert
-    the daemon sends through its alert channels (the summary's first lines and the report's link), None when
-    there was nothing to report.
+    the daemon sends to its alert webhook (the summary's first lines and the report's link), None when there
+    was nothing to report.  The same message goes to the team's notification channels that are configured
+    (``LEADSYNC_NOTIFY__SLACK_WEBHOOK_URL``, ``..._TEAMS_WEBHOOK_URL``, ``..._MANAGER_EMAIL`` with SMTP), once
+    per address: a Slack webhook that is also the alert webhook hears it once.
 
     Won and lost outcomes come from the CRM; each contact's fields and activities from the scoring inputs
     the sync stored (read from the CRM only for contacts it never scored).  The report (HTML and JSON) and,
@@ -68,6 +73,7 @@ def calibrate_job(app: App, now: datetime) -> str | None:
                 )
             log.info("calibration report:\n%s", result.summary)
             message = calibration_message(crm, result.summary, report_link(app, result.html_written))
+            tell_team(app.settings, message, crm)
         status = RunStatus.OK
     except Exception as exc:
         error = redact(str(exc) if isinstance(exc, ConnectorError) else f"{type(exc).__name__}: {exc}")
@@ -84,6 +90,26 @@ def calibrate_job(app: App, now: datetime) -> str | None:
             now=app.clock(),
         )
     return message
+
+
+def tell_team(settings: Settings, message: str, crm: str, courier: Courier | None = None) -> int:
+    """Queue ``message`` to the team's notification channels (not the alert webhook, which the daemon posts
+    to) and deliver it; returns how many channels it went to.  Delivery problems are logged, never raised."""
+    alert_url = settings.daemon.webhook_url.get_secret_value() if settings.daemon.webhook_url else None
+    targets = [t for t in Router(settings.notify).team_targets() if t.address.get_secret_value() != alert_url]
+    if not targets:
+        return 0
+    owned = courier is None
+    courier = courier or Courier(settings.notify)
+    plain = message.removeprefix(":bar_chart: ")  # Slack's emoji code reads as text in Teams and e-mail
+    try:
+        for target in targets:
+            text = message if target.channel == "slack" else plain
+            courier.send_text(text, target, subject=f"[leadsync] monthly calibration report for {crm}")
+    finally:
+        if owned:
+            courier.close()
+    return len(targets)
 
 
 def report_link(app: App, path: Path | None) -> str | None:

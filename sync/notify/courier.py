@@ -47,6 +47,7 @@ class _Item:
     target: Target
     notice: Notice | None = None
     text: str = ""
+    subject: str = "[leadsync] notifications"  # of a plain-text item's e-mail
 
 
 class _Permanent(Exception):
@@ -76,8 +77,8 @@ class Courier:
     def send(self, notice: Notice, target: Target) -> None:
         self._put(_Item(target, notice=notice))
 
-    def send_text(self, text: str, target: Target) -> None:
-        self._put(_Item(target, text=text))
+    def send_text(self, text: str, target: Target, *, subject: str = "") -> None:
+        self._put(_Item(target, text=text, subject=subject) if subject else _Item(target, text=text))
 
     def _put(self, item: _Item) -> None:
         if item.target.channel != "email":
@@ -133,7 +134,11 @@ class Courier:
         elif target.channel == "slack":
             body = {"text": item.text}
         else:
-            card = {"type": "AdaptiveCard", "version": "1.4", "body": [{"type": "TextBlock", "text": item.text}]}
+            card = {
+                "type": "AdaptiveCard",
+                "version": "1.4",
+                "body": [{"type": "TextBlock", "text": item.text, "wrap": True}],
+            }
             body = {
                 "type": "message",
                 "attachments": [
@@ -160,7 +165,7 @@ class Courier:
             from email.message import EmailMessage
 
             message = EmailMessage()
-            message["Subject"], message["From"], message["To"] = "[leadsync] notifications", s.smtp_from, to
+            message["Subject"], message["From"], message["To"] = item.subject, s.smtp_from, to
             message.set_content(item.text + "\n")
         context = ssl.create_default_context()
         client: smtplib.SMTP
