@@ -173,24 +173,30 @@ class App:
     @property
     def adapter(self) -> CRMAdapter:
         if self._adapter is None:
-            missing = missing_credentials(self.settings)
-            if missing:
-                raise ConfigError("\n".join(missing))
-            from sync.model_check import model_read_fields
-            from sync.wiring import ReadFields, build_adapter
-
             names = self.planner().read_fields
             names += [name for name in self.extra_read_fields if name not in names]
             names += [name for name in nurture.read_fields(self.settings) if name not in names]
-            model_fields = model_read_fields(self.model, self.fields_config, self.policies, self.settings.crm)
-            read_fields = ReadFields(names, model_fields=model_fields)
-            if self.adapter_factory is None:
-                self._adapter = build_adapter(
-                    self.settings, read_fields, fields_cache=self.fields_cache(), **self.adapter_options
-                )
-            else:
-                self._adapter = self.adapter_factory(self.settings, read_fields)
+            self._adapter = self._build_adapter(names)
         return self._adapter
+
+    def history_adapter(self) -> CRMAdapter:
+        """A separate adapter for calibration, reading the model's fields but none of leadsync's write-back
+        fields: those are the model's own output, never a feature, and need not exist yet (a first calibration
+        may run before ``check --create-fields``).  The caller closes it."""
+        return self._build_adapter([])
+
+    def _build_adapter(self, names: list[str]) -> CRMAdapter:
+        missing = missing_credentials(self.settings)
+        if missing:
+            raise ConfigError("\n".join(missing))
+        from sync.model_check import model_read_fields
+        from sync.wiring import ReadFields, build_adapter
+
+        model_fields = model_read_fields(self.model, self.fields_config, self.policies, self.settings.crm)
+        read_fields = ReadFields(names, model_fields=model_fields)
+        if self.adapter_factory is None:
+            return build_adapter(self.settings, read_fields, fields_cache=self.fields_cache(), **self.adapter_options)
+        return self.adapter_factory(self.settings, read_fields)
 
     def fields_cache(self) -> FieldsCache:
         """The CRM's field definitions kept in the state store between runs (for adapters that take it)."""

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from connectors.base import ReadsFieldHistory
+from connectors.base import CRMAdapter, ReadsFieldHistory
 from connectors.errors import AuthError, ConnectorError, FatalApiError
 from connectors.http import redact
 from connectors.records import Contact, FieldChangeRecord
@@ -48,12 +49,12 @@ def calibrate_job(app: App, now: datetime) -> str | None:
     except ImportError:
         log.info("calibration not configured: the monthly calibration report is skipped")
         return None
-    crm, store, adapter = app.settings.crm, app.store, app.adapter
+    crm, store, adapter = app.settings.crm, app.store, app.history_adapter()
     run_id = store.start_run(crm, RunKind.CALIBRATE, model_version=app.model.version, now=now)
     status, error, counts = RunStatus.FAILED, None, {"read": 0}
     message = None
     try:
-        rows = calibration_rows(app)
+        rows = calibration_rows(app, adapter)
         counts = {"read": len(rows), "won": sum(1 for r in rows if r.won)}
         if not rows:
             log.info("calibration: no won or lost outcomes in %s yet, so there is nothing to report", crm)
@@ -80,6 +81,7 @@ def calibrate_job(app: App, now: datetime) -> str | None:
         raise
     finally:
         usage = adapter.usage()
+        adapter.close()
         store.finish_run(
             run_id,
             status=status,
@@ -120,10 +122,21 @@ def report_link(app: App, path: Path | None) -> str | None:
     return f"{base.rstrip('/')}/{quote(path.name)}" if base else str(path.resolve())
 
 
-def calibration_rows(app: App) -> list[CalibrationRow]:
+def calibration_rows(app: App, adapter: CRMAdapter | None = None) -> list[CalibrationRow]:
+    """One row per contact with a won or lost outcome: its fields (as the sync last stored them, else read
+    from the CRM through ``adapter``, see ``App.history_adapter``) without leadsync's own write-back fields,
+    rewound to before the outcome where the CRM keeps field history, and its activities.  Without ``adapter``
+    it builds one and closes it."""
+    if adapter is None:
+        own_adapter = app.history_adapter()
+        try:
+            return calibration_rows(app, own_adapter)
+        finally:
+            own_adapter.close()
     from scoring.calibrate import CalibrationRow, rewind
 
-    crm, store, adapter = app.settings.crm, app.store, app.adapter
+    crm, store = app.settings.crm, app.store
+    own = set(app.planner().read_fields)  # the model's output: never a feature
     outcomes: dict[str, tuple[bool, datetime | None]] = {}
     for outcome in adapter.read_outcomes():
         if _replaces(outcomes.get(outcome.contact_id), outcome.won, outcome.closed_at):
@@ -132,12 +145,14 @@ def calibration_rows(app: App) -> list[CalibrationRow]:
     rows: list[CalibrationRow] = []
     for start in range(0, len(ids), app.settings.batch_size):
         chunk = ids[start : start + app.settings.batch_size]
-        known = {cid: (item.contact, item.activities) for cid, item in store.load_inputs(crm, chunk).items()}
+        known = {
+            cid: (_without(item.contact, own), item.activities) for cid, item in store.load_inputs(crm, chunk).items()
+        }
         unscored = [cid for cid in chunk if cid not in known]
         if unscored:
             fetched = adapter.get_contacts(unscored)
             activities = adapter.read_activities([c.id for c in fetched]) if fetched else {}
-            known.update({c.id: (c, tuple(activities.get(c.id, ()))) for c in fetched})
+            known.update({c.id: (_without(c, own), tuple(activities.get(c.id, ()))) for c in fetched})
         history = _field_history(adapter, {cid: known[cid][0] for cid in chunk if cid in known}, outcomes)
         for cid in chunk:
             if cid in known:
@@ -148,6 +163,12 @@ def calibration_rows(app: App) -> list[CalibrationRow]:
                     contact, rewound = rewind(contact, history.get(cid, ()), closed)
                 rows.append(CalibrationRow(contact, tuple(acts), won=won, closed_at=closed, rewound=rewound))
     return rows
+
+
+def _without(contact: Contact, names: set[str]) -> Contact:
+    if not names.intersection(contact.fields):
+        return contact
+    return replace(contact, fields={k: v for k, v in contact.fields.items() if k not in names})
 
 
 def _field_history(

@@ -26,7 +26,7 @@ CRM_NAME = {"hubspot": "hs_lifecyclestage_customer_date", "salesforce": "Convert
 
 def _model_reading_the_planted_field(folder: Path) -> Path:
     text = STARTER_MODEL_PATH.read_text(encoding="utf-8")
-    read = "    unsubscribed: {hubspot: hs_email_optout, salesforce: HasOptedOutOfEmail}\n"
+    read = next(line + "\n" for line in text.splitlines() if line.startswith("    unsubscribed: {"))
     rule = "    - id: recent_email_open\n"
     assert read in text and rule in text
     text = text.replace(
@@ -89,3 +89,24 @@ def test_a_field_set_by_the_sale_is_refused_and_segments_are_reported(
     assert "Conversion by lead_source:" in summary and "Conversion by industry:" in summary
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "lead_source" in html and "industry" in html
+
+
+def test_a_first_calibration_needs_no_write_back_fields_and_never_uses_them(make_stack: Any, tmp_path: Path) -> None:
+    # A new Salesforce install calibrates before ``check --create-fields``: its SOQL once named the missing
+    # Leadsync_Score__c and failed with INVALID_FIELD.  After a backfill, the stored inputs carry leadsync's own
+    # score fields, which are the model's output and never a candidate.
+    fresh = make_stack("salesforce", contacts=300, fields=False)
+    out = tmp_path / "out"
+    args = ["--env-file", str(fresh.env_file), "calibrate", "--json-out", str(out / "first.json"), "--force"]
+    args += ["--out-model", str(out / "first.yaml")]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "INVALID_FIELD" not in result.output
+
+    scored = make_stack("hubspot", contacts=300)
+    app = scored.app()
+    assert app.run("backfill", progress=False).counts["written"] > 0
+    own = set(app.planner().read_fields)
+    assert "leadsync_score" in own
+    rows = calibration_rows(app)
+    assert rows and not any(own.intersection(row.contact.fields) for row in rows)
