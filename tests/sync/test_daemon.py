@@ -364,7 +364,7 @@ def test_daemon_refuses_a_bad_schedule_before_starting(tmp_path: Path, installat
     proc = leadsync(["daemon"], {**installation, "LEADSYNC_DAEMON__RESCORE_CRON": "0 2 * *"}, tmp_path)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 2
-    assert "LEADSYNC_DAEMON__RESCORE_CRON='0 2 * *': a schedule is a cron line of 5 fields" in stderr
+    assert "LEADSYNC_DAEMON__RESCORE_CRON (environment): '0 2 * *': a schedule is a cron line of 5 fields" in stderr
 
 
 # -- one adapter for every job -----------------------------------------------------------------------------
