@@ -24,6 +24,7 @@ import requests
 from connectors.errors import FatalApiError, RecordError
 from connectors.http import Action, ApiClient, Exchange, Pacer, Verdict, parse_float, redact
 from connectors.nurture.base import NOT_A_MEMBER, Member, MoveResult, Target
+from connectors.paging import ActiveCampaignOffset, pages
 
 NAME = "activecampaign"
 PAGE_LIMIT = 100  # the most a v3 list answers per request
@@ -114,20 +115,17 @@ class ActiveCampaignDestination:
     def tag_id(self, name: str) -> str | None:
         if name in self._tag_ids:
             return self._tag_ids[name]
-        offset = 0
-        while True:
-            page = self._request(
-                "tags.list", "GET", "/tags", params={"search": name, "limit": PAGE_LIMIT, "offset": offset}
-            )
-            tags = page.get("tags", [])
-            for tag in tags:
+
+        def listing(params: dict[str, Any]) -> Any:
+            return self._request("tags.list", "GET", "/tags", params=params)
+
+        paginator = ActiveCampaignOffset(PAGE_LIMIT, "tags", endpoint="tags.list")
+        for page in pages(listing, paginator, {"search": name}):
+            for tag in page.get("tags", []):
                 if tag.get("tag") == name and tag.get("tagType", "contact") == "contact":
                     self._tag_ids[name] = str(tag["id"])
                     return self._tag_ids[name]
-            offset += len(tags)
-            total = int((page.get("meta") or {}).get("total", 0) or 0)
-            if not tags or offset >= total:
-                return None
+        return None
 
     def check(self, target: Target) -> list[str]:
         if target.kind != "tag":

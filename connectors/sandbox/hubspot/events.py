@@ -14,14 +14,13 @@ the tier); ``limit`` defaults to 100 and takes at most 100 (400 above); the defa
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from connectors.sandbox.core import Request, Response
-from connectors.sandbox.hubspot.context import Context
+from connectors.sandbox.hubspot.context import Context, next_link, position_token, read_position
 from connectors.sandbox.hubspot.errors import HubSpotError
 from connectors.sandbox.hubspot.model import iso, parse_ms
 
@@ -101,7 +100,7 @@ class WebEvents:
                 params.append(parse_ms(value))
         after = request.arg("after")
         if after:
-            ms, eid = self._position(after)
+            ms, eid = read_position(after, f"Invalid paging cursor after={after!r}.")
             cmp = ">" if sort == "ASCENDING" else "<"
             sql += f" AND (occurred_ms {cmp} ? OR (occurred_ms = ? AND id {cmp} ?))"
             params += [ms, ms, eid]
@@ -114,17 +113,8 @@ class WebEvents:
         body: dict[str, Any] = {"results": [self._event(r) for r in page]}
         if len(rows) > limit:
             last = page[-1]
-            token = base64.urlsafe_b64encode(f"{last['occurred_ms']}:{last['id']}".encode()).decode()
-            body["paging"] = {"next": {"after": token, "link": f"{self.ctx.base_url()}{request.path}?after={token}"}}
+            body["paging"] = next_link(self.ctx.base_url(), request, position_token(last["occurred_ms"], last["id"]))
         return Response(200, body)
-
-    @staticmethod
-    def _position(token: str) -> tuple[int, str]:
-        try:
-            ms, _, eid = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-            return int(ms), eid
-        except ValueError as exc:
-            raise HubSpotError(400, f"Invalid paging cursor after={token!r}.") from exc
 
     @staticmethod
     def _event(row: Any) -> dict[str, Any]:
