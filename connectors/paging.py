@@ -158,7 +158,7 @@ class ActiveCampaignOffset(Paginator):
 
     def next_token(self, page: Any) -> Hashable | None:
         listed = len(dig(page, self.items) or [])
-        following = int(self.token or 0) + listed
+        following = (self.token if isinstance(self.token, int) else 0) + listed
         total = int(dig(page, "meta", "total") or 0)
         return None if not listed or following >= total else following
 
