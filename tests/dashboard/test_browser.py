@@ -17,22 +17,11 @@ from sync.app import App
 from sync.revert import fields_to_read
 from sync.server import EventQueue, ServerThread, build_app
 from sync.state import AuditStatus, RunKind, open_store
+from tests.browser import Browser
 
-from .cdp import CHROMIUM, Browser
 from .conftest import PASSWORD, USER, Synced
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module", autouse=True)
-def chromium() -> str:
-    """Skips without headless Chromium; with CI=true fails instead, since CI must run the browser check."""
-    if CHROMIUM is None:
-        missing = "headless Chromium not installed (Debian: apt-get install chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{missing}: CI=true requires the browser check to run", pytrace=False)
-        pytest.skip(missing)
-    return CHROMIUM
 
 
 @pytest.fixture(scope="module")
