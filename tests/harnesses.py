@@ -124,6 +124,25 @@ def flatten(delta: dict[str, dict[int, int]]) -> dict[str, int]:
     return {endpoint: sum(per.values()) for endpoint, per in delta.items()}
 
 
+def calls_since(sandbox: Sandbox, before: dict[str, dict[int, int]]) -> dict[str, int]:
+    """Requests per endpoint since the counters' ``before`` snapshot."""
+    return flatten(sandbox.counters.delta(before))
+
+
+class MemoryCache:
+    """A ``FieldsCache`` in memory (sync keeps it in the state store); ``puts`` counts the writes."""
+
+    def __init__(self, blob: str | None = None) -> None:
+        self.blob = blob
+        self.puts = 0
+
+    def get(self) -> str | None:
+        return self.blob
+
+    def put(self, blob: str) -> None:
+        self.blob, self.puts = blob, self.puts + 1
+
+
 def ids_of(pages: Sequence[Any]) -> list[str]:
     return [c.id for page in pages for c in page.contacts]
 
