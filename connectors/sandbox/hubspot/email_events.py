@@ -19,6 +19,7 @@ from typing import Any
 from connectors.sandbox.core import Request, Response
 from connectors.sandbox.hubspot.context import Context, position_token, read_position
 from connectors.sandbox.hubspot.errors import HubSpotError
+from connectors.sandbox.store import run_ddl
 
 EVENTS_PAGE_MAX = 1000
 PORTAL_ID = 62515  # the sandbox portal's id in event bodies
@@ -34,9 +35,7 @@ _DDL = """
 
 
 def create_tables(conn: Any) -> None:
-    for statement in _DDL.split(";"):
-        if statement.strip():
-            conn.execute(statement)
+    run_ddl(conn, _DDL)
 
 
 def _int_arg(request: Request, name: str) -> int | None:

@@ -23,6 +23,7 @@ from connectors.sandbox.core import Request, Response
 from connectors.sandbox.hubspot.context import Context, next_link, position_token, read_position
 from connectors.sandbox.hubspot.errors import HubSpotError
 from connectors.sandbox.hubspot.model import iso, parse_ms
+from connectors.sandbox.store import run_ddl
 
 EVENTS_PAGE_MAX = 100
 PAGE_VIEW = "e_visited_page"
@@ -38,9 +39,7 @@ _DDL = """
 
 
 def create_tables(conn: Any) -> None:
-    for statement in _DDL.split(";"):
-        if statement.strip():
-            conn.execute(statement)
+    run_ddl(conn, _DDL)
 
 
 class WebEvents:
