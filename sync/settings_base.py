@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SecretStr
 
 from connectors.http import redact
 
@@ -48,3 +48,14 @@ def http_url(value: str | None) -> str | None:
     if not ok:
         raise ValueError(f"must be a full URL starting with https:// (got {mask_url(value)!r})")
     return value.strip()
+
+
+def secret_url(value: SecretStr | None) -> SecretStr | None:
+    """A webhook URL is a secret: checked like any URL, but never echoed in the error."""
+    if value is None:
+        return None
+    try:
+        http_url(value.get_secret_value())
+    except ValueError:
+        raise ValueError("must be a full URL starting with https://") from None
+    return value
