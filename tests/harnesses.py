@@ -47,6 +47,7 @@ from connectors.hubspot import DEFAULT_FIELD_MAP as HUBSPOT_FIELD_MAP
 from connectors.pipedrive import DEFAULT_FIELD_MAP as PIPEDRIVE_FIELD_MAP
 from connectors.pipedrive import PipedriveAdapter, PipedriveConfig
 from connectors.records import FieldSpec
+from connectors.registry import CRM_NAMES
 from connectors.salesforce import DEFAULT_CONTACT_FIELD_MAP, DEFAULT_LEAD_FIELD_MAP, SalesforceAdapter, SalesforceConfig
 from connectors.sandbox import Sandbox
 from connectors.sandbox.core import CRMApi
@@ -63,7 +64,7 @@ from sync.state import StateStore
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2025, 6, 2, 9, 30, tzinfo=UTC)  # the "now" of every generated test dataset and leadsync's fixed clock
-CRMS: tuple[str, ...] = ("hubspot", "salesforce", "pipedrive")
+CRMS: tuple[str, ...] = CRM_NAMES
 
 # Counter endpoint names of the sandbox whose calls change data (name parts; see ``is_write``).
 _WRITE_PARTS = frozenset(
