@@ -15,6 +15,7 @@ from urllib.parse import quote
 from connectors.base import ReadsFieldHistory
 from connectors.errors import AuthError, ConnectorError, FatalApiError
 from connectors.http import redact
+from connectors.paging import chunks
 from connectors.records import Contact, FieldChangeRecord
 from sync.alerts import calibration_message
 from sync.app import App
@@ -104,8 +105,7 @@ def calibration_rows(app: App) -> list[CalibrationRow]:
             outcomes[outcome.contact_id] = (outcome.won, outcome.closed_at)
     ids = sorted(outcomes)
     rows: list[CalibrationRow] = []
-    for start in range(0, len(ids), app.settings.batch_size):
-        chunk = ids[start : start + app.settings.batch_size]
+    for chunk in chunks(ids, app.settings.batch_size):
         known = {cid: (item.contact, item.activities) for cid, item in store.load_inputs(crm, chunk).items()}
         unscored = [cid for cid in chunk if cid not in known]
         if unscored:
