@@ -14,7 +14,6 @@ list membership is not offered as a target on purpose: adding is subscribing, an
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -32,17 +31,13 @@ REQUESTS_PER_SECOND = 5.0  # per account, every key shares it
 
 
 def _message(exchange: Exchange) -> str:
-    try:
-        body = json.loads(exchange.body)
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        errors = body.get("errors")
-        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            return "; ".join(str(e.get("title") or e.get("detail") or e) for e in errors)
-        if body.get("message"):
-            return str(body["message"])
-    return exchange.error or exchange.body[:200] or f"HTTP {exchange.status}"
+    body = exchange.json_object()
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        return "; ".join(str(e.get("title") or e.get("detail") or e) for e in errors)
+    if body.get("message"):
+        return str(body["message"])
+    return exchange.gist()
 
 
 def classify(exchange: Exchange) -> Verdict:

@@ -121,6 +121,23 @@ class Transport:
 
 
 # -- Pacer ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("exchange", "body", "gist"),
+    [
+        (Exchange(400, body='{"error": "bad"}'), {"error": "bad"}, '{"error": "bad"}'),
+        (Exchange(502, body="<html>gateway</html>"), {}, "<html>gateway</html>"),
+        (Exchange(404, body='["a list"]'), {}, '["a list"]'),
+        (Exchange(500), {}, "HTTP 500"),
+        (Exchange(0, error="ConnectionError"), {}, "ConnectionError"),
+    ],
+)
+def test_an_exchange_reads_its_body_as_a_json_object_and_sums_itself_up(
+    exchange: Exchange, body: dict[str, Any], gist: str
+) -> None:
+    assert exchange.json_object() == body
+    assert exchange.gist() == gist
+
+
 def test_pacer_spreads_the_calls_left_over_the_time_left(clock: Clock) -> None:
     pacer = Pacer(sleep=clock.sleep, monotonic=clock.monotonic)
     pacer.update(remaining=5, reset_in=6.0)  # 4 usable (1 in reserve): one call every 6 / 5 s
