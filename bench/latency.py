@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._common import create_writeback_fields, machine, write_section
+from connectors.registry import CRM_NAMES
 from connectors.sandbox import Sandbox, SandboxConfig
 from connectors.sandbox.app import SandboxApp
 from connectors.sandbox.salesforce.ids import ORG_ID
@@ -410,7 +411,7 @@ def run_mode(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--crm", choices=("hubspot", "pipedrive", "salesforce", "all"), default="pipedrive")
+    parser.add_argument("--crm", choices=(*sorted(CRM_NAMES), "all"), default="pipedrive")
     parser.add_argument("--rate", type=float, default=5.0, help="changes per second")
     parser.add_argument("--seconds", type=float, default=120.0, help="how long the stream lasts")
     parser.add_argument("--contacts", type=int, default=2000)
@@ -426,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-results", action="store_true", help="put the figures in bench/RESULTS.md")
     args = parser.parse_args(argv)
     modes = ("webhooks", "fastlane", "kill") if args.mode == "all" else (args.mode,)
-    crms = ("hubspot", "pipedrive", "salesforce") if args.crm == "all" else (args.crm,)
+    crms = tuple(sorted(CRM_NAMES)) if args.crm == "all" else (args.crm,)
     rows = []
     for crm in crms:
         for mode in modes:

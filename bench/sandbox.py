@@ -16,9 +16,11 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import requests
 
+from connectors.paging import HubSpotAfter, Paginator, PipedriveCursor, SalesforceNextUrl, pages
 from connectors.sandbox import Sandbox, SandboxConfig
 from connectors.sandbox.app import CRMS
 from connectors.sandbox.seed import generate
@@ -27,19 +29,26 @@ RESULTS = Path(__file__).with_name("RESULTS.md")
 NOW = datetime(2025, 6, 2, tzinfo=UTC)
 
 
+def _getter(session: requests.Session, url: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda params: session.get(url, params=params, timeout=60).json()
+
+
+def _count(
+    fetch: Callable[[dict[str, Any]], Any], paginator: Paginator, items: str, params: dict[str, str] | None = None
+) -> tuple[int, int]:
+    """Records and calls of one listing walked to its end."""
+    records = calls = 0
+    for body in pages(fetch, paginator, params):
+        calls += 1
+        records += len(body[items] or [])
+    return records, calls
+
+
 def list_hubspot(sb: Sandbox, session: requests.Session) -> tuple[int, int]:
     token = sb.credentials("hubspot")["private_app_token"]
     session.headers["Authorization"] = f"Bearer {token}"
-    records = calls = 0
-    after: str | None = None
-    while True:
-        params = {"limit": "100", **({"after": after} if after else {})}
-        body = session.get(f"{sb.hubspot_url}/crm/v3/objects/contacts", params=params, timeout=60).json()
-        calls += 1
-        records += len(body["results"])
-        after = ((body.get("paging") or {}).get("next") or {}).get("after")
-        if not after:
-            return records, calls
+    url = f"{sb.hubspot_url}/crm/v3/objects/contacts"
+    return _count(_getter(session, url), HubSpotAfter(), "results", {"limit": "100"})
 
 
 def list_salesforce(sb: Sandbox, session: requests.Session) -> tuple[int, int]:
@@ -51,29 +60,20 @@ def list_salesforce(sb: Sandbox, session: requests.Session) -> tuple[int, int]:
         "SELECT Id, FirstName, LastName, Email, Company, Title, Industry, LeadSource, Status, OwnerId, "
         "IsConverted, CreatedDate, LastModifiedDate, SystemModstamp FROM Lead"
     )
-    body = session.get(
-        f"{sb.salesforce_url}/services/data/v59.0/query", params={"q": soql}, timeout=60, verify=ca
-    ).json()
-    calls, records = 1, len(body["records"])
-    while not body["done"]:
-        body = session.get(f"{sb.salesforce_url}{body['nextRecordsUrl']}", timeout=60, verify=ca).json()
-        calls += 1
-        records += len(body["records"])
-    return records, calls
+
+    def fetch(request: dict[str, Any]) -> Any:
+        if "next_url" in request:
+            return session.get(f"{sb.salesforce_url}{request['next_url']}", timeout=60, verify=ca).json()
+        query = f"{sb.salesforce_url}/services/data/v59.0/query"
+        return session.get(query, params={"q": soql}, timeout=60, verify=ca).json()
+
+    return _count(fetch, SalesforceNextUrl(), "records")
 
 
 def list_pipedrive(sb: Sandbox, session: requests.Session) -> tuple[int, int]:
     token = sb.credentials("pipedrive")["api_token"]
-    records = calls = 0
-    cursor: str | None = None
-    while True:
-        params = {"limit": "500", "api_token": token, **({"cursor": cursor} if cursor else {})}
-        body = session.get(f"{sb.pipedrive_url}/api/v2/persons", params=params, timeout=60).json()
-        calls += 1
-        records += len(body["data"] or [])
-        cursor = (body.get("additional_data") or {}).get("next_cursor")
-        if not cursor:
-            return records, calls
+    url = f"{sb.pipedrive_url}/api/v2/persons"
+    return _count(_getter(session, url), PipedriveCursor(), "data", {"limit": "500", "api_token": token})
 
 
 LISTERS: dict[str, tuple[str, Callable[[Sandbox, requests.Session], tuple[int, int]]]] = {

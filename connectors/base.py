@@ -119,6 +119,22 @@ class CountsContacts(Protocol):
         ...
 
 
+@runtime_checkable
+class ForgetsRunCaches(Protocol):
+    """Optional, beside ``CRMAdapter``: an adapter that keeps what one run read for the next (Pipedrive's
+    streamed activities) and drops it when told a run that reads no listing starts (the webhook worker's)."""
+
+    def forget_run_caches(self) -> None: ...
+
+
+@runtime_checkable
+class DescribesBehaviour(Protocol):
+    """Optional, beside ``CRMAdapter``: an adapter that can say where this account's behaviour (page views,
+    e-mail events...) is read from, one sentence each, for ``leadsync check``."""
+
+    def behaviour_sources(self) -> list[str]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Removal:
     """A contact id that no longer exists in the CRM: deleted (``survivor_id`` None) or merged into another.

@@ -12,6 +12,7 @@ No adapter sleeps on its own: every wait goes through the ``sleep`` given here, 
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -66,6 +67,19 @@ class Exchange:
             if key.lower() == lname:
                 return value
         return None
+
+    def json_object(self) -> dict[str, Any]:
+        """The body as a JSON object; empty when it is none (no body, not JSON, a list)."""
+        try:
+            data = json.loads(self.body) if self.body else {}
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def gist(self) -> str:
+        """What went wrong where the API gave no error text of its own: the transport's error, the body's start,
+        or the status."""
+        return self.error or self.body[:200] or f"HTTP {self.status}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ paginator                   where the next position is                    what t
 ``SalesforceNextUrl``       ``nextRecordsUrl`` (while ``done`` is false)  ``next_url`` (query more)
 ``PipedriveStart``          ``additional_data.pagination.next_start``     ``start`` and ``limit``
 ``PipedriveCursor``         ``additional_data.next_cursor``               ``cursor``
+``ActiveCampaignOffset``    this offset plus the page's items (< total)   ``offset`` and ``limit``
 ==========================  ============================================  ==========================
 
 Pages may be JSON documents (dicts) or the models of a generated client (attributes): both are read.
@@ -142,6 +143,27 @@ class PipedriveCursor(Paginator):
     def next_token(self, page: Any) -> Hashable | None:
         cursor = dig(page, "additional_data", "next_cursor")
         return None if cursor is None else str(cursor)
+
+
+class ActiveCampaignOffset(Paginator):
+    """ActiveCampaign v3 lists: ``offset``/``limit``; the listing ends at an empty page or at ``meta.total``."""
+
+    crm = "activecampaign"
+    param = "offset"
+
+    def __init__(self, limit: int, items: str, *, endpoint: str = ""):
+        super().__init__(0, endpoint=endpoint)
+        self.limit = limit
+        self.items = items  # the key of the page's list: "tags", "contacts"...
+
+    def next_token(self, page: Any) -> Hashable | None:
+        listed = len(dig(page, self.items) or [])
+        following = (self.token if isinstance(self.token, int) else 0) + listed
+        total = int(dig(page, "meta", "total") or 0)
+        return None if not listed or following >= total else following
+
+    def next_request(self, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return {**super().next_request(params), "limit": self.limit}
 
 
 def pages(

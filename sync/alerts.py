@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,13 +19,12 @@ import requests
 from pydantic import SecretStr
 
 from connectors.records import Contact
-from sync.outbox import Outbox, hide_webhook_url
+from sync.outbox import Outbox, Refused, RetryLater, hide_webhook_url, retry_after_seconds, send_with_retries
 
 log = logging.getLogger("leadsync.alerts")
 
 MAX_P1_LINES = 20
 CALIBRATION_SUMMARY_LINES = 6
-MAX_RETRY_AFTER = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,38 +136,35 @@ class Alerter:
     def _post(self, text: str) -> None:
         assert self._url is not None
         url = self._url.get_secret_value()
-        problem = ""
-        for attempt in range(1, self.attempts + 1):
-            wait = self.backoff * 2 ** (attempt - 1)
-            try:
-                response = self._session.post(url, json={"text": text}, timeout=self.timeout)
-            except requests.RequestException as exc:
-                # the exception's text names the URL: only its type is safe to log
-                problem = f"{type(exc).__name__} (no response)"
-            else:
-                if response.status_code < 300:
-                    self.delivered += 1
-                    return
-                problem = f"HTTP {response.status_code}"
-                if response.status_code == 429:
-                    wait = min(_retry_after(response.headers) or wait, MAX_RETRY_AFTER)
-                elif response.status_code < 500:
-                    break  # the webhook refuses this request; sending it again will not help
-            if attempt < self.attempts:
-                self.sleep(wait)
+
+        def send() -> None:
+            response = self._session.post(url, json={"text": text}, timeout=self.timeout)
+            if response.status_code < 300:
+                return
+            problem = f"HTTP {response.status_code}"
+            if response.status_code == 429:
+                raise RetryLater(problem, retry_after_seconds(response.headers.get("Retry-After")))
+            if response.status_code < 500:
+                raise Refused(problem)  # the webhook refuses this request; sending it again will not help
+            raise RetryLater(problem)
+
+        problem = send_with_retries(
+            send,
+            attempts=self.attempts,
+            backoff=self.backoff,
+            sleep=self.sleep,
+            transient=(requests.RequestException,),
+            describe=lambda exc: f"{type(exc).__name__} (no response)",  # its text names the URL
+        )
+        if problem is None:
+            self.delivered += 1
+            return
         self.dropped += 1
         log.warning(
             "could not deliver an alert to the webhook (%s); check LEADSYNC_DAEMON__WEBHOOK_URL. The alert was: %s",
             problem,
             text,
         )
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    try:
-        return float(headers.get("Retry-After", ""))
-    except ValueError:
-        return None
 
 
 def calibration_message(crm: str, summary: str, report: str | None) -> str:

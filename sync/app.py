@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from connectors.base import CRMAdapter, FieldsCache
+from connectors.base import CRMAdapter, DescribesBehaviour, FieldsCache
 from connectors.errors import AuthError, ConnectorError
 from connectors.http import redact
 from connectors.records import Activity
@@ -345,9 +345,8 @@ class App:
             if result.instructions:
                 lines.append(result.instructions)
             lines.extend(self._check_model_fields(adapter, model_file))
-            describe_behaviour = getattr(adapter, "behaviour_sources", None)  # which behaviour this account gives
-            if describe_behaviour is not None:
-                lines.extend(describe_behaviour())
+            if isinstance(adapter, DescribesBehaviour):  # which behaviour this account gives
+                lines.extend(adapter.behaviour_sources())
             usage = adapter.usage()
             if usage.quota_left is not None:
                 lines.append(f"API quota left: {usage.quota_left} of {usage.quota_limit}.")

@@ -16,6 +16,7 @@ from urllib.parse import quote
 from connectors.base import CRMAdapter, ReadsFieldHistory
 from connectors.errors import AuthError, ConnectorError, FatalApiError
 from connectors.http import redact
+from connectors.paging import chunks
 from connectors.records import Contact, FieldChangeRecord
 from sync.alerts import calibration_message
 from sync.app import App
@@ -143,8 +144,7 @@ def calibration_rows(app: App, adapter: CRMAdapter | None = None) -> list[Calibr
             outcomes[outcome.contact_id] = (outcome.won, outcome.closed_at)
     ids = sorted(outcomes)
     rows: list[CalibrationRow] = []
-    for start in range(0, len(ids), app.settings.batch_size):
-        chunk = ids[start : start + app.settings.batch_size]
+    for chunk in chunks(ids, app.settings.batch_size):
         known = {
             cid: (_without(item.contact, own), item.activities) for cid, item in store.load_inputs(crm, chunk).items()
         }

@@ -337,16 +337,7 @@ class Daemon:
         return app
 
     def _realtime_finished(self, summary: RunSummary, app: App) -> None:
-        self.metrics.observe_run(
-            crm=self.crm,
-            kind=str(summary.kind),
-            status=str(summary.status),
-            counts=summary.counts,
-            api_calls=summary.api_calls,
-            quota_left=summary.quota_left,
-            duration=summary.duration,
-            finished_at=self.clock(),
-        )
+        self.metrics.observe_summary(self.crm, str(summary.kind), summary, self.clock())
 
     def shutdown(self) -> None:
         self.stop.set()
@@ -492,16 +483,7 @@ class Daemon:
         finished_at = self.clock()
         status = str(summary.status)
         self.finished.append((kind, summary.status))
-        self.metrics.observe_run(
-            crm=self.crm,
-            kind=kind,
-            status=status,
-            counts=summary.counts,
-            api_calls=summary.api_calls,
-            quota_left=summary.quota_left,
-            duration=summary.duration,
-            finished_at=finished_at,
-        )
+        self.metrics.observe_summary(self.crm, kind, summary, finished_at)
         log.info(
             "%s run %d: %s (read %d, written %d, failed %d, quarantined %d, %d API calls)",
             kind,

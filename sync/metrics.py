@@ -14,9 +14,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+
+if TYPE_CHECKING:
+    from sync.pipeline_parts import RunSummary
 
 log = logging.getLogger("leadsync.metrics")
 
@@ -81,6 +84,19 @@ class Metrics:
         self.last_duration.labels(crm, kind).set(duration)
         if status in SUCCESS:
             self.last_success.labels(crm, kind).set(finished_at.timestamp())
+
+    def observe_summary(self, crm: str, kind: str, summary: RunSummary, finished_at: datetime) -> None:
+        """``observe_run`` for a run the pipeline summed up."""
+        self.observe_run(
+            crm=crm,
+            kind=kind,
+            status=str(summary.status),
+            counts=summary.counts,
+            api_calls=summary.api_calls,
+            quota_left=summary.quota_left,
+            duration=summary.duration,
+            finished_at=finished_at,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,6 +1,8 @@
 """A queue drained by one background thread, for messages a run hands off and never waits on (alerts,
 owner notifications).  ``put`` starts the thread on first use; ``flush`` waits for what is queued; ``close``
-delivers what is queued (up to a timeout), then stops the thread."""
+delivers what is queued (up to a timeout), then stops the thread.  ``send_with_retries`` is the one retry
+policy of those deliveries: doubling back-off, a receiver's ``Retry-After`` honoured up to a cap, no retry of
+a refusal."""
 
 from __future__ import annotations
 
@@ -15,6 +17,55 @@ from urllib.parse import urlsplit
 from connectors.http import redact
 
 T = TypeVar("T")
+MAX_RETRY_AFTER = 30.0  # the longest a receiver's Retry-After makes a delivery wait
+
+
+class Refused(Exception):
+    """The receiver refused the message for good: sending it again will not help."""
+
+
+class RetryLater(Exception):
+    """The receiver failed in a way another try may not; ``seconds`` is its ``Retry-After`` when it gave one."""
+
+    def __init__(self, message: str, seconds: float | None = None) -> None:
+        super().__init__(message)
+        self.seconds = seconds
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    try:
+        return float(value or "")
+    except ValueError:
+        return None
+
+
+def send_with_retries(
+    send: Callable[[], None],
+    *,
+    attempts: int,
+    backoff: float,
+    sleep: Callable[[float], None],
+    transient: tuple[type[Exception], ...],
+    describe: Callable[[Exception], str],
+) -> str | None:
+    """``send()`` until it returns, at most ``attempts`` times, ``backoff`` doubling between tries; None once
+    sent, else why it was not.  ``transient`` errors are retried and told by ``describe`` (their text may name
+    a secret URL); ``RetryLater`` is retried, ``Refused`` is not."""
+    problem = ""
+    for attempt in range(1, attempts + 1):
+        wait = backoff * 2 ** (attempt - 1)
+        try:
+            send()
+            return None
+        except Refused as exc:
+            return str(exc)
+        except RetryLater as exc:
+            problem, wait = str(exc), min(exc.seconds or wait, MAX_RETRY_AFTER)
+        except transient as exc:
+            problem = describe(exc)
+        if attempt < attempts:
+            sleep(wait)
+    return problem
 
 
 def hide_webhook_url(url: str) -> None:

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from connectors.records import Contact, FieldSpec, FieldValue, Owner
+from connectors.registry import CRM_NAMES
 from scoring import ScoreResult, explain
 from scoring.model_fields import FieldUse
 from scoring.numbers import parse_datetime
@@ -100,7 +101,7 @@ class FieldsConfig(_Strict):
     def _one_name_for_every_crm(cls, value: Any) -> Any:
         if not isinstance(value, dict):
             return value
-        return {k: dict.fromkeys(("hubspot", "salesforce", "pipedrive"), v) if isinstance(v, str) else v
+        return {k: dict.fromkeys(CRM_NAMES, v) if isinstance(v, str) else v
                 for k, v in value.items()}  # fmt: skip
 
 

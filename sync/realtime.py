@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from connectors.base import ForgetsRunCaches
 from connectors.errors import ConnectorError
 from connectors.http import redact
 from connectors.paging import chunks
@@ -96,9 +97,8 @@ def realtime_run(pipe: Pipeline, ids: Sequence[str]) -> tuple[RunSummary, set[st
     (a survivor's merged-away ids count as returned: the survivor was scored in their place)."""
     found: set[str] = set()
     # an adapter shared with earlier runs may hold activities read before these events: not to be reused
-    forget = getattr(pipe.adapter, "forget_run_caches", None)
-    if callable(forget):
-        forget()
+    if isinstance(pipe.adapter, ForgetsRunCaches):
+        pipe.adapter.forget_run_caches()
 
     def batches() -> Iterator[_Batch]:
         pipe.progress.start(len(ids))

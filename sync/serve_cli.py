@@ -52,16 +52,7 @@ def serve(host: str | None, port: int | None, intake_only: bool) -> None:
             return fresh
 
         def observe(summary: RunSummary, _app: App) -> None:
-            metrics.observe_run(
-                crm=settings.crm,
-                kind=summary.kind,
-                status=str(summary.status),
-                counts=summary.counts,
-                api_calls=summary.api_calls,
-                quota_left=summary.quota_left,
-                duration=summary.duration,
-                finished_at=app.clock(),
-            )
+            metrics.observe_summary(settings.crm, str(summary.kind), summary, app.clock())
 
         worker = EventWorker(settings, app_factory=batch_app, clock=app.clock, metrics=metrics, on_run=observe).start()
     try:

@@ -23,6 +23,7 @@ from sync.settings_base import Section as _Section
 from sync.settings_base import cron_line as _cron_line
 from sync.settings_base import http_url as _http_url
 from sync.settings_base import mask_url, url_password
+from sync.settings_base import secret_url as _secret_url
 from sync.settings_sections import (
     DEFAULT_OPT_OUT_FIELDS,
     NURTURE_TOOLS,
@@ -129,16 +130,7 @@ class DaemonSettings(_Section):
     def _report_base_url(cls, value: str | None) -> str | None:
         return _http_url(value)
 
-    @field_validator("webhook_url")
-    @classmethod
-    def _webhook_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None:
-            return None
-        try:
-            _http_url(value.get_secret_value())
-        except ValueError:
-            raise ValueError("must be a full URL starting with https://") from None
-        return value
+    _webhook_url = field_validator("webhook_url")(_secret_url)
 
 
 class ServerSettings(_Section):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SecretStr
 
 from connectors.http import redact
 
@@ -58,4 +58,15 @@ def cron_line(value: str) -> str:
         cron_trigger(value)
     except DaemonConfigError as exc:
         raise ValueError(str(exc)) from None
+    return value
+
+
+def secret_url(value: SecretStr | None) -> SecretStr | None:
+    """A webhook URL is a secret: checked like any URL, but never echoed in the error."""
+    if value is None:
+        return None
+    try:
+        http_url(value.get_secret_value())
+    except ValueError:
+        raise ValueError("must be a full URL starting with https://") from None
     return value

@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from sync.settings_base import Section as _Section
 from sync.settings_base import cron_line as _cron_line
 from sync.settings_base import http_url as _http_url
+from sync.settings_base import secret_url as _secret_url
 
 
 class MailchimpSettings(_Section):
@@ -85,17 +86,6 @@ class NurtureSettings(_Section):
 
 NotifyEvent = Literal["p1", "sql", "owner", "escalation"]
 NotifyChannel = Literal["slack", "teams", "email"]
-
-
-def _secret_url(value: SecretStr | None) -> SecretStr | None:
-    """A webhook URL is a secret: checked like any URL, but never echoed in the error."""
-    if value is None:
-        return None
-    try:
-        _http_url(value.get_secret_value())
-    except ValueError:
-        raise ValueError("must be a full URL starting with https://") from None
-    return value
 
 
 def _timezone(value: str | None) -> str | None:

@@ -9,6 +9,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import pytest
 
+from tests.browser import require_chromium
+
 # --- PostgreSQL (started by scripts/test-services.sh, which exports LEADSYNC_TEST_PG_URL) ------------------
 PG_URL_ENV = "LEADSYNC_TEST_PG_URL"
 
@@ -53,6 +55,12 @@ def pg_url(pg_worker_url: str) -> Iterator[str]:
 
 
 # --- the browser check (tests marked `browser` skip without headless Chromium) ----------------------------
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before any fixture of a browser test is built (a synced sandbox takes seconds): is there a Chromium?"""
+    if item.get_closest_marker("browser") is not None:
+        require_chromium()
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Say it in one plain line when the browser check was skipped, so a green run cannot hide it."""
     skipped = [r for r in terminalreporter.stats.get("skipped", []) if "browser" in getattr(r, "keywords", {})]

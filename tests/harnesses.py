@@ -47,6 +47,7 @@ from connectors.hubspot import DEFAULT_FIELD_MAP as HUBSPOT_FIELD_MAP
 from connectors.pipedrive import DEFAULT_FIELD_MAP as PIPEDRIVE_FIELD_MAP
 from connectors.pipedrive import PipedriveAdapter, PipedriveConfig
 from connectors.records import FieldSpec
+from connectors.registry import CRM_NAMES
 from connectors.salesforce import DEFAULT_CONTACT_FIELD_MAP, DEFAULT_LEAD_FIELD_MAP, SalesforceAdapter, SalesforceConfig
 from connectors.sandbox import Sandbox
 from connectors.sandbox.core import CRMApi
@@ -63,7 +64,7 @@ from sync.state import StateStore
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2025, 6, 2, 9, 30, tzinfo=UTC)  # the "now" of every generated test dataset and leadsync's fixed clock
-CRMS: tuple[str, ...] = ("hubspot", "salesforce", "pipedrive")
+CRMS: tuple[str, ...] = CRM_NAMES
 
 # Counter endpoint names of the sandbox whose calls change data (name parts; see ``is_write``).
 _WRITE_PARTS = frozenset(
@@ -122,6 +123,25 @@ def statuses(delta: dict[str, dict[int, int]]) -> set[int]:
 
 def flatten(delta: dict[str, dict[int, int]]) -> dict[str, int]:
     return {endpoint: sum(per.values()) for endpoint, per in delta.items()}
+
+
+def calls_since(sandbox: Sandbox, before: dict[str, dict[int, int]]) -> dict[str, int]:
+    """Requests per endpoint since the counters' ``before`` snapshot."""
+    return flatten(sandbox.counters.delta(before))
+
+
+class MemoryCache:
+    """A ``FieldsCache`` in memory (sync keeps it in the state store); ``puts`` counts the writes."""
+
+    def __init__(self, blob: str | None = None) -> None:
+        self.blob = blob
+        self.puts = 0
+
+    def get(self) -> str | None:
+        return self.blob
+
+    def put(self, blob: str) -> None:
+        self.blob, self.puts = blob, self.puts + 1
 
 
 def ids_of(pages: Sequence[Any]) -> list[str]:

@@ -14,7 +14,6 @@ list membership is not offered as a target on purpose: adding is subscribing, an
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -24,6 +23,7 @@ import requests
 from connectors.errors import FatalApiError, RecordError
 from connectors.http import Action, ApiClient, Exchange, Pacer, Verdict, parse_float, redact
 from connectors.nurture.base import NOT_A_MEMBER, Member, MoveResult, Target
+from connectors.paging import ActiveCampaignOffset, pages
 
 NAME = "activecampaign"
 PAGE_LIMIT = 100  # the most a v3 list answers per request
@@ -31,17 +31,13 @@ REQUESTS_PER_SECOND = 5.0  # per account, every key shares it
 
 
 def _message(exchange: Exchange) -> str:
-    try:
-        body = json.loads(exchange.body)
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        errors = body.get("errors")
-        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            return "; ".join(str(e.get("title") or e.get("detail") or e) for e in errors)
-        if body.get("message"):
-            return str(body["message"])
-    return exchange.error or exchange.body[:200] or f"HTTP {exchange.status}"
+    body = exchange.json_object()
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        return "; ".join(str(e.get("title") or e.get("detail") or e) for e in errors)
+    if body.get("message"):
+        return str(body["message"])
+    return exchange.gist()
 
 
 def classify(exchange: Exchange) -> Verdict:
@@ -114,20 +110,17 @@ class ActiveCampaignDestination:
     def tag_id(self, name: str) -> str | None:
         if name in self._tag_ids:
             return self._tag_ids[name]
-        offset = 0
-        while True:
-            page = self._request(
-                "tags.list", "GET", "/tags", params={"search": name, "limit": PAGE_LIMIT, "offset": offset}
-            )
-            tags = page.get("tags", [])
-            for tag in tags:
+
+        def listing(params: dict[str, Any]) -> Any:
+            return self._request("tags.list", "GET", "/tags", params=params)
+
+        paginator = ActiveCampaignOffset(PAGE_LIMIT, "tags", endpoint="tags.list")
+        for page in pages(listing, paginator, {"search": name}):
+            for tag in page.get("tags", []):
                 if tag.get("tag") == name and tag.get("tagType", "contact") == "contact":
                     self._tag_ids[name] = str(tag["id"])
                     return self._tag_ids[name]
-            offset += len(tags)
-            total = int((page.get("meta") or {}).get("total", 0) or 0)
-            if not tags or offset >= total:
-                return None
+        return None
 
     def check(self, target: Target) -> list[str]:
         if target.kind != "tag":

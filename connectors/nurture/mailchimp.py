@@ -42,15 +42,11 @@ FINISHED = "finished"
 
 
 def _detail(exchange: Exchange) -> str:
-    try:
-        body = json.loads(exchange.body)
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        parts = [str(body.get(key)) for key in ("title", "detail") if body.get(key)]
-        if parts:
-            return ": ".join(parts)
-    return exchange.error or exchange.body[:200] or f"HTTP {exchange.status}"
+    body = exchange.json_object()
+    parts = [str(body.get(key)) for key in ("title", "detail") if body.get(key)]
+    if parts:
+        return ": ".join(parts)
+    return exchange.gist()
 
 
 def classify(exchange: Exchange) -> Verdict:

@@ -10,7 +10,6 @@ fatal on reads, a per-record failure on writes (``classify_write``).
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -28,21 +27,13 @@ from connectors.pipedrive.config import PipedriveConfig
 CRM = "pipedrive"
 
 
-def _body(exchange: Exchange) -> dict[str, Any]:
-    try:
-        data = json.loads(exchange.body) if exchange.body else {}
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def pipedrive_error(exchange: Exchange) -> str:
     """Pipedrive's own error text (``error`` / ``message``), or the start of the body."""
-    body = _body(exchange)
+    body = exchange.json_object()
     text = body.get("error") or body.get("message")
     if isinstance(text, str) and text:
         return text
-    return exchange.error or exchange.body[:200] or f"HTTP {exchange.status}"
+    return exchange.gist()
 
 
 def classify(exchange: Exchange) -> Verdict:
@@ -66,7 +57,7 @@ def classify(exchange: Exchange) -> Verdict:
             f"Pipedrive refused the credentials (401 {error}): check the API token (Personal preferences > API) "
             "or reconnect the OAuth app",
         )
-    if status == 403 and not _body(exchange):
+    if status == 403 and not exchange.json_object():
         return Verdict(
             Action.FATAL,
             "Pipedrive blocked this client (403 without a JSON body), which it does to integrations that keep "
@@ -79,8 +70,8 @@ def classify(exchange: Exchange) -> Verdict:
 
 def classify_write(exchange: Exchange) -> Verdict:
     """Like ``classify``, but a 4xx about the record itself fails that record only."""
-    if exchange.status in (400, 404, 410, 422) or (exchange.status == 403 and _body(exchange)):
-        body = _body(exchange)
+    if exchange.status in (400, 404, 410, 422) or (exchange.status == 403 and exchange.json_object()):
+        body = exchange.json_object()
         code = body.get("code") or body.get("errorCode") or exchange.status
         return Verdict(Action.BAD_RECORD, pipedrive_error(exchange), code=str(code))
     return classify(exchange)
@@ -157,7 +148,7 @@ class PipedriveClient:
             except requests.RequestException as exc:
                 raise AuthError(redact(f"Could not reach Pipedrive's OAuth server: {exc}"), crm=CRM) from exc
             exchange = Exchange(response.status_code, dict(response.headers), response.text)
-            data = _body(exchange)
+            data = exchange.json_object()
             if response.status_code != 200 or not isinstance(data.get("access_token"), str):
                 raise AuthError(
                     redact(

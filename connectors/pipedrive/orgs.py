@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors.paging import chunks
 from connectors.pipedrive.cursor import parse_time
 from connectors.pipedrive.spill import OrgNames
 
@@ -83,8 +84,8 @@ class Organizations:
         if self.since is None and (backfill or len(missing) > MAX_IDS):
             self._list({"limit": 500}, moves_cursor=True)
         else:
-            for start in range(0, len(missing), MAX_IDS):
-                self._list({"ids": ",".join(map(str, missing[start : start + MAX_IDS])), "limit": 500})
+            for chunk in chunks(missing, MAX_IDS):
+                self._list({"ids": ",".join(map(str, chunk)), "limit": 500})
         return self._names.known(wanted)
 
     def _list(self, params: dict[str, Any], moves_cursor: bool = False) -> None:

@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from connectors.registry import CRM_NAMES
 from connectors.sandbox.clock import Clock
 from connectors.sandbox.core import (
     BadRequest,
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CRMS: tuple[str, ...] = ("hubspot", "salesforce", "pipedrive")  # each a module connectors.sandbox.<crm>
+CRMS: tuple[str, ...] = CRM_NAMES  # each a module connectors.sandbox.<crm>
 DESTINATIONS: tuple[str, ...] = ("mailchimp", "activecampaign")  # nurture tools, served only when asked for
 NURTURE_TAG = "Nurture"  # the tag the sandbox's nurture tools hold from the start, as a marketer would set it up
 

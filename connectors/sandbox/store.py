@@ -67,6 +67,13 @@ def note_change(conn: Any, change: Change) -> None:
         conn.pending.append(change if change.source == source else replace(change, source=source))
 
 
+def run_ddl(conn: Any, script: str) -> None:
+    """Each statement of ``script`` in the open transaction (``executescript`` would commit it first)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
 class Store:
     def __init__(self, path: str = ":memory:"):
         self.path = path

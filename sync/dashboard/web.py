@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qs
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -31,11 +31,10 @@ from sync.dashboard import queries, views
 from sync.dashboard.auth import COOKIE, Session, Sessions, SignInLimiter, csrf_ok, verify_password
 from sync.history import CHANGE_COLUMNS
 from sync.settings import Settings
-from sync.state import StateStore, open_store
+from sync.store_thread import StoreThread
 
 log = logging.getLogger("leadsync.dashboard")
 PREFIX = "/dashboard"
-T = TypeVar("T")
 
 
 def _utcnow() -> datetime:
@@ -59,32 +58,6 @@ def _countdown(due: datetime | None, now: datetime) -> str:
     return f"{sign}{hours}h {rest // 60:02d}m"
 
 
-class _Reader:
-    """One state store on one thread; every read of the dashboard goes through ``run``."""
-
-    def __init__(self, state_url: str) -> None:
-        self._url = state_url
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadsync-dashboard")
-        self._store: StateStore | None = None
-
-    def _get(self) -> StateStore:
-        if self._store is None:
-            self._store = open_store(self._url)
-        return self._store
-
-    async def run(self, fn: Callable[[StateStore], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, lambda: fn(self._get()))
-
-    def close(self) -> None:
-        def close_store() -> None:
-            if self._store is not None:
-                self._store.close()
-                self._store = None
-
-        self._executor.submit(close_store).result()
-        self._executor.shutdown(wait=True)
-
-
 def build_dashboard(
     settings: Settings,
     *,
@@ -105,7 +78,7 @@ def build_dashboard(
     model = load_model(settings.model_file)
     policies, fields = parse_blocks(model, str(settings.model_file))
     parts = views.ModelParts(model, policies, fields, Path(settings.model_file))
-    reader = _Reader(settings.state_url)
+    reader = StoreThread(settings.state_url, thread_name="leadsync-dashboard")
     reverter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadsync-dashboard-revert")
     env = Environment(loader=PackageLoader("sync.dashboard", "templates"), autoescape=select_autoescape(["html"]))
     env.globals.update(prefix=PREFIX, crm=settings.crm)

@@ -20,13 +20,12 @@ import requests
 from pydantic import SecretStr
 
 from sync.notify.message import Notice, email_message, slack_payload, teams_payload
-from sync.outbox import Outbox, hide_webhook_url
+from sync.outbox import Outbox, Refused, RetryLater, hide_webhook_url, retry_after_seconds, send_with_retries
 from sync.settings import NotifySettings
 
 log = logging.getLogger("leadsync.notify")
 
 Channel = Literal["slack", "teams", "email"]
-MAX_RETRY_AFTER = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +47,6 @@ class _Item:
     notice: Notice | None = None
     text: str = ""
     subject: str = "[leadsync] notifications"  # of a plain-text item's e-mail
-
-
-class _Permanent(Exception):
-    """The receiver refused the message for good: sending it again will not help."""
 
 
 class Courier:
@@ -101,27 +96,23 @@ class Courier:
 
     # -- one delivery, retried --------------------------------------------------------------------------------
     def _deliver(self, item: _Item) -> None:
-        problem = ""
-        for attempt in range(1, self.settings.attempts + 1):
-            wait = self.backoff * 2 ** (attempt - 1)
-            try:
-                if item.target.channel == "email":
-                    self._email(item)
-                else:
-                    self._webhook(item)
-                self.delivered += 1
-                return
-            except _Permanent as exc:
-                problem = str(exc)
-                break
-            except _RetryAfter as exc:
-                problem, wait = str(exc), min(exc.seconds or wait, MAX_RETRY_AFTER)
-            except (requests.RequestException, OSError, smtplib.SMTPException) as exc:
-                # the exception's text may name the URL: only its type (and an SMTP code) is safe to log
-                code = getattr(exc, "smtp_code", None)
-                problem = f"{type(exc).__name__}{f' {code}' if code else ''}"
-            if attempt < self.settings.attempts:
-                self.sleep(wait)
+        def send() -> None:
+            if item.target.channel == "email":
+                self._email(item)
+            else:
+                self._webhook(item)
+
+        problem = send_with_retries(
+            send,
+            attempts=self.settings.attempts,
+            backoff=self.backoff,
+            sleep=self.sleep,
+            transient=(requests.RequestException, OSError, smtplib.SMTPException),
+            describe=_safe_problem,
+        )
+        if problem is None:
+            self.delivered += 1
+            return
         self.dropped += 1
         what = item.notice.headline if item.notice is not None else item.text.partition("\n")[0]
         log.warning("could not deliver a notification to %s (%s); it was: %s", item.target.describe(), problem, what)
@@ -149,15 +140,15 @@ class Courier:
         if response.status_code < 300:
             return
         if response.status_code == 429:
-            raise _RetryAfter(f"HTTP {response.status_code}", _seconds(response.headers.get("Retry-After")))
+            raise RetryLater(f"HTTP {response.status_code}", retry_after_seconds(response.headers.get("Retry-After")))
         if response.status_code >= 500:
-            raise _RetryAfter(f"HTTP {response.status_code}", None)
-        raise _Permanent(f"HTTP {response.status_code}: the webhook refused the message")
+            raise RetryLater(f"HTTP {response.status_code}", None)
+        raise Refused(f"HTTP {response.status_code}: the webhook refused the message")
 
     def _email(self, item: _Item) -> None:
         s = self.settings
         if not s.smtp_host:
-            raise _Permanent("LEADSYNC_NOTIFY__SMTP_HOST is not set")
+            raise Refused("LEADSYNC_NOTIFY__SMTP_HOST is not set")
         to = item.target.address.get_secret_value()
         if item.notice is not None:
             message = email_message(item.notice, item.target.tz, sender=s.smtp_from, to=to)
@@ -181,7 +172,7 @@ class Courier:
                 client.login(s.smtp_username, password)
             client.send_message(message)
         except (smtplib.SMTPAuthenticationError, smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
-            raise _Permanent(f"{type(exc).__name__}: check the LEADSYNC_NOTIFY__SMTP_* settings") from None
+            raise Refused(f"{type(exc).__name__}: check the LEADSYNC_NOTIFY__SMTP_* settings") from None
         finally:
             try:
                 client.quit()
@@ -189,14 +180,7 @@ class Courier:
                 client.close()
 
 
-class _RetryAfter(Exception):
-    def __init__(self, message: str, seconds: float | None) -> None:
-        super().__init__(message)
-        self.seconds = seconds
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return float(value or "")
-    except ValueError:
-        return None
+def _safe_problem(exc: Exception) -> str:
+    """The exception's text may name the URL: only its type (and an SMTP code) is safe to log."""
+    code = getattr(exc, "smtp_code", None)
+    return f"{type(exc).__name__}{f' {code}' if code else ''}"

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from connectors.registry import CRM_NAMES
 from sync.metrics import Health, Metrics
 from sync.server import webhooks
 from sync.server.queue import EventQueue
@@ -27,7 +28,7 @@ from sync.state import WebhookEvent
 
 log = logging.getLogger("leadsync.server")
 
-CRMS = ("hubspot", "pipedrive", "salesforce")
+CRMS = tuple(sorted(CRM_NAMES))  # the intake routes, by name
 SALESFORCE_SECRET_HEADER = "X-Leadsync-Secret"
 
 

@@ -27,6 +27,7 @@ from connectors.errors import (
 )
 from connectors.http import Action, ApiClient, Exchange, Pacer, Verdict, parse_float, redact
 from connectors.paging import (
+    ActiveCampaignOffset,
     HubSpotAfter,
     Paginator,
     PipedriveCursor,
@@ -120,6 +121,23 @@ class Transport:
 
 
 # -- Pacer ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("exchange", "body", "gist"),
+    [
+        (Exchange(400, body='{"error": "bad"}'), {"error": "bad"}, '{"error": "bad"}'),
+        (Exchange(502, body="<html>gateway</html>"), {}, "<html>gateway</html>"),
+        (Exchange(404, body='["a list"]'), {}, '["a list"]'),
+        (Exchange(500), {}, "HTTP 500"),
+        (Exchange(0, error="ConnectionError"), {}, "ConnectionError"),
+    ],
+)
+def test_an_exchange_reads_its_body_as_a_json_object_and_sums_itself_up(
+    exchange: Exchange, body: dict[str, Any], gist: str
+) -> None:
+    assert exchange.json_object() == body
+    assert exchange.gist() == gist
+
+
 def test_pacer_spreads_the_calls_left_over_the_time_left(clock: Clock) -> None:
     pacer = Pacer(sleep=clock.sleep, monotonic=clock.monotonic)
     pacer.update(remaining=5, reset_in=6.0)  # 4 usable (1 in reserve): one call every 6 / 5 s
@@ -326,6 +344,20 @@ def test_pipedrive_cursor_ends_on_a_null_cursor() -> None:
     assert paginator.next_request({"limit": 2}) == {"limit": 2, "cursor": "eyJpZCI6NX0"}
     paginator.update_state({"data": [], "additional_data": {"next_cursor": None}})
     assert not paginator.has_next
+
+
+def test_activecampaign_offset_ends_at_the_total_or_an_empty_page() -> None:
+    paginator = ActiveCampaignOffset(2, "tags")
+    assert paginator.next_request({"search": "hot"}) == {"search": "hot", "offset": 0, "limit": 2}
+    paginator.update_state({"tags": [{}, {}], "meta": {"total": "5"}})
+    assert paginator.next_request() == {"offset": 2, "limit": 2}
+    paginator.update_state({"tags": [{}, {}], "meta": {"total": "5"}})
+    assert paginator.token == 4 and paginator.has_next
+    paginator.update_state({"tags": [{}], "meta": {"total": "5"}})
+    assert not paginator.has_next
+    early = ActiveCampaignOffset(2, "tags")
+    early.update_state({"tags": [], "meta": {"total": "5"}})  # a total that overstates stops at the empty page
+    assert not early.has_next
 
 
 def listing(answers: dict[Any, dict[str, Any]], param: str) -> tuple[Callable[[dict[str, Any]], Any], list[Any]]:

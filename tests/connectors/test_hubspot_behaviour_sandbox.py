@@ -19,13 +19,7 @@ from connectors.sandbox.dataset import Dataset, SampleActivity
 from connectors.sandbox.hubspot import SANDBOX_CREDENTIALS, HubSpotApi, to_ms
 from tests.connectors.samples_hubspot import person
 from tests.connectors.test_hubspot_sandbox import client, error_of, snap
-from tests.harnesses import NOW
-from tests.harnesses import api_of as typed_api
-
-
-def api_of(sandbox: Sandbox) -> HubSpotApi:
-    return typed_api(sandbox, HubSpotApi)
-
+from tests.harnesses import NOW, api_of
 
 TOKEN = SANDBOX_CREDENTIALS["private_app_token"]
 
@@ -62,7 +56,7 @@ def behaviour(n: int = 6) -> Dataset:
 
 
 def test_forms_list_reads_through_the_official_client_and_pages(sb: Sandbox) -> None:
-    api = api_of(sb)
+    api = api_of(sb, HubSpotApi)
     api.load(behaviour())
     api.add_activity(api.load(Dataset(people=[person(50)]))["p000050"], "webinar_registration")
     forms_api = client(sb).marketing.forms.forms_api
@@ -80,7 +74,7 @@ def test_forms_list_reads_through_the_official_client_and_pages(sb: Sandbox) -> 
 
 
 def test_submissions_newest_first_in_pages_of_at_most_50(sb: Sandbox) -> None:
-    api = api_of(sb)
+    api = api_of(sb, HubSpotApi)
     ids = api.load(behaviour(60))
     guid = client(sb).marketing.forms.forms_api.get_page().results[0].id
     path = f"/form-integrations/v1/submissions/forms/{guid}"
@@ -100,7 +94,7 @@ def test_submissions_newest_first_in_pages_of_at_most_50(sb: Sandbox) -> None:
 
 
 def test_email_events_by_window_newest_first_with_offset_paging(sb: Sandbox) -> None:
-    api_of(sb).load(behaviour(6))
+    api_of(sb, HubSpotApi).load(behaviour(6))
     start, end = to_ms(NOW - timedelta(days=3, minutes=29)), to_ms(NOW - timedelta(days=3, minutes=9))
     status, page = get(sb, "/email/public/v1/events", startTimestamp=start, endTimestamp=end, limit=2)
     assert status == 200 and page["hasMore"] is True and len(page["events"]) == 2
@@ -119,7 +113,7 @@ def test_email_events_by_window_newest_first_with_offset_paging(sb: Sandbox) -> 
 
 
 def test_web_events_need_an_enterprise_portal(sb: Sandbox) -> None:
-    api = api_of(sb)
+    api = api_of(sb, HubSpotApi)
     ids = api.load(behaviour(3))
     events_api = client(sb).events.events_api
     page = events_api.get_page(object_type="contact", event_type="e_visited_page", sort=["ASCENDING"], limit=2)
@@ -142,7 +136,7 @@ def test_tier_comes_from_the_sandbox_config() -> None:
 
 
 def test_activities_go_where_hubspot_keeps_them_and_move_the_rollups(sb: Sandbox) -> None:
-    api = api_of(sb)
+    api = api_of(sb, HubSpotApi)
     cid = api.load(Dataset(people=[person(1)]))["p000001"]
     before = api.record(cid)["properties"]
     sb.clock.advance(60)

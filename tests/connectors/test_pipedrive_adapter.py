@@ -16,7 +16,7 @@ from connectors.records import ActivityType, FieldUpdate, WriteStatus
 from connectors.sandbox import Sandbox, SandboxConfig
 from connectors.sandbox.pipedrive import ACTIVITY_TYPES
 from tests.connectors.samples_pipedrive import people_dataset
-from tests.harnesses import PipedriveHarness, flatten, ids_of, make_harness
+from tests.harnesses import MemoryCache, PipedriveHarness, calls_since, ids_of, make_harness
 
 LATER = datetime(2025, 4, 1, 8, 0, tzinfo=UTC)  # after every sample timestamp, before the sandbox's "now"
 
@@ -30,10 +30,6 @@ def _new(h: PipedriveHarness, adapters: list[PipedriveAdapter], **overrides: Any
     adapter = h.adapter(**overrides)
     adapters.append(adapter)
     return adapter
-
-
-def _calls(sandbox: Sandbox, before: dict[str, dict[int, int]]) -> dict[str, int]:
-    return flatten(sandbox.counters.delta(before))
 
 
 def _since(cursor: str | None) -> str | None:
@@ -51,7 +47,7 @@ def test_backfill_reads_every_person_once_with_fields_by_name(sandbox, h, adapte
 
     assert [len(p.contacts) for p in pages] == [50, 50, 20] and [p.done for p in pages] == [False, False, True]
     assert sorted(ids_of(pages), key=int) == sorted(ids.values(), key=int)
-    assert _calls(sandbox, before) == {
+    assert calls_since(sandbox, before) == {
         "pipedrive.personFields.v2.list": 1,
         "pipedrive.persons.v2.list": 3,
         "pipedrive.organizations.v2.list": 1,  # 7 organizations, asked by ids once
@@ -80,7 +76,7 @@ def test_cursor_is_monotonic_and_each_page_cursor_resumes_exactly(sandbox, h, ad
         rest = ids_of(list(_new(h, adapters, page_size=10).read_contacts(pages[k].cursor)))
         done = ids_of(pages[: k + 1])
         assert sorted(done + rest, key=int) == sorted(ids.values(), key=int)  # nothing lost, nothing twice
-        assert _calls(sandbox, before)["pipedrive.persons.v2.list"] == 6 - k  # the boundary second is read again
+        assert calls_since(sandbox, before)["pipedrive.persons.v2.list"] == 6 - k  # the boundary second is read again
 
 
 def test_incremental_overlap_dedupes_many_changes_in_one_second(sandbox, h, pd, adapters):
@@ -107,7 +103,7 @@ def test_incremental_overlap_dedupes_many_changes_in_one_second(sandbox, h, pd, 
     assert (
         next(c for p in resumed for c in p.contacts if c.id == first_wave[0]).fields["title"] == "Chief Revenue Officer"
     )
-    assert _calls(sandbox, before) == {
+    assert calls_since(sandbox, before) == {
         "pipedrive.personFields.v2.list": 1,
         "pipedrive.persons.v2.list": 3,
         "pipedrive.organizations.v2.list": 2,  # the first two pages each meet organizations not seen yet
@@ -115,20 +111,7 @@ def test_incremental_overlap_dedupes_many_changes_in_one_second(sandbox, h, pd, 
 
     before = sandbox.counters.snapshot()
     assert ids_of(list(_new(h, adapters).read_contacts(resumed[-1].cursor))) == []
-    assert _calls(sandbox, before) == {"pipedrive.personFields.v2.list": 1, "pipedrive.persons.v2.list": 1}
-
-
-class MemoryCache:
-    """A ``FieldsCache`` in memory (sync keeps it in the state store)."""
-
-    def __init__(self) -> None:
-        self.blob: str | None = None
-
-    def get(self) -> str | None:
-        return self.blob
-
-    def put(self, blob: str) -> None:
-        self.blob = blob
+    assert calls_since(sandbox, before) == {"pipedrive.personFields.v2.list": 1, "pipedrive.persons.v2.list": 1}
 
 
 def test_unchanged_incremental_costs_two_calls_with_the_fields_cached(sandbox, h, adapters):
@@ -145,7 +128,7 @@ def test_unchanged_incremental_costs_two_calls_with_the_fields_cached(sandbox, h
     activities = [a for page in second.read_activity_changes(activity_cursor) for a in page.activities]
 
     assert contacts == [] and activities == []
-    assert _calls(sandbox, before) == {"pipedrive.persons.v2.list": 1, "pipedrive.activities.v2.list": 1}
+    assert calls_since(sandbox, before) == {"pipedrive.persons.v2.list": 1, "pipedrive.activities.v2.list": 1}
     assert second.usage().calls_by_endpoint == {"persons.list": 1, "activities.list": 1}
 
 
@@ -163,7 +146,7 @@ def test_a_field_missing_from_the_cache_is_read_again_once(sandbox, h, adapters)
             c for p in _new(h, adapters, fields_cache=cache, extra_fields=extra).read_contacts(None) for c in p.contacts
         ]
         assert all(set(names) <= set(c.fields) for c in contacts)
-        return _calls(sandbox, before).get("pipedrive.personFields.v2.list", 0)
+        return calls_since(sandbox, before).get("pipedrive.personFields.v2.list", 0)
 
     assert field_reads(names) == 1  # the cache missed the new fields
     assert field_reads(names) == 0  # now cached
@@ -177,7 +160,7 @@ def test_get_contacts_asks_by_ids_in_batches_of_100(sandbox, h, adapters):
     got = _new(h, adapters).get_contacts([*ids.values(), "999999", "not-an-id"])
 
     assert sorted(c.id for c in got) == sorted(ids.values())
-    assert _calls(sandbox, before) == {
+    assert calls_since(sandbox, before) == {
         "pipedrive.personFields.v2.list": 1,
         "pipedrive.persons.v2.list": 2,
         "pipedrive.organizations.v2.list": 1,
@@ -203,7 +186,7 @@ def test_activity_types_map_back_to_canonical_types(sandbox, h, adapters):
     assert {a.type for a in got} <= {t.value for t in ActivityType}
     assert {a.source_type for a in got if a.type.startswith("email")} == {"email"}
     assert all(a.contact_id == pid and a.occurred_at.tzinfo is not None for a in got)
-    assert _calls(sandbox, before) == {"pipedrive.activities.v2.list": 1}  # one person: asked by person_id
+    assert calls_since(sandbox, before) == {"pipedrive.activities.v2.list": 1}  # one person: asked by person_id
 
 
 def test_activity_type_map_is_configurable(sandbox, h, adapters):
@@ -221,7 +204,7 @@ def test_read_activities_streams_once_for_a_backfill(sandbox, h, adapters):
     before = sandbox.counters.snapshot()
     first = adapter.read_activities(contacts[:15])
     second = adapter.read_activities(contacts[15:])
-    assert _calls(sandbox, before) == {"pipedrive.activities.v2.list": 1}  # 120 activities: one page, served twice
+    assert calls_since(sandbox, before) == {"pipedrive.activities.v2.list": 1}  # 120 activities: one page, served twice
     assert {k: len(v) for k, v in {**first, **second}.items()} == dict.fromkeys(ids.values(), 4)
 
 
@@ -229,12 +212,12 @@ def test_read_activities_per_person_or_stream_by_cost(sandbox, h, adapters):
     ids = list(h.load(people_dataset(30, activities=4)).values())
     before = sandbox.counters.snapshot()
     few = _new(h, adapters).read_activities(ids[:3])
-    assert _calls(sandbox, before) == {"pipedrive.activities.v2.list": 3}
+    assert calls_since(sandbox, before) == {"pipedrive.activities.v2.list": 3}
     assert [len(v) for v in few.values()] == [4, 4, 4]
 
     before = sandbox.counters.snapshot()
     many = _new(h, adapters).read_activities(ids[:10])  # newest id 120 -> 1 page <= 10 persons: stream
-    assert _calls(sandbox, before) == {"pipedrive.activities.v2.list": 2}  # the id probe + the stream
+    assert calls_since(sandbox, before) == {"pipedrive.activities.v2.list": 2}  # the id probe + the stream
     assert [len(v) for v in many.values()] == [4] * 10
 
 
@@ -265,7 +248,7 @@ def test_check_fields_creates_missing_fields_once(sandbox, h, adapters):
     assert all(len(key) == 40 for key in created.field_keys.values())
     again = _new(h, adapters).check_fields(specs, create=True)
     assert again.present == created.created and again.created == () and again.field_keys == created.field_keys
-    assert _calls(sandbox, before) == {
+    assert calls_since(sandbox, before) == {
         "pipedrive.personFields.v2.list": 2,
         "pipedrive.personFields.v2.create": len(specs),
     }
@@ -293,7 +276,7 @@ def test_write_round_trip_one_put_per_person_by_hash_key(sandbox, h, pd, adapter
     results = writer.write(updates)
 
     assert [(r.contact_id, r.status) for r in results] == [(cid, WriteStatus.OK) for cid in ids[:10]]
-    assert _calls(sandbox, before) == {"pipedrive.personFields.v2.list": 1, "pipedrive.persons.v2.update": 10}
+    assert calls_since(sandbox, before) == {"pipedrive.personFields.v2.list": 1, "pipedrive.persons.v2.update": 10}
     assert [h.crm_value(cid, "Leadsync score") for cid in ids[:3]] == [80.0, 81.0, 82.0]
     assert h.crm_value(ids[0], "lifecycle_stage") == "SQL" and h.crm_value(ids[0], "owner_id") == 2
     contacts = {c.id: c for c in _new(h, adapters).get_contacts(ids[:2])}
@@ -360,7 +343,7 @@ def test_budget_that_cannot_cover_the_writes_stops_before_writing(sandbox, h, ad
     assert caught.value.reset_at is not None and caught.value.reset_at > datetime.now(UTC)
     assert [r.status for r in caught.value.results] == [WriteStatus.RETRY] * 10
     assert "45 tokens left" in str(caught.value)
-    assert _calls(sandbox, before) == {"pipedrive.personFields.v2.list": 1}
+    assert calls_since(sandbox, before) == {"pipedrive.personFields.v2.list": 1}
 
 
 def test_budget_drained_by_someone_else_stops_mid_batch(sandbox, h, pd, adapters):
@@ -481,7 +464,7 @@ def test_outcomes_from_won_and_lost_deals_and_owners_from_users(sandbox, h, pd, 
         ("1", "ada@example.com", True),
         ("2", "bo@example.com", True),
     ]
-    assert _calls(sandbox, before) == {"pipedrive.deals.v2.list": 1, "pipedrive.users.list": 1}
+    assert calls_since(sandbox, before) == {"pipedrive.deals.v2.list": 1, "pipedrive.users.list": 1}
     usage = adapter.usage()
     assert usage.quota_limit == 600_000 and usage.quota_used == pd.tokens_used()
 

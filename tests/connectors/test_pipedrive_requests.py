@@ -17,6 +17,7 @@ from responses import matchers
 from connectors.errors import QuotaExhausted
 from connectors.pipedrive import PipedriveAdapter, PipedriveConfig
 from connectors.records import FieldSpec, FieldUpdate, WriteStatus
+from tests.harnesses import MemoryCache
 
 BASE = "https://acme.pipedrive.com"
 TOKEN = "pd-test-token-0001"
@@ -76,20 +77,6 @@ def _fields(mock: responses.RequestsMock, fields: list[dict[str, Any]] = FIELDS)
         headers=LIMITS,
         match=[matchers.query_param_matcher({"limit": "500", "cursor": "f1"})],
     )
-
-
-class MemoryCache:
-    """A ``FieldsCache`` in memory."""
-
-    def __init__(self, blob: str | None = None) -> None:
-        self.blob = blob
-        self.puts = 0
-
-    def get(self) -> str | None:
-        return self.blob
-
-    def put(self, blob: str) -> None:
-        self.blob, self.puts = blob, self.puts + 1
 
 
 def _person(ident: int, second: int) -> dict[str, Any]:

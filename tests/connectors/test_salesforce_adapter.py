@@ -17,7 +17,7 @@ from connectors.salesforce import SalesforceAdapter
 from connectors.sandbox import Sandbox
 from connectors.sandbox.salesforce import QUEUE_ID, SANDBOX_CREDENTIALS, SalesforceApi
 from tests.connectors.samples_salesforce import people_dataset
-from tests.harnesses import SalesforceHarness, make_harness, salesforce_config
+from tests.harnesses import SalesforceHarness, calls_since, make_harness, salesforce_config
 
 SCORE = "Leadsync_Score__c"
 
@@ -25,10 +25,6 @@ SCORE = "Leadsync_Score__c"
 @pytest.fixture
 def harness(sandbox: Sandbox) -> SalesforceHarness:
     return make_harness("salesforce", sandbox)
-
-
-def delta_of(sandbox: Sandbox, before: dict[str, dict[int, int]]) -> dict[str, int]:
-    return {k: sum(v.values()) for k, v in sandbox.counters.delta(before).items()}
 
 
 def all_contacts(pages: list[Any]) -> list[Any]:
@@ -45,8 +41,8 @@ def test_backfill_reads_every_lead_once_in_2000_batches(harness: SalesforceHarne
     adapter = harness.adapter()
     before = sandbox.counters.snapshot()
     pages = list(adapter.read_contacts(None))
-    assert delta_of(sandbox, before) == {"salesforce.composite_read": 2, "salesforce.query_more": 2}
-    assert harness.expected_calls("backfill", contacts=4500, page_size=2000) == delta_of(sandbox, before)
+    assert calls_since(sandbox, before) == {"salesforce.composite_read": 2, "salesforce.query_more": 2}
+    assert harness.expected_calls("backfill", contacts=4500, page_size=2000) == calls_since(sandbox, before)
     contacts = all_contacts(pages)
     assert [len(p.contacts) for p in pages] == [2000, 2000, 500] and [p.done for p in pages] == [False, False, True]
     assert sorted(c.id for c in contacts) == sorted(ids.values())
@@ -68,7 +64,7 @@ def test_small_page_size_uses_limit_and_keyset(harness: SalesforceHarness) -> No
     pages = list(adapter.read_contacts(None))
     assert [len(p.contacts) for p in pages] == [50, 50, 20]
     assert len({c.id for c in all_contacts(pages)}) == 120
-    assert delta_of(sandbox, before) == harness.expected_calls("backfill", contacts=120, page_size=50)
+    assert calls_since(sandbox, before) == harness.expected_calls("backfill", contacts=120, page_size=50)
 
 
 def test_incremental_overlap_and_dedupe_at_equal_stamps(harness: SalesforceHarness) -> None:
@@ -90,7 +86,7 @@ def test_incremental_overlap_and_dedupe_at_equal_stamps(harness: SalesforceHarne
     assert sorted(c.id for c in all_contacts(late)) == sorted([ids["p00030"], ids["p00005"]])
     nothing = list(adapter.read_contacts(late[-1].cursor))
     assert all_contacts(nothing) == [] and nothing[-1].done
-    assert delta_of(sandbox, before) == {"salesforce.queryAll": 2}
+    assert calls_since(sandbox, before) == {"salesforce.queryAll": 2}
     sandbox.clock.thaw()
     sandbox.clock.advance(5)
     harness.touch(ids["p00010"], title="CEO")  # changed again, later: read again
@@ -117,7 +113,7 @@ def test_activities_are_mapped_to_canonical_types(harness: SalesforceHarness) ->
     list(adapter.read_contacts(None))  # learns which leads are converted (their activities are on the Contact)
     before = harness.sandbox.counters.snapshot()
     found = adapter.read_activities([ids["p00000"], ids["p00001"], "00QSb0000000zzzAAA"])
-    assert delta_of(harness.sandbox, before) == {"salesforce.composite_read": 1}
+    assert calls_since(harness.sandbox, before) == {"salesforce.composite_read": 1}
     for key in ("p00000", "p00001"):
         assert Counter(a.type for a in found[ids[key]]) == Counter(kinds)
     assert found["00QSb0000000zzzAAA"] == []
@@ -134,7 +130,7 @@ def test_activity_changes_cursor_and_unchanged_run(harness: SalesforceHarness) -
     before = sandbox.counters.snapshot()
     pages = list(adapter.read_activity_changes(None))
     assert sum(len(p.activities) for p in pages) == 150 and pages[-1].done
-    assert delta_of(sandbox, before) == {"salesforce.composite_read": 1}
+    assert calls_since(sandbox, before) == {"salesforce.composite_read": 1}
     sandbox.clock.advance(10)
     new = {harness.add_activity(ids["p00003"], "call"), harness.add_activity(ids["p00004"], "webinar_attended")}
     changed = list(adapter.read_activity_changes(pages[-1].cursor))
@@ -155,7 +151,7 @@ def test_unchanged_incremental_costs_at_most_three_calls_and_no_writes(harness: 
     contacts = all_contacts(list(run.read_contacts(contacts_cursor)))
     activities = [a for p in run.read_activity_changes(activity_cursor) for a in p.activities]
     assert contacts == [] and activities == []
-    calls = delta_of(sandbox, before)
+    calls = calls_since(sandbox, before)
     assert calls == {"salesforce.oauth.token": 1, "salesforce.queryAll": 1, "salesforce.composite_read": 1}
     assert run.usage().total_calls == 3 and run.usage().quota_used is not None
 
@@ -172,7 +168,7 @@ def test_write_round_trip_keeps_owner_with_auto_assign_false(harness: Salesforce
     ]
     before = sandbox.counters.snapshot()
     results = adapter.write(updates)
-    assert delta_of(sandbox, before) == {"salesforce.composite": 1}  # 3 collections of <= 200 in one call
+    assert calls_since(sandbox, before) == {"salesforce.composite": 1}  # 3 collections of <= 200 in one call
     assert harness.expected_calls("write", updates=450) == {"salesforce.composite": 1}
     assert [r.contact_id for r in results] == [u.contact_id for u in updates]
     statuses = Counter(r.status for r in results)
@@ -187,7 +183,7 @@ def test_write_round_trip_keeps_owner_with_auto_assign_false(harness: Salesforce
     before = sandbox.counters.snapshot()
     again = adapter.write([FieldUpdate(ids["p00000"], {SCORE: 5}), FieldUpdate(ids["p00001"], {"owner_id": owner})])
     assert [r.status for r in again] == [WriteStatus.SKIPPED, WriteStatus.OK]
-    assert delta_of(sandbox, before) == {"salesforce.composite.sobjects": 1}
+    assert calls_since(sandbox, before) == {"salesforce.composite.sobjects": 1}
 
 
 def test_converted_leads_read_as_protected_are_skipped(harness: SalesforceHarness) -> None:
@@ -302,7 +298,7 @@ def test_outcomes_and_owners(harness: SalesforceHarness) -> None:
     adapter = harness.adapter()
     before = harness.sandbox.counters.snapshot()
     outcomes = sorted(adapter.read_outcomes(), key=lambda o: o.contact_id)
-    assert delta_of(harness.sandbox, before) == {"salesforce.composite_read": 1}
+    assert calls_since(harness.sandbox, before) == {"salesforce.composite_read": 1}
     won = {o.contact_id for o in outcomes if o.won}
     assert won == {ids["p00000"], ids["p00003"]}
     lost = [o for o in outcomes if not o.won]
@@ -323,7 +319,7 @@ def test_check_fields_reports_what_to_create(harness: SalesforceHarness) -> None
     ]
     before = harness.sandbox.counters.snapshot()
     check = adapter.check_fields(specs)
-    assert delta_of(harness.sandbox, before) == {"salesforce.composite_read": 1}
+    assert calls_since(harness.sandbox, before) == {"salesforce.composite_read": 1}
     assert check.present == tuple(s.name for s in harness.writeback_specs)
     assert check.missing == ("leadsync_band",) and check.created == ()
     assert check.field_keys["leadsync_band"] == "leadsync_band__c"
@@ -339,7 +335,7 @@ def test_check_fields_creates_the_missing_fields_and_grants_them(harness: Salesf
     check = adapter.check_fields([*harness.writeback_specs, band], create=True)
     assert check.created == ("leadsync_band",) and check.missing == () and check.instructions == ""
     # describe before and after; a field per object; the permission set, two grants and the assignment
-    assert delta_of(harness.sandbox, before) == {
+    assert calls_since(harness.sandbox, before) == {
         "salesforce.composite_read": 2,
         "salesforce.tooling.customfield.create": 2,
         "salesforce.query": 3,
@@ -377,11 +373,11 @@ def test_benchmark_shape_1000_leads_10_activities_each(harness: SalesforceHarnes
     before = sandbox.counters.snapshot()
     pages = list(adapter.read_contacts(None))
     activities = adapter.read_activities([c.id for c in all_contacts(pages)])
-    read_calls = delta_of(sandbox, before)
+    read_calls = calls_since(sandbox, before)
     assert sum(len(v) for v in activities.values()) == 10_000
     before = sandbox.counters.snapshot()
     results = adapter.write([FieldUpdate(i, {SCORE: 50}) for i in ids.values()])
-    write_calls = delta_of(sandbox, before)
+    write_calls = calls_since(sandbox, before)
     assert all(r.ok for r in results)
     # one semi-join per activity object (and three on converted leads' Contacts: none here), the listing's first
     # batch, then the activities' later batches from their locators: 10 subrequests, 5 per Composite call
@@ -404,7 +400,7 @@ def test_incremental_read_reports_merged_and_deleted_leads(harness: SalesforceHa
     pages = list(adapter.read_contacts(cursor))
     contacts = all_contacts(pages)
 
-    assert delta_of(sandbox, before) == {"salesforce.queryAll": 1}, "the changes and the removals: one call"
+    assert calls_since(sandbox, before) == {"salesforce.queryAll": 1}, "the changes and the removals: one call"
     assert [(c.id, c.merged_from) for c in contacts] == [(survivor, (merged,))]
     assert [i for page in pages for i in page.deleted_ids] == [deleted], "a merged lead is not also a deletion"
     later = list(adapter.read_contacts(pages[-1].cursor))
@@ -426,7 +422,7 @@ def test_query_all_reads_every_later_batch_at_once_from_the_locator_offsets(harn
     found = client.query_all(soqls)
 
     # the three first batches in one call, then the four later ones (known from -2000 and totalSize) in another
-    assert delta_of(sandbox, before) == {"salesforce.composite_read": 2}
+    assert calls_since(sandbox, before) == {"salesforce.composite_read": 2}
     assert [len(records) for records in found] == [4500, 450, 4500]
     assert [r["Id"] for r in found[1]] == expected[0]
     for records in (found[0], found[2]):

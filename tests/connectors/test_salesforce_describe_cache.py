@@ -7,31 +7,16 @@ import json
 
 from connectors.sandbox import Sandbox
 from tests.connectors.samples_salesforce import people_dataset
-from tests.harnesses import SalesforceHarness, make_harness
+from tests.harnesses import MemoryCache, SalesforceHarness, calls_since, make_harness
 
 MODEL = {"email_opt_out": "HasOptedOutOfEmail", "rating": "Rating__c"}  # the second one the org lacks
-
-
-class MemoryCache:
-    def __init__(self) -> None:
-        self.blob: str | None = None
-
-    def get(self) -> str | None:
-        return self.blob
-
-    def put(self, blob: str) -> None:
-        self.blob = blob
-
-
-def _calls(sandbox: Sandbox, before: dict[str, dict[int, int]]) -> dict[str, int]:
-    return {k: sum(v.values()) for k, v in sandbox.counters.delta(before).items()}
 
 
 def _read(harness: SalesforceHarness, cache: MemoryCache) -> tuple[dict[str, int], list[dict[str, object]]]:
     before = harness.sandbox.counters.snapshot()
     adapter = harness.adapter(scoring_fields=MODEL, fields_cache=cache)
     contacts = [dict(c.fields) for page in adapter.read_contacts(None) for c in page.contacts]
-    return _calls(harness.sandbox, before), contacts
+    return calls_since(harness.sandbox, before), contacts
 
 
 def test_a_second_run_reads_the_describe_from_the_cache(sandbox: Sandbox) -> None:

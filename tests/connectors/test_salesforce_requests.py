@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -178,24 +179,30 @@ def test_write_patch_body_and_auto_assign_header() -> None:
     assert adapter.write([FieldUpdate(LEADS[2], {"Leadsync_Score__c": 1})])[0].status is WriteStatus.SKIPPED
 
 
+def composite(
+    answer: Callable[[dict[str, Any]], Any],
+) -> Callable[[Any], tuple[int, dict[str, str], str]]:
+    """A ``/composite`` callback answering every sub-request 200 with ``answer(sub_request)`` as its body."""
+
+    def callback(request: Any) -> tuple[int, dict[str, str], str]:
+        subs = json.loads(request.body)["compositeRequest"]
+        out = [
+            {"body": answer(sub), "httpHeaders": {}, "httpStatusCode": 200, "referenceId": sub["referenceId"]}
+            for sub in subs
+        ]
+        return 200, LIMIT, json.dumps({"compositeResponse": out})
+
+    return callback
+
+
 @responses.activate
 def test_large_write_goes_as_collections_inside_one_composite() -> None:
     add_token(responses.mock)
 
-    def answer(request: Any) -> tuple[int, dict[str, str], str]:
-        body = json.loads(request.body)
-        out = [
-            {
-                "body": [{"id": r["id"], "success": True, "errors": []} for r in sub["body"]["records"]],
-                "httpHeaders": {},
-                "httpStatusCode": 200,
-                "referenceId": sub["referenceId"],
-            }
-            for sub in body["compositeRequest"]
-        ]
-        return 200, LIMIT, json.dumps({"compositeResponse": out})
+    def saved(sub: dict[str, Any]) -> Any:
+        return [{"id": r["id"], "success": True, "errors": []} for r in sub["body"]["records"]]
 
-    responses.add_callback(responses.POST, f"{DATA}/composite", callback=answer)
+    responses.add_callback(responses.POST, f"{DATA}/composite", callback=composite(saved))
     results = SalesforceAdapter(config()).write([FieldUpdate(i, {"Leadsync_Score__c": 1}) for i in LEADS])
     assert all(r.ok for r in results) and len(results) == 450
     request = responses.calls[1].request
@@ -212,21 +219,11 @@ def test_activity_queries_are_cut_to_the_uri_limit_and_packed() -> None:
     add_token(responses.mock)
     seen: list[dict[str, Any]] = []
 
-    def answer(request: Any) -> tuple[int, dict[str, str], str]:
-        body = json.loads(request.body)
-        seen.extend(body["compositeRequest"])
-        out = [
-            {
-                "body": {"totalSize": 0, "done": True, "records": []},
-                "httpHeaders": {},
-                "httpStatusCode": 200,
-                "referenceId": s["referenceId"],
-            }
-            for s in body["compositeRequest"]
-        ]
-        return 200, LIMIT, json.dumps({"compositeResponse": out})
+    def nothing(sub: dict[str, Any]) -> Any:
+        seen.append(sub)
+        return {"totalSize": 0, "done": True, "records": []}
 
-    responses.add_callback(responses.POST, f"{DATA}/composite", callback=answer)
+    responses.add_callback(responses.POST, f"{DATA}/composite", callback=composite(nothing))
     ids = [f"00Q5g0000{n:06d}AAA" for n in range(1500)]
     adapter = SalesforceAdapter(config())
     assert adapter.read_activities(ids) == {i: [] for i in ids}

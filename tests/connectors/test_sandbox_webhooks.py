@@ -24,6 +24,7 @@ from sync.server import EventQueue, ServerThread, build_app
 from sync.server.targets import Target, event_target
 from sync.settings import Settings
 from sync.state import QueuedEvent, open_store
+from tests.harnesses import CRMS
 
 HS_SECRET = "hs-app-secret-test"
 PD_PASSWORD = "pd-password-test"
@@ -133,7 +134,7 @@ def _wait(sandbox: Sandbox) -> None:
     assert sandbox.webhooks.wait_idle(20), sandbox.webhooks.stats()
 
 
-@pytest.mark.parametrize("crm", ["hubspot", "pipedrive", "salesforce"])
+@pytest.mark.parametrize("crm", sorted(CRMS))
 def test_a_change_is_delivered_signed_and_stored_with_the_contact_id(
     crm: str, receiver: Receiver, make_sandbox: Any
 ) -> None:
@@ -213,7 +214,7 @@ def test_a_change_through_the_api_is_sent_without_waiting_for_the_receiver(
     assert event.event.payload["meta"]["attempt"] == 3
 
 
-@pytest.mark.parametrize("crm", ["hubspot", "pipedrive", "salesforce"])
+@pytest.mark.parametrize("crm", sorted(CRMS))
 def test_retry_after_a_500_delivers_once_accepted(crm: str, receiver: Receiver, make_sandbox: Any) -> None:
     receiver.outage.fail = 1
     sandbox, ids = make_sandbox(_hooks(receiver), crm)
@@ -247,7 +248,7 @@ def test_a_wrong_secret_is_refused_and_nothing_is_stored(
     assert receiver.stored(crm) == []
 
 
-@pytest.mark.parametrize("crm", ["hubspot", "pipedrive", "salesforce"])
+@pytest.mark.parametrize("crm", sorted(CRMS))
 def test_duplicates_and_shuffled_deliveries_are_stored_once(crm: str, receiver: Receiver, make_sandbox: Any) -> None:
     hooks = _hooks(receiver, duplicate_rate=1.0, shuffle_seconds=0.2, batch_window=0.0)
     sandbox, ids = make_sandbox(hooks, crm)

@@ -7,7 +7,7 @@ columns excluded; the CRM tests build sandbox-like history directly with a field
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -25,7 +25,7 @@ from scoring.calibrate import (
 from scoring.calibrate._guard import IDENTIFIER, LATEST_STATE, SALE_SET, TOO_GOOD, sale_set_reason
 from scoring.calibrate.cli_support import run_calibrate
 
-NOW = datetime(2024, 6, 1, tzinfo=UTC)
+from .test_calibrate import NOW
 
 
 def _fields_used(model_text: str) -> set[str]:

@@ -6,8 +6,6 @@ rows held out from fitting, reaches ROC AUC >= 0.84 with at most 30 rules.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from bench.calibration import DEFAULT_DATA as DATA
@@ -15,7 +13,7 @@ from bench.calibration import LEAKING_COLUMNS  # identity columns and those that
 from scoring import STARTER_MODEL_PATH, load_model, parse_model
 from scoring.calibrate import ColumnRoles, propose, rows_from_csv
 
-NOW = datetime(2024, 6, 1, tzinfo=UTC)
+from .test_calibrate import NOW
 
 pytestmark = pytest.mark.skipif(
     not DATA.exists(), reason=f"real lead data not found at {DATA} (it lives outside the repo, in ../shared/data)"

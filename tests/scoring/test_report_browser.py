@@ -8,22 +8,18 @@ layout, each chart's size and the boxes of its bars and lines, then writes the f
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import struct
-import subprocess
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from scoring import parse_model
 from scoring.calibrate import drift, evaluate, propose, render_html
+from tests.browser import run_chromium
 
 from .test_calibrate import MODEL_YAML, NOW, synthetic_history
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHARTS = ("histogram", "histogram-proposed", "bands", "roc", "lift", "points", "drift")
 
 pytestmark = pytest.mark.browser
@@ -51,35 +47,6 @@ window.addEventListener("load", () => {
 """
 
 
-def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    assert CHROMIUM is not None
-    command = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        *args,
-    ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def chromium() -> str:
-    """Skips without headless Chromium; with CI=true fails instead, since CI must run the browser check."""
-    if CHROMIUM is None:
-        missing = "headless Chromium not installed (Debian: apt-get install chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{missing}: CI=true requires the browser check to run", pytrace=False)
-        pytest.skip(missing)
-    return CHROMIUM
-
-
 @pytest.fixture(scope="module")
 def report_html() -> str:
     model = parse_model(MODEL_YAML, "synthetic.yaml")
@@ -93,7 +60,7 @@ def report_html() -> str:
 def test_every_chart_renders_with_geometry(report_html, tmp_path):
     page = tmp_path / "report.html"
     page.write_text(report_html.replace("</body>", _MEASURE + "</body>"), encoding="utf-8")
-    result = _chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", page.as_uri())
+    result = run_chromium(tmp_path / "profile", "--virtual-time-budget=5000", "--dump-dom", page.as_uri())
     assert result.returncode == 0, result.stderr[-2000:]
     match = re.search(r'<pre id="measured">(.*?)</pre>', result.stdout, re.DOTALL)
     assert match, f"the measuring script did not run; DOM starts: {result.stdout[:500]}"
@@ -109,7 +76,9 @@ def test_report_paints_offline(report_html, tmp_path):
     page = tmp_path / "report.html"
     page.write_text(report_html, encoding="utf-8")
     shot = tmp_path / "report.png"
-    result = _chromium(tmp_path, "--hide-scrollbars", f"--screenshot={shot}", "--window-size=1000,3000", page.as_uri())
+    result = run_chromium(
+        tmp_path / "profile", "--hide-scrollbars", f"--screenshot={shot}", "--window-size=1000,3000", page.as_uri()
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"

@@ -31,9 +31,30 @@ from sync.settings import Settings, load_settings
 from sync.state import StateStore, open_store
 from sync.wiring import build_adapter
 from tests.harnesses import NOW, api_of, create_salesforce_fields, is_write, make_harness
-from tests.sync.fakes import T0, Clock
+from tests.sync.fakes import T0, Clock, WebhookReceiver
 
 DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture
+def receivers() -> Iterator[Callable[[], WebhookReceiver]]:
+    """Starts a webhook receiver per call; all are closed after the test."""
+    started: list[WebhookReceiver] = []
+
+    def start() -> WebhookReceiver:
+        started.append(WebhookReceiver())
+        return started[-1]
+
+    yield start
+    for receiver in started:
+        receiver.close()
+
+
+@pytest.fixture
+def receiver(receivers: Callable[[], WebhookReceiver]) -> WebhookReceiver:
+    return receivers()
+
+
 # Rate windows wide enough that the adapters' pacers never wait: these tests count calls, not seconds.
 FAST_LIMITS: dict[str, dict[str, Any]] = {
     "hubspot": {"burst_per_10s": 100_000, "search_per_second": 100_000},

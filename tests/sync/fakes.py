@@ -41,6 +41,7 @@ from typing import Any
 from connectors.base import ActivityPage
 from connectors.errors import ConnectorError, QuotaExhausted
 from connectors.fields import FieldSchema, SchemaField
+from connectors.paging import chunks
 from connectors.records import (
     CANONICAL_FIELDS,
     Activity,
@@ -226,16 +227,16 @@ class FakeCRM:
 
     def get_contacts(self, ids: Sequence[str]) -> list[Contact]:
         found: list[Contact] = []
-        for start in range(0, len(ids), self.page_size):
+        for chunk in chunks(ids, self.page_size):
             self._call("get_contacts")
-            found.extend(self.contacts[i] for i in ids[start : start + self.page_size] if i in self.contacts)
+            found.extend(self.contacts[i] for i in chunk if i in self.contacts)
         return found
 
     def read_activities(self, contact_ids: Sequence[str]) -> Mapping[str, list[Activity]]:
         out: dict[str, list[Activity]] = {}
-        for start in range(0, len(contact_ids), self.page_size):
+        for chunk in chunks(contact_ids, self.page_size):
             self._call("read_activities")
-            for cid in contact_ids[start : start + self.page_size]:
+            for cid in chunk:
                 out[cid] = list(self.activities.get(cid, []))
         return out
 
@@ -279,8 +280,7 @@ class FakeCRM:
 
     def write(self, updates: Sequence[FieldUpdate]) -> list[WriteResult]:
         results: list[WriteResult] = []
-        for start in range(0, len(updates), self.write_batch):
-            chunk = updates[start : start + self.write_batch]
+        for chunk in chunks(updates, self.write_batch):
             self._call("write")
             if self.events_path is not None:  # written before the delay: the write is in flight from here
                 with self.events_path.open("a", encoding="utf-8") as fh:

@@ -17,13 +17,6 @@ from sync.daemon import Daemon
 from tests.sync.fakes import T0, Clock, FakeCRM, WebhookReceiver, make_app, make_settings
 
 
-@pytest.fixture
-def receiver() -> Any:
-    r = WebhookReceiver()
-    yield r
-    r.close()
-
-
 def _history(crm: FakeCRM) -> None:
     before = T0 - timedelta(days=60)
     for n in range(8):

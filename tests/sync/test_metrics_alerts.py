@@ -7,7 +7,6 @@ import logging
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -21,13 +20,6 @@ from sync.metrics import Health, Metrics, MetricsServer
 from tests.sync.fakes import Clock, WebhookReceiver
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    r = WebhookReceiver()
-    yield r
-    r.close()
 
 
 def alerter_for(url: str, **kwargs: object) -> Alerter:

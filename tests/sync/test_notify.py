@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from email import message_from_bytes
 from email.message import Message
@@ -83,17 +83,13 @@ def inbox() -> Iterator[Inbox]:
 
 
 @pytest.fixture
-def slack() -> Iterator[WebhookReceiver]:
-    r = WebhookReceiver()
-    yield r
-    r.close()
+def slack(receivers: Callable[[], WebhookReceiver]) -> WebhookReceiver:
+    return receivers()
 
 
 @pytest.fixture
-def teams() -> Iterator[WebhookReceiver]:
-    r = WebhookReceiver()
-    yield r
-    r.close()
+def teams(receivers: Callable[[], WebhookReceiver]) -> WebhookReceiver:
+    return receivers()
 
 
 def smtp_settings(inbox: Inbox, **more: Any) -> NotifySettings:

@@ -65,6 +65,14 @@ def make_step(tool: str, sandbox: Sandbox, store: StateStore, **options: Any) ->
     )
 
 
+def members(tool: str, sandbox: Sandbox, n: int) -> list[Scored]:
+    """``n`` contacts, each already a subscribed member of the tool's audience."""
+    contacts = people(n)
+    for c in contacts:
+        add_member(tool, sandbox, c.email)
+    return contacts
+
+
 def start(store: StateStore) -> int:
     return store.start_run(CRM, RunKind.SYNC, now=T0)
 
@@ -132,9 +140,7 @@ class Crash(BaseException):
 def test_a_run_that_dies_mid_hand_off_is_finished_by_the_next_without_resending_what_was_done(
     tool: str, sandbox: Sandbox, store: StateStore
 ) -> None:
-    contacts = people(8)
-    for c in contacts:
-        add_member(tool, sandbox, c.email)
+    contacts = members(tool, sandbox, 8)
     step = make_step(tool, sandbox, store)
     step.run(contacts[:4], run_id=start(store), dry_run=False)  # a first page, confirmed
     real = step.destinations[tool]
@@ -168,9 +174,7 @@ def test_a_run_that_dies_mid_hand_off_is_finished_by_the_next_without_resending_
 
 @pytest.mark.parametrize("tool", TOOLS)
 def test_a_dry_run_lists_the_moves_and_sends_nothing(tool: str, sandbox: Sandbox, store: StateStore) -> None:
-    contacts = people(5)
-    for c in contacts:
-        add_member(tool, sandbox, c.email)
+    contacts = members(tool, sandbox, 5)
     step = make_step(tool, sandbox, store)
     before = sandbox.counters.snapshot()
 
@@ -186,9 +190,7 @@ def test_a_dry_run_lists_the_moves_and_sends_nothing(tool: str, sandbox: Sandbox
 
 @pytest.mark.parametrize("tool", TOOLS)
 def test_revert_undoes_a_runs_segment_moves(tool: str, sandbox: Sandbox, store: StateStore) -> None:
-    contacts = people(6)
-    for c in contacts:
-        add_member(tool, sandbox, c.email)
+    contacts = members(tool, sandbox, 6)
     step = make_step(tool, sandbox, store)
     step.run(contacts, run_id=start(store), dry_run=False)
     lift = start(store)

@@ -25,7 +25,7 @@ from sync.policies import field_name
 from sync.settings import load_settings
 from sync.state import RunKind, RunStatus, open_store
 from sync.testhooks import TEST_NOW_ENV
-from tests.harnesses import NOW, wait_for
+from tests.harnesses import CRMS, NOW, wait_for
 from tests.sync.conftest import Stack
 from tests.sync.fakes import T0, Clock, FakeCRM, make_app, make_settings
 
@@ -157,7 +157,7 @@ def test_a_resumed_hubspot_backfill_counts_only_the_contacts_left_to_list(make_s
 
 
 @pytest.mark.parametrize("limit", [40, 30], ids=["at-a-page-boundary", "inside-a-page"])
-@pytest.mark.parametrize("crm", ["hubspot", "salesforce", "pipedrive"])
+@pytest.mark.parametrize("crm", CRMS)
 def test_a_limited_backfill_then_its_resume_reads_every_contact_once(crm: str, limit: int, make_stack: Any) -> None:
     # 6 of the 60 people were changed at NOW: in the second the backfill starts, which it must read too
     stack: Stack = make_stack(crm, contacts=60)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,17 +24,13 @@ from tests.sync.fakes import T0, Clock, FakeCRM, WebhookReceiver, make_app, make
 
 
 @pytest.fixture
-def owner_hook() -> Iterator[WebhookReceiver]:
-    r = WebhookReceiver()
-    yield r
-    r.close()
+def owner_hook(receivers: Callable[[], WebhookReceiver]) -> WebhookReceiver:
+    return receivers()
 
 
 @pytest.fixture
-def manager_hook() -> Iterator[WebhookReceiver]:
-    r = WebhookReceiver()
-    yield r
-    r.close()
+def manager_hook(receivers: Callable[[], WebhookReceiver]) -> WebhookReceiver:
+    return receivers()
 
 
 def act(aid: str, kind: str, at: datetime, source: str = "", **attrs: Any) -> Activity:

@@ -3,6 +3,7 @@ it is configured with, and the small readers of a request that every handler use
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from typing import Any
 
@@ -55,3 +56,17 @@ def int_id(value: Any) -> int | None:
 def next_link(base_url: str, request: Request, after: str) -> dict[str, Any]:
     """A page's ``paging`` entry, its link pointing back at the same path."""
     return {"next": {"after": after, "link": f"{base_url}{request.path}?after={after}"}}
+
+
+def position_token(ms: int, row_id: str) -> str:
+    """The opaque keyset token of a time-ordered page's last row: the next page starts after it."""
+    return base64.urlsafe_b64encode(f"{ms}:{row_id}".encode()).decode()
+
+
+def read_position(token: str, complaint: str) -> tuple[int, str]:
+    """The ``(ms, id)`` a :func:`position_token` names; ``complaint`` is the 400's message when it names none."""
+    try:
+        ms, _, row_id = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        return int(ms), row_id
+    except ValueError as exc:
+        raise HubSpotError(400, complaint) from exc

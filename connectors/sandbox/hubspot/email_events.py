@@ -11,15 +11,15 @@ plus the type's own fields (CLICK ``url``; BOUNCE ``category``, ``response``; ST
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from connectors.sandbox.core import Request, Response
-from connectors.sandbox.hubspot.context import Context
+from connectors.sandbox.hubspot.context import Context, position_token, read_position
 from connectors.sandbox.hubspot.errors import HubSpotError
+from connectors.sandbox.store import run_ddl
 
 EVENTS_PAGE_MAX = 1000
 PORTAL_ID = 62515  # the sandbox portal's id in event bodies
@@ -35,9 +35,7 @@ _DDL = """
 
 
 def create_tables(conn: Any) -> None:
-    for statement in _DDL.split(";"):
-        if statement.strip():
-            conn.execute(statement)
+    run_ddl(conn, _DDL)
 
 
 def _int_arg(request: Request, name: str) -> int | None:
@@ -76,7 +74,7 @@ class EmailEvents:
             params.append(campaign)
         offset = request.arg("offset")
         if offset:
-            ms, eid = self._position(offset)
+            ms, eid = read_position(offset, f"Invalid offset {offset!r}.")
             sql += " AND (created_ms < ? OR (created_ms = ? AND id < ?))"
             params += [ms, ms, eid]
         with self.ctx.store.read() as conn:
@@ -85,16 +83,8 @@ class EmailEvents:
         body: dict[str, Any] = {"events": [self._event(r) for r in page], "hasMore": len(rows) > limit}
         if page:
             last = page[-1]
-            body["offset"] = base64.urlsafe_b64encode(f"{last['created_ms']}:{last['id']}".encode()).decode()
+            body["offset"] = position_token(last["created_ms"], last["id"])
         return Response(200, body)
-
-    @staticmethod
-    def _position(offset: str) -> tuple[int, str]:
-        try:
-            ms, _, eid = base64.urlsafe_b64decode(offset.encode()).decode().partition(":")
-            return int(ms), eid
-        except ValueError as exc:
-            raise HubSpotError(400, f"Invalid offset {offset!r}.") from exc
 
     @staticmethod
     def _event(row: Any) -> dict[str, Any]:

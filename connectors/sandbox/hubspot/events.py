@@ -14,16 +14,16 @@ the tier); ``limit`` defaults to 100 and takes at most 100 (400 above); the defa
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from connectors.sandbox.core import Request, Response
-from connectors.sandbox.hubspot.context import Context
+from connectors.sandbox.hubspot.context import Context, next_link, position_token, read_position
 from connectors.sandbox.hubspot.errors import HubSpotError
 from connectors.sandbox.hubspot.model import iso, parse_ms
+from connectors.sandbox.store import run_ddl
 
 EVENTS_PAGE_MAX = 100
 PAGE_VIEW = "e_visited_page"
@@ -39,9 +39,7 @@ _DDL = """
 
 
 def create_tables(conn: Any) -> None:
-    for statement in _DDL.split(";"):
-        if statement.strip():
-            conn.execute(statement)
+    run_ddl(conn, _DDL)
 
 
 class WebEvents:
@@ -101,7 +99,7 @@ class WebEvents:
                 params.append(parse_ms(value))
         after = request.arg("after")
         if after:
-            ms, eid = self._position(after)
+            ms, eid = read_position(after, f"Invalid paging cursor after={after!r}.")
             cmp = ">" if sort == "ASCENDING" else "<"
             sql += f" AND (occurred_ms {cmp} ? OR (occurred_ms = ? AND id {cmp} ?))"
             params += [ms, ms, eid]
@@ -114,17 +112,8 @@ class WebEvents:
         body: dict[str, Any] = {"results": [self._event(r) for r in page]}
         if len(rows) > limit:
             last = page[-1]
-            token = base64.urlsafe_b64encode(f"{last['occurred_ms']}:{last['id']}".encode()).decode()
-            body["paging"] = {"next": {"after": token, "link": f"{self.ctx.base_url()}{request.path}?after={token}"}}
+            body["paging"] = next_link(self.ctx.base_url(), request, position_token(last["occurred_ms"], last["id"]))
         return Response(200, body)
-
-    @staticmethod
-    def _position(token: str) -> tuple[int, str]:
-        try:
-            ms, _, eid = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-            return int(ms), eid
-        except ValueError as exc:
-            raise HubSpotError(400, f"Invalid paging cursor after={token!r}.") from exc
 
     @staticmethod
     def _event(row: Any) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from connectors.sandbox.core import Request, Response
 from connectors.sandbox.hubspot.context import Context
 from connectors.sandbox.hubspot.errors import HubSpotError
 from connectors.sandbox.hubspot.model import iso
+from connectors.sandbox.store import run_ddl
 
 FORMS_PAGE_MAX = 100
 SUBMISSIONS_PAGE_MAX = 50
@@ -41,9 +42,7 @@ _FIELD_LABELS = {"email": "Email", "firstname": "First name", "lastname": "Last 
 
 
 def create_tables(conn: Any) -> None:
-    for statement in _DDL.split(";"):
-        if statement.strip():
-            conn.execute(statement)
+    run_ddl(conn, _DDL)
 
 
 def _field(name: str) -> dict[str, Any]:

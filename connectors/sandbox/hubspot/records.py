@@ -18,7 +18,7 @@ from connectors.sandbox.hubspot.model import (
     PROP_NAME,
     iso,
 )
-from connectors.sandbox.store import Change, listening, note_change
+from connectors.sandbox.store import Change, listening, note_change, run_ddl
 
 _DDL = """
     CREATE TABLE IF NOT EXISTS hs_objects (
@@ -51,9 +51,7 @@ _DDL = """
 
 
 def create_tables(conn: Any) -> None:
-    for statement in _DDL.split(";"):  # executescript would commit the transaction
-        if statement.strip():
-            conn.execute(statement)
+    run_ddl(conn, _DDL)
     history.create_table(conn)
     conn.execute("INSERT OR IGNORE INTO hs_seq VALUES ('object', 100000), ('owner', 7000000), ('index_delay_ms', 0)")
 

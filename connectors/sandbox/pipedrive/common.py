@@ -13,6 +13,7 @@ from typing import Any
 
 from connectors.sandbox.clock import Clock
 from connectors.sandbox.core import BadRequest
+from connectors.sandbox.store import run_ddl
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pd_users (id INTEGER PRIMARY KEY, name TEXT, email TEXT, active_flag INTEGER,
@@ -45,9 +46,7 @@ CREATE INDEX IF NOT EXISTS pd_deals_person ON pd_deals(person_id, id);
 
 
 def create_tables(db: sqlite3.Connection) -> None:
-    for statement in SCHEMA.split(";"):  # not executescript(): it would commit the open transaction
-        if statement.strip():
-            db.execute(statement)
+    run_ddl(db, SCHEMA)
 
 
 # -- times ----------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors.paging import chunks
 from connectors.sandbox.salesforce import soql
 from connectors.sandbox.salesforce.ids import KEY_PREFIXES, make_id
 from connectors.sandbox.salesforce.objects import ObjectSchema
@@ -118,8 +119,7 @@ class Records:
     def fetch(self, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
         out: dict[str, tuple[str, dict[str, Any]]] = {}
         with self.store.read() as conn:
-            for start in range(0, len(ids), 900):
-                chunk = list(ids[start : start + 900])
+            for chunk in chunks(ids, 900):
                 marks = ",".join("?" * len(chunk))
                 for row in conn.execute(f"SELECT id, type, data FROM sf_record WHERE id IN ({marks})", chunk):
                     out[row["id"]] = (row["type"], json.loads(row["data"]))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from connectors.registry import CRM_NAMES
+
 
 # seconds before each retry, in the vendor's own time (multiplied by ``retry_scale`` in the sandbox)
 def _backoff(first: float, max_gap: float, window: float) -> tuple[float, ...]:
@@ -33,7 +35,7 @@ class WebhookConfig:
 
     url: str | None = None
     urls: dict[str, str] = field(default_factory=dict)
-    crms: tuple[str, ...] = ("hubspot", "pipedrive", "salesforce")
+    crms: tuple[str, ...] = tuple(sorted(CRM_NAMES))
     hubspot_app_secret: str = "sandbox-hubspot-app-secret"
     hubspot_app_id: int = 1160452
     hubspot_portal_id: int = 62515

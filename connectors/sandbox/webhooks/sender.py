@@ -22,6 +22,7 @@ from typing import Any
 
 import requests
 
+from connectors.paging import chunks
 from connectors.sandbox.store import Change
 from connectors.sandbox.webhooks.config import BATCH_LIMITS, TIMEOUTS, WebhookConfig
 from connectors.sandbox.webhooks.vendors import Vendors, retries_after
@@ -176,10 +177,9 @@ class WebhookSender:
             by_channel.setdefault(channel, []).append(event)
         self._state.inbox, self._state.inbox_since = [], None
         for channel, events in by_channel.items():
-            size = BATCH_LIMITS[channel]
-            for start in range(0, len(events), size):
+            for batch in chunks(events, BATCH_LIMITS[channel]):
                 delay = self._random.uniform(0, self.config.shuffle_seconds) if self.config.shuffle_seconds else 0.0
-                self._schedule(Delivery(channel, events[start : start + size]), now + delay)
+                self._schedule(Delivery(channel, batch), now + delay)
 
     def _schedule(self, delivery: Delivery, due: float) -> None:
         heapq.heappush(self._state.scheduled, (due, next(self._seq), delivery))
