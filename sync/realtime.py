@@ -97,9 +97,7 @@ class QueueMetrics:
         )
 
 
-def realtime_run(
-    pipe: Pipeline, ids: Sequence[str], removals: Sequence[Removal] = ()
-) -> tuple[RunSummary, set[str]]:
+def realtime_run(pipe: Pipeline, ids: Sequence[str], removals: Sequence[Removal] = ()) -> tuple[RunSummary, set[str]]:
     """One ``REALTIME`` run over ``ids`` through the sync's own loop, ``removals`` settled first; returns it and
     the ids the CRM returned (a survivor's merged-away ids count as returned: it was scored in their place)."""
     found: set[str] = set()

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from connectors.sandbox.webhooks import WebhookConfig, WebhookSender
-from sync.app import App
 from sync.realtime import EventWorker
 from sync.server import EventQueue, ServerThread, build_app
 from sync.state import Assignment, RunKind, RunStatus
