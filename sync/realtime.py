@@ -8,6 +8,11 @@ daemon and ``leadsync serve`` do).  A batch:
    holding it will have read those changes anyway; the events wait for the next batch), and claims events
    for ``lease_seconds``;
 2. maps each event to a contact id (``sync.server.targets``); an event naming none is acked with the reason;
+   an event saying an id is gone (a Pipedrive person ``delete``: deleted, or merged into ``merged_to_id``)
+   is a ``Removal``, settled in the run as a sync settles the removals it reads (``sync.removals``: a
+   merge moves written values, sticky owner and quarantine to the survivor, which is then rescored; a
+   deletion forgets the id) and counted ``merged``/``deleted`` in its summary; events naming a removed id
+   are settled with it, so nothing is read from or written to that id again;
 3. runs the pipeline over those contacts (``RunKind.REALTIME``): ``get_contacts``, their activities, the
    shared engine, the planner, the writer and the audit, exactly as a sync does, so history, revert and
    quarantine see it.  The plan compares with what the CRM holds now: an event processed twice writes once;
@@ -30,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from connectors.base import ForgetsRunCaches
+from connectors.base import ForgetsRunCaches, Removal
 from connectors.errors import ConnectorError
 from connectors.http import redact
 from connectors.paging import chunks
@@ -92,9 +97,9 @@ class QueueMetrics:
         )
 
 
-def realtime_run(pipe: Pipeline, ids: Sequence[str]) -> tuple[RunSummary, set[str]]:
-    """One ``REALTIME`` run over ``ids`` through the sync's own loop; returns it and the ids the CRM returned
-    (a survivor's merged-away ids count as returned: the survivor was scored in their place)."""
+def realtime_run(pipe: Pipeline, ids: Sequence[str], removals: Sequence[Removal] = ()) -> tuple[RunSummary, set[str]]:
+    """One ``REALTIME`` run over ``ids`` through the sync's own loop, ``removals`` settled first; returns it and
+    the ids the CRM returned (a survivor's merged-away ids count as returned: it was scored in their place)."""
     found: set[str] = set()
     # an adapter shared with earlier runs may hold activities read before these events: not to be reused
     if isinstance(pipe.adapter, ForgetsRunCaches):
@@ -102,6 +107,8 @@ def realtime_run(pipe: Pipeline, ids: Sequence[str]) -> tuple[RunSummary, set[st
 
     def batches() -> Iterator[_Batch]:
         pipe.progress.start(len(ids))
+        if removals:  # before the survivors are read, so what moved to them is planned against the CRM
+            yield _Batch([], removals=tuple(removals))
         for chunk in chunks(list(ids), pipe.batch_size):
             contacts = pipe.adapter.get_contacts(chunk)
             for contact in contacts:
@@ -111,6 +118,21 @@ def realtime_run(pipe: Pipeline, ids: Sequence[str]) -> tuple[RunSummary, set[st
 
     # the pipeline's loop is the one place that plans, writes, audits and records a run: reused, not copied
     return pipe._run(RunKind.REALTIME, batches(), dry_run=False), found
+
+
+def _final_survivors(removals: dict[str, Removal]) -> dict[str, Removal]:
+    """Chains of merges in one batch (a into b, b into c) point at the last survivor; one ending in a deletion
+    is a merge into an id the same batch deleted, settled as such (moved, then forgotten)."""
+    out: dict[str, Removal] = {}
+    for gone, removal in removals.items():
+        survivor, seen = removal.survivor_id, {gone}
+        while survivor is not None and survivor not in seen and (nxt := removals.get(survivor)) is not None:
+            if nxt.survivor_id is None:
+                break
+            seen.add(survivor)
+            survivor = nxt.survivor_id
+        out[gone] = Removal(gone, survivor, removal.removed_at, removal.object_type)
+    return out
 
 
 def _found(cid: str, found: set[str], crm: str) -> bool:
@@ -221,20 +243,30 @@ class EventWorker:
         own = {spec.name for spec in writeback_specs(app.fields_config, self.crm)}
         by_contact: dict[str, list[QueuedEvent]] = defaultdict(list)
         dropped: dict[str, list[int]] = defaultdict(list)
+        removals: dict[str, Removal] = {}
+        settled: list[QueuedEvent] = []  # done once the run has settled this batch's removals
         for queued in claimed:
             try:
                 target = event_target(queued.event, salesforce_object=self.settings.salesforce.object, own_fields=own)
             except Exception as exc:  # one malformed event must not hold back the batch it came in
                 log.warning("webhook event %s cannot be read: %s", queued.id, type(exc).__name__)
                 target = Target(None, f"the event cannot be read ({type(exc).__name__})")
-            if target.contact_id is None:
-                dropped[target.reason or "names no contact"].append(queued.id)
-            else:
+            gone = target.removal
+            if gone is not None and (gone.id not in removals or gone.survivor_id):  # a merge says more
+                removals[gone.id] = gone
+            if target.contact_id is not None:
                 by_contact[target.contact_id].append(queued)
+            elif gone is not None:
+                settled.append(queued)
+            else:
+                dropped[target.reason or "names no contact"].append(queued.id)
         for reason, event_ids in dropped.items():
             self._ack(store, event_ids, reason=reason)
             report.drop(reason, len(event_ids))
-        if not by_contact:
+        removals = _final_survivors(removals)
+        for gone_id in removals:  # nothing is read from an id this batch removes: its events go with it
+            settled.extend(by_contact.pop(gone_id, []))
+        if not by_contact and not removals:
             return report
 
         ids = sorted(by_contact)
@@ -244,7 +276,7 @@ class EventWorker:
         try:
             pipe = app.pipeline(on_p1=self.on_p1)
             with app.watched(pipe, RunKind.REALTIME.value):  # the owner hears of a new P1/SQL from this batch
-                summary, found = realtime_run(pipe, ids)
+                summary, found = realtime_run(pipe, ids, list(removals.values()))
             report.summary = summary
             if self.on_run is not None:
                 self.on_run(summary, app)
@@ -257,8 +289,11 @@ class EventWorker:
             error = redact(f"{type(exc).__name__}: {exc}")
 
         done: list[QueuedEvent] = []
-        for cid, events in by_contact.items():
-            if error is None and _found(cid, found, self.crm):
+        groups = [(cid, events, error is None and _found(cid, found, self.crm)) for cid, events in by_contact.items()]
+        if settled:
+            groups.append(("", settled, error is None))
+        for cid, events, ok in groups:
+            if ok:
                 done.extend(events)
                 continue
             why = error or f"contact {cid} is not in {self.crm} (deleted or merged away?)"
@@ -286,15 +321,18 @@ class EventWorker:
 
     def _log(self, report: BatchReport) -> None:
         summary = report.summary
-        written = summary.counts["written"] if summary is not None else 0
+        counts = summary.counts if summary is not None else {}
         log.info(
-            "webhook batch: %d events, %d contacts, %d processed, %d dropped, %d left for a retry, %d written%s",
+            "webhook batch: %d events, %d contacts, %d processed, %d dropped, %d left for a retry, %d written, "
+            "%d merged, %d deleted%s",
             report.claimed,
             report.contacts,
             report.processed,
             sum(report.dropped.values()),
             report.retried,
-            written,
+            counts.get("written", 0),
+            counts.get("merged", 0),
+            counts.get("deleted", 0),
             f" (run {summary.run_id}: {summary.status})" if summary is not None else "",
         )
         for reason, count in report.dropped.items():

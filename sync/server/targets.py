@@ -6,9 +6,11 @@
 - HubSpot: a ``contact.*`` event names the contact in ``objectId`` (a merge: ``primaryObjectId``, the
   survivor); a workflow "Send a webhook" (``contact.workflow``) names it by its ``canonical-vid``/``vid``.
   A ``contact.propertyChange`` of one of leadsync's own write-back properties is its own write
-  coming back; a ``contact.deletion`` is left to the next sync, which forgets the id.
+  coming back; a ``contact.deletion`` is left to the next sync, which reads archives and merges together.
 - Pipedrive: a ``person`` event names the person (``meta.entity_id``); an ``activity`` event names the
-  activity's person (``data.person_id``, else its primary participant; for a delete, ``previous``).
+  activity's person (``data.person_id``, else its primary participant; for a delete, ``previous``).  A person
+  ``delete`` is a ``Removal``: merged into ``meta.merged_to_id`` (the survivor, then rescored) or deleted;
+  Pipedrive's polling reads show neither (docs/crm-api/pipedrive.md 1.8), so the worker settles it at once.
 - Salesforce: a Lead or Contact record (the configured object) names itself; a Task or Event names its
   ``WhoId`` when that is a record of the configured object; a CampaignMember (form fill, webinar) its
   ``LeadId`` / ``ContactId``.
@@ -21,6 +23,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from connectors.base import Removal
 from connectors.pipedrive.mapping import activity_person_id
 from sync.state import WebhookEvent
 
@@ -32,6 +35,7 @@ SALESFORCE_PREFIX = {"Lead": "00Q", "Contact": "003"}
 class Target:
     contact_id: str | None
     reason: str | None = None  # why there is no contact to rescore
+    removal: Removal | None = None  # an id the event says is gone: deleted, or merged into ``contact_id``
 
 
 def _skip(reason: str) -> Target:
@@ -69,7 +73,7 @@ def _pipedrive(
     action = event.kind.split(".", 1)[0]
     if event.object_type == "person":
         if action == "delete":
-            return _skip("the person was deleted or merged away: the next sync settles it")
+            return _pipedrive_removal(event)
         return _id(event.object_id, "meta.entity_id", _NUMERIC)
     if event.object_type == "activity":
         for part in ("data", "previous"):
@@ -83,6 +87,21 @@ def _pipedrive(
                     return _id(person, f"{part}.person_id", _NUMERIC)
         return _skip("the activity names no person (no person_id, no participant)")
     return _skip(f"a {event.kind} event is not about a person or an activity")
+
+
+def _pipedrive_removal(event: WebhookEvent) -> Target:
+    """A person ``delete``: webhooks v2 send a merge as a delete whose meta names the survivor (``merged_to_id``)."""
+    gone = _id(event.object_id, "meta.entity_id", _NUMERIC)
+    if gone.contact_id is None:
+        return gone
+    meta = event.payload.get("meta")
+    into = meta.get("merged_to_id") if isinstance(meta, Mapping) else None
+    if into is None or into == "":
+        return Target(None, "the person was deleted", Removal(gone.contact_id, None, event.occurred_at))
+    survivor = _id(into, "meta.merged_to_id", _NUMERIC)
+    if survivor.contact_id is None or survivor.contact_id == gone.contact_id:
+        return _skip(survivor.reason or "meta.merged_to_id names the merged person itself")
+    return Target(survivor.contact_id, removal=Removal(gone.contact_id, survivor.contact_id, event.occurred_at))
 
 
 def _salesforce(event: WebhookEvent, sf_object: str) -> Target:

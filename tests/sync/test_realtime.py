@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
+from connectors.base import Removal
 from sync.app import App
 from sync.daemon import SharedAdapter
 from sync.policies import field_name, writeback_specs
-from sync.realtime import EventWorker
+from sync.realtime import EventWorker, _final_survivors
 from sync.state import RunKind, RunStatus, WebhookEvent
 from tests.harnesses import CRMS, NOW, flatten, sql_under_api
 from tests.sync.conftest import Stack
@@ -264,3 +265,16 @@ def test_a_webhook_batch_that_makes_a_p1_tells_the_owner_and_starts_its_sla(crm:
         assert open_slas[target].tier == "P1" and open_slas[target].due_at is not None
     finally:
         receiver.close()
+
+
+def test_merges_chained_in_one_batch_point_at_the_last_survivor() -> None:
+    removals = {
+        "1": Removal("1", "2"),  # 1 into 2, then 2 into 3: both end in 3
+        "2": Removal("2", "3"),
+        "4": Removal("4", "5"),  # 4 into 5, then 5 deleted: moved to 5, then forgotten with it
+        "5": Removal("5"),
+        "6": Removal("6", "7"),  # a cycle (never sent, but must end)
+        "7": Removal("7", "6"),
+    }
+    final = {gone: r.survivor_id for gone, r in _final_survivors(removals).items()}
+    assert final == {"1": "3", "2": "3", "4": "5", "5": None, "6": "6", "7": "7"}
