@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -22,6 +19,7 @@ from connectors.sandbox.webhooks import WebhookConfig
 from connectors.sandbox.webhooks.config import PIPEDRIVE_RETRIES, TIMEOUTS
 from sync.server.targets import event_target
 from sync.server.webhooks import pipedrive_events
+from tests.conformance.conftest import Capture
 from tests.conformance.shapes import load, raw, shape_diff
 from tests.connectors.samples_pipedrive import api_session
 from tests.harnesses import api_of
@@ -35,43 +33,6 @@ MERGE_META = {
     "extra:$.meta.merged_to_id": "sent on the delete of a merge (Guide for Webhooks v2, meta block)",
     "extra:$.meta.merged_from_id": "sent on the change of a merge (Guide for Webhooks v2, meta block)",
 }
-
-
-@dataclass
-class Capture:
-    """A receiver on loopback that answers ``fail`` 500s first, then 200, and keeps every request."""
-
-    fail: int = 0
-    requests: list[tuple[dict[str, str], Any]] = field(default_factory=list)
-    url: str = ""
-
-
-@pytest.fixture
-def capture() -> Iterator[Capture]:
-    seen = Capture()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            seen.requests.append((dict(self.headers.items()), json.loads(body)))
-            status = 500 if seen.fail > 0 else 200
-            seen.fail -= status == 500
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    seen.url = f"http://127.0.0.1:{server.server_port}/webhooks"
-    try:
-        yield seen
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
