@@ -3,8 +3,9 @@
 ``event_target(event, ...)`` gives a ``Target``: the contact id to read, or the reason the event names none
 (then it is acked with that reason and never retried: a retry would read the same payload).
 
-- HubSpot: a ``contact.*`` event names the contact in ``objectId`` (a merge: ``primaryObjectId``, the
-  survivor); a workflow "Send a webhook" (``contact.workflow``) names it by its ``canonical-vid``/``vid``.
+- HubSpot: a ``contact.*`` event names the contact in ``objectId`` (a merge: ``newObjectId`` when the merge
+  created a record, else ``primaryObjectId``, the survivor); a workflow "Send a webhook"
+  (``contact.workflow``) names it by its ``canonical-vid``/``vid``.
   A ``contact.propertyChange`` of one of leadsync's own write-back properties is its own write
   coming back; a ``contact.deletion`` is left to the next sync, which reads archives and merges together.
 - Pipedrive: a ``person`` event names the person (``meta.entity_id``); an ``activity`` event names the
@@ -62,7 +63,9 @@ def _hubspot(event: WebhookEvent, own_fields: Collection[str]) -> Target:
     changed = payload.get("propertyName")
     if event.kind == "contact.propertyChange" and isinstance(changed, str) and changed in own_fields:
         return _skip(f"leadsync's own write of {changed} coming back")
-    survivor = payload.get("primaryObjectId") if event.kind == "contact.merge" else None
+    # a merge may create a new record (newObjectId); else the primary one survives
+    merged = event.kind == "contact.merge"
+    survivor = (payload.get("newObjectId") or payload.get("primaryObjectId")) if merged else None
     return _id(survivor or event.object_id, "objectId", _NUMERIC)
 
 

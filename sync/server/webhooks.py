@@ -9,7 +9,8 @@ A body that is not JSON, or not the vendor's shape, raises ``Rejected(400)``: a 
 - Pipedrive webhooks v2: one object ``{"meta": {...}, "data": {...}, "previous": {...}}``; ``meta`` has
   ``action`` (create/change/delete), ``entity`` (person, activity...), ``entity_id``, ``id`` (the event's id)
   and ``timestamp``.  The key is ``meta.id``, else ``meta.correlation_id``, else entity + entity id + action +
-  timestamp (a retry keeps those).
+  timestamp (a retry keeps those).  A webhooks v1 body (``current``, ``meta.object``, ``meta.action``
+  added/updated/merged/deleted) is read in v2's words; its key is object + id + action + ``timestamp_micro``.
 - Salesforce Flow HTTP callout (leadsync's own contract, README "Webhook intake"):
   ``{"organizationId": "00D...", "records": [{"Id": "00Q...", "LastModifiedDate": "...", "attributes":
   {"type": "Lead"}}]}``.  The key is record id + LastModifiedDate.
@@ -152,10 +153,35 @@ def _hubspot_workflow_event(contact: Mapping[str, Any]) -> WebhookEvent:
     )
 
 
+# webhooks v1 action words -> v2's (v2 folded "merged" into "change": crm-api/pipedrive.md 1.9)
+_PD_V1_ACTIONS = {"added": "create", "updated": "change", "merged": "change", "deleted": "delete"}
+
+
+def _pipedrive_v1(document: Mapping[str, Any]) -> dict[str, Any]:
+    """A webhooks v1 body (``current``/``previous``, ``meta.object``, ``meta.id`` the object's id, top-level
+    ``retry``) in v2's words, so one parser and one worker serve both; the v1 body is kept under ``v1``."""
+    meta = document["meta"]
+    action = _text(meta.get("action"), "meta.action")
+    current = document.get("current")
+    entity_id = meta.get("id") or (current.get("id") if isinstance(current, Mapping) else None)
+    stamp = meta.get("timestamp_micro") or meta.get("timestamp")
+    v2_meta = {
+        "action": _PD_V1_ACTIONS.get(action, action),
+        "entity": meta.get("object"),
+        "entity_id": entity_id,
+        "timestamp": meta.get("timestamp"),
+        # v1 sends no event id; its micro-second timestamp tells two edits of one object apart, a retry keeps it
+        "correlation_id": f"v1:{meta.get('object')}:{entity_id}:{action}:{stamp}",
+    }
+    return {"meta": v2_meta, "data": current, "previous": document.get("previous"), "v1": dict(document)}
+
+
 def pipedrive_events(body: bytes) -> list[WebhookEvent]:
     document = parse_json(body)
     if not isinstance(document, Mapping) or not isinstance(document.get("meta"), Mapping):
-        raise Rejected(400, 'a Pipedrive webhooks v2 body is a JSON object with "meta", "data" and "previous"')
+        raise Rejected(400, 'a Pipedrive webhook body is a JSON object with "meta", "data" and "previous"')
+    if "entity" not in document["meta"] and "object" in document["meta"]:
+        document = _pipedrive_v1(document)
     meta = document["meta"]
     action = _text(meta.get("action"), "meta.action")
     entity = _text(meta.get("entity"), "meta.entity")

@@ -204,13 +204,13 @@ def test_sandbox_v1_person_fields_have_the_vendor_shape(sandbox: Sandbox, http: 
         "missing:$.data[].created_by_user_id": "leadsync reads key, name, field_type, edit_flag, options only",
         "null:$.data[].last_updated_by_user_id": "never edited in the sandbox; leadsync does not read it",
     }
-    options = {"missing:$.data[].options": "a finding reported to the lead: see the xfail test below"}
-    assert shape_diff(load("pipedrive", "v1_person_fields_list"), ours, allow=allow | options) == []
+    assert shape_diff(load("pipedrive", "v1_person_fields_list"), ours, allow=allow) == []
 
 
-@pytest.mark.xfail(
-    strict=True, reason="finding: sandbox v1 personFields leave out options; Pipedrive sends options: null"
-)
 def test_sandbox_v1_person_fields_always_carry_options(sandbox: Sandbox, http: requests.Session) -> None:
-    ours = _get(http, sandbox, "/api/v1/personFields", limit=100)
-    assert all("options" in f for f in ours["data"])
+    """v1 sends ``options`` on every field, ``null`` where a field has none (the definition's example)."""
+    ours = _get(http, sandbox, "/api/v1/personFields", limit=100)["data"]
+    assert all("options" in f for f in ours)
+    assert {f["field_type"] for f in ours if f["options"] is None} >= {"varchar"}
+    custom_choices = [f for f in ours if f["edit_flag"] and f["field_type"] in ("enum", "set")]
+    assert custom_choices and all(isinstance(f["options"], list) for f in custom_choices)

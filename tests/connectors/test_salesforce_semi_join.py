@@ -55,6 +55,11 @@ def test_a_reference_field_subquery_and_an_anti_join(adapter: SalesforceAdapter)
         ("SELECT Id FROM Task WHERE WhoId IN (SELECT Id FROM Lead LIMIT 5)", "LIMIT"),
         ("SELECT Id FROM Lead WHERE Id IN (SELECT WhoId FROM Task)", "not supported for semi join"),
         ("SELECT Id FROM Lead WHERE Id IN (SELECT Id FROM Lead)", "same object"),
+        ("SELECT Id FROM Lead WHERE Id IN (SELECT ItemId FROM LeadTag)", "not supported for semi join"),
+        (
+            "SELECT Id FROM Task WHERE WhoId IN (SELECT Id FROM Lead WHERE OwnerId IN (SELECT Id FROM User))",
+            "top level WHERE",
+        ),
         ("SELECT Id FROM Task WHERE WhoId IN (SELECT Email FROM Lead)", "only query id fields"),
         ("SELECT Id FROM Task WHERE WhoId IN (SELECT Id, Email FROM Lead)", "only one field"),
         (

@@ -59,6 +59,8 @@ def test_a_hubspot_workflow_webhook_without_its_last_change_is_rejected() -> Non
         ({"subscriptionType": "contact.propertyChange", "propertyName": "jobtitle", "objectId": 7}, "7"),
         ({"subscriptionType": "contact.propertyChange", "propertyName": "leadsync_score", "objectId": 7}, None),
         ({"subscriptionType": "contact.merge", "objectId": 7, "primaryObjectId": 9}, "9"),
+        # a merge that created a new record names it in newObjectId (HubSpot changelog, docs/crm-api 2.8)
+        ({"subscriptionType": "contact.merge", "objectId": 7, "primaryObjectId": 9, "newObjectId": 11}, "11"),
         ({"subscriptionType": "contact.deletion", "objectId": 7}, None),
     ],
 )

@@ -76,8 +76,8 @@ def field_json(row: sqlite3.Row) -> dict[str, Any]:
     data = pick(row, "id key name order_nr field_type", "add_time update_time", v1_time) | FIELD_FLAGS
     editable = bool(row["edit_flag"])
     data |= {"edit_flag": editable, "bulk_edit_allowed": editable, "mandatory_flag": row["key"] == "name"}
-    if row["options"] is not None:
-        data["options"] = json.loads(row["options"])
+    # v1 sends the key on every field: null on those without options (docs/crm-api/pipedrive.md 1.6)
+    data["options"] = json.loads(row["options"]) if row["options"] is not None else None
     return data
 
 

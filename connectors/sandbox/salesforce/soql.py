@@ -20,7 +20,8 @@ Semi-joins (``IN (SELECT ...)``) and anti-joins (``NOT IN (SELECT ...)``) follow
 (docs/crm-api/salesforce.md 3.3): at most two per WHERE clause, only at its top level (the WHERE itself or a part of its
 top-level AND: never under OR or NOT); the subquery selects one Id or reference field of its own object (no
 relationship path), has no ORDER BY, LIMIT, OFFSET or COUNT(), no semi-join of its own, is not on the outer
-query's object, and is not on an object SOQL refuses in subqueries (Task, Event and the activity views).
+query's object, and is not on an object SOQL refuses in subqueries (ActivityHistory, Attachment, Event, Note,
+OpenActivity, Task and the tag objects).
 """
 
 from __future__ import annotations
@@ -86,10 +87,8 @@ class SemiJoin:
 Condition = Compare | InList | BoolOp | Not | SemiJoin
 
 MAX_SEMI_JOINS = 2
-# objects SOQL does not allow as the subject of a semi-join subquery
-NO_SUBQUERY_OBJECTS = frozenset(
-    {"activityhistory", "attachment", "event", "eventattendee", "note", "openactivity", "task"}
-)
+# objects SOQL does not allow as the subject of a semi-join subquery, and the tag objects (AccountTag, ...)
+NO_SUBQUERY_OBJECTS = frozenset({"activityhistory", "attachment", "event", "note", "openactivity", "task"})
 NESTED_SEMI_JOIN = (
     "Semi join sub-selects are only allowed at the top level WHERE expressions and not in nested WHERE expressions."
 )
@@ -305,7 +304,7 @@ class _Parser:
             raise SoqlError("ORDER BY, LIMIT and OFFSET are not allowed in a semi-join sub-select")
         if "." in selected:
             raise SoqlError("semi-join sub-selects cannot select a relationship field")
-        if sobject.lower() in NO_SUBQUERY_OBJECTS:
+        if sobject.lower() in NO_SUBQUERY_OBJECTS or sobject.lower().endswith("tag"):
             raise SoqlError(f"Entity '{sobject}' is not supported for semi join inner selects")
         if semi_joins(where):
             raise SoqlError(NESTED_SEMI_JOIN)

@@ -23,7 +23,8 @@ def _backoff(first: float, max_gap: float, window: float) -> tuple[float, ...]:
 HUBSPOT_RETRIES = tuple(min(120.0 * 2**k, 8 * 3600.0) for k in range(10))  # 10 retries, doubling from 2 min
 WORKFLOW_RETRIES = _backoff(60.0, 8 * 3600.0, 3 * 86400.0)  # from 1 min after, gaps <= 8 h, for 3 days
 PIPEDRIVE_RETRIES = (3.0, 30.0, 150.0)  # 3 more attempts
-SALESFORCE_RETRIES = _backoff(15.0, 2 * 3600.0, 86400.0)  # gaps <= 2 h until the message is 24 h old
+# Flow retries wait "at least one minute"; gaps <= 2 h for 24 h are the sandbox's choice (crm-api/salesforce.md 3.7)
+SALESFORCE_RETRIES = _backoff(60.0, 2 * 3600.0, 86400.0)
 BATCH_LIMITS = {"hubspot": 100, "salesforce": 100, "pipedrive": 1, "hubspot_workflow": 1}
 TIMEOUTS = {"hubspot": 5.0, "hubspot_workflow": 30.0, "pipedrive": 10.0, "salesforce": 60.0}
 
