@@ -133,7 +133,7 @@ def build_stack(
     app = stack.app()
     if not fields:
         return stack
-    if crm == "salesforce":  # leadsync never creates Salesforce fields: the admin does, in Setup
+    if crm == "salesforce":  # quicker than the Tooling API route (test_salesforce_setup.py covers that one)
         specs = writeback_specs(app.fields_config, "salesforce", segments=tuple(app.model.segments))
         create_salesforce_fields(api_of(sandbox, SalesforceApi), specs, objects=(app.settings.salesforce.object,))
     else:
