@@ -53,14 +53,20 @@ def _host_port(url: str) -> tuple[str, int] | None:
     return ((parts.hostname or "").lower(), port) if parts.hostname else None
 
 
-def unreachable(exc: BaseException, settings: Settings) -> str | None:
-    """The sentence for a connection that could not be made, or None when ``exc`` is another error."""
+def _why(exc: BaseException) -> str | None:
+    """Why a connection could not be made (refused, no such host, timed out...), or None for another error."""
     if not isinstance(exc, TransientError):
         return None
     text = str(exc)
-    why = next((reason for pattern, reason in _WHY if pattern.search(text)), None)
+    return next((reason for pattern, reason in _WHY if pattern.search(text)), None)
+
+
+def unreachable(exc: BaseException, settings: Settings) -> str | None:
+    """The sentence for a connection that could not be made, or None when ``exc`` is another error."""
+    why = _why(exc)
     if why is None:
         return None
+    text = str(exc)
     urls = crm_urls(settings)
     name, url = urls[0]
     target = _HOST_PORT.search(text)
@@ -80,12 +86,10 @@ def unreachable(exc: BaseException, settings: Settings) -> str | None:
 def nurture_unreachable(exc: BaseException, settings: Settings, tool: str) -> str | None:
     """The same sentence for a nurture tool (Mailchimp, ActiveCampaign), naming the setting its host comes
     from; None when ``exc`` is another error."""
-    if not isinstance(exc, TransientError):
-        return None
-    text = str(exc)
-    why = next((reason for pattern, reason in _WHY if pattern.search(text)), None)
+    why = _why(exc)
     if why is None:
         return None
+    text = str(exc)
     if tool == "mailchimp":
         mc = settings.mailchimp
         if mc.base_url:
