@@ -5,11 +5,17 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+
+from connectors.sandbox import Sandbox, SandboxConfig
+from connectors.sandbox.seed import generate
+from connectors.sandbox.webhooks import WebhookConfig
 
 
 @dataclass
@@ -47,3 +53,23 @@ def capture() -> Iterator[Capture]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def webhook_sandbox(crm: str, capture: Capture, **hooks: Any) -> Iterator[tuple[Sandbox, list[str]]]:
+    """A started sandbox of ``crm`` with 4 seeded contacts whose webhook sender posts to ``capture`` (retries
+    50 ms apart; ``hooks``: more ``WebhookConfig`` options); yields it and the contact ids in id order."""
+    config = WebhookConfig(url=capture.url, crms=(crm,), retry_delays={crm: (0.05,) * 3}, **hooks)
+    sandbox = Sandbox(SandboxConfig(crms=(crm,), rate_limits=False, webhooks=config))
+    ids = sandbox.load_into(crm, generate(4, 7, datetime(2025, 3, 1, tzinfo=UTC), 1.0))
+    sandbox.start()
+    try:
+        yield sandbox, sorted(ids.values(), key=int)
+    finally:
+        sandbox.stop()
+
+
+def sent(sandbox: Sandbox, capture: Capture) -> list[Any]:
+    """The bodies the sandbox posted, once its sender has nothing left to deliver."""
+    assert sandbox.webhooks is not None and sandbox.webhooks.wait_idle(20), sandbox.webhooks
+    return [body for _, body in capture.requests]

@@ -10,12 +10,10 @@ from typing import Any
 
 import pytest
 
-from connectors.sandbox import Sandbox, SandboxConfig
-from connectors.sandbox.seed import generate
-from connectors.sandbox.webhooks import WebhookConfig
+from connectors.sandbox import Sandbox
 from sync.server.targets import event_target
 from sync.server.webhooks import hubspot_events
-from tests.conformance.conftest import Capture
+from tests.conformance.conftest import Capture, sent, webhook_sandbox
 from tests.conformance.shapes import load, raw, shape_diff
 
 NOT_SENT = "leadsync does not read it; the sandbox's merge moves no counted properties"
@@ -23,20 +21,13 @@ NOT_SENT = "leadsync does not read it; the sandbox's merge moves no counted prop
 
 @pytest.fixture
 def sandbox(capture: Capture) -> Iterator[Sandbox]:
-    hooks = WebhookConfig(url=capture.url, crms=("hubspot",), retry_delays={"hubspot": (0.05,) * 3})
-    sb = Sandbox(SandboxConfig(crms=("hubspot",), rate_limits=False, webhooks=hooks))
-    ids = sb.load_into("hubspot", generate(4, 7, datetime(2025, 3, 1, tzinfo=UTC), 1.0))
-    sb.contact_ids = sorted(ids.values(), key=int)  # type: ignore[attr-defined]
-    sb.start()
-    try:
+    with webhook_sandbox("hubspot", capture) as (sb, ids):
+        sb.contact_ids = ids  # type: ignore[attr-defined]
         yield sb
-    finally:
-        sb.stop()
 
 
 def events(sandbox: Sandbox, capture: Capture) -> list[dict[str, Any]]:
-    assert sandbox.webhooks is not None and sandbox.webhooks.wait_idle(20), sandbox.webhooks
-    return [event for _, body in capture.requests for event in body]
+    return [event for body in sent(sandbox, capture) for event in body]
 
 
 def test_property_change_and_merge_events_have_the_documented_shape(sandbox: Sandbox, capture: Capture) -> None:

@@ -7,19 +7,16 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from connectors.sandbox import Sandbox, SandboxConfig
+from connectors.sandbox import Sandbox
 from connectors.sandbox.pipedrive import PipedriveApi
-from connectors.sandbox.seed import generate
-from connectors.sandbox.webhooks import WebhookConfig
 from connectors.sandbox.webhooks.config import PIPEDRIVE_RETRIES, TIMEOUTS
 from sync.server.targets import event_target
 from sync.server.webhooks import pipedrive_events
-from tests.conformance.conftest import Capture
+from tests.conformance.conftest import Capture, sent, webhook_sandbox
 from tests.conformance.shapes import load, raw, shape_diff
 from tests.connectors.samples_pipedrive import api_session
 from tests.harnesses import api_of
@@ -37,25 +34,13 @@ MERGE_META = {
 
 @pytest.fixture
 def sandbox(capture: Capture) -> Iterator[Sandbox]:
-    hooks = WebhookConfig(
-        url=capture.url,
-        crms=("pipedrive",),
-        pipedrive_password=PASSWORD,
-        retry_delays={"pipedrive": (0.05, 0.05, 0.05)},
-    )
-    sb = Sandbox(SandboxConfig(crms=("pipedrive",), rate_limits=False, webhooks=hooks))
-    ids = sb.load_into("pipedrive", generate(4, 7, datetime(2025, 3, 1, tzinfo=UTC), 1.0))
-    sb.person_ids = sorted(ids.values(), key=int)  # type: ignore[attr-defined]
-    sb.start()
-    try:
+    with webhook_sandbox("pipedrive", capture, pipedrive_password=PASSWORD) as (sb, ids):
+        sb.person_ids = ids  # type: ignore[attr-defined]
         yield sb
-    finally:
-        sb.stop()
 
 
 def delivered(sandbox: Sandbox, capture: Capture) -> list[dict[str, Any]]:
-    assert sandbox.webhooks is not None and sandbox.webhooks.wait_idle(20), sandbox.webhooks
-    return [body for _, body in capture.requests]
+    return sent(sandbox, capture)
 
 
 def person_ids(sandbox: Sandbox) -> list[str]:
