@@ -137,6 +137,15 @@ def cli_output(stack: Stack, *args: str) -> str:
     return result.output
 
 
+def assert_shown_one_merged_one_deleted(stack: Stack, run_id: int) -> None:
+    """``leadsync show RUN`` and ``runs --json`` report the run's one merge and one deletion."""
+    shown = cli_output(stack, "show", str(run_id))
+    assert "merged 1" in shown and "deleted 1" in shown
+    listed = json.loads(cli_output(stack, "runs", "--json", "--limit", "1"))
+    assert listed[0]["id"] == run_id and listed[0]["counts"]["merged"] == 1
+    assert listed[0]["counts"]["deleted"] == 1
+
+
 @pytest.mark.parametrize("crm", ["hubspot", "salesforce", "pipedrive"])
 def test_a_merge_and_a_deletion_are_reported_and_never_written_to(make_stack: Any, crm: str) -> None:
     stack = make_stack(crm)
@@ -163,11 +172,7 @@ def test_a_merge_and_a_deletion_are_reported_and_never_written_to(make_stack: An
         assert app.store.load_inputs(crm, [keep])[keep].scored_at >= synced_at, "the survivor was read again"
     else:
         assert (run.counts["merged"], run.counts["deleted"]) == (1, 1)
-        shown = cli_output(stack, "show", str(summary.run_id))
-        assert "merged 1" in shown and "deleted 1" in shown
-        listed = json.loads(cli_output(stack, "runs", "--json", "--limit", "1"))
-        assert listed[0]["id"] == summary.run_id and listed[0]["counts"]["merged"] == 1
-        assert listed[0]["counts"]["deleted"] == 1
+        assert_shown_one_merged_one_deleted(stack, summary.run_id)
         # the state moved to the survivor (sticky owner, written values) or went with the deleted id
         assert app.store.get_assignments(crm, [merged, keep]).keys() == {keep}
         assert app.store.get_assignments(crm, [keep])[keep].owner_id == OWNER

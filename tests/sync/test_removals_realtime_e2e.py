@@ -26,8 +26,8 @@ from tests.sync.realtime_helpers import PD_PASSWORD, PD_USER
 from tests.sync.test_removals import settle
 from tests.sync.test_removals_e2e import (
     OWNER,
+    assert_shown_one_merged_one_deleted,
     candidates,
-    cli_output,
     clocked_app,
     merge_and_delete,
     names_any,
@@ -103,11 +103,7 @@ def test_webhooks_report_a_pipedrive_merge_and_deletion_at_once_and_nothing_is_w
     run = app.store.get_run(summary.run_id)
     assert run is not None and run.kind is RunKind.REALTIME
     assert (run.counts["merged"], run.counts["deleted"]) == (1, 1)
-    shown = cli_output(stack, "show", str(summary.run_id))
-    assert "merged 1" in shown and "deleted 1" in shown
-    listed = json.loads(cli_output(stack, "runs", "--json", "--limit", "1"))
-    assert listed[0]["id"] == summary.run_id and listed[0]["counts"]["merged"] == 1
-    assert listed[0]["counts"]["deleted"] == 1
+    assert_shown_one_merged_one_deleted(stack, summary.run_id)
 
     # the merged person's sticky owner and written values moved to the survivor, which this run rescored
     gone = {merged, deleted}
