@@ -17,32 +17,49 @@ from sync.daemon import Daemon
 from tests.sync.fakes import T0, Clock, FakeCRM, WebhookReceiver, make_app, make_settings
 
 
-def _history(crm: FakeCRM) -> None:
+def won_lost_history(crm: FakeCRM) -> None:
+    """Eight contacts, half won, closed 10-17 days before T0, from two lead sources."""
     before = T0 - timedelta(days=60)
     for n in range(8):
         cid = f"c{n}"
-        crm.add_contact(cid, updated_at=before, title="VP Sales" if n % 2 else "Intern", email=f"{cid}@acme.test")
+        crm.add_contact(
+            cid,
+            updated_at=before,
+            title="VP Sales" if n % 2 else "Intern",
+            email=f"{cid}@acme.test",
+            lead_source="Referral" if n % 4 == 1 else "Paid Search",
+        )
         crm.outcomes.append(Outcome(cid, won=bool(n % 2), closed_at=T0 - timedelta(days=10 + n)))
+
+
+def run_monthly_job(
+    tmp_path: Path, clock: Clock, daemon: dict[str, Any], notify: dict[str, Any] | None = None, *, history: bool = True
+) -> None:
+    """The daemon's monthly calibration job on a fake CRM (with ``won_lost_history`` unless ``history`` is
+    False), its alerts delivered before it returns; ``daemon``/``notify``: those settings sections (the
+    reports go to ``tmp_path/reports`` unless ``daemon`` names a ``report_dir``)."""
+    crm = FakeCRM(clock=clock)
+    if history:
+        won_lost_history(crm)
+    settings = make_settings(tmp_path, daemon={"report_dir": tmp_path / "reports", **daemon}, notify=notify or {})
+    job = Daemon(settings, app_factory=lambda: make_app(settings, crm, clock), clock=clock, calibrate=calibrate_job)
+    job.alerter.sleep = lambda seconds: None
+    try:
+        job.run_job("calibrate")
+        assert job.alerter.flush()
+    finally:
+        job.alerter.close()
 
 
 @pytest.mark.parametrize("base_url", ["https://reports.example.test/leadsync/", None])
 def test_the_monthly_report_summary_and_link_reach_the_webhook(
     tmp_path: Path, clock: Clock, receiver: WebhookReceiver, base_url: str | None
 ) -> None:
-    crm = FakeCRM(clock=clock)
-    _history(crm)
     reports = tmp_path / "reports"
     daemon_settings: dict[str, Any] = {"report_dir": reports, "webhook_url": SecretStr(receiver.url)}
     if base_url:
         daemon_settings["report_base_url"] = base_url
-    settings = make_settings(tmp_path, daemon=daemon_settings)
-    daemon = Daemon(settings, app_factory=lambda: make_app(settings, crm, clock), clock=clock, calibrate=calibrate_job)
-    daemon.alerter.sleep = lambda seconds: None
-    try:
-        daemon.run_job("calibrate")
-        assert daemon.alerter.flush()
-    finally:
-        daemon.alerter.close()
+    run_monthly_job(tmp_path, clock, daemon_settings)
 
     (text,) = receiver.texts
     html = reports / "calibration-hubspot-2026-01-05.html"
@@ -65,14 +82,8 @@ def test_a_long_summary_is_cut_to_its_first_lines() -> None:
 
 
 def test_no_outcomes_no_report_no_alert(tmp_path: Path, clock: Clock, receiver: WebhookReceiver) -> None:
-    crm = FakeCRM(clock=clock)
-    settings = make_settings(tmp_path, daemon={"report_dir": tmp_path / "r", "webhook_url": SecretStr(receiver.url)})
-    daemon = Daemon(settings, app_factory=lambda: make_app(settings, crm, clock), clock=clock, calibrate=calibrate_job)
-    try:
-        daemon.run_job("calibrate")
-        assert daemon.alerter.flush()
-    finally:
-        daemon.alerter.close()
+    daemon = {"report_dir": tmp_path / "r", "webhook_url": SecretStr(receiver.url)}
+    run_monthly_job(tmp_path, clock, daemon, history=False)
     assert receiver.texts == []
 
 

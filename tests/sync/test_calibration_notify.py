@@ -4,17 +4,13 @@ configured for owner notifications, received here by local Slack and Teams webho
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
-from connectors.records import Outcome
-from sync.calibration_job import calibrate_job
-from sync.daemon import Daemon
-from tests.sync.fakes import T0, Clock, FakeCRM, WebhookReceiver, make_app, make_settings
+from tests.sync.fakes import Clock, WebhookReceiver
+from tests.sync.test_calibration_alerts import run_monthly_job
 from tests.sync.test_notify import SMTP_PASSWORD, Inbox
 
 REPORT = "calibration-hubspot-2026-01-05.html"
@@ -36,33 +32,6 @@ def inbox() -> Iterator[Inbox]:
     box.close()
 
 
-def _history(crm: FakeCRM) -> None:
-    before = T0 - timedelta(days=60)
-    for n in range(8):
-        cid = f"c{n}"
-        crm.add_contact(
-            cid,
-            updated_at=before,
-            title="VP Sales" if n % 2 else "Intern",
-            email=f"{cid}@acme.test",
-            lead_source="Referral" if n % 4 == 1 else "Paid Search",
-        )
-        crm.outcomes.append(Outcome(cid, won=bool(n % 2), closed_at=T0 - timedelta(days=10 + n)))
-
-
-def _run_monthly_job(tmp_path: Path, clock: Clock, daemon: dict[str, Any], notify: dict[str, Any]) -> None:
-    crm = FakeCRM(clock=clock)
-    _history(crm)
-    settings = make_settings(tmp_path, daemon={"report_dir": tmp_path / "reports", **daemon}, notify=notify)
-    job = Daemon(settings, app_factory=lambda: make_app(settings, crm, clock), clock=clock, calibrate=calibrate_job)
-    job.alerter.sleep = lambda seconds: None
-    try:
-        job.run_job("calibrate")
-        assert job.alerter.flush()
-    finally:
-        job.alerter.close()
-
-
 def test_the_report_reaches_slack_teams_email_and_the_alert_webhook(
     tmp_path: Path, clock: Clock, receivers: dict[str, WebhookReceiver], inbox: Inbox
 ) -> None:
@@ -79,7 +48,7 @@ def test_the_report_reaches_slack_teams_email_and_the_alert_webhook(
     }
     base = "https://reports.example.test/leadsync/"
     daemon = {"webhook_url": SecretStr(receivers["alert"].url), "report_base_url": base}
-    _run_monthly_job(tmp_path, clock, daemon, notify)
+    run_monthly_job(tmp_path, clock, daemon, notify)
     link = f"Report: {base}{REPORT}"
 
     (alert,) = receivers["alert"].texts
@@ -107,7 +76,7 @@ def test_a_slack_webhook_that_is_also_the_alert_webhook_hears_the_report_once(
     tmp_path: Path, clock: Clock, receivers: dict[str, WebhookReceiver]
 ) -> None:
     shared = receivers["slack"].url
-    _run_monthly_job(tmp_path, clock, {"webhook_url": SecretStr(shared)}, {"slack_webhook_url": shared})
+    run_monthly_job(tmp_path, clock, {"webhook_url": SecretStr(shared)}, {"slack_webhook_url": shared})
     (text,) = receivers["slack"].texts
     assert "monthly calibration report" in text and text.endswith(str((tmp_path / "reports" / REPORT).resolve()))
 
@@ -115,7 +84,7 @@ def test_a_slack_webhook_that_is_also_the_alert_webhook_hears_the_report_once(
 def test_without_an_alert_webhook_the_notification_channels_still_get_it(
     tmp_path: Path, clock: Clock, receivers: dict[str, WebhookReceiver]
 ) -> None:
-    _run_monthly_job(tmp_path, clock, {}, {"teams_webhook_url": receivers["teams"].url})
+    run_monthly_job(tmp_path, clock, {}, {"teams_webhook_url": receivers["teams"].url})
     (card_body,) = receivers["teams"].bodies
     text = card_body["attachments"][0]["content"]["body"][0]["text"]  # type: ignore[index]
     assert "Read 8 contacts from hubspot" in text
