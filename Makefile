@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # setup.py compiles these scoring modules with mypyc: an edit rebuilds them (see scoring/_native.py)
-NATIVE := $(wildcard scoring/conditions.py scoring/engine.py scoring/numbers.py scoring/rules.py scoring/state.py scoring/timing.py)
+NATIVE := $(wildcard scoring/conditions.py scoring/engine.py scoring/numbers.py scoring/rules.py scoring/segments.py scoring/state.py scoring/timing.py)
 
 $(STAMP): $(BIN)/python pyproject.toml setup.py scoring/_native.py $(NATIVE)
 	$(BIN)/python -m pip install --quiet --upgrade pip

@@ -31,6 +31,7 @@ COMPILED_MODULES = (
     "engine",
     "numbers",
     "rules",
+    "segments",
     "state",
     "timing",
 )

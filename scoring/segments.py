@@ -9,7 +9,7 @@ Activity tests read the engine's slot for their types (``slot_for``), so the act
 ``evaluate`` answers every segment at epoch second ``t`` and says when an answer could next change through
 time alone (an activity leaving its window or arriving, a date test flipping), so ``next_change_at`` covers
 segments too.  ``explain`` gives each segment's answer with the tests behind it.  Pure: no I/O, no clock.
-Not compiled with mypyc: the engine calls it once per contact, only when the model has segments.
+Compiled with mypyc with the engine (``scoring/_native.py``): it runs once per contact of a model with segments.
 """
 
 from __future__ import annotations
